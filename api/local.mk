@@ -1,0 +1,1 @@
+# egress-api, the management daemon; filled in with the daemon.

@@ -1,0 +1,1 @@
+# The ICAP service module (srv_egress.so); filled in with the module.

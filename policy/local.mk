@@ -1,0 +1,13 @@
+# The policy core: a convenience library linked into srv_egress.so, egress-api and the tests.
+noinst_LTLIBRARIES += policy/libpolicy.la
+policy_libpolicy_la_SOURCES = \
+	policy/error.c policy/error.h \
+	policy/host.c policy/host.h \
+	policy/rule.c policy/rule.h \
+	policy/category.c policy/category.h \
+	policy/store.c policy/store.h \
+	policy/decide.c policy/decide.h \
+	policy/recorder.c policy/recorder.h
+policy_libpolicy_la_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(PCRE2_CFLAGS) $(IDN2_CFLAGS) $(PSL_CFLAGS)
+policy_libpolicy_la_LIBADD = $(LMDB_LIBS) $(PCRE2_LIBS) $(IDN2_LIBS) $(PSL_LIBS) $(PTHREAD_LIBS)
+EXTRA_DIST += policy/README.md

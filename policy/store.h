@@ -1,0 +1,237 @@
+/**
+ * @file store.h
+ * @brief The LMDB store shared by the ICAP children and egress-api.
+ *
+ * One environment (a directory), named databases, one fixed value layout
+ * each, versioned by EP_STORE_SCHEMA in `meta`:
+ *
+ * | database | key                              | value                         |
+ * |----------|----------------------------------|-------------------------------|
+ * | meta     | "schema"                         | uint32 schema version         |
+ * | projects | project id                       | struct ep_project             |
+ * | clients  | canonical IP text                | struct ep_client (hot path)   |
+ * | profiles | profile name                     | struct ep_profile_info        |
+ * | rules    | profile NUL reversed-host        | uint8 mask of ep_rule_kind    |
+ * |          | profile NUL "~" pattern          | (regex rules)                 |
+ * |          | profile NUL "#" IP               | (ip: rules)                   |
+ * | seen     | project id NUL host              | struct ep_seen                |
+ * | audit    | uint64 big-endian µs + seq       | struct ep_audit_entry text    |
+ *
+ * Base domains are the rules of the reserved profile EP_PROFILE_BASE.
+ *
+ * @section caveats Caveats
+ * - Open the store **after fork()**, in the process that uses it; an
+ *   ep_store handle must never cross a fork. Close it before exit.
+ * - The handle is thread-safe. Read transactions are pooled (MDB_NOTLS,
+ *   reset/renew) and short; write transactions are serialised by LMDB
+ *   across all processes, so every write function here is one short
+ *   transaction, committed before it returns.
+ * - A reader process killed mid-transaction leaves a stale reader slot;
+ *   ep_store_open() runs mdb_reader_check() to clear them.
+ * - MDB_MAP_FULL is returned as is (ep_strerror says so): the failed write
+ *   is rolled back, everything committed before it stays.
+ * - `maxreaders` must cover every thread of every process that reads at
+ *   once (c-icap: MaxServers × ThreadsPerChild, plus egress-api's threads).
+ *   The first opener of an environment fixes it for everyone.
+ */
+#ifndef EP_STORE_H
+#define EP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/error.h"
+#include "policy/host.h"
+#include "policy/rule.h"
+
+#define EP_STORE_SCHEMA 1
+/** Reserved profile holding the base domains (always allowed). */
+#define EP_PROFILE_BASE "@base"
+#define EP_PROFILE_DEFAULT "default"
+
+#define EP_ID_MAX 36          /**< project ids: 1..36 of [a-z0-9-] */
+#define EP_NAME_MAX 400       /**< project name bytes (100 characters of UTF-8) */
+#define EP_TYPE_MAX 32
+#define EP_HASH_MAX 127       /**< a crypt(3) hash */
+#define EP_IP_MAX 45          /**< INET6_ADDRSTRLEN - 1 */
+#define EP_CONTAINER_MAX 64
+
+enum ep_mode { EP_MODE_NONE = 0, EP_MODE_SECURITY = 1, EP_MODE_LOGGING = 2 };
+
+/** "none", "security", "logging"; NULL for a bad value. */
+const char *ep_mode_name(enum ep_mode mode);
+/** 0 and *out set, or EP_E_INVAL. */
+int ep_mode_parse(const char *name, enum ep_mode *out);
+
+/** Workspace (container) state as last seen by the API. */
+enum ep_status {
+    EP_STATUS_CREATED = 0,
+    EP_STATUS_RUNNING = 1,
+    EP_STATUS_STOPPED = 2,
+    EP_STATUS_NOT_FOUND = 3,
+};
+/** "created", "running", "stopped", "not_found". */
+const char *ep_status_name(enum ep_status status);
+
+/** A project (workspace). Stored as is: fixed size, all strings NUL-terminated. */
+struct ep_project {
+    char id[EP_ID_MAX + 1];
+    char name[EP_NAME_MAX + 1];
+    char type[EP_TYPE_MAX + 1];
+    char profile[EP_PROFILE_MAX + 1];
+    char password_hash[EP_HASH_MAX + 1]; /**< "" when not protected */
+    char ip[EP_IP_MAX + 1];              /**< "" when unmapped; mirrors `clients` */
+    char container_id[EP_CONTAINER_MAX + 1];
+    int64_t created_at;                  /**< seconds since the epoch, UTC */
+    uint32_t mode;                       /**< enum ep_mode */
+    uint32_t status;                     /**< enum ep_status */
+    uint64_t memory_bytes;               /**< container memory limit, 0 = server default */
+    uint64_t nano_cpus;                  /**< container CPU limit, 0 = server default */
+};
+
+/** The hot-path row: what the ICAP service needs for one IP, no JSON, fixed size. */
+struct ep_client {
+    char project_id[EP_ID_MAX + 1];
+    char profile[EP_PROFILE_MAX + 1];
+    uint32_t mode; /**< enum ep_mode */
+};
+
+struct ep_profile_info {
+    char name[EP_PROFILE_MAX + 1];
+    uint64_t generation; /**< bumped by every change to the profile's rules */
+    uint32_t rules;      /**< number of rules */
+    uint32_t projects;   /**< filled by ep_store_profiles_list() only */
+};
+
+/** What is known of one (project, host). Times are seconds since the epoch, UTC. */
+struct ep_seen {
+    uint64_t count;   /**< requests seen, allowed + denied */
+    uint64_t allowed;
+    uint64_t denied;
+    int64_t first_seen;
+    int64_t last_seen;
+    uint32_t last_verdict; /**< enum ep_verdict of decide.h */
+};
+
+/** One audit record. */
+struct ep_audit_entry {
+    int64_t time_us;      /**< microseconds since the epoch, UTC */
+    char action[64];      /**< "project.create", "whitelist.replace", ... */
+    char target[128];     /**< project id, profile, rule */
+    char source[EP_IP_MAX + 1]; /**< the caller's address */
+    char detail[256];     /**< free text, never a secret */
+};
+
+struct ep_store;
+
+struct ep_store_options {
+    size_t map_size;        /**< bytes; 0 = 1 GiB */
+    unsigned max_readers;   /**< 0 = 512 */
+    bool read_only;         /**< no schema creation; writes fail with EACCES */
+};
+
+/**
+ * Open (creating if needed) the store in directory @p dir, which must
+ * exist. Creates the databases, writes the schema version and the default
+ * base domains on first use; refuses a store of another schema with
+ * EP_E_SCHEMA. Clears stale reader slots.
+ * @param opts  NULL for defaults
+ */
+int ep_store_open(const char *dir, const struct ep_store_options *opts, struct ep_store **out);
+/** Close the store. Every reader must have been released. NULL is fine. */
+void ep_store_close(struct ep_store *store);
+/** Number of reader slots in use right now (all processes), for tests and /api/health. */
+int ep_store_readers_used(struct ep_store *store, unsigned *out);
+
+/** @name Projects @{ */
+/**
+ * Add @p p (id must be new). With @p max_projects > 0, refuses with
+ * EP_E_LIMIT when that many projects exist already; the check and the
+ * insert are one write transaction, so parallel creates never exceed it.
+ * Creates the project's profile entry if it does not exist.
+ */
+int ep_store_project_create(struct ep_store *store, const struct ep_project *p, unsigned max_projects);
+int ep_store_project_get(struct ep_store *store, const char *id, struct ep_project *out);
+/**
+ * Replace the stored project with @p p (same id). Keeps `clients` in
+ * step: a mode or profile change reaches the ICAP service with the commit.
+ * The ip field is not changed here (see ep_store_client_map()).
+ */
+int ep_store_project_update(struct ep_store *store, const struct ep_project *p);
+/** Delete the project, its IP mapping and its seen records in one transaction. */
+int ep_store_project_delete(struct ep_store *store, const char *id);
+/**
+ * Call @p fn for every project in id order, from one read transaction;
+ * a non-zero return from @p fn stops the walk and is returned.
+ */
+int ep_store_projects_list(struct ep_store *store,
+                           int (*fn)(void *ctx, const struct ep_project *p), void *ctx);
+/** @} */
+
+/** @name Clients (IP → project) @{ */
+/**
+ * Map canonical IP text @p ip to project @p id (and drop the project's
+ * previous IP). EP_E_CONFLICT if another project holds @p ip,
+ * EP_E_NOTFOUND if the project does not exist.
+ */
+int ep_store_client_map(struct ep_store *store, const char *ip, const char *id);
+/** Remove the mapping of project @p id, if any (0 either way when the project exists). */
+int ep_store_client_unmap(struct ep_store *store, const char *id);
+/** @} */
+
+/** @name Rules (whitelists per profile; base domains are profile EP_PROFILE_BASE) @{ */
+/** Add one rule; *@p added is false when it was there already. */
+int ep_store_rule_add(struct ep_store *store, const char *profile, const struct ep_rule *rule, bool *added);
+/** Remove one rule; EP_E_NOTFOUND when absent. */
+int ep_store_rule_remove(struct ep_store *store, const char *profile, const struct ep_rule *rule);
+/**
+ * Add @p n rules in one transaction; @p added (may be NULL) receives, per
+ * rule, whether it was new.
+ */
+int ep_store_rules_add(struct ep_store *store, const char *profile, const struct ep_rule *rules,
+                       size_t n, bool *added);
+/** Replace every rule of @p profile with @p rules, in one transaction. */
+int ep_store_rules_replace(struct ep_store *store, const char *profile, const struct ep_rule *rules,
+                           size_t n);
+/** Call @p fn for each rule of @p profile (host rules in reversed-host order, then ip:, then regex). */
+int ep_store_rules_list(struct ep_store *store, const char *profile,
+                        int (*fn)(void *ctx, const struct ep_rule *r), void *ctx);
+/** Profile info, EP_E_NOTFOUND if it has never been created. */
+int ep_store_profile_get(struct ep_store *store, const char *profile, struct ep_profile_info *out);
+/** Every profile but EP_PROFILE_BASE, with rule and project counts. */
+int ep_store_profiles_list(struct ep_store *store,
+                           int (*fn)(void *ctx, const struct ep_profile_info *p), void *ctx);
+/** @} */
+
+/** @name Seen records (what a workspace reached) @{ */
+/** One pending change to a seen record, as the recorder batches them. */
+struct ep_seen_delta {
+    const char *project_id;
+    const char *host;
+    uint64_t allowed;
+    uint64_t denied;
+    int64_t first_seen; /**< time of the first request in this batch */
+    int64_t last_seen;  /**< time of the last request in this batch */
+    uint32_t last_verdict;
+};
+/** Add @p n deltas to the seen records in one write transaction (creating records as needed). */
+int ep_store_seen_add(struct ep_store *store, const struct ep_seen_delta *d, size_t n);
+/** Walk the seen records of one project in host order. */
+int ep_store_seen_list(struct ep_store *store, const char *project_id,
+                       int (*fn)(void *ctx, const char *host, const struct ep_seen *s), void *ctx);
+/** Number of seen records in the whole store (for /metrics). */
+int ep_store_seen_total(struct ep_store *store, uint64_t *out);
+/** Delete every seen record of one project. */
+int ep_store_seen_clear(struct ep_store *store, const char *project_id);
+/** @} */
+
+/** @name Audit log @{ */
+/** Append an entry; time_us 0 means now. */
+int ep_store_audit_append(struct ep_store *store, const struct ep_audit_entry *e);
+/** Walk entries newest first, at most @p limit (0 = all). */
+int ep_store_audit_list(struct ep_store *store, size_t limit,
+                        int (*fn)(void *ctx, const struct ep_audit_entry *e), void *ctx);
+/** @} */
+
+#endif

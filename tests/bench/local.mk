@@ -1,0 +1,6 @@
+# Benchmarks: built by `make check` (so they stay compilable), run by hand
+# or by tests/bench/run-all.sh; each part has its own fragment.
+include $(srcdir)/tests/bench/policy.mk
+include $(srcdir)/tests/bench/icap.mk
+include $(srcdir)/tests/bench/api.mk
+EXTRA_DIST += tests/bench/README.md

@@ -1,0 +1,10 @@
+# Every test suite describes itself in its own folder's local.mk.
+AM_TESTS_ENVIRONMENT += TMPDIR="$${TMPDIR:-/tmp}"; export TMPDIR;
+EXTRA_DIST += tests/lib/testutil.h
+include $(srcdir)/tests/style/local.mk
+include $(srcdir)/tests/unit/local.mk
+include $(srcdir)/tests/store/local.mk
+include $(srcdir)/tests/icap/local.mk
+include $(srcdir)/tests/api/local.mk
+include $(srcdir)/tests/containers/local.mk
+include $(srcdir)/tests/bench/local.mk

@@ -1,0 +1,3 @@
+# The one mechanical style: clang-format must leave every C file as it is.
+TESTS += tests/style/check-format.sh
+dist_check_SCRIPTS += tests/style/check-format.sh
