@@ -1,0 +1,38 @@
+#!/bin/sh
+# Installs, as root on Debian 12, the packages egress-policy needs.
+#   contrib/install-deps.sh          build and run (squid, c-icap, libraries)
+#   contrib/install-deps.sh --test   also what the tests and benchmarks use
+# Does nothing when every package is installed already.
+set -eu
+
+build="autoconf automake libtool pkg-config make gcc
+ liblmdb-dev libpcre2-dev libidn2-dev libpsl-dev libcurl4-openssl-dev
+ libmicrohttpd-dev libcrypt-dev libjansson-dev libicapapi-dev"
+run="squid c-icap lmdb-utils curl ca-certificates"
+test="docker.io busybox-static wrk clang-format iproute2 util-linux procps psmisc"
+
+packages="$build $run"
+[ "${1:-}" = "--test" ] && packages="$packages $test"
+
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing packages:$missing; run this script as root" >&2
+    exit 1
+fi
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
+# Debian starts the packaged daemons on install; ours are started by the
+# quick start or the tests on ports of their own, so leave the system ones off.
+for service in squid c-icap docker; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+        systemctl stop "$service" || true
+    fi
+done
