@@ -1,1 +1,9 @@
-# The ICAP service module (srv_egress.so); filled in with the module.
+# The ICAP service module srv_egress.so, loaded by c-icap (Service egress srv_egress.so).
+# c-icap-config --libs prints nothing and some symbols live in the c-icap
+# binary itself, so the module is linked without --no-undefined.
+cicapservices_LTLIBRARIES += icap/srv_egress.la
+icap_srv_egress_la_SOURCES = icap/srv_egress.c
+icap_srv_egress_la_CFLAGS = $(AM_CFLAGS) $(CICAP_CFLAGS)
+icap_srv_egress_la_LDFLAGS = -module -avoid-version -shared
+icap_srv_egress_la_LIBADD = policy/libpolicy.la $(CICAP_LIBS)
+EXTRA_DIST += icap/README.md

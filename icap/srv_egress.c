@@ -1,0 +1,761 @@
+/*
+ * srv_egress: the c-icap service module "egress", a thin adapter from an
+ * ICAP REQMOD request to a policy decision (policy/decide.h) and back.
+ *
+ * For each request squid sends the workspace's IP (X-Client-IP) and the
+ * HTTP request headers with a zero-byte preview. The module finds the host
+ * the request goes to, asks ep_decide() and answers from the preview
+ * handler:
+ *   - allowed: ICAP 204, so squid forwards the request untouched and a
+ *     request body never passes through this module;
+ *   - denied, DenyMode header: the request headers come back with
+ *     X-Egress-Deny and X-Egress-Reason added and without a body; squid
+ *     denies the marked request itself (adapted_http_access) with our
+ *     template, which keeps the client connection open;
+ *   - denied, DenyMode page: an HTTP 403 response whose body names the
+ *     host, the workspace and how to ask for access.
+ * A body sent with a denied request is read and dropped as it arrives.
+ *
+ * The LMDB store is opened in every child after fork (CI_CMD_CHILD_START)
+ * and closed at child stop, after the recorder's last flush.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* c-icap's headers declare functions without prototypes (f()); keep our warnings for our code. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include "c-icap.h"
+#include "service.h"
+#include "header.h"
+#include "body.h"
+#include "simple_api.h"
+#include "debug.h"
+#include "stats.h"
+#include "commands.h"
+#include "mem.h"
+#include "cfg_param.h"
+#pragma GCC diagnostic pop
+
+#include "policy/decide.h"
+#include "policy/error.h"
+#include "policy/host.h"
+#include "policy/recorder.h"
+#include "policy/store.h"
+
+#define EGRESS_DEFAULT_DATABASE "/var/lib/egress-policy"
+#define EGRESS_DEFAULT_HINT                                                                        \
+    "Ask your teacher or administrator to add this host to your workspace's whitelist."
+#define EGRESS_HINT_MAX 1024
+#define EGRESS_PAGE_MAX 8192
+
+/* The module's settings, filled by the egress.* directives. */
+struct egress_conf {
+    char database[PATH_MAX];
+    bool unknown_allow;
+    bool deny_page;
+    unsigned flush_ms;
+    unsigned max_readers;
+    size_t map_size;
+    char access_hint[EGRESS_HINT_MAX];
+};
+
+static struct egress_conf conf = {
+    .database = EGRESS_DEFAULT_DATABASE,
+    .unknown_allow = false,
+    .deny_page = false,
+    .flush_ms = 1000,
+    .max_readers = 512,
+    .map_size = (size_t)1 << 30,
+    .access_hint = EGRESS_DEFAULT_HINT,
+};
+
+/* Per-child state: set at child start, cleared at child stop. */
+static _Atomic(struct ep_store *) egress_store;
+static _Atomic(struct ep_recorder *) egress_recorder;
+static pthread_mutex_t egress_open_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int64_t egress_next_open_ms;
+
+/* Rate limit of store error messages: one per FlushInterval. */
+static _Atomic int64_t egress_next_log_ms;
+static _Atomic unsigned long egress_suppressed;
+
+static int egress_pool = -1;
+static int stat_allowed = -1, stat_denied = -1, stat_recorded = -1, stat_errors = -1;
+
+/* Per-request state, from the object pool egress_pool. */
+struct egress_req {
+    char *page;      /* the 403 body in page mode (ci_buffer_alloc), NULL otherwise */
+    size_t page_len; /* bytes of page */
+    size_t page_off; /* bytes of page already handed to c-icap */
+};
+
+/* Milliseconds of a monotonic clock. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void stat_inc(int id)
+{
+    if (id >= 0)
+        ci_stat_uint64_inc(id, 1);
+}
+
+/*
+ * Log a store problem at most once per FlushInterval: a broken store fails
+ * every request, and one line per request would bury the log. The line
+ * says how many similar errors were left out since the last one.
+ */
+static void log_store_error(const char *what, int err)
+{
+    int64_t now = now_ms();
+    int64_t next = atomic_load(&egress_next_log_ms);
+
+    stat_inc(stat_errors);
+    if (now < next ||
+        !atomic_compare_exchange_strong(&egress_next_log_ms, &next, now + conf.flush_ms)) {
+        atomic_fetch_add(&egress_suppressed, 1);
+        return;
+    }
+    ci_debug_printf(1, "egress: %s (store %s): %s (%lu similar errors not logged)\n", what,
+                    conf.database, ep_strerror(err), atomic_exchange(&egress_suppressed, 0));
+}
+
+/*
+ * Open the store and start the recorder in this process. Called at child
+ * start and, when that failed, again from a request at most once per
+ * FlushInterval, so a store that appears later (or recovers) is picked up
+ * without a restart.
+ */
+static int open_store(void)
+{
+    struct ep_store_options opts = {
+        .map_size = conf.map_size,
+        .max_readers = conf.max_readers,
+        .read_only = false,
+    };
+    struct ep_store *store = NULL;
+    struct ep_recorder *rec = NULL;
+    int rc = 0;
+
+    pthread_mutex_lock(&egress_open_lock);
+    if (atomic_load(&egress_store) != NULL)
+        goto out;
+    atomic_store(&egress_next_open_ms, now_ms() + conf.flush_ms);
+    rc = ep_store_open(conf.database, &opts, &store);
+    if (rc != 0)
+        goto out;
+    rc = ep_recorder_new(store, conf.flush_ms, &rec);
+    if (rc != 0)
+        goto out;
+    atomic_store(&egress_recorder, rec);
+    atomic_store(&egress_store, store);
+    store = NULL;
+out:
+    pthread_mutex_unlock(&egress_open_lock);
+    ep_store_close(store);
+    return rc;
+}
+
+/* The store of this child, trying to open it again when it is not open yet. */
+static struct ep_store *current_store(void)
+{
+    struct ep_store *store = atomic_load(&egress_store);
+    int rc;
+
+    if (store != NULL || now_ms() < atomic_load(&egress_next_open_ms))
+        return store;
+    rc = open_store();
+    if (rc != 0)
+        log_store_error("cannot open the store", rc);
+    return atomic_load(&egress_store);
+}
+
+static void child_start(const char *name, int type, void *data)
+{
+    int rc = open_store();
+
+    if (rc != 0)
+        log_store_error("cannot open the store at child start", rc);
+}
+
+/* Child stop: the worker threads are gone; flush what is pending and close. */
+static void child_stop(const char *name, int type, void *data)
+{
+    struct ep_recorder *rec = atomic_exchange(&egress_recorder, NULL);
+    struct ep_store *store = atomic_exchange(&egress_store, NULL);
+
+    ep_recorder_free(rec);
+    ep_store_close(store);
+}
+
+/* --- configuration ------------------------------------------------------ */
+
+/* Every directive takes exactly one value; say which directive when not. */
+static bool one_value(const char *directive, const char **argv)
+{
+    if (argv == NULL || argv[0] == NULL || argv[1] != NULL) {
+        ci_debug_printf(1, "egress: egress.%s takes exactly one value\n", directive);
+        return false;
+    }
+    return true;
+}
+
+static int cfg_database(const char *directive, const char **argv, void *setdata)
+{
+    if (!one_value(directive, argv))
+        return 0;
+    if (argv[0][0] != '/' || strlen(argv[0]) >= sizeof conf.database) {
+        ci_debug_printf(1,
+                        "egress: egress.%s must be an absolute directory path (shorter than "
+                        "%zu bytes), not '%s'\n",
+                        directive, sizeof conf.database, argv[0]);
+        return 0;
+    }
+    snprintf(conf.database, sizeof conf.database, "%s", argv[0]);
+    return 1;
+}
+
+static int cfg_unknown_client(const char *directive, const char **argv, void *setdata)
+{
+    if (!one_value(directive, argv))
+        return 0;
+    if (strcmp(argv[0], "deny") == 0)
+        conf.unknown_allow = false;
+    else if (strcmp(argv[0], "allow") == 0)
+        conf.unknown_allow = true;
+    else {
+        ci_debug_printf(1, "egress: egress.%s must be deny or allow, not '%s'\n", directive,
+                        argv[0]);
+        return 0;
+    }
+    return 1;
+}
+
+static int cfg_deny_mode(const char *directive, const char **argv, void *setdata)
+{
+    if (!one_value(directive, argv))
+        return 0;
+    if (strcmp(argv[0], "header") == 0)
+        conf.deny_page = false;
+    else if (strcmp(argv[0], "page") == 0)
+        conf.deny_page = true;
+    else {
+        ci_debug_printf(1, "egress: egress.%s must be header or page, not '%s'\n", directive,
+                        argv[0]);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * Parse an unsigned number with an optional unit suffix from @p units
+ * (suffix → multiplier, ending with a NULL suffix). False on anything
+ * else, overflow included.
+ */
+struct unit {
+    const char *suffix;
+    unsigned long long mult;
+};
+
+static bool parse_scaled(const char *text, const struct unit *units, unsigned long long *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (text[0] < '0' || text[0] > '9')
+        return false;
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno != 0)
+        return false;
+    for (; units->suffix != NULL; units++) {
+        if (strcasecmp(end, units->suffix) == 0) {
+            if (units->mult != 0 && v > ULLONG_MAX / units->mult)
+                return false;
+            *out = v * units->mult;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int cfg_flush_interval(const char *directive, const char **argv, void *setdata)
+{
+    static const struct unit units[] = {{"", 1000}, {"s", 1000}, {"ms", 1}, {NULL, 0}};
+    unsigned long long ms;
+
+    if (!one_value(directive, argv))
+        return 0;
+    if (!parse_scaled(argv[0], units, &ms) || ms < 10 || ms > 3600 * 1000) {
+        ci_debug_printf(1,
+                        "egress: egress.%s must be a time from 10ms to 3600s (e.g. 1s or "
+                        "500ms), not '%s'\n",
+                        directive, argv[0]);
+        return 0;
+    }
+    conf.flush_ms = (unsigned)ms;
+    return 1;
+}
+
+static int cfg_max_readers(const char *directive, const char **argv, void *setdata)
+{
+    static const struct unit units[] = {{"", 1}, {NULL, 0}};
+    unsigned long long n;
+
+    if (!one_value(directive, argv))
+        return 0;
+    if (!parse_scaled(argv[0], units, &n) || n < 1 || n > 1000000) {
+        ci_debug_printf(1, "egress: egress.%s must be a number from 1 to 1000000, not '%s'\n",
+                        directive, argv[0]);
+        return 0;
+    }
+    conf.max_readers = (unsigned)n;
+    return 1;
+}
+
+static int cfg_map_size(const char *directive, const char **argv, void *setdata)
+{
+    static const struct unit units[] = {{"", 1},           {"k", 1ULL << 10}, {"m", 1ULL << 20},
+                                        {"g", 1ULL << 30}, {"t", 1ULL << 40}, {NULL, 0}};
+    unsigned long long n;
+
+    if (!one_value(directive, argv))
+        return 0;
+    if (!parse_scaled(argv[0], units, &n) || n < (1ULL << 20) || n > SIZE_MAX) {
+        ci_debug_printf(1,
+                        "egress: egress.%s must be a size of at least 1M with an optional "
+                        "K, M, G or T suffix (e.g. 1G), not '%s'\n",
+                        directive, argv[0]);
+        return 0;
+    }
+    conf.map_size = (size_t)n;
+    return 1;
+}
+
+/* The hint is free text: c-icap splits it into words, so join them again. */
+static int cfg_access_hint(const char *directive, const char **argv, void *setdata)
+{
+    size_t used = 0;
+
+    if (argv == NULL || argv[0] == NULL) {
+        ci_debug_printf(1, "egress: egress.%s needs a text\n", directive);
+        return 0;
+    }
+    conf.access_hint[0] = '\0';
+    for (int i = 0; argv[i] != NULL; i++) {
+        int n = snprintf(conf.access_hint + used, sizeof conf.access_hint - used, "%s%s",
+                         i ? " " : "", argv[i]);
+        if (n < 0 || (size_t)n >= sizeof conf.access_hint - used) {
+            ci_debug_printf(1, "egress: egress.%s is longer than %zu bytes\n", directive,
+                            sizeof conf.access_hint - 1);
+            return 0;
+        }
+        used += (size_t)n;
+    }
+    for (size_t i = 0; i < used; i++) {
+        if ((unsigned char)conf.access_hint[i] < 0x20) {
+            ci_debug_printf(1, "egress: egress.%s contains a control character\n", directive);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static struct ci_conf_entry egress_conf_table[] = {
+    {"Database", NULL, cfg_database, "egress.Database /var/lib/egress-policy"},
+    {"UnknownClient", NULL, cfg_unknown_client, "egress.UnknownClient deny|allow"},
+    {"DenyMode", NULL, cfg_deny_mode, "egress.DenyMode header|page"},
+    {"FlushInterval", NULL, cfg_flush_interval, "egress.FlushInterval 1s"},
+    {"MaxReaders", NULL, cfg_max_readers, "egress.MaxReaders 512"},
+    {"MapSize", NULL, cfg_map_size, "egress.MapSize 1G"},
+    {"AccessHint", NULL, cfg_access_hint, "egress.AccessHint text"},
+    {NULL, NULL, NULL, NULL},
+};
+
+/* --- service lifecycle -------------------------------------------------- */
+
+/*
+ * Once in the master while the configuration is read: announce what the
+ * service wants from its clients (the client IP, a zero-byte preview, 204
+ * answers) and register the request pool, the stat counters and the
+ * per-child actions. The directives are not applied yet here.
+ */
+static int egress_init_service(ci_service_xdata_t *srv_xdata, struct ci_server_conf *server_conf)
+{
+    ci_service_set_istag(srv_xdata, "egress-1");
+    ci_service_set_xopts(srv_xdata, CI_XCLIENTIP);
+    ci_service_set_preview(srv_xdata, 0);
+    ci_service_set_transfer_preview(srv_xdata, "*");
+    ci_service_enable_204(srv_xdata);
+
+    egress_pool = ci_object_pool_register("egress_req", sizeof(struct egress_req));
+    if (egress_pool < 0) {
+        ci_debug_printf(1, "egress: cannot register the request pool\n");
+        return CI_ERROR;
+    }
+    stat_allowed = ci_stat_entry_register("egress allowed", STAT_INT64_T, "Service egress");
+    stat_denied = ci_stat_entry_register("egress denied", STAT_INT64_T, "Service egress");
+    stat_recorded = ci_stat_entry_register("egress recorded", STAT_INT64_T, "Service egress");
+    stat_errors = ci_stat_entry_register("egress errors", STAT_INT64_T, "Service egress");
+
+    ci_command_register_action("egress_child_start", CI_CMD_CHILD_START, NULL, child_start);
+    ci_command_register_action("egress_child_stop", CI_CMD_CHILD_STOP, NULL, child_stop);
+    return CI_OK;
+}
+
+/* Once in the master after the configuration: say what was configured. */
+static int egress_post_init_service(ci_service_xdata_t *srv_xdata,
+                                    struct ci_server_conf *server_conf)
+{
+    long threads = (long)server_conf->MAX_SERVERS * server_conf->THREADS_PER_CHILD;
+
+    ci_debug_printf(2,
+                    "egress: store %s, unknown clients %s, deny mode %s, flush every %u ms, "
+                    "%u reader slots\n",
+                    conf.database, conf.unknown_allow ? "allowed" : "denied",
+                    conf.deny_page ? "page" : "header", conf.flush_ms, conf.max_readers);
+    if (threads > (long)conf.max_readers)
+        ci_debug_printf(1,
+                        "egress: warning: MaxServers x ThreadsPerChild = %ld is more than "
+                        "egress.MaxReaders %u; busy children will fail with MDB_READERS_FULL\n",
+                        threads, conf.max_readers);
+    return CI_OK;
+}
+
+static void egress_close_service(void)
+{
+    if (egress_pool >= 0)
+        ci_object_pool_unregister(egress_pool);
+    egress_pool = -1;
+}
+
+static void *egress_init_request_data(ci_request_t *req)
+{
+    struct egress_req *r = ci_object_pool_alloc(egress_pool);
+
+    if (r != NULL)
+        memset(r, 0, sizeof *r);
+    return r;
+}
+
+static void egress_release_request_data(void *data)
+{
+    struct egress_req *r = data;
+
+    if (r == NULL)
+        return;
+    if (r->page != NULL)
+        ci_buffer_free(r->page);
+    ci_object_pool_free(r);
+}
+
+/* --- the request -------------------------------------------------------- */
+
+/*
+ * The host the request goes to, canonical: from the request target when
+ * it is an absolute URI or a CONNECT authority, from the Host header when
+ * the target is a path. 0 or an EP_E_HOST_* code.
+ */
+static int request_host(ci_request_t *req, char *host, int *port, char *method, size_t methodsz)
+{
+    const char *line = ci_http_request(req);
+    const char *target, *end, *hosthdr;
+    size_t mlen;
+
+    if (line == NULL)
+        return EP_E_HOST_EMPTY;
+    target = strchr(line, ' ');
+    if (target == NULL)
+        return EP_E_HOST_EMPTY;
+    mlen = (size_t)(target - line);
+    snprintf(method, methodsz, "%.*s", (int)(mlen < methodsz ? mlen : methodsz - 1), line);
+    while (*target == ' ')
+        target++;
+    end = strchr(target, ' ');
+    if (end == NULL)
+        end = target + strlen(target);
+    if (end > target && target[0] != '/')
+        return ep_host_from_request_target(target, (size_t)(end - target), host, port, NULL);
+    hosthdr = ci_http_request_get_header(req, "Host");
+    if (hosthdr == NULL)
+        return EP_E_HOST_EMPTY;
+    return ep_host_from_request_target(hosthdr, strlen(hosthdr), host, port, NULL);
+}
+
+/*
+ * The workspace's IP as canonical text ("" when squid sent none or an
+ * address c-icap could not read). Debian's c-icap is built without IPv6
+ * (USE_IPV6 unset in c-icap-conf.h), so ci_ip_t holds an IPv4 address.
+ */
+static void request_client_ip(ci_request_t *req, char *out, size_t outsz)
+{
+    const ci_ip_t *ip = ci_http_client_ip(req);
+
+    out[0] = '\0';
+    if (ip == NULL || ip->family != AF_INET)
+        return;
+    if (inet_ntop(AF_INET, &ip->address, out, (socklen_t)outsz) == NULL)
+        out[0] = '\0';
+}
+
+/*
+ * Denied in header mode: add the mark and the reason to the request
+ * headers and send them back without a body (a body squid sends after
+ * our 100 Continue is read and dropped by egress_io()). Headers a client
+ * sent under our names are removed first.
+ */
+static int mark_denied(ci_request_t *req, const char *reason, const char *host, const char *project)
+{
+    char line[EP_HOST_BUFSZ + EP_IP_MAX + 128];
+    ci_headers_list_t *copy = NULL;
+    int rc = CI_ERROR;
+
+    if (ci_req_hasbody(req)) {
+        copy = ci_headers_create();
+        if (copy == NULL || !ci_headers_addheaders(copy, ci_http_request_headers(req)))
+            goto out;
+        ci_http_request_create(req, 0);
+        if (!ci_headers_addheaders(ci_http_request_headers(req), copy))
+            goto out;
+        ci_http_request_remove_header(req, "Content-Length");
+        ci_http_request_remove_header(req, "Transfer-Encoding");
+    }
+    while (ci_http_request_remove_header(req, "X-Egress-Deny"))
+        ;
+    while (ci_http_request_remove_header(req, "X-Egress-Reason"))
+        ;
+    if (ci_http_request_add_header(req, "X-Egress-Deny: 1") == NULL)
+        goto out;
+    snprintf(line, sizeof line, "X-Egress-Reason: %s; host=%s; project=%s", reason, host, project);
+    if (ci_http_request_add_header(req, line) == NULL)
+        goto out;
+    rc = CI_OK;
+out:
+    if (copy != NULL)
+        ci_headers_destroy(copy);
+    return rc;
+}
+
+/* Append @p s to @p buf at *@p used, HTML-escaped; truncates at @p size. */
+static void html_append(char *buf, size_t size, size_t *used, const char *s)
+{
+    for (; *s != '\0' && *used + 7 < size; s++) {
+        const char *rep = NULL;
+
+        switch (*s) {
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        default:
+            buf[(*used)++] = *s;
+            continue;
+        }
+        memcpy(buf + *used, rep, strlen(rep));
+        *used += strlen(rep);
+    }
+    buf[*used] = '\0';
+}
+
+/*
+ * Denied in page mode: replace the request by an HTTP 403 response. The
+ * body is HTML when the client accepts it, plain text otherwise; both name
+ * the host, the workspace and how to ask for access.
+ */
+static int answer_page(ci_request_t *req, struct egress_req *r, const char *reason,
+                       const char *host, const char *workspace, const char *project)
+{
+    const char *accept = ci_http_request_get_header(req, "Accept");
+    bool html = accept != NULL && strstr(accept, "text/html") != NULL;
+    char line[EP_HOST_BUFSZ + EP_IP_MAX + 128];
+    size_t used = 0;
+
+    r->page = ci_buffer_alloc(EGRESS_PAGE_MAX);
+    if (r->page == NULL)
+        return CI_ERROR;
+    if (html) {
+        static const char *const parts[] = {
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            "<title>Blocked: ",
+            NULL,
+            "</title></head>\n<body>\n<h1>Access to ",
+            NULL,
+            " is blocked</h1>\n<p>The egress policy of workspace <b>",
+            NULL,
+            "</b> does not allow this host (",
+            NULL,
+            ").</p>\n<p>",
+            NULL,
+            "</p>\n</body></html>\n"};
+        const char *vals[] = {host, host, workspace, reason, conf.access_hint};
+        size_t v = 0;
+
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+            if (parts[i] != NULL) {
+                size_t n = strlen(parts[i]);
+                if (used + n >= EGRESS_PAGE_MAX)
+                    break;
+                memcpy(r->page + used, parts[i], n);
+                used += n;
+                r->page[used] = '\0';
+            } else {
+                html_append(r->page, EGRESS_PAGE_MAX, &used, vals[v++]);
+            }
+        }
+    } else {
+        int n = snprintf(r->page, EGRESS_PAGE_MAX,
+                         "Access to %s is blocked.\n"
+                         "The egress policy of workspace %s does not allow this host (%s).\n"
+                         "%s\n",
+                         host, workspace, reason, conf.access_hint);
+        used = n < 0 ? 0 : (size_t)n >= EGRESS_PAGE_MAX ? EGRESS_PAGE_MAX - 1 : (size_t)n;
+    }
+    r->page_len = used;
+    r->page_off = 0;
+
+    ci_http_response_create(req, 1, 1);
+    ci_http_response_add_header(req, "HTTP/1.1 403 Forbidden");
+    ci_http_response_add_header(req, "Server: egress-policy");
+    ci_http_response_add_header(req, html ? "Content-Type: text/html; charset=utf-8"
+                                          : "Content-Type: text/plain; charset=utf-8");
+    ci_http_response_add_header(req, "Cache-Control: no-store");
+    snprintf(line, sizeof line, "Content-Length: %zu", used);
+    ci_http_response_add_header(req, line);
+    snprintf(line, sizeof line, "X-Egress-Reason: %s; host=%s; project=%s", reason, host, project);
+    ci_http_response_add_header(req, line);
+    return CI_OK;
+}
+
+/*
+ * The whole decision happens here, on the headers, before any body byte:
+ * an allowed request gets 204 straight away; a denied one is rewritten
+ * (header or page mode) and c-icap then sends 100 Continue for a body.
+ */
+static int egress_check_preview(char *preview_data, int preview_data_len, ci_request_t *req)
+{
+    struct egress_req *r = ci_service_data(req);
+    char host[EP_HOST_BUFSZ], ip[EP_IP_MAX + 1], method[16];
+    struct ep_decision d;
+    struct ep_request er;
+    struct ep_store *store;
+    struct ep_recorder *rec;
+    char workspace[EP_IP_MAX + 32];
+    const char *reason;
+    int port = 0, rc;
+
+    if (r == NULL)
+        return CI_ERROR;
+    request_client_ip(req, ip, sizeof ip);
+    memset(&d, 0, sizeof d);
+    rc = request_host(req, host, &port, method, sizeof method);
+    if (rc != 0) {
+        /* No host squid could have meant: nothing to decide on, so fail closed. */
+        snprintf(host, sizeof host, "%s", "invalid");
+        d.verdict = EP_VERDICT_DENY;
+        reason = "bad-host";
+    } else if ((store = current_store()) == NULL) {
+        d.verdict = EP_VERDICT_DENY;
+        reason = ep_reason_name(EP_REASON_STORE_ERROR);
+    } else {
+        er.client_ip = ip[0] ? ip : NULL;
+        er.host = host;
+        er.method = method;
+        er.port = port;
+        rc = ep_decide(store, &er, conf.unknown_allow ? EP_DECIDE_ALLOW_UNKNOWN : 0, &d);
+        if (rc != 0)
+            log_store_error("decision fell back", rc);
+        reason = ep_reason_name(d.reason);
+        if (d.record && (rec = atomic_load(&egress_recorder)) != NULL) {
+            rc = ep_recorder_note(rec, d.project_id, host, d.verdict);
+            if (rc == 0)
+                stat_inc(stat_recorded);
+            else
+                log_store_error("recording a new host failed (kept for the next flush)", rc);
+        }
+    }
+
+    if (d.verdict == EP_VERDICT_ALLOW) {
+        stat_inc(stat_allowed);
+        return CI_MOD_ALLOW204;
+    }
+    stat_inc(stat_denied);
+    if (d.project_id[0])
+        snprintf(workspace, sizeof workspace, "%s", d.project_id);
+    else
+        snprintf(workspace, sizeof workspace, "unknown (%s)", ip[0] ? ip : "no client IP");
+    ci_debug_printf(5, "egress: deny %s %s for %s (%s)\n", method, host, workspace, reason);
+    if (conf.deny_page)
+        rc = answer_page(req, r, reason, host, workspace, d.project_id[0] ? d.project_id : "-");
+    else
+        rc = mark_denied(req, reason, host, d.project_id[0] ? d.project_id : "-");
+    return rc == CI_OK ? CI_MOD_CONTINUE : CI_ERROR;
+}
+
+static int egress_end_of_data(ci_request_t *req)
+{
+    ci_req_unlock_data(req);
+    return CI_MOD_DONE;
+}
+
+/*
+ * Body data of a denied request: what squid sends is dropped (consumed
+ * without keeping it); what goes back is the 403 page in page mode and
+ * nothing in header mode.
+ */
+static int egress_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci_request_t *req)
+{
+    struct egress_req *r = ci_service_data(req);
+
+    if (wbuf != NULL && wlen != NULL && *wlen > 0) {
+        size_t left = r != NULL && r->page != NULL ? r->page_len - r->page_off : 0;
+
+        if (left == 0) {
+            *wlen = CI_EOF;
+        } else {
+            size_t n = left < (size_t)*wlen ? left : (size_t)*wlen;
+            memcpy(wbuf, r->page + r->page_off, n);
+            r->page_off += n;
+            *wlen = (int)n;
+        }
+    }
+    return CI_OK;
+}
+
+CI_DECLARE_MOD_DATA ci_service_module_t service = {
+    "egress",
+    "Per-workspace egress policy (whitelist and recording)",
+    ICAP_REQMOD,
+    egress_init_service,
+    egress_post_init_service,
+    egress_close_service,
+    egress_init_request_data,
+    egress_release_request_data,
+    egress_check_preview,
+    egress_end_of_data,
+    egress_io,
+    egress_conf_table,
+    NULL,
+};
