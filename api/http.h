@@ -1,0 +1,107 @@
+/*
+ * The HTTP layer of egress-api: libmicrohttpd glue, routing, JSON bodies,
+ * error responses and the request-field helpers every handler uses.
+ *
+ * A handler receives one struct http_request with the parsed JSON body
+ * (an empty object when the request had none), the caller's role and the
+ * captured path parameters, and answers with exactly one of
+ * http_reply_json(), http_reply_text() or http_error(). Everything about
+ * bodies (1 MiB limit, Content-Type, JSON syntax) is checked before a
+ * handler runs.
+ */
+#ifndef API_HTTP_H
+#define API_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/api.h"
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+struct http_request {
+    struct api_ctx *ctx;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const char *param;          /* the ":id" of the route, or NULL */
+    const char *tail;           /* the rest of the path after a "*" route, or NULL */
+    json_t *body;               /* a JSON object, never NULL inside a handler */
+    bool admin;                 /* a valid admin bearer token was presented */
+    char source[EP_IP_MAX + 1]; /* the caller's address, for audit and logs */
+
+    /* The answer, set by exactly one reply function. */
+    unsigned status;
+    json_t *reply;
+    char *reply_text;
+    const char *reply_type;
+    unsigned retry_after; /* seconds, for 429; 0 = no Retry-After header */
+};
+
+typedef void (*http_handler)(struct http_request *r);
+
+/* Who may call a route before its handler runs at all. */
+enum http_access {
+    HTTP_ANYONE = 0, /* the handler decides (password, summaries) */
+    HTTP_ADMIN = 1,  /* refused with 401 without a valid admin token */
+};
+
+struct http_route {
+    const char *method;
+    /* Segments separated by '/'; ":id" captures a project id, a final "*"
+     * captures the rest of the path. */
+    const char *pattern;
+    enum http_access access;
+    http_handler handler;
+};
+
+/* Every route of the API, ending with a NULL sentinel (routes.c). */
+extern const struct http_route http_routes[];
+
+/*
+ * Start the daemon on cfg->listen_host:cfg->listen_port; *port receives
+ * the bound port (useful with port 0). 0 or -1 with a message on stderr.
+ */
+int http_start(struct api_ctx *ctx, struct MHD_Daemon **out, unsigned *port);
+/* Stop accepting, wait for the requests in flight, stop the daemon. */
+void http_stop(struct MHD_Daemon *daemon);
+
+/* Answer with @p status and the JSON value @p body (stolen). */
+void http_reply_json(struct http_request *r, unsigned status, json_t *body);
+/* Answer with @p status and text (copied) of MIME type @p type. */
+void http_reply_text(struct http_request *r, unsigned status, const char *type, const char *text);
+/* Answer {"error": @p error, "message": formatted}. */
+void http_error(struct http_request *r, unsigned status, const char *error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/*
+ * Answer with the HTTP status that fits a policy-core error code (404 for
+ * EP_E_NOTFOUND, 409 for EP_E_EXISTS/EP_E_CONFLICT/EP_E_LIMIT, 400 for bad
+ * input, 507 for a full store, 500 otherwise), naming @p what.
+ */
+void http_error_store(struct http_request *r, int err, const char *what);
+
+/*
+ * Field helpers: each reads one member of the body, and on a wrong type or
+ * value answers 400 naming the field and returns -1. An absent (or null)
+ * member leaves *out untouched and returns 0 unless @p required, when it
+ * answers 400 "missing field". Present and valid: 1.
+ */
+int http_field_string(struct http_request *r, const char *name, bool required, const char **out);
+int http_field_bool(struct http_request *r, const char *name, bool required, bool *out);
+int http_field_array(struct http_request *r, const char *name, bool required, json_t **out);
+
+/* A header or query argument of the request, or NULL. */
+const char *http_header(struct http_request *r, const char *name);
+const char *http_query(struct http_request *r, const char *name);
+
+/* Seconds since the epoch as "2024-05-01T12:00:00Z" (buf of 32 bytes). */
+void http_time_iso(int64_t t, char *buf);
+/* Microseconds since the epoch as "2024-05-01T12:00:00.123456Z" (buf of 40 bytes). */
+void http_time_iso_us(int64_t t_us, char *buf);
+
+/* Number of UTF-8 characters in @p s, or -1 if it is not valid UTF-8. */
+long http_utf8_length(const char *s);
+
+#endif

@@ -1,0 +1,442 @@
+/*
+ * egress-api: the management daemon of egress-policy. Parses options,
+ * opens the store, installs the base domains, serves the API until SIGTERM
+ * or SIGINT, then finishes the requests in flight and closes the store.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/api.h"
+#include "api/auth.h"
+#include "api/http.h"
+#include "api/log.h"
+#include "policy/rule.h"
+
+#define DEFAULT_LISTEN          "127.0.0.1:8088"
+#define DEFAULT_DB              "/var/lib/egress-policy"
+#define DEFAULT_BCRYPT_COST     12
+#define DEFAULT_MAX_CONNECTIONS 256
+#define TOKEN_MIN               16
+
+const char *api_version(void)
+{
+    return PACKAGE_VERSION;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: egress-api [OPTION]...\n"
+            "The management API of egress-policy: projects, passwords, whitelists,\n"
+            "recorded domains and their promotion, over the LMDB store.\n"
+            "\n"
+            "  --db DIR                  store directory, created if missing (default %s)\n"
+            "  --listen ADDR:PORT        address to serve on; port 0 picks a free one\n"
+            "                            (default %s; IPv6 as [::1]:8088)\n"
+            "  --admin-token-file FILE   file holding the admin bearer token (first line);\n"
+            "                            else the EGRESS_ADMIN_TOKEN environment variable.\n"
+            "                            At least %d characters; required\n"
+            "  --base-domains FILE       base domains, one rule a line, '#' comments; replaces\n"
+            "                            the store's base domains at start (default: keep them)\n"
+            "  --max-projects N          refuse to create more than N projects (default 0 = no "
+            "limit)\n"
+            "  --map-size SIZE           LMDB map size, e.g. 1g or 512m (default 1g)\n"
+            "  --max-readers N           LMDB reader slots, fixed by the first opener (default "
+            "512)\n"
+            "  --cors-origin ORIGIN      send Access-Control-Allow-Origin: ORIGIN (default: no "
+            "CORS)\n"
+            "  --default-proxy-mode MODE mode of projects created without one, the only mode\n"
+            "                            a caller without the admin token may ask for\n"
+            "                            (none, security or logging; default security)\n"
+            "  --default-profile NAME    profile of projects created without one (default %s)\n"
+            "  --bcrypt-cost N           bcrypt cost of workspace passwords, 10..20 (default "
+            "%d)\n"
+            "  --max-connections N       simultaneous connections, one thread each (default "
+            "%d)\n"
+            "  --max-memory SIZE         largest memoryLimit a project may ask for (default 16g)\n"
+            "  --max-cpus N              largest cpuCores a project may ask for (default 8)\n"
+            "  --version                 print the version and exit\n"
+            "  --help                    print this help and exit\n"
+            "\n"
+            "Logs one line per request on stderr. SIGTERM or SIGINT: finish the requests\n"
+            "in flight, then exit.\n",
+            DEFAULT_DB, DEFAULT_LISTEN, TOKEN_MIN, EP_PROFILE_DEFAULT, DEFAULT_BCRYPT_COST,
+            DEFAULT_MAX_CONNECTIONS);
+}
+
+static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* A bad option: say which and why, point at --help, exit 2. */
+static void die_usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "egress-api: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'egress-api --help'.\n");
+    exit(2);
+}
+
+/* A size such as "1g", "512m", "4096". 0 on success. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long n;
+    uint64_t unit = 1;
+
+    errno = 0;
+    n = strtoull(s, &end, 10);
+    if (end == s || errno || *s == '-')
+        return -1;
+    switch (tolower((unsigned char)*end)) {
+    case 'k':
+        unit = 1024, end++;
+        break;
+    case 'm':
+        unit = 1024 * 1024, end++;
+        break;
+    case 'g':
+        unit = 1024ull * 1024 * 1024, end++;
+        break;
+    case '\0':
+        break;
+    default:
+        return -1;
+    }
+    if (*end != '\0' || n > UINT64_MAX / unit)
+        return -1;
+    *out = n * unit;
+    return 0;
+}
+
+static unsigned parse_uint(const char *opt, const char *s, unsigned min, unsigned max)
+{
+    char *end;
+    unsigned long n;
+
+    errno = 0;
+    n = strtoul(s, &end, 10);
+    if (end == s || *end || errno || *s == '-' || n < min || n > max) {
+        fprintf(stderr, "egress-api: %s must be a number from %u to %u, not \"%s\"\n", opt, min,
+                max, s);
+        exit(2);
+    }
+    return (unsigned)n;
+}
+
+/* "ADDR:PORT" or "[V6]:PORT" into the config. */
+static void parse_listen(struct api_config *cfg, const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    size_t hostlen;
+
+    if (colon == NULL || colon == s)
+        die_usage("--listen must be ADDR:PORT, not \"%s\"", s);
+    hostlen = (size_t)(colon - s);
+    if (s[0] == '[') {
+        if (hostlen < 3 || s[hostlen - 1] != ']')
+            die_usage("--listen must be ADDR:PORT or [V6]:PORT, not \"%s\"", s);
+        s++;
+        hostlen -= 2;
+    }
+    if (hostlen >= sizeof cfg->listen_host)
+        die_usage("--listen: address too long in \"%s\"", s);
+    memcpy(cfg->listen_host, s, hostlen);
+    cfg->listen_host[hostlen] = '\0';
+    cfg->listen_port = parse_uint("--listen port", colon + 1, 0, 65535);
+}
+
+/* The admin token from @p file (first line) or EGRESS_ADMIN_TOKEN. Exits 2 when there is none. */
+static void load_token(struct api_config *cfg, const char *file)
+{
+    const char *env = getenv("EGRESS_ADMIN_TOKEN");
+    char buf[API_TOKEN_MAX + 2];
+    size_t n;
+
+    if (file) {
+        FILE *f = fopen(file, "r");
+        struct stat st;
+
+        if (f == NULL) {
+            fprintf(stderr, "egress-api: --admin-token-file %s: %s\n", file, strerror(errno));
+            exit(2);
+        }
+        if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+            fprintf(stderr, "egress-api: warning: %s is readable by others; chmod 600 it\n", file);
+        if (fgets(buf, sizeof buf, f) == NULL)
+            buf[0] = '\0';
+        fclose(f);
+    } else if (env) {
+        snprintf(buf, sizeof buf, "%s", env);
+    } else {
+        fprintf(stderr, "egress-api: no admin token: give --admin-token-file FILE or set "
+                        "EGRESS_ADMIN_TOKEN\n");
+        exit(2);
+    }
+    n = strlen(buf);
+    while (n && isspace((unsigned char)buf[n - 1]))
+        buf[--n] = '\0';
+    if (n < TOKEN_MIN || n > API_TOKEN_MAX) {
+        fprintf(stderr, "egress-api: the admin token must be %d to %d characters (it has %zu)\n",
+                TOKEN_MIN, API_TOKEN_MAX, n);
+        exit(2);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] <= ' ' || buf[i] == 0x7f) {
+            fprintf(stderr, "egress-api: the admin token may not contain spaces or control "
+                            "characters\n");
+            exit(2);
+        }
+    }
+    memcpy(cfg->admin_token, buf, n + 1);
+    explicit_bzero(buf, sizeof buf);
+}
+
+/*
+ * Read the base domains from @p file and make them the store's base
+ * profile in one transaction. A bad line stops the daemon with its line
+ * number and the reason. 0, or -1 after a message.
+ */
+static int load_base_domains(struct ep_store *store, const char *file)
+{
+    FILE *f = fopen(file, "r");
+    struct ep_rule *rules = NULL;
+    size_t n = 0, cap = 0;
+    char line[1024], why[256];
+    unsigned lineno = 0;
+    int rc = -1, err;
+
+    if (f == NULL) {
+        fprintf(stderr, "egress-api: --base-domains %s: %s\n", file, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        char *s = line, *e;
+
+        lineno++;
+        e = s + strlen(s);
+        while (e > s && isspace((unsigned char)e[-1]))
+            *--e = '\0';
+        while (isspace((unsigned char)*s))
+            s++;
+        if (*s == '\0' || *s == '#')
+            continue;
+        if (n == cap) {
+            struct ep_rule *grown = realloc(rules, (cap = cap ? cap * 2 : 32) * sizeof *rules);
+
+            if (grown == NULL) {
+                fprintf(stderr, "egress-api: out of memory reading %s\n", file);
+                goto out;
+            }
+            rules = grown;
+        }
+        why[0] = '\0';
+        err = ep_rule_parse(s, &rules[n], why, sizeof why);
+        if (err) {
+            fprintf(stderr, "egress-api: %s:%u: rule \"%s\": %s\n", file, lineno, s,
+                    why[0] ? why : ep_strerror(err));
+            goto out;
+        }
+        n++;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "egress-api: reading %s: %s\n", file, strerror(errno));
+        goto out;
+    }
+    err = ep_store_rules_replace(store, EP_PROFILE_BASE, rules, n);
+    if (err) {
+        fprintf(stderr, "egress-api: storing the base domains of %s: %s\n", file, ep_strerror(err));
+        goto out;
+    }
+    rc = 0;
+out:
+    free(rules);
+    fclose(f);
+    return rc;
+}
+
+enum {
+    OPT_DB = 256,
+    OPT_LISTEN,
+    OPT_TOKEN_FILE,
+    OPT_BASE,
+    OPT_MAX_PROJECTS,
+    OPT_MAP_SIZE,
+    OPT_MAX_READERS,
+    OPT_CORS,
+    OPT_DEFAULT_MODE,
+    OPT_DEFAULT_PROFILE,
+    OPT_BCRYPT_COST,
+    OPT_MAX_CONNECTIONS,
+    OPT_MAX_MEMORY,
+    OPT_MAX_CPUS,
+    OPT_VERSION,
+    OPT_HELP,
+};
+
+static const struct option long_options[] = {
+    {"db", required_argument, NULL, OPT_DB},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"admin-token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"base-domains", required_argument, NULL, OPT_BASE},
+    {"max-projects", required_argument, NULL, OPT_MAX_PROJECTS},
+    {"map-size", required_argument, NULL, OPT_MAP_SIZE},
+    {"max-readers", required_argument, NULL, OPT_MAX_READERS},
+    {"cors-origin", required_argument, NULL, OPT_CORS},
+    {"default-proxy-mode", required_argument, NULL, OPT_DEFAULT_MODE},
+    {"default-profile", required_argument, NULL, OPT_DEFAULT_PROFILE},
+    {"bcrypt-cost", required_argument, NULL, OPT_BCRYPT_COST},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
+    {"max-cpus", required_argument, NULL, OPT_MAX_CPUS},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+int main(int argc, char **argv)
+{
+    static struct api_config cfg;
+    struct ep_store_options sopts = {0};
+    struct api_ctx ctx = {.cfg = &cfg};
+    struct MHD_Daemon *daemon = NULL;
+    const char *token_file = NULL;
+    uint64_t size;
+    sigset_t sigs;
+    unsigned port;
+    int opt, sig, err, rc = 1;
+
+    cfg.db_dir = DEFAULT_DB;
+    parse_listen(&cfg, DEFAULT_LISTEN);
+    cfg.default_mode = EP_MODE_SECURITY;
+    snprintf(cfg.default_profile, sizeof cfg.default_profile, "%s", EP_PROFILE_DEFAULT);
+    cfg.bcrypt_cost = DEFAULT_BCRYPT_COST;
+    cfg.max_connections = DEFAULT_MAX_CONNECTIONS;
+    cfg.max_memory_bytes = 16ull << 30;
+    cfg.max_nano_cpus = 8ull * 1000000000ull;
+
+    while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_DB:
+            cfg.db_dir = optarg;
+            break;
+        case OPT_LISTEN:
+            parse_listen(&cfg, optarg);
+            break;
+        case OPT_TOKEN_FILE:
+            token_file = optarg;
+            break;
+        case OPT_BASE:
+            cfg.base_domains_file = optarg;
+            break;
+        case OPT_MAX_PROJECTS:
+            cfg.max_projects = parse_uint("--max-projects", optarg, 0, UINT_MAX);
+            break;
+        case OPT_MAP_SIZE:
+            if (parse_size(optarg, &size) < 0 || size < (1u << 20))
+                die_usage("--map-size must be a size of at least 1m, such as 1g, not \"%s\"",
+                          optarg);
+            cfg.map_size = (size_t)size;
+            break;
+        case OPT_MAX_READERS:
+            cfg.max_readers = parse_uint("--max-readers", optarg, 16, 1u << 20);
+            break;
+        case OPT_CORS:
+            if (optarg[0] == '\0' || strcmp(optarg, "*") == 0 || strpbrk(optarg, "\r\n"))
+                die_usage("--cors-origin must name one origin (\"*\" is refused), not \"%s\"",
+                          optarg);
+            cfg.cors_origin = optarg;
+            break;
+        case OPT_DEFAULT_MODE:
+            if (ep_mode_parse(optarg, &cfg.default_mode) != 0)
+                die_usage("--default-proxy-mode must be none, security or logging, not \"%s\"",
+                          optarg);
+            break;
+        case OPT_DEFAULT_PROFILE:
+            if (ep_profile_validate(optarg) != 0)
+                die_usage("--default-profile: \"%s\" is not a valid profile name", optarg);
+            snprintf(cfg.default_profile, sizeof cfg.default_profile, "%s", optarg);
+            break;
+        case OPT_BCRYPT_COST:
+            cfg.bcrypt_cost = parse_uint("--bcrypt-cost", optarg, 10, 20);
+            break;
+        case OPT_MAX_CONNECTIONS:
+            cfg.max_connections = parse_uint("--max-connections", optarg, 1, 10000);
+            break;
+        case OPT_MAX_MEMORY:
+            if (parse_size(optarg, &size) < 0 || size < (64u << 20))
+                die_usage("--max-memory must be a size of at least 64m, not \"%s\"", optarg);
+            cfg.max_memory_bytes = size;
+            break;
+        case OPT_MAX_CPUS:
+            cfg.max_nano_cpus = (uint64_t)parse_uint("--max-cpus", optarg, 1, 1024) * 1000000000ull;
+            break;
+        case OPT_VERSION:
+            printf("egress-api %s\n", api_version());
+            return 0;
+        case OPT_HELP:
+            usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "Try 'egress-api --help'.\n");
+            return 2;
+        }
+    }
+    if (optind < argc)
+        die_usage("unexpected argument \"%s\"", argv[optind]);
+    load_token(&cfg, token_file);
+
+    if (mkdir(cfg.db_dir, 0700) < 0 && errno != EEXIST) {
+        fprintf(stderr, "egress-api: cannot create %s: %s\n", cfg.db_dir, strerror(errno));
+        return 1;
+    }
+    sopts.map_size = cfg.map_size;
+    sopts.max_readers = cfg.max_readers;
+    err = ep_store_open(cfg.db_dir, &sopts, &ctx.store);
+    if (err) {
+        fprintf(stderr, "egress-api: cannot open the store in %s: %s\n", cfg.db_dir,
+                ep_strerror(err));
+        return 1;
+    }
+    if (cfg.base_domains_file && load_base_domains(ctx.store, cfg.base_domains_file) < 0)
+        goto out;
+    if (auth_init(cfg.bcrypt_cost) < 0) {
+        fprintf(stderr, "egress-api: bcrypt is not available from libxcrypt\n");
+        goto out;
+    }
+
+    /* Every thread MHD starts inherits this mask: only the main thread takes the signals. */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    if (http_start(&ctx, &daemon, &port) < 0)
+        goto out;
+    log_line("listening on %s%s%s:%u", strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host,
+             strchr(cfg.listen_host, ':') ? "]" : "", port);
+    log_line("version %s, store %s, max projects %u, default mode %s, profile %s", api_version(),
+             cfg.db_dir, cfg.max_projects, ep_mode_name(cfg.default_mode), cfg.default_profile);
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    log_line("signal %d: finishing requests in flight", sig);
+    http_stop(daemon);
+    log_line("stopped");
+    rc = 0;
+out:
+    ep_store_close(ctx.store);
+    return rc;
+}

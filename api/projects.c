@@ -1,0 +1,597 @@
+/*
+ * Project endpoints. Each handler validates its whole request first (400
+ * naming the field), then checks who is asking (401/403), then acts
+ * through workspace.c, audits the change and answers.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/audit.h"
+#include "api/auth.h"
+#include "api/projects.h"
+#include "api/workspace.h"
+#include "policy/decide.h"
+#include "policy/host.h"
+
+#define NAME_CHARS_MAX 100
+#define PASSWORD_MIN   8
+#define PASSWORD_MAX   50
+/* bcrypt reads at most 72 bytes: a longer password would be cut silently. */
+#define PASSWORD_BYTES_MAX 72
+
+json_t *projects_json(const struct ep_project *p, bool admin)
+{
+    char created[32];
+    json_t *o;
+
+    http_time_iso(p->created_at, created);
+    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s}", "projectId", p->id, "projectName",
+                  p->name, "projectType", p->type, "proxyMode",
+                  ep_mode_name((enum ep_mode)p->mode) ? ep_mode_name((enum ep_mode)p->mode)
+                                                      : "none",
+                  "profile", p->profile, "passwordProtected", p->password_hash[0] != '\0', "status",
+                  ep_status_name((enum ep_status)p->status), "createdAt", created);
+    if (o && admin) {
+        json_object_set_new(o, "ipAddress", p->ip[0] ? json_string(p->ip) : json_null());
+        json_object_set_new(o, "containerId",
+                            p->container_id[0] ? json_string(p->container_id) : json_null());
+        json_object_set_new(o, "memoryLimit",
+                            p->memory_bytes ? json_integer((json_int_t)p->memory_bytes)
+                                            : json_null());
+        json_object_set_new(o, "cpuCores",
+                            p->nano_cpus ? json_real((double)p->nano_cpus / 1e9) : json_null());
+    }
+    return o;
+}
+
+int projects_password_arg(struct http_request *r, const char **out)
+{
+    const char *header = http_header(r, "X-Project-Password");
+
+    *out = NULL;
+    if (http_field_string(r, "password", false, out) < 0)
+        return -1;
+    if (*out == NULL)
+        *out = header;
+    return 0;
+}
+
+int projects_load(struct http_request *r, struct ep_project *p, const char *password)
+{
+    int err = ep_store_project_get(r->ctx->store, r->param, p);
+
+    if (err == EP_E_NOTFOUND && password && !r->admin)
+        auth_verify_password(password, NULL);
+    if (err) {
+        http_error_store(r, err, "project");
+        return -1;
+    }
+    return 0;
+}
+
+int projects_authorize(struct http_request *r, const struct ep_project *p, const char *password)
+{
+    unsigned wait;
+
+    if (r->admin || p->password_hash[0] == '\0')
+        return 0;
+    if (password == NULL) {
+        http_error(r, 401, "Password required",
+                   "this workspace is password protected: send its password");
+        return -1;
+    }
+    wait = auth_backoff_wait(p->id);
+    if (wait) {
+        r->retry_after = wait;
+        http_error(r, 429, "too_many_attempts",
+                   "too many wrong passwords for this workspace: try again in %u s", wait);
+        return -1;
+    }
+    if (!auth_verify_password(password, p->password_hash)) {
+        auth_backoff_fail(p->id, r->source);
+        http_error(r, 401, "Invalid password", "Invalid password for protected workspace");
+        return -1;
+    }
+    auth_backoff_clear(p->id);
+    return 0;
+}
+
+/* A new password: 8..50 characters, at most 72 bytes. -1 after answering 400. */
+static int check_password(struct http_request *r, const char *field, const char *pw)
+{
+    long n = http_utf8_length(pw);
+
+    if (n < PASSWORD_MIN || n > PASSWORD_MAX || strlen(pw) > PASSWORD_BYTES_MAX) {
+        http_error(r, 400, "bad_field",
+                   "field \"%s\" must be %d to %d characters (at most %d bytes)", field,
+                   PASSWORD_MIN, PASSWORD_MAX, PASSWORD_BYTES_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* Trim and check a project name into @p out. -1 after answering 400. */
+static int take_name(struct http_request *r, const char *name, char *out)
+{
+    size_t start = 0, end = strlen(name);
+    const unsigned char *u;
+    long chars;
+
+    while (start < end && isspace((unsigned char)name[start]))
+        start++;
+    while (end > start && isspace((unsigned char)name[end - 1]))
+        end--;
+    if (end - start > EP_NAME_MAX) {
+        http_error(r, 400, "bad_field", "field \"projectName\" must be 1 to %d characters",
+                   NAME_CHARS_MAX);
+        return -1;
+    }
+    memcpy(out, name + start, end - start);
+    out[end - start] = '\0';
+    u = (const unsigned char *)out;
+    for (size_t i = 0; u[i]; i++) {
+        /* C0 controls, DEL, and the C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F). */
+        if (u[i] < 0x20 || u[i] == 0x7f || (u[i] == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f)) {
+            http_error(r, 400, "bad_field",
+                       "field \"projectName\" may not contain control characters");
+            return -1;
+        }
+    }
+    chars = http_utf8_length(out);
+    if (chars < 1 || chars > NAME_CHARS_MAX) {
+        http_error(r, 400, "bad_field", "field \"projectName\" must be 1 to %d characters",
+                   NAME_CHARS_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* projectType: 1..32 of [A-Za-z0-9._-]. */
+static bool type_valid(const char *t)
+{
+    size_t n = strlen(t);
+
+    if (n == 0 || n > EP_TYPE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)t[i]) && t[i] != '.' && t[i] != '_' && t[i] != '-')
+            return false;
+    return true;
+}
+
+/* memoryLimit as in the reference ("2g", "512m") or a number of bytes. */
+static int take_memory(struct http_request *r, uint64_t *out)
+{
+    json_t *v = json_object_get(r->body, "memoryLimit");
+    double bytes = -1;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_number(v)) {
+        bytes = json_number_value(v);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        double n = strtod(s, &end);
+        double unit = 1;
+
+        if (end != s && (*end == 'k' || *end == 'K'))
+            unit = 1024.0, end++;
+        else if (end != s && (*end == 'm' || *end == 'M'))
+            unit = 1024.0 * 1024, end++;
+        else if (end != s && (*end == 'g' || *end == 'G'))
+            unit = 1024.0 * 1024 * 1024, end++;
+        if (end != s && *end == '\0')
+            bytes = n * unit;
+    }
+    if (!(bytes >= 64.0 * 1024 * 1024) || bytes > (double)r->ctx->cfg->max_memory_bytes) {
+        http_error(r, 400, "bad_field",
+                   "field \"memoryLimit\" must be a size such as \"2g\" or \"512m\" from 64m up "
+                   "to %llu bytes",
+                   (unsigned long long)r->ctx->cfg->max_memory_bytes);
+        return -1;
+    }
+    *out = (uint64_t)bytes;
+    return 0;
+}
+
+/* cpuCores as in the reference ("2") or a number; fractions allowed. */
+static int take_cpus(struct http_request *r, uint64_t *out)
+{
+    json_t *v = json_object_get(r->body, "cpuCores");
+    double cpus = -1;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (json_is_number(v)) {
+        cpus = json_number_value(v);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        double n = strtod(s, &end);
+
+        if (end != s && *end == '\0')
+            cpus = n;
+    }
+    if (!(cpus >= 0.01) || cpus * 1e9 > (double)r->ctx->cfg->max_nano_cpus) {
+        http_error(r, 400, "bad_field", "field \"cpuCores\" must be a number from 0.01 to %g",
+                   (double)r->ctx->cfg->max_nano_cpus / 1e9);
+        return -1;
+    }
+    *out = (uint64_t)llround(cpus * 1e9);
+    return 0;
+}
+
+void projects_handle_create(struct http_request *r)
+{
+    const struct api_config *cfg = r->ctx->cfg;
+    const char *name = NULL, *type = "empty", *mode_text = NULL, *profile = NULL, *password = NULL;
+    bool protect = false, protect_given = false, generate = false;
+    char generated[AUTH_GENERATED_LEN + 1];
+    struct ep_project p;
+    enum ep_mode mode = cfg->default_mode;
+    json_t *reply;
+    int rc, err;
+
+    memset(&p, 0, sizeof p);
+    if (http_field_string(r, "projectName", true, &name) < 0 ||
+        http_field_string(r, "projectType", false, &type) < 0 ||
+        http_field_string(r, "proxyMode", false, &mode_text) < 0 ||
+        http_field_string(r, "profile", false, &profile) < 0 ||
+        (rc = http_field_bool(r, "passwordProtected", false, &protect)) < 0 ||
+        http_field_string(r, "password", false, &password) < 0 ||
+        http_field_bool(r, "generatePassword", false, &generate) < 0)
+        return;
+    protect_given = rc > 0;
+    if (take_name(r, name, p.name) < 0)
+        return;
+    if (!type_valid(type)) {
+        http_error(r, 400, "bad_field",
+                   "field \"projectType\" must be 1 to %d characters of letters, digits, '.', "
+                   "'_' or '-'",
+                   EP_TYPE_MAX);
+        return;
+    }
+    snprintf(p.type, sizeof p.type, "%s", type);
+    if (mode_text && ep_mode_parse(mode_text, &mode) != 0) {
+        http_error(r, 400, "bad_field",
+                   "field \"proxyMode\" must be \"none\", \"security\" or \"logging\"");
+        return;
+    }
+    if (profile && ep_profile_validate(profile) != 0) {
+        http_error(r, 400, "bad_field",
+                   "field \"profile\" must be 1 to %d characters of a-z, 0-9, '_' or '-', "
+                   "starting with a letter or digit",
+                   EP_PROFILE_MAX);
+        return;
+    }
+    snprintf(p.profile, sizeof p.profile, "%s", profile ? profile : cfg->default_profile);
+    if (take_memory(r, &p.memory_bytes) < 0 || take_cpus(r, &p.nano_cpus) < 0)
+        return;
+    if (password && password[0] == '\0')
+        password = NULL;
+    if (generate && password) {
+        http_error(r, 400, "bad_field",
+                   "give either \"password\" or \"generatePassword\", not both");
+        return;
+    }
+    if (protect_given && !protect && (password || generate)) {
+        http_error(r, 400, "bad_field",
+                   "field \"passwordProtected\" is false but a password was asked for");
+        return;
+    }
+    if (!generate && (protect || password)) {
+        if (password == NULL) {
+            http_error(r, 400, "missing_field",
+                       "missing field \"password\" (or \"generatePassword\": true)");
+            return;
+        }
+        if (check_password(r, "password", password) < 0)
+            return;
+    }
+    if (!r->admin && mode != cfg->default_mode) {
+        http_error(r, 403, "forbidden",
+                   "only an admin may choose proxyMode \"%s\"; leave it out for \"%s\"",
+                   ep_mode_name(mode), ep_mode_name(cfg->default_mode));
+        return;
+    }
+    if (!r->admin && strcmp(p.profile, cfg->default_profile) != 0) {
+        http_error(r, 403, "forbidden", "only an admin may choose a profile other than \"%s\"",
+                   cfg->default_profile);
+        return;
+    }
+    p.mode = (uint32_t)mode;
+    p.created_at = (int64_t)time(NULL);
+    if (generate) {
+        if (auth_generate_password(generated) < 0) {
+            http_error(r, 500, "internal", "could not generate a password");
+            return;
+        }
+        password = generated;
+    }
+    if (password && auth_hash_password(password, p.password_hash) < 0) {
+        http_error(r, 500, "internal", "could not hash the password");
+        return;
+    }
+    err = workspace_create(r->ctx, &p);
+    if (err == EP_E_LIMIT) {
+        http_error(r, 409, "limit_reached", "the server holds its maximum of %u projects",
+                   cfg->max_projects);
+        return;
+    }
+    if (err) {
+        http_error_store(r, err, "project");
+        return;
+    }
+    audit_record(r, "project.create", p.id, "mode %s, profile %s%s", ep_mode_name(mode), p.profile,
+                 p.password_hash[0] ? ", password protected" : "");
+    reply = json_pack("{s:b, s:o}", "success", 1, "project", projects_json(&p, r->admin));
+    if (generate)
+        json_object_set_new(reply, "generatedPassword", json_string(generated));
+    explicit_bzero(generated, sizeof generated);
+    http_reply_json(r, 201, reply);
+}
+
+struct list_ctx {
+    json_t *projects;
+    bool admin;
+};
+
+static int list_one(void *ctx, const struct ep_project *p)
+{
+    struct list_ctx *lc = ctx;
+
+    return json_array_append_new(lc->projects, projects_json(p, lc->admin)) ? EP_E_NOMEM : 0;
+}
+
+void projects_handle_list(struct http_request *r)
+{
+    struct list_ctx lc = {.projects = json_array(), .admin = r->admin};
+    int err = ep_store_projects_list(r->ctx->store, list_one, &lc);
+
+    if (err) {
+        json_decref(lc.projects);
+        http_error_store(r, err, "projects");
+        return;
+    }
+    http_reply_json(r, 200,
+                    json_pack("{s:b, s:I, s:o}", "success", 1, "count",
+                              (json_int_t)json_array_size(lc.projects), "projects", lc.projects));
+}
+
+void projects_handle_get(struct http_request *r)
+{
+    struct ep_project p;
+
+    if (projects_load(r, &p, NULL) < 0)
+        return;
+    http_reply_json(r, 200,
+                    json_pack("{s:b, s:o}", "success", 1, "project", projects_json(&p, r->admin)));
+}
+
+/* Shared by start and stop: the same checks, a different lifecycle step. */
+static void start_or_stop(struct http_request *r, bool start)
+{
+    const char *password;
+    struct ep_project p;
+    int err;
+
+    if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
+        projects_authorize(r, &p, password) < 0)
+        return;
+    err = start ? workspace_start(r->ctx, &p) : workspace_stop(r->ctx, &p);
+    if (err) {
+        http_error_store(r, err, "project");
+        return;
+    }
+    audit_record(r, start ? "project.start" : "project.stop", p.id, "%s",
+                 password && !r->admin ? "with password" : "");
+    http_reply_json(r, 200,
+                    json_pack("{s:b, s:s, s:o}", "success", 1, "message",
+                              start ? "Project started" : "Project stopped", "project",
+                              projects_json(&p, r->admin)));
+}
+
+void projects_handle_start(struct http_request *r)
+{
+    start_or_stop(r, true);
+}
+
+void projects_handle_stop(struct http_request *r)
+{
+    start_or_stop(r, false);
+}
+
+void projects_handle_delete(struct http_request *r)
+{
+    const char *password;
+    struct ep_project p;
+    int err;
+
+    if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
+        projects_authorize(r, &p, password) < 0)
+        return;
+    err = workspace_delete(r->ctx, &p);
+    if (err) {
+        http_error_store(r, err, "project");
+        return;
+    }
+    audit_record(r, "project.delete", p.id, "%s", p.name);
+    http_reply_json(
+        r, 200, json_pack("{s:b, s:s}", "success", 1, "message", "Project deleted successfully"));
+}
+
+/*
+ * PUT /api/projects/:id/password, as in the reference: newPassword sets a
+ * password (an unprotected workspace needs nothing more), currentPassword
+ * + newPassword changes it, currentPassword + removePassword removes it.
+ * An admin needs no current password.
+ */
+void projects_handle_password(struct http_request *r)
+{
+    const char *current = NULL, *next = NULL;
+    bool remove = false;
+    char hash[EP_HASH_MAX + 1];
+    struct ep_project p;
+    int err;
+
+    if (http_field_string(r, "currentPassword", false, &current) < 0 ||
+        http_field_string(r, "newPassword", false, &next) < 0 ||
+        http_field_bool(r, "removePassword", false, &remove) < 0)
+        return;
+    if (next && remove) {
+        http_error(r, 400, "bad_field",
+                   "give either \"newPassword\" or \"removePassword\", not both");
+        return;
+    }
+    if (!next && !remove) {
+        http_error(r, 400, "missing_field",
+                   "missing field \"newPassword\" (or \"removePassword\": true)");
+        return;
+    }
+    if (next && check_password(r, "newPassword", next) < 0)
+        return;
+    if (projects_load(r, &p, current) < 0)
+        return;
+    if (remove && p.password_hash[0] == '\0') {
+        http_error(r, 400, "not_protected", "this workspace has no password to remove");
+        return;
+    }
+    if (!r->admin && p.password_hash[0] != '\0') {
+        if (current == NULL) {
+            http_error(r, 401, "Current password required",
+                       "send \"currentPassword\" to change the password of a protected workspace");
+            return;
+        }
+        if (projects_authorize(r, &p, current) < 0)
+            return;
+    }
+    if (next && auth_hash_password(next, hash) < 0) {
+        http_error(r, 500, "internal", "could not hash the password");
+        return;
+    }
+    err = workspace_set_password(r->ctx, &p, next, next ? hash : NULL);
+    explicit_bzero(hash, sizeof hash);
+    if (err) {
+        http_error_store(r, err, "project");
+        return;
+    }
+    audit_record(r, remove ? "project.password.remove" : "project.password.set", p.id, "%s", "");
+    http_reply_json(r, 200,
+                    json_pack("{s:b, s:s, s:b}", "success", 1, "message",
+                              remove ? "Password removed" : "Password updated", "passwordProtected",
+                              !remove));
+}
+
+void projects_handle_proxy_mode(struct http_request *r)
+{
+    const char *mode_text;
+    enum ep_mode mode;
+    struct ep_project p;
+    int err;
+
+    if (http_field_string(r, "proxyMode", true, &mode_text) < 0)
+        return;
+    if (ep_mode_parse(mode_text, &mode) != 0) {
+        http_error(r, 400, "bad_field",
+                   "field \"proxyMode\" must be \"none\", \"security\" or \"logging\"");
+        return;
+    }
+    if (projects_load(r, &p, NULL) < 0)
+        return;
+    p.mode = (uint32_t)mode;
+    err = ep_store_project_update(r->ctx->store, &p);
+    if (err) {
+        http_error_store(r, err, "project");
+        return;
+    }
+    audit_record(r, "project.proxy-mode", p.id, "%s", mode_text);
+    http_reply_json(r, 200,
+                    json_pack("{s:b, s:o}", "success", 1, "project", projects_json(&p, true)));
+}
+
+/* PUT /api/projects/:id/ip: {"ipAddress": "192.0.2.7"} maps, {"ipAddress": null} unmaps. */
+void projects_handle_ip(struct http_request *r)
+{
+    json_t *v = json_object_get(r->body, "ipAddress");
+    unsigned char addr[sizeof(struct in6_addr)];
+    char ip[EP_IP_MAX + 1];
+    struct ep_project p;
+    int err;
+
+    if (v == NULL) {
+        http_error(r, 400, "missing_field", "missing field \"ipAddress\" (null to unmap)");
+        return;
+    }
+    if (!json_is_null(v)) {
+        const char *text = json_is_string(v) ? json_string_value(v) : "";
+
+        if (inet_pton(AF_INET, text, addr) == 1)
+            inet_ntop(AF_INET, addr, ip, sizeof ip);
+        else if (inet_pton(AF_INET6, text, addr) == 1)
+            inet_ntop(AF_INET6, addr, ip, sizeof ip);
+        else {
+            http_error(r, 400, "bad_field",
+                       "field \"ipAddress\" must be an IPv4 or IPv6 address, or null");
+            return;
+        }
+    }
+    if (projects_load(r, &p, NULL) < 0)
+        return;
+    err = json_is_null(v) ? ep_store_client_unmap(r->ctx->store, p.id)
+                          : ep_store_client_map(r->ctx->store, ip, p.id);
+    if (err == EP_E_CONFLICT) {
+        http_error(r, 409, "conflict", "%s is mapped to another project", ip);
+        return;
+    }
+    if (err == 0)
+        err = ep_store_project_get(r->ctx->store, p.id, &p);
+    if (err) {
+        http_error_store(r, err, "project");
+        return;
+    }
+    audit_record(r, json_is_null(v) ? "project.ip.unmap" : "project.ip.map", p.id, "%s",
+                 json_is_null(v) ? "" : ip);
+    http_reply_json(r, 200,
+                    json_pack("{s:b, s:o}", "success", 1, "project", projects_json(&p, true)));
+}
+
+/* GET /api/projects/:id/check?host=H: what this workspace would get for H, without recording. */
+void projects_handle_check(struct http_request *r)
+{
+    const char *host_text = http_query(r, "host");
+    char host[EP_HOST_BUFSZ];
+    struct ep_decision d;
+    struct ep_project p;
+    int err;
+
+    if (host_text == NULL || host_text[0] == '\0') {
+        http_error(r, 400, "missing_field", "missing query argument \"host\"");
+        return;
+    }
+    err = ep_host_normalize(host_text, strlen(host_text), host, NULL, NULL);
+    if (err) {
+        http_error(r, 400, "bad_field", "host \"%s\": %s", host_text, ep_strerror(err));
+        return;
+    }
+    if (projects_load(r, &p, NULL) < 0)
+        return;
+    err = ep_decide_project(r->ctx->store, p.id, host, &d);
+    if (err) {
+        http_error_store(r, err, "decision");
+        return;
+    }
+    http_reply_json(r, 200,
+                    json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "projectId", p.id, "host",
+                              host, "verdict", d.verdict == EP_VERDICT_ALLOW ? "allow" : "deny",
+                              "reason", ep_reason_name(d.reason), "rule",
+                              d.rule[0] ? json_string(d.rule) : json_null(), "profile", d.profile,
+                              "proxyMode", ep_mode_name(d.mode) ? ep_mode_name(d.mode) : "none"));
+}

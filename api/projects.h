@@ -1,0 +1,45 @@
+/*
+ * Project endpoints: create, list, get, start, stop, delete, password,
+ * proxy mode, IP mapping and the dry-run check; and the helpers other
+ * modules use to load a project and check its password.
+ */
+#ifndef API_PROJECTS_H
+#define API_PROJECTS_H
+
+#include "api/http.h"
+
+/* The JSON of a project: summaries for anyone, every field for an admin. Never a hash. */
+json_t *projects_json(const struct ep_project *p, bool admin);
+
+/*
+ * The workspace password the caller sent: the body's "password" or the
+ * X-Project-Password header. -1 after answering 400 for a non-string.
+ */
+int projects_password_arg(struct http_request *r, const char **out);
+
+/*
+ * Load the project of the path into @p p; -1 after answering 404 (having
+ * spent one dummy bcrypt when @p password was given, so a missing project
+ * costs as much as a wrong password).
+ */
+int projects_load(struct http_request *r, struct ep_project *p, const char *password);
+
+/*
+ * May the caller act on @p p? Admins and unprotected projects: yes.
+ * Otherwise @p password must match: -1 after answering 401 (missing or
+ * wrong) or 429 (too many recent failures).
+ */
+int projects_authorize(struct http_request *r, const struct ep_project *p, const char *password);
+
+void projects_handle_create(struct http_request *r);
+void projects_handle_list(struct http_request *r);
+void projects_handle_get(struct http_request *r);
+void projects_handle_start(struct http_request *r);
+void projects_handle_stop(struct http_request *r);
+void projects_handle_delete(struct http_request *r);
+void projects_handle_password(struct http_request *r);
+void projects_handle_proxy_mode(struct http_request *r);
+void projects_handle_ip(struct http_request *r);
+void projects_handle_check(struct http_request *r);
+
+#endif

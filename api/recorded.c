@@ -1,0 +1,355 @@
+/*
+ * Recorded domains: what a workspace reached, as the ICAP service wrote it
+ * to `seen`, grouped by category and by registrable domain; and promotion
+ * of chosen hosts into a profile's whitelist.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/audit.h"
+#include "api/projects.h"
+#include "api/recorded.h"
+#include "policy/category.h"
+#include "policy/decide.h"
+#include "policy/host.h"
+#include "policy/rule.h"
+
+struct seen_ctx {
+    json_t *domains;
+    json_t *categorized;
+    json_t *groups;
+    int failed;
+};
+
+static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
+{
+    struct seen_ctx *sc = ctx;
+    char first[32], last[32], group[EP_HOST_BUFSZ];
+    const char *category = ep_category_of(host);
+    json_t *list;
+
+    http_time_iso(s->first_seen, first);
+    http_time_iso(s->last_seen, last);
+    if (json_object_set_new(sc->domains, host,
+                            json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "count",
+                                      (json_int_t)s->count, "allowed", (json_int_t)s->allowed,
+                                      "denied", (json_int_t)s->denied, "first_seen", first,
+                                      "last_seen", last, "category", category, "lastVerdict",
+                                      s->last_verdict == EP_VERDICT_DENY ? "deny" : "allow")))
+        return EP_E_NOMEM;
+    list = json_object_get(sc->categorized, category);
+    if (list == NULL || json_array_append_new(list, json_string(host)))
+        return EP_E_NOMEM;
+    if (ep_registrable_domain(host, group) != 0)
+        snprintf(group, sizeof group, "%s", host);
+    list = json_object_get(sc->groups, group);
+    if (list == NULL) {
+        list = json_array();
+        if (json_object_set_new(sc->groups, group, list))
+            return EP_E_NOMEM;
+    }
+    return json_array_append_new(list, json_string(host)) ? EP_E_NOMEM : 0;
+}
+
+/*
+ * GET /api/projects/:id/recorded-domains: admin, anyone for an unprotected
+ * workspace, the password (X-Project-Password) for a protected one.
+ */
+void recorded_handle_list(struct http_request *r)
+{
+    struct seen_ctx sc = {json_object(), json_object(), json_object(), 0};
+    const char *password;
+    struct ep_project p;
+    int err;
+
+    if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
+        projects_authorize(r, &p, password) < 0)
+        goto out;
+    for (int i = 0; ep_category_names[i]; i++)
+        json_object_set_new(sc.categorized, ep_category_names[i], json_array());
+    err = ep_store_seen_list(r->ctx->store, p.id, add_seen, &sc);
+    if (err) {
+        http_error_store(r, err, "recorded domains");
+        goto out;
+    }
+    http_reply_json(r, 200,
+                    json_pack("{s:s, s:O, s:O, s:O, s:I}", "projectId", p.id, "domains", sc.domains,
+                              "categorized", sc.categorized, "groups", sc.groups, "totalDomains",
+                              (json_int_t)json_object_size(sc.domains)));
+out:
+    json_decref(sc.domains);
+    json_decref(sc.categorized);
+    json_decref(sc.groups);
+}
+
+void recorded_handle_clear(struct http_request *r)
+{
+    struct ep_project p;
+    int err;
+
+    if (projects_load(r, &p, NULL) < 0)
+        return;
+    err = ep_store_seen_clear(r->ctx->store, p.id);
+    if (err) {
+        http_error_store(r, err, "recorded domains");
+        return;
+    }
+    audit_record(r, "recorded.clear", p.id, "%s", "");
+    http_reply_json(r, 200,
+                    json_pack("{s:b, s:s}", "success", 1, "message", "Recorded domains cleared"));
+}
+
+/* The rules already in force, as written, for "already covered" answers. */
+struct rule_set {
+    char **texts; /* sorted, host/ip rules */
+    size_t n;
+    size_t cap;
+    struct ep_rule *regex;
+    size_t n_regex;
+    size_t cap_regex;
+};
+
+static int collect_rule(void *ctx, const struct ep_rule *rule)
+{
+    struct rule_set *rs = ctx;
+    char text[EP_RULE_BUFSZ];
+
+    if (rule->kind == EP_RULE_REGEX) {
+        if (rs->n_regex == rs->cap_regex) {
+            size_t cap = rs->cap_regex ? rs->cap_regex * 2 : 8;
+            struct ep_rule *re = realloc(rs->regex, cap * sizeof *re);
+
+            if (re == NULL)
+                return EP_E_NOMEM;
+            rs->regex = re;
+            rs->cap_regex = cap;
+        }
+        rs->regex[rs->n_regex++] = *rule;
+        return 0;
+    }
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 64;
+        char **t = realloc(rs->texts, cap * sizeof *t);
+
+        if (t == NULL)
+            return EP_E_NOMEM;
+        rs->texts = t;
+        rs->cap = cap;
+    }
+    ep_rule_format(rule, text);
+    rs->texts[rs->n] = strdup(text);
+    if (rs->texts[rs->n] == NULL)
+        return EP_E_NOMEM;
+    rs->n++;
+    return 0;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool rule_set_has(const struct rule_set *rs, const char *text)
+{
+    return rs->n && bsearch(&text, rs->texts, rs->n, sizeof *rs->texts, str_cmp) != NULL;
+}
+
+static void rule_set_free(struct rule_set *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        free(rs->texts[i]);
+    free(rs->texts);
+    free(rs->regex);
+}
+
+/*
+ * The rule in @p rs that already gives what @p rule would (written into
+ * @p by), or false. A suffix rule on the host or an ancestor covers every
+ * form; a "*." rule on a strict ancestor covers every form; on the host
+ * itself, the same rule covers it; regex rules cover an exact host they
+ * match.
+ */
+static bool covered(const struct rule_set *rs, const struct ep_rule *rule, char *by)
+{
+    char text[EP_RULE_BUFSZ + 2];
+    const char *a = rule->host;
+
+    ep_rule_format(rule, text);
+    if (rule_set_has(rs, text)) {
+        snprintf(by, EP_RULE_BUFSZ, "%.*s", EP_RULE_MAX, text);
+        return true;
+    }
+    if (rule->kind == EP_RULE_IP)
+        return false;
+    for (; a; a = strchr(a, '.') ? strchr(a, '.') + 1 : NULL) {
+        snprintf(text, sizeof text, ".%s", a);
+        if (rule_set_has(rs, text))
+            goto found;
+        snprintf(text, sizeof text, "*.%s", a);
+        if (a != rule->host && rule_set_has(rs, text))
+            goto found;
+    }
+    if (rule->kind == EP_RULE_EXACT) {
+        for (size_t i = 0; i < rs->n_regex; i++) {
+            if (ep_rule_matches(&rs->regex[i], rule->host)) {
+                ep_rule_format(&rs->regex[i], by);
+                return true;
+            }
+        }
+    }
+    return false;
+found:
+    snprintf(by, EP_RULE_BUFSZ, "%.*s", EP_RULE_MAX, text);
+    return true;
+}
+
+/* The rule text that promotes canonical @p host in @p form. */
+static void promoted_text(const char *host, enum ep_host_kind kind, const char *form, char *out)
+{
+    if (kind != EP_HOST_NAME)
+        snprintf(out, EP_RULE_BUFSZ, "ip:%s", host);
+    else if (strcmp(form, "suffix") == 0)
+        snprintf(out, EP_RULE_BUFSZ, ".%s", host);
+    else if (strcmp(form, "subdomains") == 0)
+        snprintf(out, EP_RULE_BUFSZ, "*.%s", host);
+    else
+        snprintf(out, EP_RULE_BUFSZ, "%s", host);
+}
+
+/*
+ * POST /api/projects/:id/recorded-domains/promote: turn hosts into rules
+ * of a profile (the project's own unless named). Each host is reported as
+ * added, already covered (and by which rule), or refused (and why).
+ */
+void recorded_handle_promote(struct http_request *r)
+{
+    const char *form = "exact", *profile_name = NULL;
+    bool replace = false;
+    struct rule_set rs = {0};
+    struct ep_rule *rules = NULL;
+    bool *added = NULL;
+    json_t *domains, *v, *added_json = NULL, *covered_json = NULL, *refused_json = NULL;
+    json_t **accepted_names = NULL;
+    struct ep_project p;
+    char profile[EP_PROFILE_MAX + 1];
+    size_t n = 0, i;
+    int err;
+
+    if (http_field_array(r, "domains", true, &domains) < 0 ||
+        http_field_string(r, "form", false, &form) < 0 ||
+        http_field_string(r, "profile", false, &profile_name) < 0 ||
+        http_field_bool(r, "replace", false, &replace) < 0)
+        return;
+    if (strcmp(form, "exact") != 0 && strcmp(form, "suffix") != 0 &&
+        strcmp(form, "subdomains") != 0) {
+        http_error(r, 400, "bad_field",
+                   "field \"form\" must be \"exact\", \"suffix\" or \"subdomains\"");
+        return;
+    }
+    if (profile_name && ep_profile_validate(profile_name) != 0) {
+        http_error(r, 400, "bad_field", "field \"profile\" is not a valid profile name");
+        return;
+    }
+    json_array_foreach(domains, i, v)
+    {
+        if (!json_is_string(v)) {
+            http_error(r, 400, "bad_field", "field \"domains\" must hold strings (entry %zu)", i);
+            return;
+        }
+    }
+    if (projects_load(r, &p, NULL) < 0)
+        return;
+    snprintf(profile, sizeof profile, "%s", profile_name ? profile_name : p.profile);
+
+    err = ep_store_rules_list(r->ctx->store, EP_PROFILE_BASE, collect_rule, &rs);
+    if ((err == 0 || err == EP_E_NOTFOUND) && !replace)
+        err = ep_store_rules_list(r->ctx->store, profile, collect_rule, &rs);
+    if (err && err != EP_E_NOTFOUND)
+        goto store_error;
+    if (rs.n)
+        qsort(rs.texts, rs.n, sizeof *rs.texts, str_cmp);
+
+    rules = calloc(json_array_size(domains) + 1, sizeof *rules);
+    accepted_names = calloc(json_array_size(domains) + 1, sizeof *accepted_names);
+    added_json = json_array();
+    covered_json = json_array();
+    refused_json = json_array();
+    if (rules == NULL || accepted_names == NULL) {
+        err = EP_E_NOMEM;
+        goto store_error;
+    }
+    json_array_foreach(domains, i, v)
+    {
+        const char *name = json_string_value(v);
+        char host[EP_HOST_BUFSZ], text[EP_RULE_BUFSZ], why[256] = "", by[EP_RULE_BUFSZ];
+        enum ep_host_kind kind;
+        bool dup = false;
+
+        err = ep_host_normalize(name, json_string_length(v), host, NULL, &kind);
+        if (err == 0 && kind != EP_HOST_NAME && strcmp(form, "exact") != 0)
+            snprintf(why, sizeof why, "an IP address can only be promoted in the exact form");
+        if (err || why[0]) {
+            json_array_append_new(refused_json, json_pack("{s:s, s:s}", "domain", name, "message",
+                                                          why[0] ? why : ep_strerror(err)));
+            continue;
+        }
+        promoted_text(host, kind, form, text);
+        err = ep_rule_parse(text, &rules[n], why, sizeof why);
+        if (err) {
+            json_array_append_new(refused_json, json_pack("{s:s, s:s}", "domain", name, "message",
+                                                          why[0] ? why : ep_strerror(err)));
+            continue;
+        }
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = rules[j].kind == rules[n].kind && strcmp(rules[j].host, rules[n].host) == 0;
+        if (dup)
+            continue;
+        if (covered(&rs, &rules[n], by)) {
+            json_array_append_new(covered_json,
+                                  json_pack("{s:s, s:s}", "domain", name, "rule", by));
+            continue;
+        }
+        accepted_names[n] = v;
+        n++;
+    }
+    err = 0;
+    if (replace) {
+        err = ep_store_rules_replace(r->ctx->store, profile, rules, n);
+    } else if (n) {
+        added = calloc(n, sizeof *added);
+        err = added ? ep_store_rules_add(r->ctx->store, profile, rules, n, added) : EP_E_NOMEM;
+    }
+    if (err)
+        goto store_error;
+    for (i = 0; i < n; i++) {
+        char text[EP_RULE_BUFSZ];
+
+        ep_rule_format(&rules[i], text);
+        if (replace || added[i])
+            json_array_append_new(added_json, json_string(text));
+        else
+            json_array_append_new(
+                covered_json, json_pack("{s:O, s:s}", "domain", accepted_names[i], "rule", text));
+    }
+    if (replace || json_array_size(added_json))
+        audit_record(r, replace ? "whitelist.replace" : "whitelist.promote", profile,
+                     "%zu rules from project %s", json_array_size(added_json), p.id);
+    http_reply_json(r, 200,
+                    json_pack("{s:b, s:s, s:s, s:s, s:b, s:O, s:O, s:O}", "success", 1, "projectId",
+                              p.id, "profile", profile, "form", form, "replaced", replace, "added",
+                              added_json, "covered", covered_json, "refused", refused_json));
+    goto out;
+store_error:
+    http_error_store(r, err, "whitelist");
+out:
+    json_decref(added_json);
+    json_decref(covered_json);
+    json_decref(refused_json);
+    free(accepted_names);
+    free(added);
+    free(rules);
+    rule_set_free(&rs);
+}
