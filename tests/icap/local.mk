@@ -1,1 +1,19 @@
-# Filled in by the icap suite.
+# ICAP and end-to-end tests: the real c-icap (with srv_egress.so) and the
+# real squid on loopback, driven by c-icap-client and curl.
+check_PROGRAMS += tests/lib/origin tests/lib/storectl
+
+tests_lib_origin_SOURCES = tests/lib/origin.c
+tests_lib_origin_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)
+tests_lib_origin_LDADD = $(MHD_LIBS) $(PTHREAD_LIBS)
+
+tests_lib_storectl_SOURCES = tests/lib/storectl.c
+tests_lib_storectl_LDADD = policy/libpolicy.la
+
+ICAP_TESTS = \
+	tests/icap/test-icap.sh \
+	tests/icap/test-config.sh \
+	tests/icap/test-e2e.sh \
+	tests/icap/test-load.sh
+TESTS += $(ICAP_TESTS)
+dist_check_SCRIPTS += $(ICAP_TESTS)
+EXTRA_DIST += tests/lib/stack.sh tests/icap/README.md

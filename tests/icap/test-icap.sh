@@ -1,0 +1,111 @@
+#!/bin/sh
+# ICAP level: the real c-icap with srv_egress.so, driven by c-icap-client.
+# Allowed → 204; denied → the deny mark (header mode) or a 403 page (page
+# mode); no X-Client-IP → unknown client; CONNECT; a POST with a body.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$top_srcdir/tests/icap/common.sh"
+
+stack_init
+STORE="$STACK_DIR/store"
+mkdir -p "$STORE"
+storectl create-project ws-sec security course1
+storectl map 127.0.0.2 ws-sec
+storectl rules-replace course1 allowed.test .suffix.test
+storectl create-project ws-log logging
+storectl map 127.0.0.3 ws-log
+head -c 300000 /dev/urandom >"$STACK_DIR/body"
+
+# icap [ARGS...]: one REQMOD through c-icap-client, ICAP and HTTP headers on stdout.
+icap() {
+    c-icap-client -i 127.0.0.1 -p "$ICAP_PORT" -s egress -v "$@" 2>&1
+}
+
+stack_start_icap "$STORE" || exit 99
+
+out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2")
+expect_match "whitelisted host: 204" "$out" "^ICAP/1.0 204"
+
+out=$(icap -req http://www.suffix.test/x -x "X-Client-IP: 127.0.0.2")
+expect_match "host under a .suffix rule: 204" "$out" "^ICAP/1.0 204"
+
+out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2")
+expect_match "other host: ICAP 200 with the request" "$out" "^ICAP/1.0 200"
+expect_match "other host: marked X-Egress-Deny" "$out" "^X-Egress-Deny: 1"
+expect_match "other host: reason, host and project" "$out" \
+    "^X-Egress-Reason: not-whitelisted; host=evil.test; project=ws-sec"
+
+out=$(icap -req http://allowed.test.evil.test/ -x "X-Client-IP: 127.0.0.2")
+expect_match "look-alike host denied" "$out" "X-Egress-Reason: not-whitelisted; host=allowed.test.evil.test"
+
+out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.3")
+expect_match "logging workspace: anything allowed" "$out" "^ICAP/1.0 204"
+
+out=$(icap -req http://allowed.test/x)
+expect_match "no X-Client-IP: unknown client denied" "$out" \
+    "X-Egress-Reason: unknown-client; host=allowed.test; project=-"
+
+out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.99")
+expect_match "unmapped IP: unknown client denied" "$out" "X-Egress-Reason: unknown-client"
+
+out=$(icap -req http://Allowed.TEST:8080/x -x "X-Client-IP: 127.0.0.2")
+expect_match "host normalised (case, port)" "$out" "^ICAP/1.0 204"
+
+out=$(icap -method CONNECT -req allowed.test:443 -x "X-Client-IP: 127.0.0.2")
+expect_match "CONNECT to a whitelisted host: 204" "$out" "^ICAP/1.0 204"
+out=$(icap -method CONNECT -req evil.test:443 -x "X-Client-IP: 127.0.0.2")
+expect_match "CONNECT elsewhere: marked" "$out" "X-Egress-Reason: not-whitelisted; host=evil.test"
+
+out=$(icap -method POST -f "$STACK_DIR/body" -req http://allowed.test/up -x "X-Client-IP: 127.0.0.2")
+expect_match "POST with a body to a whitelisted host: 204" "$out" "^ICAP/1.0 204"
+
+out=$(icap -method POST -f "$STACK_DIR/body" -o "$STACK_DIR/post.out" -req http://evil.test/up \
+    -x "X-Client-IP: 127.0.0.2")
+expect_match "POST with a body elsewhere: marked" "$out" "^X-Egress-Deny: 1"
+expect_match "POST with a body elsewhere: no body returned" "$out" "Encapsulated: req-hdr=0, null-body="
+expect_no_match "POST with a body elsewhere: no Content-Length left" "$out" "^Content-Length:"
+expect_eq "POST with a body elsewhere: nothing of the body came back" \
+    "$(wc -c <"$STACK_DIR/post.out" 2>/dev/null || echo 0)" 0
+
+out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2" -hx "X-Egress-Deny: 0" \
+    -hx "X-Egress-Reason: forged")
+expect_no_match "a client's own X-Egress-Reason is replaced" "$out" "forged"
+
+# The connection stays usable after each answer: the same c-icap served all of the above.
+expect_no_match "no store error logged" "$(cat "$ICAP_LOG")" "egress: .*(cannot|failed|fell back)"
+
+stack_stop_icap
+
+# Page mode: the module answers with its own 403.
+stack_start_icap "$STORE" "egress.DenyMode page" \
+    'egress.AccessHint "Write to help@example.edu & name the host."' || exit 99
+
+out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2" -hx "Accept: text/html" \
+    -o "$STACK_DIR/page.html")
+page=$(cat "$STACK_DIR/page.html")
+expect_match "page mode: HTTP 403" "$out" "^HTTP/1.1 403 Forbidden"
+expect_match "page mode: HTML for a browser" "$out" "^Content-Type: text/html"
+expect_match "page mode: names the host" "$page" "Access to evil.test is blocked"
+expect_match "page mode: names the workspace" "$page" "workspace <b>ws-sec</b>"
+expect_match "page mode: says how to ask (escaped)" "$page" "help@example.edu &amp; name the host"
+expect_eq "page mode: Content-Length is the body" \
+    "$(printf '%s' "$out" | sed -n 's/^Content-Length: \([0-9]*\).*/\1/p')" \
+    "$(wc -c <"$STACK_DIR/page.html")"
+
+out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2" -o "$STACK_DIR/page.txt")
+expect_match "page mode: plain text otherwise" "$out" "^Content-Type: text/plain"
+expect_match "page mode: plain text names host and workspace" "$(cat "$STACK_DIR/page.txt")" \
+    "The egress policy of workspace ws-sec does not allow this host"
+
+out=$(icap -method POST -f "$STACK_DIR/body" -req http://evil.test/up -x "X-Client-IP: 127.0.0.2" \
+    -o "$STACK_DIR/page2.txt")
+expect_match "page mode: POST with a body gets the 403" "$out" "^HTTP/1.1 403 Forbidden"
+expect_match "page mode: POST page body" "$(cat "$STACK_DIR/page2.txt")" "Access to evil.test is blocked"
+
+out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2")
+expect_match "page mode: allowed is still 204" "$out" "^ICAP/1.0 204"
+
+out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.77" -o "$STACK_DIR/page3.txt")
+expect_match "page mode: unknown workspace named by its address" "$(cat "$STACK_DIR/page3.txt")" \
+    "workspace unknown \(127.0.0.77\)"
+
+finish

@@ -1,0 +1,273 @@
+# shellcheck shell=bash
+# stack.sh: start and stop the real service stack on loopback for tests and
+# benchmarks: the fast origin (tests/lib/origin), c-icap with srv_egress.so
+# over a given store, and squid with contrib/squid/egress.conf. Everything
+# lives in one private temporary directory with ports of its own, and
+# everything is stopped and removed at exit. Source it from bash:
+#
+#   . "$top_srcdir/tests/lib/stack.sh"
+#   stack_init                 # STACK_DIR, trap on EXIT; needs top_srcdir, top_builddir
+#   stack_start_origin         # ORIGIN_PORT
+#   stack_start_icap STORE [DIRECTIVE...]   # ICAP_PORT; extra c-icap.conf lines
+#   stack_start_squid [LINE...]             # SQUID_PORT; extra squid.conf lines
+#   stack_curl 127.0.0.5 [CURL ARGS...]     # curl through squid from that address
+#   stack_stop_icap / stack_stop_squid / stack_stop_origin
+#
+# Functions:
+#   stack_init            make STACK_DIR (mode 755, squid runs as proxy),
+#                         install the EXIT trap that calls stack_cleanup.
+#   stack_free_port       print a TCP port nobody listens on (random, checked).
+#   stack_wait_port PORT [SECONDS]  wait until something listens on 127.0.0.1:PORT.
+#   stack_start_origin    start the origin; sets ORIGIN_PORT, ORIGIN_PID.
+#   stack_start_icap STORE [LINE...]
+#                         write $STACK_DIR/c-icap.conf (Service egress with the
+#                         built module by absolute path, egress.Database STORE,
+#                         then each LINE, e.g. "egress.DenyMode page"), start
+#                         c-icap in the foreground and wait until it answers
+#                         OPTIONS for the egress service. Sets ICAP_PORT,
+#                         ICAP_PID, ICAP_LOG (its server log). Set
+#                         ICAP_SERVICE_LINE to load another service instead
+#                         (e.g. "Service echo srv_echo.so").
+#   stack_icap_conf       the path of that c-icap.conf.
+#   stack_stop_icap       stop c-icap (TERM, then wait for the pid to go).
+#   stack_start_squid [LINE...]
+#                         write $STACK_DIR/squid/squid.conf: loopback-only
+#                         settings, hosts_file $STACK_DIR/hosts (STACK_HOSTS,
+#                         all mapped to 127.0.0.1), workspaces 127.0.0.0/8
+#                         allowed, then contrib/squid/egress.conf with the ICAP
+#                         port and error directory of this stack (unless
+#                         SQUID_NO_ICAP=1), then each LINE. Waits until squid
+#                         listens. Sets SQUID_PORT, SQUID_PID, SQUID_ACCESS_LOG,
+#                         SQUID_CACHE_LOG.
+#   stack_stop_squid      stop squid and wait for it.
+#   stack_curl IP ARGS... curl through squid from source address IP with a
+#                         10 s limit; prints what curl prints.
+#   stack_cleanup         stop everything started here and remove STACK_DIR
+#                         (kept when TEST_KEEP is set).
+#
+# Variables read: top_srcdir, top_builddir (set by make check), STACK_HOSTS
+# (names squid resolves to 127.0.0.1), TEST_KEEP.
+
+STACK_HOSTS=${STACK_HOSTS:-}
+STACK_DIR=
+ORIGIN_PID=
+ICAP_PID=
+SQUID_PID=
+
+stack_init() {
+    STACK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ep-stack-XXXXXX") || return 99
+    chmod 755 "$STACK_DIR"
+    trap stack_cleanup EXIT
+    trap 'exit 1' INT TERM
+}
+
+stack_free_port() {
+    local port i
+    for i in $(seq 1 100); do
+        port=$((20000 + RANDOM % 40000))
+        if ! ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+stack_wait_port() {
+    local port=$1 limit=${2:-20} i
+    for i in $(seq 1 $((limit * 10))); do
+        ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $port after ${limit}s" >&2
+    return 1
+}
+
+# Wait for a process to exit (it is a child of this shell or not).
+stack_wait_gone() {
+    local pid=$1 limit=${2:-30} i
+    for i in $(seq 1 $((limit * 10))); do
+        kill -0 "$pid" 2>/dev/null || {
+            wait "$pid" 2>/dev/null
+            return 0
+        }
+        sleep 0.1
+    done
+    echo "process $pid still running after ${limit}s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 1
+}
+
+stack_start_origin() {
+    rm -f "$STACK_DIR/origin.port"
+    "$top_builddir/tests/lib/origin" -f "$STACK_DIR/origin.port" >"$STACK_DIR/origin.log" 2>&1 &
+    ORIGIN_PID=$!
+    local i
+    for i in $(seq 1 100); do
+        [ -s "$STACK_DIR/origin.port" ] && break
+        kill -0 "$ORIGIN_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    ORIGIN_PORT=$(cat "$STACK_DIR/origin.port" 2>/dev/null)
+    [ -n "$ORIGIN_PORT" ] || {
+        echo "origin did not start:" >&2
+        cat "$STACK_DIR/origin.log" >&2
+        return 99
+    }
+}
+
+stack_stop_origin() {
+    [ -n "$ORIGIN_PID" ] || return 0
+    kill -TERM "$ORIGIN_PID" 2>/dev/null
+    stack_wait_gone "$ORIGIN_PID" 10
+    ORIGIN_PID=
+}
+
+stack_icap_conf() {
+    echo "$STACK_DIR/c-icap/c-icap.conf"
+}
+
+stack_start_icap() {
+    local store=$1 d="$STACK_DIR/c-icap" line i
+    shift
+    mkdir -p "$d"
+    ICAP_PORT=$(stack_free_port) || return 99
+    ICAP_LOG="$d/server.log"
+    : >"$ICAP_LOG"
+    {
+        echo "PidFile $d/c-icap.pid"
+        echo "CommandsSocket $d/c-icap.ctl"
+        echo "Port 127.0.0.1:$ICAP_PORT"
+        echo "TmpDir $d"
+        echo "StartServers ${ICAP_SERVERS:-2}"
+        echo "MaxServers ${ICAP_SERVERS:-2}"
+        echo "MinSpareThreads 1"
+        echo "MaxSpareThreads ${ICAP_THREADS:-40}"
+        echo "ThreadsPerChild ${ICAP_THREADS:-40}"
+        echo "MaxRequestsPerChild 0"
+        echo "KeepAliveTimeout 600"
+        echo "MaxKeepAliveRequests 1000000"
+        echo "Timeout 300"
+        echo "DebugLevel ${ICAP_DEBUG:-1}"
+        echo "ServerLog $ICAP_LOG"
+        echo "AccessLog $d/access.log"
+        echo "ModulesDir /usr/lib/x86_64-linux-gnu/c_icap"
+        echo "ServicesDir /usr/lib/x86_64-linux-gnu/c_icap"
+        echo "TemplateDir /usr/share/c_icap/templates/"
+        if [ -n "${ICAP_SERVICE_LINE:-}" ]; then
+            echo "$ICAP_SERVICE_LINE"
+        else
+            echo "Service egress $top_builddir/icap/.libs/srv_egress.so"
+            echo "egress.Database $store"
+            echo "egress.FlushInterval ${ICAP_FLUSH:-200ms}"
+            echo "egress.MaxReaders 1024"
+        fi
+        for line in "$@"; do
+            echo "$line"
+        done
+    } >"$d/c-icap.conf"
+    stdbuf -oL -eL c-icap -N -D -d "${ICAP_DEBUG:-1}" -f "$d/c-icap.conf" >"$d/stdout.log" 2>&1 &
+    ICAP_PID=$!
+    local svc=egress
+    case "${ICAP_SERVICE_LINE:-}" in
+    Service\ *) svc=$(echo "$ICAP_SERVICE_LINE" | awk '{print $2}') ;;
+    esac
+    for i in $(seq 1 100); do
+        if ! kill -0 "$ICAP_PID" 2>/dev/null; then
+            echo "c-icap exited at start:" >&2
+            cat "$d/stdout.log" "$ICAP_LOG" >&2
+            ICAP_PID=
+            return 1
+        fi
+        if c-icap-client -i 127.0.0.1 -p "$ICAP_PORT" -s "$svc" 2>&1 | grep -q "^ICAP/1.0 200\|Methods"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "c-icap did not answer OPTIONS on port $ICAP_PORT" >&2
+    cat "$d/stdout.log" >&2
+    return 99
+}
+
+stack_stop_icap() {
+    [ -n "$ICAP_PID" ] || return 0
+    kill -TERM "$ICAP_PID" 2>/dev/null
+    stack_wait_gone "$ICAP_PID" 30
+    ICAP_PID=
+}
+
+stack_start_squid() {
+    local d="$STACK_DIR/squid" name line
+    mkdir -p "$d/logs" "$d/errors"
+    SQUID_PORT=$(stack_free_port) || return 99
+    : >"$STACK_DIR/hosts"
+    for name in $STACK_HOSTS; do
+        echo "127.0.0.1 $name" >>"$STACK_DIR/hosts"
+    done
+    cp /usr/share/squid/errors/templates/* "$d/errors/"
+    cp "$top_srcdir/contrib/squid/errors/ERR_EGRESS_DENIED" "$d/errors/"
+    SQUID_ACCESS_LOG="$d/logs/access.log"
+    SQUID_CACHE_LOG="$d/logs/cache.log"
+    {
+        echo "http_port 127.0.0.1:$SQUID_PORT"
+        echo "pid_filename $d/squid.pid"
+        echo "visible_hostname egress-test"
+        echo "hosts_file $STACK_DIR/hosts"
+        echo "dns_nameservers 127.0.0.1"
+        echo "cache deny all"
+        echo "cache_mem 8 MB"
+        echo "pinger_enable off"
+        echo "icp_port 0"
+        echo "htcp_port 0"
+        echo "snmp_port 0"
+        echo "shutdown_lifetime 1 seconds"
+        echo "coredump_dir $d"
+        echo "logformat egress %ts.%03tu %>a %Ss/%03>Hs %rm %ru \"%{X-Egress-Reason}adapt::<last_h\""
+        echo "access_log stdio:$SQUID_ACCESS_LOG egress"
+        echo "cache_log $SQUID_CACHE_LOG"
+        echo "cache_store_log none"
+        echo "acl workspaces src 127.0.0.0/8"
+        echo "http_access allow workspaces"
+        echo "http_access deny all"
+        if [ "${SQUID_NO_ICAP:-0}" != 1 ]; then
+            sed -e "s#icap://127.0.0.1:1344/egress#icap://127.0.0.1:$ICAP_PORT/${SQUID_ICAP_SERVICE:-egress}#" \
+                -e "s#^error_directory .*#error_directory $d/errors#" \
+                "$top_srcdir/contrib/squid/egress.conf"
+        fi
+        for line in "$@"; do
+            echo "$line"
+        done
+    } >"$d/squid.conf"
+    chown -R proxy:proxy "$d"
+    squid -N -f "$d/squid.conf" >"$d/stdout.log" 2>&1 &
+    SQUID_PID=$!
+    if ! stack_wait_port "$SQUID_PORT" 30; then
+        cat "$d/stdout.log" "$SQUID_CACHE_LOG" >&2
+        return 99
+    fi
+}
+
+stack_stop_squid() {
+    [ -n "$SQUID_PID" ] || return 0
+    kill -TERM "$SQUID_PID" 2>/dev/null
+    stack_wait_gone "$SQUID_PID" 30
+    SQUID_PID=
+}
+
+stack_curl() {
+    local ip=$1
+    shift
+    curl -sS --max-time 10 --interface "$ip" -x "http://127.0.0.1:$SQUID_PORT" "$@"
+}
+
+stack_cleanup() {
+    stack_stop_squid
+    stack_stop_icap
+    stack_stop_origin
+    if [ -n "$STACK_DIR" ] && [ -z "${TEST_KEEP:-}" ]; then
+        rm -rf "$STACK_DIR"
+    elif [ -n "$STACK_DIR" ]; then
+        echo "kept $STACK_DIR" >&2
+    fi
+}
