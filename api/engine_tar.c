@@ -40,10 +40,20 @@ static size_t padded(size_t n)
     return (n + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
 }
 
-/* Write @p value as zero-padded octal filling @p width - 1 digits and a NUL. */
-static void octal(char *field, size_t width, unsigned long long value)
+/*
+ * Write @p value as zero-padded octal in @p width - 1 digits and a NUL.
+ * Returns -1 when it does not fit (a uid over 2097151, a file over 8 GiB).
+ */
+static int octal(char *field, size_t width, unsigned long long value)
 {
-    snprintf(field, width, "%0*llo", (int)(width - 1), value);
+    size_t i = width - 1;
+
+    field[i] = '\0';
+    while (i > 0) {
+        field[--i] = (char)('0' + (value & 7));
+        value >>= 3;
+    }
+    return value == 0 ? 0 : -1;
 }
 
 /*
@@ -51,7 +61,7 @@ static void octal(char *field, size_t width, unsigned long long value)
  * checksum field taken as eight spaces, written as six octal digits, NUL,
  * space (the form every tar reader accepts).
  */
-static void header_fill(struct tar_header *h, const struct engine_tar_entry *e, time_t now)
+static int header_fill(struct tar_header *h, const struct engine_tar_entry *e, time_t now)
 {
     const unsigned char *p = (const unsigned char *)h;
     unsigned sum = 0;
@@ -61,19 +71,20 @@ static void header_fill(struct tar_header *h, const struct engine_tar_entry *e, 
     memcpy(h->name, e->name, len);
     if (e->is_dir && e->name[len - 1] != '/')
         h->name[len] = '/';
-    octal(h->mode, sizeof h->mode, e->mode & 07777);
-    octal(h->uid, sizeof h->uid, e->uid);
-    octal(h->gid, sizeof h->gid, e->gid);
-    octal(h->size, sizeof h->size, e->is_dir ? 0 : e->size);
-    octal(h->mtime, sizeof h->mtime, (unsigned long long)now);
+    if (octal(h->mode, sizeof h->mode, e->mode & 07777) != 0 ||
+        octal(h->uid, sizeof h->uid, e->uid) != 0 || octal(h->gid, sizeof h->gid, e->gid) != 0 ||
+        octal(h->size, sizeof h->size, e->is_dir ? 0 : e->size) != 0 ||
+        octal(h->mtime, sizeof h->mtime, (unsigned long long)now) != 0)
+        return -1;
     h->typeflag = e->is_dir ? '5' : '0';
     memcpy(h->magic, "ustar", 6);
     memcpy(h->version, "00", 2);
     memset(h->chksum, ' ', sizeof h->chksum);
     for (i = 0; i < sizeof *h; i++)
         sum += p[i];
-    snprintf(h->chksum, 7, "%06o", sum);
+    octal(h->chksum, 7, sum);
     h->chksum[7] = ' ';
+    return 0;
 }
 
 int engine_tar_build(const struct engine_tar_entry *entries, size_t n, char **out, size_t *out_size)
@@ -93,7 +104,10 @@ int engine_tar_build(const struct engine_tar_entry *entries, size_t n, char **ou
     if (buf == NULL)
         return ENOMEM;
     for (i = 0; i < n; i++) {
-        header_fill((struct tar_header *)(buf + off), &entries[i], now);
+        if (header_fill((struct tar_header *)(buf + off), &entries[i], now) != 0) {
+            free(buf);
+            return EINVAL;
+        }
         off += TAR_BLOCK;
         if (!entries[i].is_dir && entries[i].size > 0) {
             memcpy(buf + off, entries[i].data, entries[i].size);

@@ -9,8 +9,9 @@
  * entries, so a ustar header written here does the job without libarchive.
  *
  * Caveats:
- * - Names are at most 99 bytes (no prefix field, no PAX headers); longer
- *   names are refused with EINVAL.
+ * - Names are at most 98 bytes (no prefix field, no PAX headers); longer
+ *   names, and uids or sizes that do not fit ustar's octal fields, are
+ *   refused with EINVAL.
  * - The archive is built in one malloc'd buffer; free it with free().
  */
 #ifndef API_ENGINE_TAR_H
@@ -32,7 +33,8 @@ struct engine_tar_entry {
 /**
  * Build a ustar archive of @p n entries and the two zero blocks that end it.
  * On success *out is a malloc'd buffer of *out_size bytes.
- * @return 0, EINVAL (a name empty or over 99 bytes) or ENOMEM.
+ * @return 0, EINVAL (a name empty or over 98 bytes, a uid, gid or size too
+ * large for ustar) or ENOMEM.
  */
 int engine_tar_build(const struct engine_tar_entry *entries, size_t n, char **out,
                      size_t *out_size);

@@ -1,0 +1,183 @@
+# Shell functions for tests that need a real Docker engine (source this file).
+#
+# dockerd from Debian's docker.io runs as root in network and mount
+# namespaces of its own (unshare), with a private data root, exec root,
+# pidfile and unix socket under a work directory: it never touches the
+# host's network, /run or /var/lib/docker, and container IPs exist only
+# inside its namespace. No registry is reachable, so the workspace image is
+# built locally from busybox-static.
+#
+#   . "$top_srcdir/tests/lib/dockerd.sh"
+#   dockerd_have_tools || exit 77
+#   dockerd_start "$workdir" || exit 99      # sets DOCKERD_SOCK, DOCKERD_PID
+#   trap dockerd_stop EXIT
+#   dockerd_build_image localhost/ws-test:latest || exit 99
+#   dockerd_network_create ws-test-net || exit 99
+#   dockerd_api GET /containers/json          # curl on the socket, unversioned
+#
+# dockerd_stop removes every container, stops dockerd (and containerd and
+# any shim: every process left in its network namespace), and deletes the
+# work directory. It is safe to call twice or when the start failed.
+
+DOCKERD_DIR=
+DOCKERD_SOCK=
+DOCKERD_PID=
+DOCKERD_NETNS=
+
+# 0 when everything the engine tests need is installed; otherwise names the
+# missing piece and returns 1 (the caller skips with 77).
+dockerd_have_tools() {
+    for tool in dockerd containerd runc unshare ip curl tar; do
+        if ! command -v "$tool" >/dev/null 2>&1; then
+            echo "dockerd tests: $tool is not installed (apt-get install docker.io)"
+            return 1
+        fi
+    done
+    if ! dockerd_busybox >/dev/null; then
+        echo "dockerd tests: no static busybox (apt-get install busybox-static)"
+        return 1
+    fi
+    return 0
+}
+
+# Print the path of a statically linked busybox (the image has no libc).
+dockerd_busybox() {
+    for bb in /bin/busybox /usr/bin/busybox; do
+        [ -x "$bb" ] || continue
+        # ldd fails on a static executable.
+        if ! ldd "$bb" >/dev/null 2>&1; then
+            echo "$bb"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# curl on the engine's socket: dockerd_api METHOD PATH [curl options...].
+# Prints the body; fails (curl -f) on an HTTP error status.
+dockerd_api() {
+    method=$1
+    path=$2
+    shift 2
+    curl -sSf --unix-socket "$DOCKERD_SOCK" -X "$method" "$@" "http://localhost$path"
+}
+
+# Start dockerd with everything under DIR (created if needed) and wait until
+# it answers /_ping. Sets DOCKERD_DIR, DOCKERD_SOCK, DOCKERD_PID.
+dockerd_start() {
+    DOCKERD_DIR=$1
+    DOCKERD_SOCK=$DOCKERD_DIR/docker.sock
+    mkdir -p "$DOCKERD_DIR/data" "$DOCKERD_DIR/exec" || return 1
+    # unshare and sh exec into dockerd: the background pid is dockerd's.
+    # shellcheck disable=SC2016
+    unshare --net --mount --propagation private -- sh -c '
+        mount -t tmpfs tmpfs /run && ip link set lo up &&
+        exec dockerd --data-root "$1/data" --exec-root "$1/exec" \
+            --pidfile "$1/dockerd.pid" -H "unix://$1/docker.sock"' \
+        sh "$DOCKERD_DIR" >"$DOCKERD_DIR/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    DOCKERD_NETNS=
+    tries=0
+    while [ $tries -lt 300 ]; do
+        if ! kill -0 "$DOCKERD_PID" 2>/dev/null; then
+            echo "dockerd exited at start; its log:"
+            tail -20 "$DOCKERD_DIR/dockerd.log"
+            DOCKERD_PID=
+            return 1
+        fi
+        if [ -S "$DOCKERD_SOCK" ] && dockerd_api GET /_ping >/dev/null 2>&1; then
+            # Read only now: before unshare(2) ran, the pid was still in our
+            # namespace, and dockerd_stop kills what shares this one.
+            DOCKERD_NETNS=$(readlink "/proc/$DOCKERD_PID/ns/net")
+            [ "$DOCKERD_NETNS" != "$(readlink /proc/self/ns/net)" ] || DOCKERD_NETNS=
+            return 0
+        fi
+        sleep 0.1
+        tries=$((tries + 1))
+    done
+    echo "dockerd did not answer on $DOCKERD_SOCK within 30 s; its log:"
+    tail -20 "$DOCKERD_DIR/dockerd.log"
+    return 1
+}
+
+# Build the stand-in workspace image NAME:TAG (default localhost/ws-test:latest)
+# from busybox: /bin/busybox and its applet links, user coder (1000:1000)
+# with /home/coder owned by it, /tmp 1777, and as command /bin/ws-idle,
+# which stays up until SIGTERM and then exits at once (so a stop takes no
+# 10 s grace period). It forks once at start only: a workspace at its pids
+# limit must not lose its main process.
+dockerd_build_image() {
+    ref=${1:-localhost/ws-test:latest}
+    repo=${ref%:*}
+    tag=${ref##*:}
+    bb=$(dockerd_busybox) || return 1
+    root=$DOCKERD_DIR/rootfs
+    rm -rf "$root"
+    mkdir -p "$root/bin" "$root/etc" "$root/home/coder" "$root/tmp" "$root/proc" \
+        "$root/sys" "$root/dev" "$root/root" || return 1
+    cp "$bb" "$root/bin/busybox" || return 1
+    for applet in $("$root/bin/busybox" --list); do
+        [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\ncoder:x:1000:1000:coder:/home/coder:/bin/sh\n' \
+        >"$root/etc/passwd"
+    printf 'root:x:0:\ncoder:x:1000:\n' >"$root/etc/group"
+    cat >"$root/bin/ws-idle" <<'EOF'
+#!/bin/sh
+# Stands in for code-server: runs until SIGTERM, then exits at once.
+trap 'exit 0' TERM
+while :; do
+    sleep 1000000 &
+    wait $!
+done
+EOF
+    chmod 755 "$root/bin/ws-idle"
+    chown 1000:1000 "$root/home/coder"
+    chmod 1777 "$root/tmp"
+    # changes=CMD ["/bin/ws-idle"], URI-encoded.
+    tar -C "$root" -cf - . |
+        dockerd_api POST "/images/create?fromSrc=-&repo=$repo&tag=$tag&changes=CMD%20%5B%22%2Fbin%2Fws-idle%22%5D" \
+            -H 'Content-Type: application/x-tar' --data-binary @- >"$DOCKERD_DIR/import.out" ||
+        return 1
+    dockerd_api GET "/images/$repo:$tag/json" >/dev/null
+}
+
+# Create a user-defined bridge network NAME (containers get their own IPs on it).
+dockerd_network_create() {
+    dockerd_api POST /networks/create -H 'Content-Type: application/json' \
+        --data "{\"Name\":\"$1\"}" >/dev/null
+}
+
+# Remove every container, stop dockerd and whatever it left in its
+# namespace, and delete the work directory.
+dockerd_stop() {
+    if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
+        for id in $(dockerd_api GET '/containers/json?all=true' 2>/dev/null |
+            grep -o '"Id":"[0-9a-f]*"' | cut -d'"' -f4); do
+            dockerd_api DELETE "/containers/$id?force=true" >/dev/null 2>&1
+        done
+        kill -TERM "$DOCKERD_PID" 2>/dev/null
+        tries=0
+        while kill -0 "$DOCKERD_PID" 2>/dev/null && [ $tries -lt 200 ]; do
+            sleep 0.1
+            tries=$((tries + 1))
+        done
+        kill -KILL "$DOCKERD_PID" 2>/dev/null
+        wait "$DOCKERD_PID" 2>/dev/null
+    fi
+    # containerd and shims live in dockerd's network namespace: end each by pid.
+    if [ -n "$DOCKERD_NETNS" ] && [ "$DOCKERD_NETNS" != "$(readlink /proc/self/ns/net)" ]; then
+        for ns in /proc/[0-9]*/ns/net; do
+            [ "$(readlink "$ns" 2>/dev/null)" = "$DOCKERD_NETNS" ] || continue
+            pid=${ns#/proc/}
+            pid=${pid%%/*}
+            kill -KILL "$pid" 2>/dev/null
+        done
+    fi
+    DOCKERD_PID=
+    DOCKERD_NETNS=
+    if [ -n "$DOCKERD_DIR" ] && [ -d "$DOCKERD_DIR" ] && [ -z "${TEST_KEEP:-}" ]; then
+        rm -rf "$DOCKERD_DIR"
+    fi
+    DOCKERD_DIR=
+}
