@@ -1,1 +1,429 @@
-/* Being written: see policy/rule.h. */
+/*
+ * Whitelist rules as users write them: parsing with a reason for every
+ * refusal, the printed form, and the reference matching semantics.
+ *
+ * A rule ends up in LMDB and in API answers, and the reference system let
+ * a rule with a newline be spliced into squid.conf; so the parser refuses
+ * anything that is not exactly one host pattern, and says why in a
+ * sentence naming the rule.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <libpsl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "policy/error.h"
+#include "policy/rule.h"
+
+/*
+ * Limits for one regex match against a host of at most 253 characters.
+ * They are far above what any sensible host pattern needs and stop a
+ * pattern with catastrophic backtracking from stalling the caller.
+ */
+#define REGEX_MATCH_LIMIT 1000000
+#define REGEX_DEPTH_LIMIT 10000
+
+/* Fill @p why (if wanted) with a formatted sentence; return @p code. */
+__attribute__((format(printf, 4, 5))) static int fail(int code, char *why, size_t whysz,
+                                                      const char *fmt, ...)
+{
+    va_list ap;
+
+    if (why != NULL && whysz > 0) {
+        va_start(ap, fmt);
+        vsnprintf(why, whysz, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* pcre2 allocates through these, so ep_alloc_fail_after() reaches regex compilation too. */
+static void *pcre2_ep_malloc(size_t size, void *data)
+{
+    return ep_malloc(size);
+}
+
+static void pcre2_ep_free(void *p, void *data)
+{
+    ep_free(p);
+}
+
+/*
+ * Compile @p pattern anchored at both ends, with pcre2's allocations
+ * routed through ep_malloc. On failure returns NULL and sets *@p err to
+ * an EP_E_* code and, for a pattern error, @p why to pcre2's message and
+ * the offset where it stopped.
+ */
+static pcre2_code *regex_compile(const char *pattern, pcre2_general_context **gctx, int *err,
+                                 char *why, size_t whysz)
+{
+    pcre2_compile_context *cctx = NULL;
+    pcre2_code *code = NULL;
+    int errcode = 0;
+    PCRE2_SIZE erroffset = 0;
+
+    *err = 0;
+    *gctx = pcre2_general_context_create(pcre2_ep_malloc, pcre2_ep_free, NULL);
+    if (*gctx == NULL) {
+        *err = fail(EP_E_NOMEM, why, whysz, "out of memory compiling the regular expression");
+        goto out;
+    }
+    cctx = pcre2_compile_context_create(*gctx);
+    if (cctx == NULL) {
+        *err = fail(EP_E_NOMEM, why, whysz, "out of memory compiling the regular expression");
+        goto out;
+    }
+    code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                         PCRE2_ANCHORED | PCRE2_ENDANCHORED, &errcode, &erroffset, cctx);
+    if (code == NULL) {
+        PCRE2_UCHAR msg[160];
+
+        if (errcode == PCRE2_ERROR_HEAP_FAILED) {
+            *err = fail(EP_E_NOMEM, why, whysz, "out of memory compiling the regular expression");
+            goto out;
+        }
+        if (pcre2_get_error_message(errcode, msg, sizeof msg) < 0)
+            snprintf((char *)msg, sizeof msg, "pcre2 error %d", errcode);
+        *err = fail(EP_E_RULE_REGEX, why, whysz,
+                    "the regular expression \"%s\" does not compile: %s at offset %zu", pattern,
+                    (const char *)msg, (size_t)erroffset);
+    }
+out:
+    pcre2_compile_context_free(cctx);
+    if (code == NULL) {
+        pcre2_general_context_free(*gctx);
+        *gctx = NULL;
+    }
+    return code;
+}
+
+/* "~pattern": length cap, ASCII only (hosts are canonical ASCII), must compile. */
+static int parse_regex(const char *pattern, struct ep_rule *out, char *why, size_t whysz)
+{
+    pcre2_general_context *gctx = NULL;
+    size_t len = strlen(pattern);
+    int err;
+
+    if (len == 0)
+        return fail(EP_E_RULE_REGEX, why, whysz,
+                    "the rule \"~\" has no regular expression after the '~'");
+    if (len > EP_REGEX_MAX)
+        return fail(EP_E_RULE_REGEX_LONG, why, whysz,
+                    "the regular expression is %zu characters long; the limit is %d", len,
+                    EP_REGEX_MAX);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)pattern[i] >= 0x80)
+            return fail(EP_E_RULE_REGEX, why, whysz,
+                        "the regular expression has a non-ASCII character at position %zu; "
+                        "hosts are matched in their ASCII (punycode, \"xn--\") form",
+                        i + 1);
+    pcre2_code *code = regex_compile(pattern, &gctx, &err, why, whysz);
+    if (code == NULL)
+        return err;
+    pcre2_code_free(code);
+    pcre2_general_context_free(gctx);
+    out->kind = EP_RULE_REGEX;
+    memcpy(out->host, pattern, len + 1);
+    return 0;
+}
+
+/*
+ * "ip:ADDRESS": one IPv4 or IPv6 address (brackets allowed around IPv6),
+ * stored in inet_ntop()'s form so it compares equal to a normalised host.
+ */
+static int parse_ip(const char *value, struct ep_rule *out, char *why, size_t whysz)
+{
+    char text[INET6_ADDRSTRLEN + 2];
+    size_t len = strlen(value);
+    unsigned char addr[sizeof(struct in6_addr)];
+
+    if (len == 0)
+        return fail(EP_E_RULE_IP, why, whysz, "the rule \"ip:\" names no address");
+    if (strchr(value, '/') != NULL)
+        return fail(EP_E_RULE_IP, why, whysz,
+                    "\"ip:%s\": address ranges (CIDR) are not supported; write one address per "
+                    "rule",
+                    value);
+    if (len >= sizeof text)
+        return fail(EP_E_RULE_IP, why, whysz, "\"ip:%.60s...\" is not an IP address", value);
+    if (value[0] == '[' && value[len - 1] == ']' && len > 2) {
+        memcpy(text, value + 1, len - 2);
+        text[len - 2] = '\0';
+    } else {
+        memcpy(text, value, len + 1);
+    }
+    if (inet_pton(AF_INET, text, addr) == 1) {
+        inet_ntop(AF_INET, addr, out->host, sizeof out->host);
+    } else if (inet_pton(AF_INET6, text, addr) == 1) {
+        inet_ntop(AF_INET6, addr, out->host, sizeof out->host);
+    } else {
+        return fail(EP_E_RULE_IP, why, whysz,
+                    "\"ip:%s\" is not an IPv4 address (four numbers 0-255, no leading zeros) or "
+                    "an IPv6 address",
+                    value);
+    }
+    out->kind = EP_RULE_IP;
+    return 0;
+}
+
+/* Describe the first control or whitespace character of @p text, if any. */
+static int check_chars(const char *text, char *why, size_t whysz)
+{
+    for (size_t i = 0; text[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)text[i];
+
+        if (c == '\n' || c == '\r')
+            return fail(EP_E_HOST_CHAR, why, whysz,
+                        "the rule contains a line break at position %zu; write one rule per "
+                        "entry",
+                        i + 1);
+        if (c == ' ' || c == '\t')
+            return fail(EP_E_HOST_CHAR, why, whysz,
+                        "the rule contains whitespace at position %zu; rules have no spaces, "
+                        "leading or trailing ones included",
+                        i + 1);
+        if (c < 0x20 || c == 0x7f)
+            return fail(EP_E_HOST_CHAR, why, whysz,
+                        "the rule contains the control character 0x%02x at position %zu", c, i + 1);
+    }
+    return 0;
+}
+
+/* True if @p s (non-empty) is only digits and dots: an IP address someone meant to allow. */
+static bool looks_numeric(const char *s)
+{
+    bool digit = false;
+
+    for (; *s; s++) {
+        if (*s >= '0' && *s <= '9')
+            digit = true;
+        else if (*s != '.')
+            return false;
+    }
+    return digit;
+}
+
+/*
+ * A host rule. The shape is checked first (scheme, path, port, '*',
+ * characters ep_host_normalize() would only call "bad"), so the reason
+ * given is the one the user needs; then the host is normalised; then
+ * libpsl decides whether it covers a public suffix. A suffix or
+ * subdomain rule over any public suffix, ICANN or private (".com",
+ * "*.co.uk", ".github.io"), would let in hosts of unrelated owners and is
+ * refused. An exact rule is refused only for an ICANN suffix ("com",
+ * "co.uk"), which is no one's host; private suffixes such as github.io
+ * or s3.amazonaws.com are also real hosts people need to reach, and an
+ * exact rule reaches only that one host.
+ */
+static int parse_host_rule(const char *text, struct ep_rule *out, char *why, size_t whysz)
+{
+    enum ep_rule_kind kind = EP_RULE_EXACT;
+    enum ep_host_kind hkind;
+    const char *rest = text;
+    const char *colon;
+    int port, rc;
+
+    if (strstr(text, "://") != NULL)
+        return fail(EP_E_RULE_SCHEME, why, whysz,
+                    "\"%s\" is a URL: a rule names only the host, without \"http://\" or "
+                    "\"https://\"",
+                    text);
+    if (strpbrk(text, "/?#\\") != NULL)
+        return fail(EP_E_RULE_PATH, why, whysz,
+                    "\"%s\" has a path, query or fragment: a rule names only the host", text);
+    if (strchr(text, '@') != NULL)
+        return fail(EP_E_HOST_CHAR, why, whysz,
+                    "\"%s\" contains '@': a rule names only the host, without a user name", text);
+    if (strchr(text, '%') != NULL)
+        return fail(EP_E_HOST_CHAR, why, whysz,
+                    "\"%s\" contains '%%': write the host itself, not percent-escapes", text);
+    if (strpbrk(text, "[]") != NULL)
+        return fail(EP_E_RULE_IP, why, whysz,
+                    "\"%s\": write an IPv6 address as ip:ADDRESS, without brackets", text);
+    colon = strchr(text, ':');
+    if (colon != NULL) {
+        unsigned char addr[sizeof(struct in6_addr)];
+
+        if (strchr(colon + 1, ':') != NULL && inet_pton(AF_INET6, text, addr) == 1)
+            return fail(EP_E_RULE_IP, why, whysz, "\"%s\" is an IP address: write it as ip:%s",
+                        text, text);
+        return fail(EP_E_RULE_PORT, why, whysz,
+                    "\"%s\" names a port: rules apply to every port of a host; remove \"%s\"", text,
+                    colon);
+    }
+    if (strncmp(text, "*.", 2) == 0) {
+        kind = EP_RULE_SUBDOMAINS;
+        rest = text + 2;
+    } else if (text[0] == '.') {
+        kind = EP_RULE_SUFFIX;
+        rest = text + 1;
+    }
+    if (strchr(rest, '*') != NULL)
+        return fail(EP_E_RULE_WILDCARD, why, whysz,
+                    "\"%s\": '*' is allowed only as a leading \"*.\", as in *.example.com", text);
+    if (rest[0] == '\0')
+        return fail(EP_E_HOST_EMPTY, why, whysz, "\"%s\" names no host after \"%s\"", text, text);
+    if (looks_numeric(rest))
+        return fail(EP_E_RULE_IP, why, whysz,
+                    "\"%s\" is an IP address: write it as ip:ADDRESS, for one address only", text);
+
+    rc = ep_host_normalize(rest, strlen(rest), out->host, &port, &hkind);
+    if (rc != 0)
+        return fail(rc, why, whysz, "\"%s\": %s", text, ep_strerror(rc));
+    if (hkind != EP_HOST_NAME)
+        return fail(EP_E_RULE_IP, why, whysz, "\"%s\" is an IP address: write it as ip:%s", text,
+                    out->host);
+
+    /* Without the list we cannot tell ".com" from ".example.com": refuse rather than guess. */
+    const psl_ctx_t *psl = psl_builtin();
+    if (psl == NULL)
+        return fail(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
+                    "\"%s\": libpsl has no built-in public suffix list to check it against", text);
+    if (kind == EP_RULE_EXACT &&
+        psl_is_public_suffix2(psl, out->host, PSL_TYPE_ICANN | PSL_TYPE_NO_STAR_RULE))
+        return fail(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
+                    "\"%s\" is a public suffix (a top-level or shared domain), not a host", text);
+    if (kind != EP_RULE_EXACT && psl_is_public_suffix2(psl, out->host, PSL_TYPE_ANY))
+        return fail(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
+                    "\"%s\" would allow every site under the public suffix \"%s\", whoever "
+                    "owns it; name the site's own domain instead",
+                    text, out->host);
+    out->kind = kind;
+    return 0;
+}
+
+int ep_rule_parse(const char *text, struct ep_rule *out, char *why, size_t whysz)
+{
+    int rc;
+
+    if (why != NULL && whysz > 0)
+        why[0] = '\0';
+    if (out == NULL)
+        return fail(EP_E_INVAL, why, whysz, "no rule given");
+    memset(out, 0, sizeof *out);
+    if (text == NULL || text[0] == '\0')
+        return fail(EP_E_HOST_EMPTY, why, whysz, "the rule is empty");
+    rc = check_chars(text, why, whysz);
+    if (rc != 0)
+        return rc;
+    if (text[0] == '~')
+        rc = parse_regex(text + 1, out, why, whysz);
+    else if (strncasecmp(text, "ip:", 3) == 0)
+        rc = parse_ip(text + 3, out, why, whysz);
+    else
+        rc = parse_host_rule(text, out, why, whysz);
+    if (rc != 0)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+void ep_rule_format(const struct ep_rule *rule, char *out)
+{
+    const char *prefix = "";
+
+    switch (rule->kind) {
+    case EP_RULE_SUFFIX:
+        prefix = ".";
+        break;
+    case EP_RULE_SUBDOMAINS:
+        prefix = "*.";
+        break;
+    case EP_RULE_REGEX:
+        prefix = "~";
+        break;
+    case EP_RULE_IP:
+        prefix = "ip:";
+        break;
+    case EP_RULE_EXACT:
+        break;
+    }
+    /* A parsed rule always fits; the bound only keeps a hand-made one from overflowing. */
+    size_t plen = strlen(prefix), hlen = strnlen(rule->host, EP_RULE_MAX - plen);
+    memcpy(out, prefix, plen);
+    memcpy(out + plen, rule->host, hlen);
+    out[plen + hlen] = '\0';
+}
+
+/* Is @p host a strict subdomain of @p domain (both canonical)? */
+static bool is_subdomain(const char *host, const char *domain)
+{
+    size_t hl = strlen(host), dl = strlen(domain);
+
+    return hl > dl + 1 && host[hl - dl - 1] == '.' && memcmp(host + hl - dl, domain, dl) == 0;
+}
+
+/*
+ * Full match of a regex rule against @p host, compiled for this call.
+ * Any failure (memory, match limit) is "no match": a whitelist that
+ * cannot be evaluated lets nothing through.
+ */
+static bool regex_matches(const char *pattern, const char *host)
+{
+    pcre2_general_context *gctx = NULL;
+    pcre2_match_context *mctx = NULL;
+    pcre2_match_data *md = NULL;
+    pcre2_code *code;
+    bool matched = false;
+    int err;
+
+    code = regex_compile(pattern, &gctx, &err, NULL, 0);
+    if (code == NULL)
+        return false;
+    mctx = pcre2_match_context_create(gctx);
+    md = pcre2_match_data_create_from_pattern(code, gctx);
+    if (mctx == NULL || md == NULL)
+        goto out;
+    pcre2_set_match_limit(mctx, REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(mctx, REGEX_DEPTH_LIMIT);
+    matched = pcre2_match(code, (PCRE2_SPTR)host, strlen(host), 0, 0, md, mctx) >= 0;
+out:
+    pcre2_match_data_free(md);
+    pcre2_match_context_free(mctx);
+    pcre2_code_free(code);
+    pcre2_general_context_free(gctx);
+    return matched;
+}
+
+bool ep_rule_matches(const struct ep_rule *rule, const char *host)
+{
+    if (rule == NULL || host == NULL || host[0] == '\0')
+        return false;
+    switch (rule->kind) {
+    case EP_RULE_EXACT:
+    case EP_RULE_IP:
+        return strcmp(host, rule->host) == 0;
+    case EP_RULE_SUFFIX:
+        return strcmp(host, rule->host) == 0 || is_subdomain(host, rule->host);
+    case EP_RULE_SUBDOMAINS:
+        return is_subdomain(host, rule->host);
+    case EP_RULE_REGEX:
+        return regex_matches(rule->host, host);
+    }
+    return false;
+}
+
+int ep_profile_validate(const char *name)
+{
+    size_t len;
+
+    if (name == NULL)
+        return EP_E_INVAL;
+    len = strlen(name);
+    if (len == 0 || len > EP_PROFILE_MAX)
+        return EP_E_INVAL;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+
+        if (!alnum && (i == 0 || (c != '-' && c != '_')))
+            return EP_E_INVAL;
+    }
+    return 0;
+}

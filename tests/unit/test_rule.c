@@ -1,0 +1,270 @@
+/*
+ * Rule parsing (policy/rule.h): a table of hostile and ordinary rules,
+ * each with the exact code it must return and, when accepted, its kind
+ * and canonical written form; the reason sentence for the refusals a user
+ * meets most; printing round trips; profile names.
+ */
+#include <string.h>
+
+#include "policy/error.h"
+#include "policy/rule.h"
+#include "tests/lib/testutil.h"
+
+struct rule_case {
+    const char *text;
+    int rc;
+    enum ep_rule_kind kind; /* when accepted */
+    const char *written;    /* ep_rule_format() of the result */
+};
+
+#define OK(text, kind, written)                                                                    \
+    {                                                                                              \
+        text, 0, kind, written                                                                     \
+    }
+#define BAD(text, rc)                                                                              \
+    {                                                                                              \
+        text, rc, 0, NULL                                                                          \
+    }
+
+static const struct rule_case rule_cases[] = {
+    /* Empty, whitespace, control characters, newlines. */
+    BAD("", EP_E_HOST_EMPTY),
+    BAD(" example.com", EP_E_HOST_CHAR),
+    BAD("example.com ", EP_E_HOST_CHAR),
+    BAD("exa mple.com", EP_E_HOST_CHAR),
+    BAD("\texample.com", EP_E_HOST_CHAR),
+    BAD("x.com\nhttp_access allow all", EP_E_HOST_CHAR),
+    BAD("x.com\r", EP_E_HOST_CHAR),
+    BAD("x\x01.com", EP_E_HOST_CHAR),
+    BAD("x\x7f.com", EP_E_HOST_CHAR),
+    BAD("~a\nb", EP_E_HOST_CHAR),
+    BAD("~a b", EP_E_HOST_CHAR),
+    BAD("ip:1.2.3.4\n", EP_E_HOST_CHAR),
+    /* URLs. */
+    BAD("http://x.com", EP_E_RULE_SCHEME),
+    BAD("https://x.com/", EP_E_RULE_SCHEME),
+    BAD("HTTP://X.COM", EP_E_RULE_SCHEME),
+    BAD("x.com/path", EP_E_RULE_PATH),
+    BAD("x.com?q", EP_E_RULE_PATH),
+    BAD("x.com#f", EP_E_RULE_PATH),
+    BAD("x.com\\a", EP_E_RULE_PATH),
+    BAD("x.com:80", EP_E_RULE_PORT),
+    BAD("x.com:", EP_E_RULE_PORT),
+    BAD(".x.com:443", EP_E_RULE_PORT),
+    BAD("user@x.com", EP_E_HOST_CHAR),
+    BAD("x%41.com", EP_E_HOST_CHAR),
+    /* Public suffixes. */
+    BAD("*.com", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD(".com", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD("com", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD("COM.", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD("*.co.uk", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD(".co.uk", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD("co.uk", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD(".github.io", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD("*.github.io", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD(".s3.amazonaws.com", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD(".test", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD(".de", EP_E_RULE_PUBLIC_SUFFIX),
+    OK("github.io", EP_RULE_EXACT, "github.io"),
+    OK("s3.amazonaws.com", EP_RULE_EXACT, "s3.amazonaws.com"),
+    OK(".example.co.uk", EP_RULE_SUFFIX, ".example.co.uk"),
+    OK("*.user.github.io", EP_RULE_SUBDOMAINS, "*.user.github.io"),
+    OK("allowed.test", EP_RULE_EXACT, "allowed.test"),
+    OK("localhost", EP_RULE_EXACT, "localhost"),
+    /* Wildcards. */
+    BAD("a*.com", EP_E_RULE_WILDCARD),
+    BAD("*a.com", EP_E_RULE_WILDCARD),
+    BAD("**.com", EP_E_RULE_WILDCARD),
+    BAD("*", EP_E_RULE_WILDCARD),
+    BAD("*.*.example.com", EP_E_RULE_WILDCARD),
+    BAD("x.*.com", EP_E_RULE_WILDCARD),
+    BAD(".*.example.com", EP_E_RULE_WILDCARD),
+    BAD("example.*", EP_E_RULE_WILDCARD),
+    BAD("*.", EP_E_HOST_EMPTY),
+    /* Labels and lengths. */
+    BAD(".", EP_E_HOST_EMPTY),
+    BAD("..", EP_E_HOST_EMPTY),
+    BAD("..example.com", EP_E_HOST_LABEL),
+    BAD("a..b.com", EP_E_HOST_LABEL),
+    BAD("example.com..", EP_E_HOST_LABEL),
+    BAD("-a.com", EP_E_HOST_LABEL),
+    BAD("a-.com", EP_E_HOST_LABEL),
+    BAD("*.-a.com", EP_E_HOST_LABEL),
+    BAD("xn--a.com", EP_E_HOST_IDN),
+    BAD("a!.com", EP_E_HOST_CHAR),
+    /* Regular expressions. */
+    BAD("~(", EP_E_RULE_REGEX),
+    BAD("~", EP_E_RULE_REGEX),
+    BAD("~[a-", EP_E_RULE_REGEX),
+    BAD("~a{2,1}", EP_E_RULE_REGEX),
+    BAD("~bücher\\.de", EP_E_RULE_REGEX),
+    OK("~[a-z]+\\.example\\.com", EP_RULE_REGEX, "~[a-z]+\\.example\\.com"),
+    OK("~^(www|api)\\.example\\.com$", EP_RULE_REGEX, "~^(www|api)\\.example\\.com$"),
+    /* IP addresses. */
+    OK("ip:1.2.3.4", EP_RULE_IP, "ip:1.2.3.4"),
+    OK("IP:1.2.3.4", EP_RULE_IP, "ip:1.2.3.4"),
+    OK("ip:::1", EP_RULE_IP, "ip:::1"),
+    OK("ip:[2001:DB8:0::1]", EP_RULE_IP, "ip:2001:db8::1"),
+    BAD("ip:999.1.1.1", EP_E_RULE_IP),
+    BAD("ip:01.2.3.4", EP_E_RULE_IP),
+    BAD("ip:1.2.3", EP_E_RULE_IP),
+    BAD("ip:", EP_E_RULE_IP),
+    BAD("ip:1.2.3.0/24", EP_E_RULE_IP),
+    BAD("ip:example.com", EP_E_RULE_IP),
+    BAD("ip:[::1", EP_E_RULE_IP),
+    BAD("1.2.3.4", EP_E_RULE_IP),
+    BAD(".1.2.3.4", EP_E_RULE_IP),
+    BAD("*.1.2.3.4", EP_E_RULE_IP),
+    BAD("1.2.3", EP_E_RULE_IP),
+    BAD("::1", EP_E_RULE_IP),
+    BAD("[::1]", EP_E_RULE_IP),
+    /* Ordinary rules and their canonical forms. */
+    OK("api.example.com", EP_RULE_EXACT, "api.example.com"),
+    OK("API.Example.COM.", EP_RULE_EXACT, "api.example.com"),
+    OK(".example.com", EP_RULE_SUFFIX, ".example.com"),
+    OK("*.Example.COM", EP_RULE_SUBDOMAINS, "*.example.com"),
+    OK("Bücher.DE", EP_RULE_EXACT, "xn--bcher-kva.de"),
+    OK(".bücher.de", EP_RULE_SUFFIX, ".xn--bcher-kva.de"),
+    OK("*.xn--bcher-kva.de", EP_RULE_SUBDOMAINS, "*.xn--bcher-kva.de"),
+    OK("files.pythonhosted.org", EP_RULE_EXACT, "files.pythonhosted.org"),
+    OK("_acme.example.com", EP_RULE_EXACT, "_acme.example.com"),
+};
+
+static void check_case(const struct rule_case *c)
+{
+    struct ep_rule rule;
+    char why[256] = "unset", written[EP_RULE_BUFSZ] = "";
+    int rc = ep_rule_parse(c->text, &rule, why, sizeof why);
+    bool ok;
+
+    if (rc == 0)
+        ep_rule_format(&rule, written);
+    ok = rc == c->rc && (rc != 0 || (rule.kind == c->kind && strcmp(written, c->written) == 0));
+    /* Every refusal explains itself; every success leaves no stale reason. */
+    ok = ok && (rc == 0 ? why[0] == '\0' : why[0] != '\0' && strcmp(why, "unset") != 0);
+    test_checks++;
+    if (!ok) {
+        test_failures++;
+        fprintf(stderr,
+                "ep_rule_parse(\"%s\"): rc %d kind %d \"%s\" (%s), expected rc %d kind %d \"%s\"\n",
+                c->text, rc, rc == 0 ? (int)rule.kind : 0, written, why, c->rc, c->kind,
+                c->written ? c->written : "");
+    }
+    if (rc != 0)
+        return;
+    /* The printed form parses back to the same rule. */
+    struct ep_rule again;
+    CHECK_INT(ep_rule_parse(written, &again, NULL, 0), 0);
+    CHECK_INT(again.kind, rule.kind);
+    CHECK_STR(again.host, rule.host);
+}
+
+/* The reasons users read: they name the rule and the problem. */
+static void test_reasons(void)
+{
+    struct ep_rule rule;
+    char why[256];
+
+    CHECK_INT(ep_rule_parse("x.com\nhttp_access allow all", &rule, why, sizeof why),
+              EP_E_HOST_CHAR);
+    CHECK(strstr(why, "line break") != NULL);
+    CHECK_INT(rule.kind, 0);
+    CHECK_STR(rule.host, "");
+
+    CHECK_INT(ep_rule_parse("~(", &rule, why, sizeof why), EP_E_RULE_REGEX);
+    CHECK(strstr(why, "missing closing parenthesis") != NULL);
+    CHECK(strstr(why, "offset 1") != NULL);
+
+    CHECK_INT(ep_rule_parse("*.co.uk", &rule, why, sizeof why), EP_E_RULE_PUBLIC_SUFFIX);
+    CHECK(strstr(why, "co.uk") != NULL);
+
+    CHECK_INT(ep_rule_parse("1.2.3.4", &rule, why, sizeof why), EP_E_RULE_IP);
+    CHECK(strstr(why, "ip:") != NULL);
+
+    CHECK_INT(ep_rule_parse("x.com:8080", &rule, why, sizeof why), EP_E_RULE_PORT);
+    CHECK(strstr(why, ":8080") != NULL);
+
+    CHECK_INT(ep_rule_parse("a..b.com", &rule, why, sizeof why), EP_E_HOST_LABEL);
+    CHECK(strstr(why, "a..b.com") != NULL);
+
+    /* A small buffer truncates the reason, never overflows it. */
+    char tiny[8];
+    CHECK_INT(ep_rule_parse("http://x.com", &rule, tiny, sizeof tiny), EP_E_RULE_SCHEME);
+    CHECK_INT(strlen(tiny), 7);
+    CHECK_INT(ep_rule_parse(NULL, &rule, why, sizeof why), EP_E_HOST_EMPTY);
+    CHECK_INT(ep_rule_parse("x.com", NULL, why, sizeof why), EP_E_INVAL);
+}
+
+static void test_lengths(void)
+{
+    struct ep_rule rule;
+    char text[600], written[EP_RULE_BUFSZ];
+
+    /* A regex of exactly EP_REGEX_MAX characters is accepted, one more is not. */
+    text[0] = '~';
+    memset(text + 1, 'a', EP_REGEX_MAX);
+    text[1 + EP_REGEX_MAX] = '\0';
+    CHECK_INT(ep_rule_parse(text, &rule, NULL, 0), 0);
+    ep_rule_format(&rule, written);
+    CHECK_STR(written, text);
+    memset(text + 1, 'a', 300);
+    text[301] = '\0';
+    CHECK_INT(ep_rule_parse(text, &rule, NULL, 0), EP_E_RULE_REGEX_LONG);
+
+    /* A 253-character host as a wildcard rule prints in 255 characters and round-trips. */
+    strcpy(text, "*.");
+    for (int l = 0; l < 4; l++) {
+        size_t at = strlen(text);
+
+        memset(text + at, 'a' + l, l < 3 ? 63 : 61);
+        text[at + (l < 3 ? 63 : 61)] = '\0';
+        if (l < 3)
+            strcat(text, ".");
+    }
+    CHECK_INT(ep_rule_parse(text, &rule, NULL, 0), 0);
+    CHECK_INT(strlen(rule.host), 253);
+    ep_rule_format(&rule, written);
+    CHECK_STR(written, text);
+    /* One more character is too long. */
+    strcat(text, "x");
+    CHECK_INT(ep_rule_parse(text, &rule, NULL, 0), EP_E_HOST_TOO_LONG);
+    /* A 64-character label is refused. */
+    memset(text, 'a', 64);
+    strcpy(text + 64, ".com");
+    CHECK_INT(ep_rule_parse(text, &rule, NULL, 0), EP_E_HOST_LABEL);
+}
+
+static void test_profiles(void)
+{
+    char name[EP_PROFILE_MAX + 2];
+
+    CHECK_INT(ep_profile_validate("default"), 0);
+    CHECK_INT(ep_profile_validate("course-101_a"), 0);
+    CHECK_INT(ep_profile_validate("9lives"), 0);
+    CHECK_INT(ep_profile_validate(""), EP_E_INVAL);
+    CHECK_INT(ep_profile_validate(NULL), EP_E_INVAL);
+    CHECK_INT(ep_profile_validate("-x"), EP_E_INVAL);
+    CHECK_INT(ep_profile_validate("_x"), EP_E_INVAL);
+    CHECK_INT(ep_profile_validate("Default"), EP_E_INVAL);
+    CHECK_INT(ep_profile_validate("a b"), EP_E_INVAL);
+    CHECK_INT(ep_profile_validate("a/../b"), EP_E_INVAL);
+    CHECK_INT(ep_profile_validate("a\n"), EP_E_INVAL);
+    memset(name, 'a', EP_PROFILE_MAX);
+    name[EP_PROFILE_MAX] = '\0';
+    CHECK_INT(ep_profile_validate(name), 0);
+    name[EP_PROFILE_MAX] = 'a';
+    name[EP_PROFILE_MAX + 1] = '\0';
+    CHECK_INT(ep_profile_validate(name), EP_E_INVAL);
+}
+
+int main(void)
+{
+    for (size_t i = 0; i < sizeof rule_cases / sizeof rule_cases[0]; i++)
+        check_case(&rule_cases[i]);
+    test_reasons();
+    test_lengths();
+    test_profiles();
+    fprintf(stderr, "%zu rule cases\n", sizeof rule_cases / sizeof rule_cases[0]);
+    return test_exit();
+}
