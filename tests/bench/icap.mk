@@ -1,1 +1,7 @@
-# Benchmarks of the icap part.
+# Benchmarks of the icap part: tests/bench/bench-icap.sh (run by hand, not
+# by make check) and its direct ICAP load tool, built by make check so it
+# stays compilable.
+check_PROGRAMS += tests/bench/icap-load
+tests_bench_icap_load_SOURCES = tests/bench/icap-load.c
+tests_bench_icap_load_LDADD = $(PTHREAD_LIBS)
+dist_noinst_SCRIPTS += tests/bench/bench-icap.sh

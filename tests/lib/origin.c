@@ -105,7 +105,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         }
         snprintf(text, sizeof text, "bytes=%llu cksum=%lu\n", (unsigned long long)up->bytes,
                  (unsigned long)crc_finish(up->crc, up->bytes));
-        fprintf(stderr, "DEBUG %s", text);
         return reply(conn, text);
     }
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");

@@ -45,11 +45,16 @@
 #   stack_cleanup         stop everything started here and remove STACK_DIR
 #                         (kept when TEST_KEEP is set).
 #
+# Several c-icap or squid instances: set STACK_INSTANCE (a suffix for their
+# directories) before each start and save ICAP_PORT/SQUID_PORT and the PIDs;
+# the stack_stop_* functions stop the last one started, stack_cleanup all.
+#
 # Variables read: top_srcdir, top_builddir (set by make check), STACK_HOSTS
 # (names squid resolves to 127.0.0.1), TEST_KEEP.
 
 STACK_HOSTS=${STACK_HOSTS:-}
 STACK_DIR=
+STACK_ALL_PIDS=
 ORIGIN_PID=
 ICAP_PID=
 SQUID_PID=
@@ -103,6 +108,7 @@ stack_start_origin() {
     rm -f "$STACK_DIR/origin.port"
     "$top_builddir/tests/lib/origin" -f "$STACK_DIR/origin.port" >"$STACK_DIR/origin.log" 2>&1 &
     ORIGIN_PID=$!
+    STACK_ALL_PIDS="$STACK_ALL_PIDS $ORIGIN_PID"
     local i
     for i in $(seq 1 100); do
         [ -s "$STACK_DIR/origin.port" ] && break
@@ -125,11 +131,11 @@ stack_stop_origin() {
 }
 
 stack_icap_conf() {
-    echo "$STACK_DIR/c-icap/c-icap.conf"
+    echo "$STACK_DIR/c-icap${STACK_INSTANCE:-}/c-icap.conf"
 }
 
 stack_start_icap() {
-    local store=$1 d="$STACK_DIR/c-icap" line i
+    local store=$1 d="$STACK_DIR/c-icap${STACK_INSTANCE:-}" line i
     shift
     mkdir -p "$d"
     ICAP_PORT=$(stack_free_port) || return 99
@@ -169,6 +175,7 @@ stack_start_icap() {
     } >"$d/c-icap.conf"
     stdbuf -oL -eL c-icap -N -D -d "${ICAP_DEBUG:-1}" -f "$d/c-icap.conf" >"$d/stdout.log" 2>&1 &
     ICAP_PID=$!
+    STACK_ALL_PIDS="$STACK_ALL_PIDS $ICAP_PID"
     local svc=egress
     case "${ICAP_SERVICE_LINE:-}" in
     Service\ *) svc=$(echo "$ICAP_SERVICE_LINE" | awk '{print $2}') ;;
@@ -198,7 +205,7 @@ stack_stop_icap() {
 }
 
 stack_start_squid() {
-    local d="$STACK_DIR/squid" name line
+    local d="$STACK_DIR/squid${STACK_INSTANCE:-}" name line
     mkdir -p "$d/logs" "$d/errors"
     SQUID_PORT=$(stack_free_port) || return 99
     : >"$STACK_DIR/hosts"
@@ -242,6 +249,7 @@ stack_start_squid() {
     chown -R proxy:proxy "$d"
     squid -N -f "$d/squid.conf" >"$d/stdout.log" 2>&1 &
     SQUID_PID=$!
+    STACK_ALL_PIDS="$STACK_ALL_PIDS $SQUID_PID"
     if ! stack_wait_port "$SQUID_PORT" 30; then
         cat "$d/stdout.log" "$SQUID_CACHE_LOG" >&2
         return 99
@@ -262,9 +270,18 @@ stack_curl() {
 }
 
 stack_cleanup() {
+    local pid
     stack_stop_squid
     stack_stop_icap
     stack_stop_origin
+    # Other instances (STACK_INSTANCE) still running: stop them all at once.
+    for pid in $STACK_ALL_PIDS; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for pid in $STACK_ALL_PIDS; do
+        kill -0 "$pid" 2>/dev/null && stack_wait_gone "$pid" 30
+    done
+    STACK_ALL_PIDS=
     if [ -n "$STACK_DIR" ] && [ -z "${TEST_KEEP:-}" ]; then
         rm -rf "$STACK_DIR"
     elif [ -n "$STACK_DIR" ]; then
