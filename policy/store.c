@@ -1,1 +1,1631 @@
-/* Being written: see policy/store.h. */
+/*
+ * The LMDB store shared by the ICAP children and egress-api: one
+ * environment per handle, named databases with fixed value layouts (see
+ * store.h), pooled read transactions and one short write transaction per
+ * write function. The regex cache of the decision path lives here too,
+ * because it belongs to the handle.
+ */
+#include "config.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "policy/store.h"
+
+/* Most reset read transactions a handle keeps for reuse. */
+#define POOL_MAX 256
+/* Profiles whose compiled regex rules the handle keeps at once. */
+#define REGEX_CACHE_MAX 32
+/* A rules key: profile NUL kind-marker rule. */
+#define RULE_KEY_MAX (EP_PROFILE_MAX + 2 + EP_RULE_BUFSZ)
+/* A seen key: project id NUL host. */
+#define SEEN_KEY_MAX        (EP_ID_MAX + 1 + EP_HOST_BUFSZ)
+#define AUDIT_KEY_SIZE      12
+#define DEFAULT_MAP_SIZE    ((size_t)1 << 30)
+#define DEFAULT_MAX_READERS 512
+
+/* The base domains a new store starts with (the reference system's six). */
+static const char *const default_base_domains[] = {
+    ".debian.org",   ".ubuntu.com",  ".nodesource.com",
+    ".open-vsx.org", ".openvsx.org", ".eclipsecontent.org",
+};
+
+struct ep_store_read {
+    struct ep_store *store;
+    MDB_txn *txn;
+    MDB_cursor *rules; /* read cursor on `rules`, renewed lazily with the txn */
+    bool rules_live;   /* the cursor belongs to the current renewal */
+    struct ep_store_read *next;
+};
+
+/* The compiled regex rules of one profile at one generation. */
+struct regex_set {
+    char profile[EP_PROFILE_MAX + 1]; /* "" when the slot is free */
+    uint64_t generation;
+    size_t n;
+    pcre2_code **codes;
+    char **patterns;
+    bool *jit;
+};
+
+struct ep_store {
+    MDB_env *env;
+    MDB_dbi meta, projects, clients, profiles, rules, seen, audit;
+    bool read_only;
+    pthread_mutex_t pool_lock;
+    struct ep_store_read *pool; /* reset read transactions, ready to renew */
+    unsigned pooled;
+    pthread_rwlock_t regex_lock;
+    struct regex_set regex[REGEX_CACHE_MAX];
+    unsigned regex_evict; /* next slot to reuse when all are taken */
+};
+
+const char *ep_mode_name(enum ep_mode mode)
+{
+    switch (mode) {
+    case EP_MODE_NONE:
+        return "none";
+    case EP_MODE_SECURITY:
+        return "security";
+    case EP_MODE_LOGGING:
+        return "logging";
+    }
+    return NULL;
+}
+
+int ep_mode_parse(const char *name, enum ep_mode *out)
+{
+    static const enum ep_mode modes[] = {EP_MODE_NONE, EP_MODE_SECURITY, EP_MODE_LOGGING};
+
+    for (size_t i = 0; name && i < sizeof modes / sizeof modes[0]; i++)
+        if (strcmp(name, ep_mode_name(modes[i])) == 0) {
+            *out = modes[i];
+            return 0;
+        }
+    return EP_E_INVAL;
+}
+
+const char *ep_status_name(enum ep_status status)
+{
+    switch (status) {
+    case EP_STATUS_CREATED:
+        return "created";
+    case EP_STATUS_RUNNING:
+        return "running";
+    case EP_STATUS_STOPPED:
+        return "stopped";
+    case EP_STATUS_NOT_FOUND:
+        return "not_found";
+    }
+    return "not_found";
+}
+
+/* ---- small helpers ---- */
+
+#define TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)
+
+static bool valid_id(const char *id)
+{
+    size_t n = strlen(id);
+
+    if (n == 0 || n > EP_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '-'))
+            return false;
+    return true;
+}
+
+/* A rules profile: a valid profile name or the reserved base profile. */
+static bool valid_rules_profile(const char *profile)
+{
+    return strcmp(profile, EP_PROFILE_BASE) == 0 || ep_profile_validate(profile) == 0;
+}
+
+/* Canonical IP text: what inet_ntop() writes back for it. */
+static bool valid_ip(const char *ip)
+{
+    unsigned char addr[16];
+    char back[INET6_ADDRSTRLEN];
+
+    if (strlen(ip) > EP_IP_MAX)
+        return false;
+    if (inet_pton(AF_INET, ip, addr) == 1)
+        return inet_ntop(AF_INET, addr, back, sizeof back) && strcmp(back, ip) == 0;
+    if (inet_pton(AF_INET6, ip, addr) == 1)
+        return inet_ntop(AF_INET6, addr, back, sizeof back) && strcmp(back, ip) == 0;
+    return false;
+}
+
+static MDB_val mkval(const void *data, size_t size)
+{
+    MDB_val v = {.mv_size = size, .mv_data = (void *)data};
+    return v;
+}
+
+/* Read a fixed-size value; EP_E_NOTFOUND when absent, EP_E_CORRUPT on a size mismatch. */
+static int get_fixed(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, void *out, size_t size)
+{
+    MDB_val key = mkval(k, klen), val;
+    int rc = mdb_get(txn, dbi, &key, &val);
+
+    if (rc == MDB_NOTFOUND)
+        return EP_E_NOTFOUND;
+    if (rc)
+        return rc;
+    if (val.mv_size != size)
+        return EP_E_CORRUPT;
+    memcpy(out, val.mv_data, size);
+    return 0;
+}
+
+static int put_fixed(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, const void *v,
+                     size_t size, unsigned flags)
+{
+    MDB_val key = mkval(k, klen), val = mkval(v, size);
+    int rc = mdb_put(txn, dbi, &key, &val, flags);
+
+    return rc == MDB_KEYEXIST ? EP_E_EXISTS : rc;
+}
+
+static int del_key(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen)
+{
+    MDB_val key = mkval(k, klen);
+    int rc = mdb_del(txn, dbi, &key, NULL);
+
+    return rc == MDB_NOTFOUND ? EP_E_NOTFOUND : rc;
+}
+
+/* Delete every key of @p dbi that starts with @p prefix. */
+static int del_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t plen)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+
+    while (rc == 0) {
+        key = mkval(prefix, plen);
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        if (rc)
+            break;
+        if (key.mv_size < plen || memcmp(key.mv_data, prefix, plen) != 0)
+            break;
+        rc = mdb_cursor_del(cur, 0);
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int write_begin(struct ep_store *s, MDB_txn **txn)
+{
+    if (s->read_only)
+        return EACCES;
+    return mdb_txn_begin(s->env, NULL, 0, txn);
+}
+
+/* Commit when @p rc is 0, abort otherwise; the result of the whole write. */
+static int write_end(MDB_txn *txn, int rc)
+{
+    if (!txn)
+        return rc;
+    if (rc == 0)
+        return mdb_txn_commit(txn);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+static void copy_str(char *dst, size_t dstsz, const char *src)
+{
+    size_t n = strnlen(src, dstsz - 1);
+
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/*
+ * A clean copy of a caller's project (zero padding, so stored records do
+ * not carry stack garbage), validated: every string terminated, a valid
+ * id, profile (empty means "default"), IP and mode.
+ */
+static int project_clean(struct ep_project *dst, const struct ep_project *src)
+{
+    if (!TERMINATED(src->id) || !TERMINATED(src->name) || !TERMINATED(src->type) ||
+        !TERMINATED(src->profile) || !TERMINATED(src->password_hash) || !TERMINATED(src->ip) ||
+        !TERMINATED(src->container_id))
+        return EP_E_INVAL;
+    memset(dst, 0, sizeof *dst);
+    copy_str(dst->id, sizeof dst->id, src->id);
+    copy_str(dst->name, sizeof dst->name, src->name);
+    copy_str(dst->type, sizeof dst->type, src->type);
+    copy_str(dst->profile, sizeof dst->profile,
+             src->profile[0] ? src->profile : EP_PROFILE_DEFAULT);
+    copy_str(dst->password_hash, sizeof dst->password_hash, src->password_hash);
+    copy_str(dst->ip, sizeof dst->ip, src->ip);
+    copy_str(dst->container_id, sizeof dst->container_id, src->container_id);
+    dst->created_at = src->created_at;
+    dst->mode = src->mode;
+    dst->status = src->status;
+    dst->memory_bytes = src->memory_bytes;
+    dst->nano_cpus = src->nano_cpus;
+    if (!valid_id(dst->id) || ep_profile_validate(dst->profile) != 0 ||
+        (dst->ip[0] && !valid_ip(dst->ip)) || ep_mode_name(dst->mode) == NULL ||
+        dst->status > EP_STATUS_NOT_FOUND)
+        return EP_E_INVAL;
+    return 0;
+}
+
+/* ---- profiles and rules ---- */
+
+/* Read the profile row, creating an empty one (generation 0) when absent. */
+static int profile_ensure(struct ep_store *s, MDB_txn *txn, const char *name,
+                          struct ep_profile_info *info)
+{
+    int rc = get_fixed(txn, s->profiles, name, strlen(name), info, sizeof *info);
+
+    if (rc != EP_E_NOTFOUND)
+        return rc;
+    memset(info, 0, sizeof *info);
+    copy_str(info->name, sizeof info->name, name);
+    return put_fixed(txn, s->profiles, name, strlen(name), info, sizeof *info, 0);
+}
+
+static int profile_put(struct ep_store *s, MDB_txn *txn, const struct ep_profile_info *info)
+{
+    return put_fixed(txn, s->profiles, info->name, strlen(info->name), info, sizeof *info, 0);
+}
+
+/*
+ * The rules key of @p rule in @p profile and the mask bit it owns: host
+ * rules under their reversed host (one key per name for all three host
+ * kinds), ip: rules under '#', regex rules under '~'. 0 for a malformed rule.
+ */
+static size_t rule_key(const char *profile, const struct ep_rule *rule, char *key, uint8_t *bit)
+{
+    size_t plen = strlen(profile), hlen;
+    char *k = key + plen + 1;
+
+    if (!memchr(rule->host, '\0', sizeof rule->host))
+        return 0;
+    hlen = strlen(rule->host);
+    memcpy(key, profile, plen + 1);
+    switch (rule->kind) {
+    case EP_RULE_EXACT:
+    case EP_RULE_SUFFIX:
+    case EP_RULE_SUBDOMAINS:
+        if (hlen == 0 || hlen > EP_HOST_MAX)
+            return 0;
+        ep_host_reverse(rule->host, k);
+        break;
+    case EP_RULE_IP:
+        if (hlen == 0 || hlen > EP_IP_MAX)
+            return 0;
+        k[0] = '#';
+        memcpy(k + 1, rule->host, hlen);
+        hlen++;
+        break;
+    case EP_RULE_REGEX:
+        if (hlen == 0 || hlen > EP_REGEX_MAX)
+            return 0;
+        k[0] = '~';
+        memcpy(k + 1, rule->host, hlen);
+        hlen++;
+        break;
+    default:
+        return 0;
+    }
+    *bit = (uint8_t)rule->kind;
+    return plen + 1 + hlen;
+}
+
+static int get_mask(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t klen, uint8_t *mask)
+{
+    int rc = get_fixed(txn, dbi, key, klen, mask, 1);
+
+    if (rc == EP_E_NOTFOUND) {
+        *mask = 0;
+        return 0;
+    }
+    return rc;
+}
+
+/* Set @p rule's bit; *added says whether it was new. */
+static int rule_put(struct ep_store *s, MDB_txn *txn, const char *profile,
+                    const struct ep_rule *rule, bool *added)
+{
+    char key[RULE_KEY_MAX];
+    uint8_t bit, mask;
+    size_t klen = rule_key(profile, rule, key, &bit);
+    int rc;
+
+    *added = false;
+    if (klen == 0)
+        return EP_E_INVAL;
+    rc = get_mask(txn, s->rules, key, klen, &mask);
+    if (rc || (mask & bit))
+        return rc;
+    mask |= bit;
+    rc = put_fixed(txn, s->rules, key, klen, &mask, 1, 0);
+    *added = rc == 0;
+    return rc;
+}
+
+/* Add @p n rules to @p profile within @p txn, bumping its generation once. */
+static int rules_add_txn(struct ep_store *s, MDB_txn *txn, const char *profile,
+                         const struct ep_rule *rules, size_t n, bool *added)
+{
+    struct ep_profile_info info;
+    int rc = profile_ensure(s, txn, profile, &info);
+    bool new_rule;
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = rule_put(s, txn, profile, &rules[i], &new_rule);
+        if (added)
+            added[i] = new_rule;
+        info.rules += new_rule;
+    }
+    if (rc == 0) {
+        info.generation++;
+        rc = profile_put(s, txn, &info);
+    }
+    return rc;
+}
+
+int ep_store_rule_add(struct ep_store *store, const char *profile, const struct ep_rule *rule,
+                      bool *added)
+{
+    bool dummy;
+
+    return ep_store_rules_add(store, profile, rule, 1, added ? added : &dummy);
+}
+
+int ep_store_rules_add(struct ep_store *store, const char *profile, const struct ep_rule *rules,
+                       size_t n, bool *added)
+{
+    MDB_txn *txn = NULL;
+    int rc;
+
+    if (!valid_rules_profile(profile))
+        return EP_E_INVAL;
+    rc = write_begin(store, &txn);
+    if (rc == 0)
+        rc = rules_add_txn(store, txn, profile, rules, n, added);
+    return write_end(txn, rc);
+}
+
+int ep_store_rule_remove(struct ep_store *store, const char *profile, const struct ep_rule *rule)
+{
+    MDB_txn *txn = NULL;
+    struct ep_profile_info info;
+    char key[RULE_KEY_MAX];
+    uint8_t bit, mask;
+    size_t klen;
+    int rc;
+
+    if (!valid_rules_profile(profile))
+        return EP_E_INVAL;
+    klen = rule_key(profile, rule, key, &bit);
+    if (klen == 0)
+        return EP_E_INVAL;
+    rc = write_begin(store, &txn);
+    if (rc)
+        goto out;
+    rc = get_fixed(txn, store->profiles, profile, strlen(profile), &info, sizeof info);
+    if (rc)
+        goto out;
+    rc = get_mask(txn, store->rules, key, klen, &mask);
+    if (rc == 0 && !(mask & bit))
+        rc = EP_E_NOTFOUND;
+    if (rc)
+        goto out;
+    mask &= (uint8_t)~bit;
+    rc = mask ? put_fixed(txn, store->rules, key, klen, &mask, 1, 0)
+              : del_key(txn, store->rules, key, klen);
+    if (rc)
+        goto out;
+    if (info.rules > 0)
+        info.rules--;
+    info.generation++;
+    rc = profile_put(store, txn, &info);
+out:
+    return write_end(txn, rc);
+}
+
+int ep_store_rules_replace(struct ep_store *store, const char *profile, const struct ep_rule *rules,
+                           size_t n)
+{
+    MDB_txn *txn = NULL;
+    struct ep_profile_info info;
+    size_t plen = strlen(profile);
+    int rc;
+
+    if (!valid_rules_profile(profile))
+        return EP_E_INVAL;
+    rc = write_begin(store, &txn);
+    if (rc)
+        goto out;
+    rc = profile_ensure(store, txn, profile, &info);
+    if (rc)
+        goto out;
+    /* The profile name and its NUL are the prefix of all its rules. */
+    rc = del_prefix(txn, store->rules, profile, plen + 1);
+    if (rc)
+        goto out;
+    info.rules = 0;
+    rc = profile_put(store, txn, &info);
+    if (rc == 0)
+        rc = rules_add_txn(store, txn, profile, rules, n, NULL);
+out:
+    return write_end(txn, rc);
+}
+
+/* ---- read transactions ---- */
+
+static void read_destroy(struct ep_store_read *rd)
+{
+    if (rd->rules)
+        mdb_cursor_close(rd->rules);
+    if (rd->txn)
+        mdb_txn_abort(rd->txn);
+    ep_free(rd);
+}
+
+/*
+ * Take a reset read transaction from the pool and renew it, or begin a new
+ * one when the pool is empty. The cursor on `rules` is renewed only when a
+ * caller needs it (ep_store_read_match's regex step).
+ */
+int ep_store_read_begin(struct ep_store *store, struct ep_store_read **out)
+{
+    struct ep_store_read *rd;
+    int rc;
+
+    pthread_mutex_lock(&store->pool_lock);
+    rd = store->pool;
+    if (rd) {
+        store->pool = rd->next;
+        store->pooled--;
+    }
+    pthread_mutex_unlock(&store->pool_lock);
+    if (rd) {
+        rc = mdb_txn_renew(rd->txn);
+        if (rc)
+            goto fail;
+        rd->rules_live = false;
+    } else {
+        rd = ep_calloc(1, sizeof *rd);
+        if (!rd)
+            return EP_E_NOMEM;
+        rd->store = store;
+        rc = mdb_txn_begin(store->env, NULL, MDB_RDONLY, &rd->txn);
+        if (rc)
+            goto fail;
+        rc = mdb_cursor_open(rd->txn, store->rules, &rd->rules);
+        if (rc)
+            goto fail;
+        rd->rules_live = true;
+    }
+    rd->next = NULL;
+    *out = rd;
+    return 0;
+fail:
+    read_destroy(rd);
+    return rc;
+}
+
+void ep_store_read_end(struct ep_store_read *rd)
+{
+    struct ep_store *store;
+
+    if (!rd)
+        return;
+    store = rd->store;
+    mdb_txn_reset(rd->txn);
+    rd->rules_live = false;
+    pthread_mutex_lock(&store->pool_lock);
+    if (store->pooled < POOL_MAX) {
+        rd->next = store->pool;
+        store->pool = rd;
+        store->pooled++;
+        rd = NULL;
+    }
+    pthread_mutex_unlock(&store->pool_lock);
+    if (rd)
+        read_destroy(rd);
+}
+
+static int rules_cursor(struct ep_store_read *rd, MDB_cursor **cur)
+{
+    int rc = 0;
+
+    if (!rd->rules_live) {
+        rc = mdb_cursor_renew(rd->txn, rd->rules);
+        rd->rules_live = rc == 0;
+    }
+    *cur = rd->rules;
+    return rc;
+}
+
+int ep_store_read_client(struct ep_store_read *rd, const char *ip, struct ep_client *out)
+{
+    size_t n = strlen(ip);
+    int rc;
+
+    if (n == 0 || n > EP_IP_MAX)
+        return EP_E_NOTFOUND;
+    rc = get_fixed(rd->txn, rd->store->clients, ip, n, out, sizeof *out);
+    if (rc == 0 && (!TERMINATED(out->project_id) || !TERMINATED(out->profile)))
+        rc = EP_E_CORRUPT;
+    return rc;
+}
+
+/* ---- regex rules: compiled once per profile generation ---- */
+
+static pthread_once_t match_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t match_key;
+
+static void match_data_free(void *md)
+{
+    pcre2_match_data_free(md);
+}
+
+static void match_key_create(void)
+{
+    pthread_key_create(&match_key, match_data_free);
+}
+
+/* This thread's match data, created on its first regex match and reused. */
+static pcre2_match_data *thread_match_data(void)
+{
+    pcre2_match_data *md;
+
+    pthread_once(&match_key_once, match_key_create);
+    md = pthread_getspecific(match_key);
+    if (!md) {
+        md = pcre2_match_data_create(1, NULL);
+        if (md && pthread_setspecific(match_key, md) != 0) {
+            pcre2_match_data_free(md);
+            md = NULL;
+        }
+    }
+    return md;
+}
+
+static void regex_set_clear(struct regex_set *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        pcre2_code_free(set->codes[i]);
+        ep_free(set->patterns[i]);
+    }
+    ep_free(set->codes);
+    ep_free(set->patterns);
+    ep_free(set->jit);
+    memset(set, 0, sizeof *set);
+}
+
+/* Append one compiled pattern; a pattern that no longer compiles is skipped. */
+static int regex_set_add(struct regex_set *set, const char *pattern, size_t len)
+{
+    int errcode;
+    PCRE2_SIZE erroffset;
+    pcre2_code *code;
+    void *p;
+
+    code = pcre2_compile((PCRE2_SPTR)pattern, len,
+                         PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_NO_AUTO_CAPTURE, &errcode,
+                         &erroffset, NULL);
+    if (!code)
+        return 0;
+    if (!(p = ep_realloc(set->codes, (set->n + 1) * sizeof *set->codes)))
+        goto nomem;
+    set->codes = p;
+    if (!(p = ep_realloc(set->patterns, (set->n + 1) * sizeof *set->patterns)))
+        goto nomem;
+    set->patterns = p;
+    if (!(p = ep_realloc(set->jit, (set->n + 1) * sizeof *set->jit)))
+        goto nomem;
+    set->jit = p;
+    set->patterns[set->n] = ep_malloc(len + 1);
+    if (!set->patterns[set->n])
+        goto nomem;
+    memcpy(set->patterns[set->n], pattern, len);
+    set->patterns[set->n][len] = '\0';
+    set->jit[set->n] = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
+    set->codes[set->n++] = code;
+    return 0;
+nomem:
+    pcre2_code_free(code);
+    return EP_E_NOMEM;
+}
+
+/* Compile every regex rule of @p profile as @p rd sees it into @p set. */
+static int regex_set_load(struct regex_set *set, struct ep_store_read *rd, const char *profile,
+                          uint64_t generation)
+{
+    char prefix[EP_PROFILE_MAX + 2];
+    size_t plen = strlen(profile) + 2;
+    MDB_cursor *cur;
+    MDB_val key, val;
+    int rc;
+
+    regex_set_clear(set);
+    memcpy(prefix, profile, plen - 2);
+    prefix[plen - 2] = '\0';
+    prefix[plen - 1] = '~';
+    rc = rules_cursor(rd, &cur);
+    key = mkval(prefix, plen);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size > plen && memcmp(key.mv_data, prefix, plen) == 0) {
+        rc = regex_set_add(set, (const char *)key.mv_data + plen, key.mv_size - plen);
+        if (rc == 0)
+            rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    if (rc) {
+        regex_set_clear(set);
+        return rc;
+    }
+    copy_str(set->profile, sizeof set->profile, profile);
+    set->generation = generation;
+    return 0;
+}
+
+static int regex_set_run(const struct regex_set *set, const char *host, pcre2_match_data *md,
+                         struct ep_rule *matched)
+{
+    size_t len = strlen(host);
+
+    for (size_t i = 0; i < set->n; i++) {
+        int rc = set->jit[i] ? pcre2_jit_match(set->codes[i], (PCRE2_SPTR)host, len, 0, 0, md, NULL)
+                             : pcre2_match(set->codes[i], (PCRE2_SPTR)host, len, 0, 0, md, NULL);
+        if (rc >= 0) {
+            matched->kind = EP_RULE_REGEX;
+            copy_str(matched->host, sizeof matched->host, set->patterns[i]);
+            return 0;
+        }
+    }
+    return EP_E_NOTFOUND;
+}
+
+static struct regex_set *regex_find(struct ep_store *s, const char *profile)
+{
+    for (unsigned i = 0; i < REGEX_CACHE_MAX; i++)
+        if (strcmp(s->regex[i].profile, profile) == 0)
+            return &s->regex[i];
+    return NULL;
+}
+
+/*
+ * Match @p host against the regex rules of @p profile. The compiled set is
+ * looked up under the read lock; when it is missing or of another
+ * generation than the one this transaction sees, it is rebuilt under the
+ * write lock and used before the lock is dropped, so two threads on
+ * different snapshots each match with their own generation.
+ */
+static int regex_match(struct ep_store_read *rd, const char *profile, const char *host,
+                       struct ep_rule *matched)
+{
+    struct ep_store *s = rd->store;
+    struct ep_profile_info info;
+    pcre2_match_data *md = thread_match_data();
+    struct regex_set *set;
+    int rc;
+
+    if (!md)
+        return EP_E_NOMEM;
+    rc = get_fixed(rd->txn, s->profiles, profile, strlen(profile), &info, sizeof info);
+    if (rc == EP_E_NOTFOUND)
+        info.generation = 0;
+    else if (rc)
+        return rc;
+    pthread_rwlock_rdlock(&s->regex_lock);
+    set = regex_find(s, profile);
+    if (set && set->generation == info.generation) {
+        rc = regex_set_run(set, host, md, matched);
+        pthread_rwlock_unlock(&s->regex_lock);
+        return rc;
+    }
+    pthread_rwlock_unlock(&s->regex_lock);
+
+    pthread_rwlock_wrlock(&s->regex_lock);
+    set = regex_find(s, profile);
+    if (!set || set->generation != info.generation) {
+        if (!set)
+            set = regex_find(s, "");
+        if (!set) {
+            set = &s->regex[s->regex_evict];
+            s->regex_evict = (s->regex_evict + 1) % REGEX_CACHE_MAX;
+        }
+        rc = regex_set_load(set, rd, profile, info.generation);
+    }
+    if (rc == 0)
+        rc = regex_set_run(set, host, md, matched);
+    pthread_rwlock_unlock(&s->regex_lock);
+    return rc;
+}
+
+/* Does @p profile have any regex rule? One cursor positioning, no allocation. */
+static int has_regex(struct ep_store_read *rd, const char *key, size_t plen, bool *yes)
+{
+    char prefix[EP_PROFILE_MAX + 2];
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = rules_cursor(rd, &cur);
+
+    *yes = false;
+    if (rc)
+        return rc;
+    memcpy(prefix, key, plen);
+    prefix[plen] = '~';
+    k = mkval(prefix, plen + 1);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    *yes = k.mv_size > plen + 1 && memcmp(k.mv_data, prefix, plen + 1) == 0;
+    return 0;
+}
+
+static bool is_ip_literal(const char *host)
+{
+    unsigned char addr[16];
+
+    if (strchr(host, ':'))
+        return true;
+    if (strspn(host, "0123456789.") != strlen(host))
+        return false;
+    return inet_pton(AF_INET, host, addr) == 1;
+}
+
+static void set_match(struct ep_rule *matched, enum ep_rule_kind kind, const char *host, size_t len)
+{
+    matched->kind = kind;
+    memcpy(matched->host, host, len);
+    matched->host[len] = '\0';
+}
+
+/*
+ * The rules lookup of the decision path: for a name, the reversed host
+ * itself (EXACT or SUFFIX), then each shorter reversed prefix at a label
+ * boundary, i.e. each ancestor (SUBDOMAINS or SUFFIX); for an IP literal
+ * its '#' key; regex rules last. Each step is one mdb_get, so the cost
+ * does not depend on the number of rules.
+ */
+int ep_store_read_match(struct ep_store_read *rd, const char *profile, const char *host,
+                        struct ep_rule *matched)
+{
+    struct ep_store *s = rd->store;
+    char key[RULE_KEY_MAX];
+    size_t plen = strlen(profile), hlen = strlen(host);
+    char *k = key + plen + 1;
+    uint8_t mask;
+    bool regex;
+    int rc;
+
+    if (plen == 0 || plen > EP_PROFILE_MAX || hlen == 0 || hlen > EP_HOST_MAX)
+        return EP_E_INVAL;
+    memcpy(key, profile, plen + 1);
+    if (is_ip_literal(host)) {
+        k[0] = '#';
+        memcpy(k + 1, host, hlen);
+        rc = get_mask(rd->txn, s->rules, key, plen + 2 + hlen, &mask);
+        if (rc)
+            return rc;
+        if (mask & EP_RULE_IP) {
+            set_match(matched, EP_RULE_IP, host, hlen);
+            return 0;
+        }
+    } else {
+        ep_host_reverse(host, k);
+        rc = get_mask(rd->txn, s->rules, key, plen + 1 + hlen, &mask);
+        if (rc)
+            return rc;
+        if (mask & (EP_RULE_EXACT | EP_RULE_SUFFIX)) {
+            set_match(matched, (mask & EP_RULE_EXACT) ? EP_RULE_EXACT : EP_RULE_SUFFIX, host, hlen);
+            return 0;
+        }
+        /* The reversed prefix of length len is the host's last len characters. */
+        for (size_t len = hlen; len > 0;) {
+            const char *dot = memrchr(k, '.', len);
+
+            if (!dot)
+                break;
+            len = (size_t)(dot - k);
+            rc = get_mask(rd->txn, s->rules, key, plen + 1 + len, &mask);
+            if (rc)
+                return rc;
+            if (mask & (EP_RULE_SUBDOMAINS | EP_RULE_SUFFIX)) {
+                set_match(matched,
+                          (mask & EP_RULE_SUBDOMAINS) ? EP_RULE_SUBDOMAINS : EP_RULE_SUFFIX,
+                          host + hlen - len, len);
+                return 0;
+            }
+        }
+    }
+    rc = has_regex(rd, key, plen + 1, &regex);
+    if (rc)
+        return rc;
+    return regex ? regex_match(rd, profile, host, matched) : EP_E_NOTFOUND;
+}
+
+/* ---- open and close ---- */
+
+static int open_dbis(struct ep_store *s, MDB_txn *txn, unsigned flags)
+{
+    struct {
+        const char *name;
+        MDB_dbi *dbi;
+    } dbs[] = {
+        {"meta", &s->meta},         {"projects", &s->projects}, {"clients", &s->clients},
+        {"profiles", &s->profiles}, {"rules", &s->rules},       {"seen", &s->seen},
+        {"audit", &s->audit},
+    };
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < sizeof dbs / sizeof dbs[0]; i++)
+        rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
+    return rc;
+}
+
+/* Read the schema number: 0 and *found false when none is written yet. */
+static int schema_read(struct ep_store *s, MDB_txn *txn, bool *found)
+{
+    uint32_t schema;
+    int rc = get_fixed(txn, s->meta, "schema", 6, &schema, sizeof schema);
+
+    *found = rc == 0;
+    if (rc == EP_E_NOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    return schema == EP_STORE_SCHEMA ? 0 : EP_E_SCHEMA;
+}
+
+/* First use: schema number, the default base domains and the "default" profile. */
+static int schema_create(struct ep_store *s, MDB_txn *txn)
+{
+    const size_t n = sizeof default_base_domains / sizeof default_base_domains[0];
+    struct ep_rule rules[sizeof default_base_domains / sizeof default_base_domains[0]];
+    struct ep_profile_info info;
+    uint32_t schema = EP_STORE_SCHEMA;
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = ep_rule_parse(default_base_domains[i], &rules[i], NULL, 0);
+    if (rc == 0)
+        rc = rules_add_txn(s, txn, EP_PROFILE_BASE, rules, n, NULL);
+    if (rc == 0)
+        rc = profile_ensure(s, txn, EP_PROFILE_DEFAULT, &info);
+    if (rc == 0)
+        rc = put_fixed(txn, s->meta, "schema", 6, &schema, sizeof schema, 0);
+    return rc;
+}
+
+/*
+ * Open the databases and check the schema. A read transaction is tried
+ * first so an existing store opens without taking the writer lock (every
+ * c-icap child opens it); a new store is initialised in one write
+ * transaction, which LMDB serialises between racing openers.
+ */
+static int schema_init(struct ep_store *s)
+{
+    MDB_txn *txn = NULL;
+    bool found = false;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+
+    if (rc)
+        return rc;
+    rc = open_dbis(s, txn, 0);
+    if (rc == 0)
+        rc = schema_read(s, txn, &found);
+    if (rc == 0 && found)
+        return mdb_txn_commit(txn);
+    mdb_txn_abort(txn);
+    txn = NULL;
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    if (s->read_only)
+        return EP_E_SCHEMA;
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    rc = open_dbis(s, txn, MDB_CREATE);
+    if (rc == 0)
+        rc = schema_read(s, txn, &found);
+    if (rc == 0 && !found)
+        rc = schema_create(s, txn);
+    return write_end(txn, rc);
+}
+
+int ep_store_open(const char *dir, const struct ep_store_options *opts, struct ep_store **out)
+{
+    struct ep_store_options defaults = {0};
+    struct ep_store *s;
+    int rc, dead;
+
+    *out = NULL;
+    if (!opts)
+        opts = &defaults;
+    s = ep_calloc(1, sizeof *s);
+    if (!s)
+        return EP_E_NOMEM;
+    s->read_only = opts->read_only;
+    pthread_mutex_init(&s->pool_lock, NULL);
+    pthread_rwlock_init(&s->regex_lock, NULL);
+    rc = mdb_env_create(&s->env);
+    if (rc)
+        goto out;
+    rc = mdb_env_set_maxdbs(s->env, 8);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE);
+    if (rc == 0)
+        rc = mdb_env_set_maxreaders(s->env,
+                                    opts->max_readers ? opts->max_readers : DEFAULT_MAX_READERS);
+    if (rc == 0)
+        rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0), 0664);
+    if (rc == 0)
+        rc = mdb_reader_check(s->env, &dead);
+    if (rc == 0)
+        rc = schema_init(s);
+out:
+    if (rc) {
+        ep_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void ep_store_close(struct ep_store *store)
+{
+    struct ep_store_read *rd;
+
+    if (!store)
+        return;
+    while ((rd = store->pool)) {
+        store->pool = rd->next;
+        read_destroy(rd);
+    }
+    for (unsigned i = 0; i < REGEX_CACHE_MAX; i++)
+        regex_set_clear(&store->regex[i]);
+    if (store->env)
+        mdb_env_close(store->env);
+    pthread_rwlock_destroy(&store->regex_lock);
+    pthread_mutex_destroy(&store->pool_lock);
+    ep_free(store);
+}
+
+static int count_reader_line(const char *msg, void *ctx)
+{
+    const char *p = msg;
+
+    while (*p == ' ')
+        p++;
+    if (*p >= '0' && *p <= '9')
+        ++*(unsigned *)ctx;
+    return 0;
+}
+
+int ep_store_readers_used(struct ep_store *store, unsigned *out)
+{
+    *out = 0;
+    return mdb_reader_list(store->env, count_reader_line, out) < 0 ? EIO : 0;
+}
+
+/* ---- projects and clients ---- */
+
+static int client_row_put(struct ep_store *s, MDB_txn *txn, const struct ep_project *p)
+{
+    struct ep_client row, old;
+    int rc = get_fixed(txn, s->clients, p->ip, strlen(p->ip), &old, sizeof old);
+
+    if (rc == 0 && strncmp(old.project_id, p->id, sizeof old.project_id) != 0)
+        return EP_E_CONFLICT;
+    if (rc && rc != EP_E_NOTFOUND)
+        return rc;
+    memset(&row, 0, sizeof row);
+    copy_str(row.project_id, sizeof row.project_id, p->id);
+    copy_str(row.profile, sizeof row.profile, p->profile);
+    row.mode = p->mode;
+    return put_fixed(txn, s->clients, p->ip, strlen(p->ip), &row, sizeof row, 0);
+}
+
+/* Remove the clients row of @p ip if it belongs to project @p id. */
+static int client_row_del(struct ep_store *s, MDB_txn *txn, const char *ip, const char *id)
+{
+    struct ep_client old;
+    int rc = get_fixed(txn, s->clients, ip, strlen(ip), &old, sizeof old);
+
+    if (rc == EP_E_NOTFOUND)
+        return 0;
+    if (rc == 0 && strncmp(old.project_id, id, sizeof old.project_id) == 0)
+        rc = del_key(txn, s->clients, ip, strlen(ip));
+    return rc;
+}
+
+static int project_read(struct ep_store *s, MDB_txn *txn, const char *id, struct ep_project *out)
+{
+    if (!valid_id(id))
+        return EP_E_INVAL;
+    return get_fixed(txn, s->projects, id, strlen(id), out, sizeof *out);
+}
+
+int ep_store_project_create(struct ep_store *store, const struct ep_project *p,
+                            unsigned max_projects)
+{
+    struct ep_project cp;
+    struct ep_profile_info info;
+    MDB_txn *txn = NULL;
+    MDB_stat st;
+    int rc = project_clean(&cp, p);
+
+    if (rc)
+        return rc;
+    rc = write_begin(store, &txn);
+    if (rc)
+        goto out;
+    if (max_projects > 0) {
+        rc = mdb_stat(txn, store->projects, &st);
+        if (rc == 0 && st.ms_entries >= max_projects)
+            rc = EP_E_LIMIT;
+        if (rc)
+            goto out;
+    }
+    rc = put_fixed(txn, store->projects, cp.id, strlen(cp.id), &cp, sizeof cp, MDB_NOOVERWRITE);
+    if (rc == 0)
+        rc = profile_ensure(store, txn, cp.profile, &info);
+    if (rc == 0 && cp.ip[0])
+        rc = client_row_put(store, txn, &cp);
+out:
+    return write_end(txn, rc);
+}
+
+int ep_store_project_get(struct ep_store *store, const char *id, struct ep_project *out)
+{
+    struct ep_store_read *rd;
+    int rc = ep_store_read_begin(store, &rd);
+
+    if (rc)
+        return rc;
+    rc = project_read(store, rd->txn, id, out);
+    ep_store_read_end(rd);
+    return rc;
+}
+
+int ep_store_project_update(struct ep_store *store, const struct ep_project *p)
+{
+    struct ep_project cp, old;
+    struct ep_profile_info info;
+    MDB_txn *txn = NULL;
+    int rc = project_clean(&cp, p);
+
+    if (rc)
+        return rc;
+    rc = write_begin(store, &txn);
+    if (rc == 0)
+        rc = project_read(store, txn, cp.id, &old);
+    if (rc)
+        goto out;
+    copy_str(cp.ip, sizeof cp.ip, old.ip);
+    rc = put_fixed(txn, store->projects, cp.id, strlen(cp.id), &cp, sizeof cp, 0);
+    if (rc == 0)
+        rc = profile_ensure(store, txn, cp.profile, &info);
+    if (rc == 0 && cp.ip[0])
+        rc = client_row_put(store, txn, &cp);
+out:
+    return write_end(txn, rc);
+}
+
+int ep_store_project_delete(struct ep_store *store, const char *id)
+{
+    struct ep_project old;
+    char prefix[EP_ID_MAX + 1];
+    MDB_txn *txn = NULL;
+    int rc = write_begin(store, &txn);
+
+    if (rc == 0)
+        rc = project_read(store, txn, id, &old);
+    if (rc)
+        goto out;
+    if (old.ip[0])
+        rc = client_row_del(store, txn, old.ip, id);
+    if (rc == 0) {
+        memcpy(prefix, id, strlen(id) + 1);
+        rc = del_prefix(txn, store->seen, prefix, strlen(id) + 1);
+    }
+    if (rc == 0)
+        rc = del_key(txn, store->projects, id, strlen(id));
+out:
+    return write_end(txn, rc);
+}
+
+int ep_store_projects_list(struct ep_store *store, int (*fn)(void *ctx, const struct ep_project *p),
+                           void *ctx)
+{
+    struct ep_store_read *rd;
+    struct ep_project p;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    int rc = ep_store_read_begin(store, &rd);
+
+    if (rc)
+        return rc;
+    rc = mdb_cursor_open(rd->txn, store->projects, &cur);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+    while (rc == 0) {
+        if (val.mv_size != sizeof p) {
+            rc = EP_E_CORRUPT;
+            break;
+        }
+        memcpy(&p, val.mv_data, sizeof p);
+        rc = fn(ctx, &p);
+        if (rc)
+            goto out;
+        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    ep_store_read_end(rd);
+    return rc;
+}
+
+int ep_store_client_map(struct ep_store *store, const char *ip, const char *id)
+{
+    struct ep_project p;
+    MDB_txn *txn = NULL;
+    int rc;
+
+    if (!valid_ip(ip))
+        return EP_E_INVAL;
+    rc = write_begin(store, &txn);
+    if (rc == 0)
+        rc = project_read(store, txn, id, &p);
+    if (rc)
+        goto out;
+    if (p.ip[0] && strcmp(p.ip, ip) != 0) {
+        /* Check the new IP is free before dropping the old mapping. */
+        struct ep_client held;
+
+        rc = get_fixed(txn, store->clients, ip, strlen(ip), &held, sizeof held);
+        if (rc == 0 && strncmp(held.project_id, id, sizeof held.project_id) != 0)
+            rc = EP_E_CONFLICT;
+        else if (rc == EP_E_NOTFOUND || rc == 0)
+            rc = client_row_del(store, txn, p.ip, id);
+        if (rc)
+            goto out;
+    }
+    copy_str(p.ip, sizeof p.ip, ip);
+    rc = client_row_put(store, txn, &p);
+    if (rc == 0)
+        rc = put_fixed(txn, store->projects, p.id, strlen(p.id), &p, sizeof p, 0);
+out:
+    return write_end(txn, rc);
+}
+
+int ep_store_client_unmap(struct ep_store *store, const char *id)
+{
+    struct ep_project p;
+    MDB_txn *txn = NULL;
+    int rc = write_begin(store, &txn);
+
+    if (rc == 0)
+        rc = project_read(store, txn, id, &p);
+    if (rc || !p.ip[0])
+        goto out;
+    rc = client_row_del(store, txn, p.ip, id);
+    p.ip[0] = '\0';
+    if (rc == 0)
+        rc = put_fixed(txn, store->projects, p.id, strlen(p.id), &p, sizeof p, 0);
+out:
+    return write_end(txn, rc);
+}
+
+/* ---- listing rules and profiles ---- */
+
+/* Walk the rules of one profile, calling @p fn for those whose key marker is in @p kinds. */
+static int rules_walk(MDB_cursor *cur, const char *profile, int phase,
+                      int (*fn)(void *ctx, const struct ep_rule *r), void *ctx)
+{
+    size_t plen = strlen(profile) + 1;
+    MDB_val key = mkval(profile, plen), val;
+    int rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    struct ep_rule r;
+
+    for (; rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        const char *k = (const char *)key.mv_data + plen;
+        size_t klen = key.mv_size - plen;
+        char marker;
+        uint8_t mask;
+
+        if (key.mv_size <= plen || memcmp(key.mv_data, profile, plen) != 0)
+            break;
+        if (val.mv_size != 1 || klen >= sizeof r.host)
+            return EP_E_CORRUPT;
+        mask = *(const uint8_t *)val.mv_data;
+        marker = k[0] == '#' || k[0] == '~' ? k[0] : 'h';
+        if ((phase == 0 && marker != 'h') || (phase == 1 && marker != '#') ||
+            (phase == 2 && marker != '~'))
+            continue;
+        memset(&r, 0, sizeof r);
+        if (marker == 'h') {
+            char reversed[EP_HOST_BUFSZ];
+
+            if (klen > EP_HOST_MAX)
+                return EP_E_CORRUPT;
+            memcpy(reversed, k, klen);
+            reversed[klen] = '\0';
+            ep_host_reverse(reversed, r.host);
+            for (int bit = EP_RULE_EXACT; bit <= EP_RULE_SUBDOMAINS; bit <<= 1) {
+                if (!(mask & bit))
+                    continue;
+                r.kind = bit;
+                if ((rc = fn(ctx, &r)) != 0)
+                    return rc;
+            }
+            continue;
+        }
+        memcpy(r.host, k + 1, klen - 1);
+        r.kind = marker == '#' ? EP_RULE_IP : EP_RULE_REGEX;
+        if ((rc = fn(ctx, &r)) != 0)
+            return rc;
+    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int ep_store_rules_list(struct ep_store *store, const char *profile,
+                        int (*fn)(void *ctx, const struct ep_rule *r), void *ctx)
+{
+    struct ep_store_read *rd;
+    MDB_cursor *cur = NULL;
+    int rc;
+
+    if (!valid_rules_profile(profile))
+        return EP_E_INVAL;
+    rc = ep_store_read_begin(store, &rd);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_open(rd->txn, store->rules, &cur);
+    /* Host rules, then ip: rules, then regex rules. */
+    for (int phase = 0; rc == 0 && phase < 3; phase++)
+        rc = rules_walk(cur, profile, phase, fn, ctx);
+    if (cur)
+        mdb_cursor_close(cur);
+    ep_store_read_end(rd);
+    return rc;
+}
+
+int ep_store_profile_get(struct ep_store *store, const char *profile, struct ep_profile_info *out)
+{
+    struct ep_store_read *rd;
+    int rc;
+
+    if (!valid_rules_profile(profile))
+        return EP_E_INVAL;
+    rc = ep_store_read_begin(store, &rd);
+    if (rc)
+        return rc;
+    rc = get_fixed(rd->txn, store->profiles, profile, strlen(profile), out, sizeof *out);
+    ep_store_read_end(rd);
+    return rc;
+}
+
+static int profile_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct ep_profile_info *)a)->name,
+                  ((const struct ep_profile_info *)b)->name);
+}
+
+/*
+ * Profiles with their project counts: the profiles are read into an array
+ * (sorted, as LMDB keeps them), then one pass over the projects counts
+ * them by binary search.
+ */
+int ep_store_profiles_list(struct ep_store *store,
+                           int (*fn)(void *ctx, const struct ep_profile_info *p), void *ctx)
+{
+    struct ep_profile_info *infos = NULL, key_info;
+    struct ep_store_read *rd;
+    struct ep_project p;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    MDB_stat st;
+    size_t n = 0;
+    int rc = ep_store_read_begin(store, &rd);
+
+    if (rc)
+        return rc;
+    rc = mdb_stat(rd->txn, store->profiles, &st);
+    if (rc)
+        goto out;
+    infos = ep_calloc(st.ms_entries + 1, sizeof *infos);
+    if (!infos) {
+        rc = EP_E_NOMEM;
+        goto out;
+    }
+    rc = mdb_cursor_open(rd->txn, store->profiles, &cur);
+    for (rc = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && n < st.ms_entries;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if (val.mv_size != sizeof *infos) {
+            rc = EP_E_CORRUPT;
+            goto out;
+        }
+        memcpy(&infos[n], val.mv_data, sizeof *infos);
+        infos[n].projects = 0;
+        if (strcmp(infos[n].name, EP_PROFILE_BASE) != 0)
+            n++;
+    }
+    if (rc != MDB_NOTFOUND && rc != 0)
+        goto out;
+    mdb_cursor_close(cur);
+    cur = NULL;
+    rc = mdb_cursor_open(rd->txn, store->projects, &cur);
+    for (rc = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        struct ep_profile_info *hit;
+
+        if (val.mv_size != sizeof p) {
+            rc = EP_E_CORRUPT;
+            goto out;
+        }
+        memcpy(&p, val.mv_data, sizeof p);
+        copy_str(key_info.name, sizeof key_info.name, p.profile);
+        hit = bsearch(&key_info, infos, n, sizeof *infos, profile_cmp);
+        if (hit)
+            hit->projects++;
+    }
+    if (rc != MDB_NOTFOUND)
+        goto out;
+    rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = fn(ctx, &infos[i]);
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    ep_store_read_end(rd);
+    ep_free(infos);
+    return rc;
+}
+
+/* ---- seen records ---- */
+
+static size_t seen_key(const char *project_id, const char *host, char *key)
+{
+    size_t ilen = strlen(project_id), hlen = strlen(host);
+
+    if (!valid_id(project_id) || hlen == 0 || hlen > EP_HOST_MAX)
+        return 0;
+    memcpy(key, project_id, ilen + 1);
+    memcpy(key + ilen + 1, host, hlen);
+    return ilen + 1 + hlen;
+}
+
+int ep_store_seen_add(struct ep_store *store, const struct ep_seen_delta *d, size_t n)
+{
+    MDB_txn *txn = NULL;
+    int rc = write_begin(store, &txn);
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char key[SEEN_KEY_MAX];
+        size_t klen = seen_key(d[i].project_id, d[i].host, key);
+        struct ep_seen s;
+
+        if (klen == 0) {
+            rc = EP_E_INVAL;
+            break;
+        }
+        rc = get_fixed(txn, store->seen, key, klen, &s, sizeof s);
+        if (rc == EP_E_NOTFOUND) {
+            memset(&s, 0, sizeof s);
+            s.first_seen = d[i].first_seen;
+            s.last_seen = d[i].last_seen;
+            s.last_verdict = d[i].last_verdict;
+            rc = 0;
+        } else if (rc) {
+            break;
+        }
+        s.allowed += d[i].allowed;
+        s.denied += d[i].denied;
+        s.count += d[i].allowed + d[i].denied;
+        if (d[i].first_seen < s.first_seen)
+            s.first_seen = d[i].first_seen;
+        if (d[i].last_seen >= s.last_seen) {
+            s.last_seen = d[i].last_seen;
+            s.last_verdict = d[i].last_verdict;
+        }
+        rc = put_fixed(txn, store->seen, key, klen, &s, sizeof s, 0);
+    }
+    return write_end(txn, rc);
+}
+
+int ep_store_seen_list(struct ep_store *store, const char *project_id,
+                       int (*fn)(void *ctx, const char *host, const struct ep_seen *s), void *ctx)
+{
+    struct ep_store_read *rd;
+    MDB_cursor *cur = NULL;
+    size_t plen = strlen(project_id) + 1;
+    MDB_val key, val;
+    int rc;
+
+    if (!valid_id(project_id))
+        return EP_E_INVAL;
+    rc = ep_store_read_begin(store, &rd);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_open(rd->txn, store->seen, &cur);
+    key = mkval(project_id, plen);
+    for (rc = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        char host[EP_HOST_BUFSZ];
+        struct ep_seen s;
+
+        if (key.mv_size <= plen || memcmp(key.mv_data, project_id, plen) != 0)
+            break;
+        if (val.mv_size != sizeof s || key.mv_size - plen > EP_HOST_MAX) {
+            rc = EP_E_CORRUPT;
+            goto out;
+        }
+        memcpy(&s, val.mv_data, sizeof s);
+        memcpy(host, (const char *)key.mv_data + plen, key.mv_size - plen);
+        host[key.mv_size - plen] = '\0';
+        if ((rc = fn(ctx, host, &s)) != 0)
+            goto out;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    ep_store_read_end(rd);
+    return rc;
+}
+
+int ep_store_seen_total(struct ep_store *store, uint64_t *out)
+{
+    struct ep_store_read *rd;
+    MDB_stat st;
+    int rc = ep_store_read_begin(store, &rd);
+
+    if (rc)
+        return rc;
+    rc = mdb_stat(rd->txn, store->seen, &st);
+    if (rc == 0)
+        *out = st.ms_entries;
+    ep_store_read_end(rd);
+    return rc;
+}
+
+int ep_store_seen_clear(struct ep_store *store, const char *project_id)
+{
+    MDB_txn *txn = NULL;
+    int rc;
+
+    if (!valid_id(project_id))
+        return EP_E_INVAL;
+    rc = write_begin(store, &txn);
+    if (rc == 0)
+        rc = del_prefix(txn, store->seen, project_id, strlen(project_id) + 1);
+    return write_end(txn, rc);
+}
+
+/* ---- audit log ---- */
+
+static void audit_key(uint64_t time_us, uint32_t seq, unsigned char *key)
+{
+    for (int i = 0; i < 8; i++)
+        key[i] = (unsigned char)(time_us >> (56 - 8 * i));
+    for (int i = 0; i < 4; i++)
+        key[8 + i] = (unsigned char)(seq >> (24 - 8 * i));
+}
+
+/*
+ * Append one entry under (time, sequence): the sequence is one more than
+ * the last entry of the same microsecond, found by positioning on the
+ * first key of the next microsecond and stepping back.
+ */
+int ep_store_audit_append(struct ep_store *store, const struct ep_audit_entry *e)
+{
+    struct ep_audit_entry cp;
+    unsigned char k[AUDIT_KEY_SIZE];
+    MDB_cursor *cur = NULL;
+    MDB_txn *txn = NULL;
+    MDB_val key, val;
+    uint32_t seq = 0;
+    struct timespec ts;
+    int rc;
+
+    if (!TERMINATED(e->action) || !TERMINATED(e->target) || !TERMINATED(e->source) ||
+        !TERMINATED(e->detail) || e->time_us < 0)
+        return EP_E_INVAL;
+    memset(&cp, 0, sizeof cp);
+    cp.time_us = e->time_us;
+    if (cp.time_us == 0) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        cp.time_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    }
+    copy_str(cp.action, sizeof cp.action, e->action);
+    copy_str(cp.target, sizeof cp.target, e->target);
+    copy_str(cp.source, sizeof cp.source, e->source);
+    copy_str(cp.detail, sizeof cp.detail, e->detail);
+
+    rc = write_begin(store, &txn);
+    if (rc == 0)
+        rc = mdb_cursor_open(txn, store->audit, &cur);
+    if (rc)
+        goto out;
+    audit_key((uint64_t)cp.time_us + 1, 0, k);
+    key = mkval(k, sizeof k);
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+    if (rc == 0 && key.mv_size == AUDIT_KEY_SIZE) {
+        unsigned char mine[AUDIT_KEY_SIZE];
+
+        audit_key((uint64_t)cp.time_us, 0, mine);
+        if (memcmp(key.mv_data, mine, 8) == 0) {
+            const unsigned char *q = (const unsigned char *)key.mv_data + 8;
+
+            seq = ((uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3]) + 1;
+        }
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        goto out;
+    audit_key((uint64_t)cp.time_us, seq, k);
+    rc = put_fixed(txn, store->audit, k, sizeof k, &cp, sizeof cp, MDB_NOOVERWRITE);
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    return write_end(txn, rc);
+}
+
+int ep_store_audit_list(struct ep_store *store, size_t limit,
+                        int (*fn)(void *ctx, const struct ep_audit_entry *e), void *ctx)
+{
+    struct ep_store_read *rd;
+    struct ep_audit_entry e;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    size_t done = 0;
+    int rc = ep_store_read_begin(store, &rd);
+
+    if (rc)
+        return rc;
+    rc = mdb_cursor_open(rd->txn, store->audit, &cur);
+    for (rc = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_LAST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_PREV)) {
+        if (limit && done == limit)
+            break;
+        if (val.mv_size != sizeof e) {
+            rc = EP_E_CORRUPT;
+            goto out;
+        }
+        memcpy(&e, val.mv_data, sizeof e);
+        if ((rc = fn(ctx, &e)) != 0)
+            goto out;
+        done++;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    ep_store_read_end(rd);
+    return rc;
+}

@@ -47,14 +47,14 @@
 
 #define EP_STORE_SCHEMA 1
 /** Reserved profile holding the base domains (always allowed). */
-#define EP_PROFILE_BASE "@base"
+#define EP_PROFILE_BASE    "@base"
 #define EP_PROFILE_DEFAULT "default"
 
-#define EP_ID_MAX 36          /**< project ids: 1..36 of [a-z0-9-] */
-#define EP_NAME_MAX 400       /**< project name bytes (100 characters of UTF-8) */
-#define EP_TYPE_MAX 32
-#define EP_HASH_MAX 127       /**< a crypt(3) hash */
-#define EP_IP_MAX 45          /**< INET6_ADDRSTRLEN - 1 */
+#define EP_ID_MAX        36  /**< project ids: 1..36 of [a-z0-9-] */
+#define EP_NAME_MAX      400 /**< project name bytes (100 characters of UTF-8) */
+#define EP_TYPE_MAX      32
+#define EP_HASH_MAX      127 /**< a crypt(3) hash */
+#define EP_IP_MAX        45  /**< INET6_ADDRSTRLEN - 1 */
 #define EP_CONTAINER_MAX 64
 
 enum ep_mode { EP_MODE_NONE = 0, EP_MODE_SECURITY = 1, EP_MODE_LOGGING = 2 };
@@ -83,11 +83,11 @@ struct ep_project {
     char password_hash[EP_HASH_MAX + 1]; /**< "" when not protected */
     char ip[EP_IP_MAX + 1];              /**< "" when unmapped; mirrors `clients` */
     char container_id[EP_CONTAINER_MAX + 1];
-    int64_t created_at;                  /**< seconds since the epoch, UTC */
-    uint32_t mode;                       /**< enum ep_mode */
-    uint32_t status;                     /**< enum ep_status */
-    uint64_t memory_bytes;               /**< container memory limit, 0 = server default */
-    uint64_t nano_cpus;                  /**< container CPU limit, 0 = server default */
+    int64_t created_at;    /**< seconds since the epoch, UTC */
+    uint32_t mode;         /**< enum ep_mode */
+    uint32_t status;       /**< enum ep_status */
+    uint64_t memory_bytes; /**< container memory limit, 0 = server default */
+    uint64_t nano_cpus;    /**< container CPU limit, 0 = server default */
 };
 
 /** The hot-path row: what the ICAP service needs for one IP, no JSON, fixed size. */
@@ -106,7 +106,7 @@ struct ep_profile_info {
 
 /** What is known of one (project, host). Times are seconds since the epoch, UTC. */
 struct ep_seen {
-    uint64_t count;   /**< requests seen, allowed + denied */
+    uint64_t count; /**< requests seen, allowed + denied */
     uint64_t allowed;
     uint64_t denied;
     int64_t first_seen;
@@ -116,19 +116,19 @@ struct ep_seen {
 
 /** One audit record. */
 struct ep_audit_entry {
-    int64_t time_us;      /**< microseconds since the epoch, UTC */
-    char action[64];      /**< "project.create", "whitelist.replace", ... */
-    char target[128];     /**< project id, profile, rule */
+    int64_t time_us;            /**< microseconds since the epoch, UTC */
+    char action[64];            /**< "project.create", "whitelist.replace", ... */
+    char target[128];           /**< project id, profile, rule */
     char source[EP_IP_MAX + 1]; /**< the caller's address */
-    char detail[256];     /**< free text, never a secret */
+    char detail[256];           /**< free text, never a secret */
 };
 
 struct ep_store;
 
 struct ep_store_options {
-    size_t map_size;        /**< bytes; 0 = 1 GiB */
-    unsigned max_readers;   /**< 0 = 512 */
-    bool read_only;         /**< no schema creation; writes fail with EACCES */
+    size_t map_size;      /**< bytes; 0 = 1 GiB */
+    unsigned max_readers; /**< 0 = 512 */
+    bool read_only;       /**< no schema creation; writes fail with EACCES */
 };
 
 /**
@@ -151,7 +151,8 @@ int ep_store_readers_used(struct ep_store *store, unsigned *out);
  * insert are one write transaction, so parallel creates never exceed it.
  * Creates the project's profile entry if it does not exist.
  */
-int ep_store_project_create(struct ep_store *store, const struct ep_project *p, unsigned max_projects);
+int ep_store_project_create(struct ep_store *store, const struct ep_project *p,
+                            unsigned max_projects);
 int ep_store_project_get(struct ep_store *store, const char *id, struct ep_project *out);
 /**
  * Replace the stored project with @p p (same id). Keeps `clients` in
@@ -165,8 +166,8 @@ int ep_store_project_delete(struct ep_store *store, const char *id);
  * Call @p fn for every project in id order, from one read transaction;
  * a non-zero return from @p fn stops the walk and is returned.
  */
-int ep_store_projects_list(struct ep_store *store,
-                           int (*fn)(void *ctx, const struct ep_project *p), void *ctx);
+int ep_store_projects_list(struct ep_store *store, int (*fn)(void *ctx, const struct ep_project *p),
+                           void *ctx);
 /** @} */
 
 /** @name Clients (IP → project) @{ */
@@ -182,7 +183,8 @@ int ep_store_client_unmap(struct ep_store *store, const char *id);
 
 /** @name Rules (whitelists per profile; base domains are profile EP_PROFILE_BASE) @{ */
 /** Add one rule; *@p added is false when it was there already. */
-int ep_store_rule_add(struct ep_store *store, const char *profile, const struct ep_rule *rule, bool *added);
+int ep_store_rule_add(struct ep_store *store, const char *profile, const struct ep_rule *rule,
+                      bool *added);
 /** Remove one rule; EP_E_NOTFOUND when absent. */
 int ep_store_rule_remove(struct ep_store *store, const char *profile, const struct ep_rule *rule);
 /**
@@ -194,7 +196,8 @@ int ep_store_rules_add(struct ep_store *store, const char *profile, const struct
 /** Replace every rule of @p profile with @p rules, in one transaction. */
 int ep_store_rules_replace(struct ep_store *store, const char *profile, const struct ep_rule *rules,
                            size_t n);
-/** Call @p fn for each rule of @p profile (host rules in reversed-host order, then ip:, then regex). */
+/** Call @p fn for each rule of @p profile (host rules in reversed-host order, then ip:, then
+ * regex). */
 int ep_store_rules_list(struct ep_store *store, const char *profile,
                         int (*fn)(void *ctx, const struct ep_rule *r), void *ctx);
 /** Profile info, EP_E_NOTFOUND if it has never been created. */
@@ -232,6 +235,28 @@ int ep_store_audit_append(struct ep_store *store, const struct ep_audit_entry *e
 /** Walk entries newest first, at most @p limit (0 = all). */
 int ep_store_audit_list(struct ep_store *store, size_t limit,
                         int (*fn)(void *ctx, const struct ep_audit_entry *e), void *ctx);
+/** @} */
+
+/** @name Decision support (for decide.c)
+ * One pooled read transaction serves a whole decision: take it with
+ * ep_store_read_begin(), give it back with ep_store_read_end() on every
+ * path. Nothing here allocates once the pool and the regex cache are warm.
+ * @{ */
+struct ep_store_read;
+/** Take a pooled read transaction, renewed so it sees the latest commit. */
+int ep_store_read_begin(struct ep_store *store, struct ep_store_read **out);
+/** Reset @p rd and keep it for the next caller. NULL is fine. */
+void ep_store_read_end(struct ep_store_read *rd);
+/** The `clients` row of canonical IP @p ip; EP_E_NOTFOUND when the IP is unmapped. */
+int ep_store_read_client(struct ep_store_read *rd, const char *ip, struct ep_client *out);
+/**
+ * The most specific rule of @p profile matching canonical @p host: the host
+ * itself, then each ancestor, ip: rules for IP literals, regex rules last
+ * (compiled once per profile generation, cached in the store handle).
+ * 0 with @p matched filled, EP_E_NOTFOUND when no rule matches, or a store error.
+ */
+int ep_store_read_match(struct ep_store_read *rd, const char *profile, const char *host,
+                        struct ep_rule *matched);
 /** @} */
 
 #endif
