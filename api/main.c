@@ -410,8 +410,10 @@ int main(int argc, char **argv)
                 ep_strerror(err));
         return 1;
     }
-    if (cfg.base_domains_file && load_base_domains(ctx.store, cfg.base_domains_file) < 0)
+    if (cfg.base_domains_file && load_base_domains(ctx.store, cfg.base_domains_file) < 0) {
+        rc = 2; /* a configuration error, like a bad option */
         goto out;
+    }
     if (auth_init(cfg.bcrypt_cost) < 0) {
         fprintf(stderr, "egress-api: bcrypt is not available from libxcrypt\n");
         goto out;

@@ -1,0 +1,637 @@
+/*
+ * Every endpoint of egress-api and every row of its "who" column, allowed
+ * and refused, against the real daemon on a random loopback port; and the
+ * reference system's password examples. Recorded domains are written into
+ * the daemon's store by this test through the policy API, as the ICAP
+ * service would.
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "policy/store.h"
+#include "tests/api/client.h"
+#include "tests/lib/testutil.h"
+
+static struct api_daemon d;
+
+/* Status of one call, the reply freed. */
+static long st(const char *method, const char *path, bool admin, const char *body)
+{
+    struct api_reply r;
+    long status = api_call(&d, method, path, admin, body, &r);
+
+    api_reply_free(&r);
+    return status;
+}
+
+/* Status of one call with the X-Project-Password header. */
+static long st_pw(const char *method, const char *path, const char *password, const char *body)
+{
+    struct api_reply r;
+    char header[128];
+    long status;
+
+    snprintf(header, sizeof header, "X-Project-Password: %s", password);
+    status = api_request(&d, method, path, NULL, body, (size_t)-1, NULL, header, &r);
+    api_reply_free(&r);
+    return status;
+}
+
+static bool ends_with_z(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n > 10 && s[n - 1] == 'Z' && s[10] == 'T';
+}
+
+static bool array_has(json_t *array, const char *text)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(array, i, v) if (json_is_string(v) &&
+                                        strcmp(json_string_value(v), text) == 0) return true;
+    return false;
+}
+
+static void test_health_and_routing(void)
+{
+    struct api_reply r;
+
+    CHECK_INT(api_call(&d, "GET", "/api/health", false, NULL, &r), 200);
+    CHECK_STR(api_str(&r, "status"), "healthy");
+    CHECK(ends_with_z(api_str(&r, "timestamp")));
+    CHECK_STR(api_str(&r, "version"), PACKAGE_VERSION);
+    CHECK(strstr(r.headers, "Access-Control-Allow-Origin") == NULL); /* no CORS unless configured */
+    CHECK(strstr(r.headers, "application/json") != NULL);
+    api_reply_free(&r);
+
+    CHECK_INT(api_call(&d, "GET", "/api/nothing-here", false, NULL, &r), 404);
+    CHECK_STR(api_str(&r, "error"), "not_found");
+    CHECK(strlen(api_str(&r, "message")) > 0);
+    api_reply_free(&r);
+    CHECK_INT(st("PATCH", "/api/projects", true, NULL), 405);
+    CHECK_INT(st("POST", "/api/health", false, NULL), 405);
+    /* A wrong admin token is refused even where no token is needed. */
+    CHECK_INT(
+        api_request(&d, "GET", "/api/projects", "wrong-token-wrong-token", NULL, 0, NULL, NULL, &r),
+        401);
+    CHECK(strstr(r.headers, "WWW-Authenticate: Bearer") != NULL);
+    api_reply_free(&r);
+    CHECK_INT(api_request(&d, "GET", "/api/projects", NULL, NULL, 0, NULL,
+                          "Authorization: Basic YWRtaW46YWRtaW4=", &r),
+              401);
+    api_reply_free(&r);
+}
+
+/* Ids of the projects the tests share. */
+static char open_id[40], protected_id[40], logging_id[40], student_id[40];
+
+static void test_create(void)
+{
+    struct api_reply r;
+    const char *pw;
+    bool upper = false, lower = false, digit = false, symbol = false;
+    char id[40];
+
+    /* Anyone: the default mode and profile. */
+    CHECK_INT(api_call(&d, "POST", "/api/projects/create", false,
+                       "{\"projectName\": \"  Student One  \", \"projectType\": \"python-flask\"}",
+                       &r),
+              201);
+    CHECK_STR(api_str(&r, "project.projectName"), "Student One");
+    CHECK_STR(api_str(&r, "project.projectType"), "python-flask");
+    CHECK_STR(api_str(&r, "project.proxyMode"), "security");
+    CHECK_STR(api_str(&r, "project.profile"), "default");
+    CHECK_STR(api_str(&r, "project.status"), "created");
+    CHECK(ends_with_z(api_str(&r, "project.createdAt")));
+    CHECK(json_is_false(json_object_get(json_object_get(r.json, "project"), "passwordProtected")));
+    CHECK(json_object_get(json_object_get(r.json, "project"), "ipAddress") == NULL);
+    CHECK(json_object_get(r.json, "generatedPassword") == NULL);
+    snprintf(open_id, sizeof open_id, "%s", api_str(&r, "project.projectId"));
+    CHECK_INT(strlen(open_id), 12);
+    api_reply_free(&r);
+
+    /* Anyone may not pick another mode or profile: 403. */
+    CHECK_INT(st("POST", "/api/projects/create", false,
+                 "{\"projectName\": \"x\", \"proxyMode\": \"logging\"}"),
+              403);
+    CHECK_INT(st("POST", "/api/projects/create", false,
+                 "{\"projectName\": \"x\", \"profile\": \"course1\"}"),
+              403);
+    /* Naming the default explicitly is fine. */
+    CHECK_INT(
+        api_create(&d, false, "{\"projectName\": \"explicit\", \"proxyMode\": \"security\"}", id),
+        201);
+
+    /* The admin may. */
+    CHECK_INT(api_create(&d, true,
+                         "{\"projectName\": \"Teacher\", \"proxyMode\": \"logging\", "
+                         "\"profile\": \"course1\"}",
+                         logging_id),
+              201);
+    CHECK_INT(api_create(&d, true,
+                         "{\"projectName\": \"Student\", \"proxyMode\": \"security\", "
+                         "\"profile\": \"course1\", \"memoryLimit\": \"2g\", \"cpuCores\": \"2\"}",
+                         student_id),
+              201);
+
+    /* A password is never echoed back. */
+    CHECK_INT(api_call(&d, "POST", "/api/projects/create", false,
+                       "{\"projectName\": \"Locked\", \"passwordProtected\": true, "
+                       "\"password\": \"secret123\"}",
+                       &r),
+              201);
+    CHECK(strstr(r.body, "secret123") == NULL);
+    CHECK(json_is_true(json_object_get(json_object_get(r.json, "project"), "passwordProtected")));
+    snprintf(protected_id, sizeof protected_id, "%s", api_str(&r, "project.projectId"));
+    api_reply_free(&r);
+
+    /* A generated password: 12 characters, every class, returned once, and it works. */
+    CHECK_INT(api_call(&d, "POST", "/api/projects/create", false,
+                       "{\"projectName\": \"Generated\", \"passwordProtected\": true, "
+                       "\"generatePassword\": true}",
+                       &r),
+              201);
+    pw = api_str(&r, "generatedPassword");
+    CHECK_INT(strlen(pw), 12);
+    for (const char *c = pw; *c; c++) {
+        upper |= *c >= 'A' && *c <= 'Z';
+        lower |= *c >= 'a' && *c <= 'z';
+        digit |= *c >= '0' && *c <= '9';
+        symbol |= strchr("!#%+-=?@_", *c) != NULL;
+    }
+    CHECK(upper && lower && digit && symbol);
+    snprintf(id, sizeof id, "%s", api_str(&r, "project.projectId"));
+    {
+        char body[128], path[128];
+
+        snprintf(body, sizeof body, "{\"password\": \"%s\"}", pw);
+        snprintf(path, sizeof path, "/api/projects/%s/start", id);
+        CHECK_INT(st("POST", path, false, "{\"password\": \"wrong-password\"}"), 401);
+        CHECK_INT(st("POST", path, false, body), 200);
+    }
+    api_reply_free(&r);
+}
+
+static void test_list_and_get(void)
+{
+    struct api_reply r;
+    char path[128];
+    json_t *p;
+
+    CHECK_INT(api_call(&d, "GET", "/api/projects", false, NULL, &r), 200);
+    CHECK_INT(json_integer_value(json_object_get(r.json, "count")), 6);
+    p = json_array_get(json_object_get(r.json, "projects"), 0);
+    CHECK(json_object_get(p, "projectId") && json_object_get(p, "projectName") &&
+          json_object_get(p, "projectType") && json_object_get(p, "proxyMode") &&
+          json_object_get(p, "profile") && json_object_get(p, "passwordProtected") &&
+          json_object_get(p, "status") && json_object_get(p, "createdAt"));
+    CHECK(json_object_get(p, "ipAddress") == NULL); /* summaries for anyone */
+    api_reply_free(&r);
+
+    CHECK_INT(api_call(&d, "GET", "/api/projects", true, NULL, &r), 200);
+    p = json_array_get(json_object_get(r.json, "projects"), 0);
+    CHECK(json_is_null(json_object_get(p, "ipAddress"))); /* everything for the admin */
+    api_reply_free(&r);
+
+    snprintf(path, sizeof path, "/api/projects/%s", student_id);
+    CHECK_INT(api_call(&d, "GET", path, false, NULL, &r), 200);
+    CHECK_STR(api_str(&r, "project.projectId"), student_id);
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "GET", path, true, NULL, &r), 200);
+    CHECK(json_integer_value(json_object_get(json_object_get(r.json, "project"), "memoryLimit")) ==
+          2LL << 30);
+    api_reply_free(&r);
+    CHECK_INT(st("GET", "/api/projects/000000000000", false, NULL), 404);
+}
+
+/* The reference system's password examples, on an unprotected workspace. */
+static void test_password_examples(void)
+{
+    char path[128], get[128];
+    struct api_reply r;
+
+    snprintf(path, sizeof path, "/api/projects/%s/password", open_id);
+    snprintf(get, sizeof get, "/api/projects/%s", open_id);
+    /* Set a password on an unprotected workspace: no credentials needed. */
+    CHECK_INT(api_call(&d, "PUT", path, false, "{\"newPassword\": \"firstpass1\"}", &r), 200);
+    CHECK(json_is_true(json_object_get(r.json, "passwordProtected")));
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "GET", get, false, NULL, &r), 200);
+    CHECK(json_is_true(json_object_get(json_object_get(r.json, "project"), "passwordProtected")));
+    api_reply_free(&r);
+    /* Now protected: a new password needs the current one. */
+    CHECK_INT(st("PUT", path, false, "{\"newPassword\": \"secondpass2\"}"), 401);
+    CHECK_INT(st("PUT", path, false,
+                 "{\"currentPassword\": \"wrongpass0\", \"newPassword\": \"secondpass2\"}"),
+              401);
+    CHECK_INT(
+        st("PUT", path, false, "{\"currentPassword\": \"firstpass1\", \"newPassword\": \"short\"}"),
+        400);
+    CHECK_INT(st("PUT", path, false,
+                 "{\"currentPassword\": \"firstpass1\", \"newPassword\": \"secondpass2\"}"),
+              200);
+    CHECK_INT(
+        st("PUT", path, false, "{\"currentPassword\": \"firstpass1\", \"removePassword\": true}"),
+        401);
+    /* Remove it with the current one. */
+    CHECK_INT(api_call(&d, "PUT", path, false,
+                       "{\"currentPassword\": \"secondpass2\", \"removePassword\": true}", &r),
+              200);
+    CHECK(json_is_false(json_object_get(r.json, "passwordProtected")));
+    api_reply_free(&r);
+    CHECK_INT(st("PUT", path, false, "{\"removePassword\": true}"), 400); /* nothing to remove */
+    /* The admin needs no current password. */
+    CHECK_INT(st("PUT", path, true, "{\"newPassword\": \"adminset12\"}"), 200);
+    CHECK_INT(st("PUT", path, true, "{\"removePassword\": true}"), 200);
+    CHECK_INT(st("PUT", "/api/projects/0123456789ab/password", false,
+                 "{\"newPassword\": \"whatever12\"}"),
+              404);
+}
+
+/* Stop and delete a protected workspace: wrong password 401, right one 200. */
+static void test_protected_lifecycle(void)
+{
+    char start[128], stop[128], del[128], get[128];
+    struct api_reply r;
+
+    snprintf(start, sizeof start, "/api/projects/%s/start", protected_id);
+    snprintf(stop, sizeof stop, "/api/projects/%s/stop", protected_id);
+    snprintf(del, sizeof del, "/api/projects/%s", protected_id);
+    snprintf(get, sizeof get, "/api/projects/%s", protected_id);
+
+    CHECK_INT(api_call(&d, "POST", start, false, NULL, &r), 401);
+    CHECK_STR(api_str(&r, "error"), "Password required");
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "POST", stop, false, "{\"password\": \"not-the-one\"}", &r), 401);
+    CHECK_STR(api_str(&r, "error"), "Invalid password");
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "POST", start, false, "{\"password\": \"secret123\"}", &r), 200);
+    CHECK_STR(api_str(&r, "project.status"), "running");
+    api_reply_free(&r);
+    CHECK_INT(st_pw("POST", stop, "secret123", NULL), 200);
+    CHECK_INT(api_call(&d, "GET", get, false, NULL, &r), 200);
+    CHECK_STR(api_str(&r, "project.status"), "stopped");
+    api_reply_free(&r);
+    /* The admin needs no password. */
+    CHECK_INT(st("POST", start, true, NULL), 200);
+    CHECK_INT(st("POST", stop, true, NULL), 200);
+    /* Recorded domains of a protected workspace: the password or the admin. */
+    snprintf(get, sizeof get, "/api/projects/%s/recorded-domains", protected_id);
+    CHECK_INT(st("GET", get, false, NULL), 401);
+    CHECK_INT(st_pw("GET", get, "not-the-one", NULL), 401);
+    CHECK_INT(st_pw("GET", get, "secret123", NULL), 200);
+    CHECK_INT(st("GET", get, true, NULL), 200);
+
+    CHECK_INT(st("DELETE", del, false, "{\"password\": \"not-the-one\"}"), 401);
+    CHECK_INT(st("DELETE", del, false, NULL), 401);
+    CHECK_INT(st("DELETE", del, false, "{\"password\": \"secret123\"}"), 200);
+    CHECK_INT(st("GET", del, false, NULL), 404);
+    CHECK_INT(st("DELETE", del, false, "{\"password\": \"secret123\"}"), 404);
+
+    /* An unprotected workspace: anyone starts and stops it. */
+    snprintf(start, sizeof start, "/api/projects/%s/start", open_id);
+    CHECK_INT(st("POST", start, false, NULL), 200);
+}
+
+/* Repeated wrong passwords on one project are slowed down and logged. */
+static void test_backoff(void)
+{
+    char id[40], path[128];
+    struct api_reply r;
+
+    CHECK_INT(
+        api_create(&d, false, "{\"projectName\": \"Target\", \"password\": \"rightpass1\"}", id),
+        201);
+    snprintf(path, sizeof path, "/api/projects/%s/stop", id);
+    for (int i = 0; i < 4; i++)
+        CHECK_INT(st("POST", path, false, "{\"password\": \"guess-guess\"}"), 401);
+    CHECK_INT(api_call(&d, "POST", path, false, "{\"password\": \"rightpass1\"}", &r), 429);
+    CHECK(strstr(r.headers, "Retry-After:") != NULL);
+    api_reply_free(&r);
+    CHECK(api_daemon_log_has(&d, "wrong password for project"));
+    /* The admin is not held back. */
+    CHECK_INT(st("POST", path, true, NULL), 200);
+    snprintf(path, sizeof path, "/api/projects/%s", id);
+    CHECK_INT(st("DELETE", path, true, NULL), 200);
+}
+
+static void test_admin_project_endpoints(void)
+{
+    char path[128], other[128];
+    struct api_reply r;
+
+    snprintf(path, sizeof path, "/api/projects/%s/proxy-mode", student_id);
+    CHECK_INT(st("PUT", path, false, "{\"proxyMode\": \"none\"}"), 401);
+    CHECK_INT(st("PUT", path, true, "{\"proxyMode\": \"permissive\"}"), 400);
+    CHECK_INT(api_call(&d, "PUT", path, true, "{\"proxyMode\": \"none\"}", &r), 200);
+    CHECK_STR(api_str(&r, "project.proxyMode"), "none");
+    api_reply_free(&r);
+    CHECK_INT(st("PUT", path, true, "{\"proxyMode\": \"security\"}"), 200);
+
+    snprintf(path, sizeof path, "/api/projects/%s/ip", student_id);
+    snprintf(other, sizeof other, "/api/projects/%s/ip", open_id);
+    CHECK_INT(st("PUT", path, false, "{\"ipAddress\": \"192.0.2.10\"}"), 401);
+    CHECK_INT(api_call(&d, "PUT", path, true, "{\"ipAddress\": \"192.0.2.10\"}", &r), 200);
+    CHECK_STR(api_str(&r, "project.ipAddress"), "192.0.2.10");
+    api_reply_free(&r);
+    CHECK_INT(st("PUT", other, true, "{\"ipAddress\": \"192.0.2.10\"}"), 409);
+    CHECK_INT(st("PUT", other, true, "{\"ipAddress\": \"192.0.2.300\"}"), 400);
+    CHECK_INT(api_call(&d, "PUT", other, true, "{\"ipAddress\": \"2001:DB8::0:1\"}", &r), 200);
+    CHECK_STR(api_str(&r, "project.ipAddress"), "2001:db8::1");
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "PUT", other, true, "{\"ipAddress\": null}", &r), 200);
+    CHECK(json_is_null(json_object_get(json_object_get(r.json, "project"), "ipAddress")));
+    api_reply_free(&r);
+}
+
+static void test_whitelist(void)
+{
+    struct api_reply r;
+    json_t *errors;
+
+    CHECK_INT(st("GET", "/api/whitelist", false, NULL), 401);
+    CHECK_INT(st("PUT", "/api/whitelist", false, "{\"domains\": [\"pypi.org\"]}"), 401);
+    CHECK_INT(st("POST", "/api/whitelist/domains", false, "{\"domain\": \"pypi.org\"}"), 401);
+    CHECK_INT(st("DELETE", "/api/whitelist/domains/pypi.org", false, NULL), 401);
+    CHECK_INT(st("GET", "/api/profiles", false, NULL), 401);
+
+    CHECK_INT(api_call(&d, "PUT", "/api/whitelist", true,
+                       "{\"domains\": [\"pypi.org\", \".pythonhosted.org\", \"PyPI.org\"]}", &r),
+              200);
+    CHECK_INT(json_array_size(json_object_get(r.json, "domains")), 2);
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "GET", "/api/whitelist", true, NULL, &r), 200);
+    CHECK_STR(api_str(&r, "profile"), "default");
+    CHECK(array_has(json_object_get(r.json, "domains"), "pypi.org"));
+    CHECK(array_has(json_object_get(r.json, "domains"), ".pythonhosted.org"));
+    CHECK(array_has(json_object_get(r.json, "base"), "deb.debian.org"));
+    CHECK_INT(json_array_size(json_object_get(r.json, "base")), 1);
+    api_reply_free(&r);
+
+    /* One bad rule refuses the whole list, with an error for each bad entry. */
+    CHECK_INT(api_call(&d, "PUT", "/api/whitelist", true,
+                       "{\"domains\": [\"ok.example.org\", \"http://x.org/\", \"a b.org\", 7]}",
+                       &r),
+              400);
+    errors = json_object_get(r.json, "errors");
+    CHECK_INT(json_array_size(errors), 3);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(errors, 0), "index")), 1);
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "GET", "/api/whitelist", true, NULL, &r), 200);
+    CHECK_INT(json_array_size(json_object_get(r.json, "domains")), 2);
+    api_reply_free(&r);
+
+    CHECK_INT(
+        api_call(&d, "POST", "/api/whitelist/domains", true, "{\"domain\": \"github.com\"}", &r),
+        200);
+    CHECK(array_has(json_object_get(r.json, "added"), "github.com"));
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "POST", "/api/whitelist/domains", true,
+                       "{\"domains\": [\"github.com\", \"*.rust-lang.org\"]}", &r),
+              200);
+    CHECK(array_has(json_object_get(r.json, "existing"), "github.com"));
+    CHECK(array_has(json_object_get(r.json, "added"), "*.rust-lang.org"));
+    api_reply_free(&r);
+    CHECK_INT(st("DELETE", "/api/whitelist/domains/*.rust-lang.org", true, NULL), 200);
+    CHECK_INT(st("DELETE", "/api/whitelist/domains/*.rust-lang.org", true, NULL), 404);
+    CHECK_INT(st("DELETE", "/api/whitelist/domains/github.com?profile=course1", true, NULL), 404);
+    CHECK_INT(st("POST", "/api/whitelist/domains", true,
+                 "{\"domain\": \"docs.python.org\", \"profile\": \"course1\"}"),
+              200);
+
+    CHECK_INT(api_call(&d, "GET", "/api/profiles", true, NULL, &r), 200);
+    {
+        size_t i;
+        json_t *p;
+        bool found = false;
+
+        json_array_foreach(json_object_get(r.json, "profiles"), i, p)
+        {
+            if (strcmp(json_string_value(json_object_get(p, "name")), "course1") == 0) {
+                found = true;
+                CHECK_INT(json_integer_value(json_object_get(p, "rules")), 1);
+                CHECK_INT(json_integer_value(json_object_get(p, "projects")), 2);
+            }
+        }
+        CHECK(found);
+    }
+    api_reply_free(&r);
+}
+
+/* Write what the ICAP service would have recorded for the teacher's workspace. */
+static void seed_recorded(void)
+{
+    struct ep_store *store;
+    struct ep_seen_delta deltas[] = {
+        {logging_id, "pypi.org", 3, 0, 1714564800, 1714568400, 1},
+        {logging_id, "files.pythonhosted.org", 2, 0, 1714564801, 1714564802, 1},
+        {logging_id, "api.openai.com", 1, 0, 1714564803, 1714564803, 1},
+        {logging_id, "github.com", 1, 0, 1714564804, 1714564804, 1},
+    };
+
+    REQUIRE(ep_store_open(d.db, NULL, &store) == 0);
+    REQUIRE(ep_store_seen_add(store, deltas, 4) == 0);
+    ep_store_close(store);
+}
+
+static void test_recorded_and_promote(void)
+{
+    char path[160], promote[160], check[200];
+    struct api_reply r;
+    json_t *dom, *v;
+    size_t i;
+    bool com_refused = false;
+
+    seed_recorded();
+    snprintf(path, sizeof path, "/api/projects/%s/recorded-domains", logging_id);
+    snprintf(promote, sizeof promote, "/api/projects/%s/recorded-domains/promote", logging_id);
+    CHECK_INT(api_call(&d, "GET", path, false, NULL, &r), 200); /* unprotected: anyone */
+    CHECK_INT(json_integer_value(json_object_get(r.json, "totalDomains")), 4);
+    CHECK_STR(api_str(&r, "projectId"), logging_id);
+    dom = json_object_get(json_object_get(r.json, "domains"), "pypi.org");
+    CHECK_INT(json_integer_value(json_object_get(dom, "count")), 3);
+    CHECK_INT(json_integer_value(json_object_get(dom, "allowed")), 3);
+    CHECK_INT(json_integer_value(json_object_get(dom, "denied")), 0);
+    CHECK_STR(json_string_value(json_object_get(dom, "first_seen")), "2024-05-01T12:00:00Z");
+    CHECK_STR(json_string_value(json_object_get(dom, "last_seen")), "2024-05-01T13:00:00Z");
+    CHECK(array_has(json_object_get(json_object_get(r.json, "categorized"), "Package Managers"),
+                    "pypi.org"));
+    CHECK(array_has(json_object_get(json_object_get(r.json, "categorized"), "AI APIs"),
+                    "api.openai.com"));
+    CHECK(array_has(json_object_get(json_object_get(r.json, "groups"), "pythonhosted.org"),
+                    "files.pythonhosted.org"));
+    api_reply_free(&r);
+
+    CHECK_INT(st("POST", promote, false, "{\"domains\": [\"pypi.org\"]}"), 401);
+    CHECK_INT(api_call(&d, "POST", promote, true,
+                       "{\"domains\": [\"files.pythonhosted.org\", \"pypi.org\", \"com\", "
+                       "\"not a host\"], \"form\": \"exact\"}",
+                       &r),
+              200);
+    CHECK_STR(api_str(&r, "profile"), "course1"); /* the project's own profile */
+    CHECK(array_has(json_object_get(r.json, "added"), "files.pythonhosted.org"));
+    CHECK(array_has(json_object_get(r.json, "added"), "pypi.org"));
+    CHECK_INT(json_array_size(json_object_get(r.json, "refused")), 2);
+    json_array_foreach(json_object_get(r.json, "refused"), i,
+                       v) if (strcmp(json_string_value(json_object_get(v, "domain")), "com") == 0)
+        com_refused = strlen(json_string_value(json_object_get(v, "message"))) > 0;
+    CHECK(com_refused);
+    api_reply_free(&r);
+    /* Again: everything is already covered, and says by what. */
+    CHECK_INT(api_call(&d, "POST", promote, true, "{\"domains\": [\"pypi.org\"]}", &r), 200);
+    CHECK_INT(json_array_size(json_object_get(r.json, "added")), 0);
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(r.json, "covered"), 0), "rule")),
+              "pypi.org");
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "POST", promote, true,
+                       "{\"domains\": [\"api.github.com\"], \"form\": \"suffix\"}", &r),
+              200);
+    CHECK(array_has(json_object_get(r.json, "added"), ".api.github.com"));
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "POST", promote, true,
+                       "{\"domains\": [\"x.api.github.com\", \"api.github.com\"], \"form\": "
+                       "\"subdomains\"}",
+                       &r),
+              200);
+    CHECK_INT(json_array_size(json_object_get(r.json, "covered")), 2);
+    api_reply_free(&r);
+
+    /* The dry run: the student of course1 gets exactly the promoted hosts. */
+    snprintf(check, sizeof check, "/api/projects/%s/check?host=PyPI.org", student_id);
+    CHECK_INT(st("GET", check, false, NULL), 401);
+    CHECK_INT(api_call(&d, "GET", check, true, NULL, &r), 200);
+    CHECK_STR(api_str(&r, "verdict"), "allow");
+    CHECK_STR(api_str(&r, "rule"), "pypi.org");
+    CHECK_STR(api_str(&r, "host"), "pypi.org");
+    api_reply_free(&r);
+    snprintf(check, sizeof check, "/api/projects/%s/check?host=api.openai.com", student_id);
+    CHECK_INT(api_call(&d, "GET", check, true, NULL, &r), 200);
+    CHECK_STR(api_str(&r, "verdict"), "deny");
+    CHECK_STR(api_str(&r, "reason"), "not-whitelisted");
+    api_reply_free(&r);
+    snprintf(check, sizeof check, "/api/projects/%s/check", student_id);
+    CHECK_INT(st("GET", check, true, NULL), 400);
+
+    /* Replace: the profile becomes exactly the promoted list. */
+    CHECK_INT(
+        api_call(&d, "POST", promote, true,
+                 "{\"domains\": [\"github.com\"], \"profile\": \"course2\", \"replace\": true}",
+                 &r),
+        200);
+    CHECK(array_has(json_object_get(r.json, "added"), "github.com"));
+    api_reply_free(&r);
+
+    CHECK_INT(st("DELETE", path, false, NULL), 401);
+    CHECK_INT(st("DELETE", path, true, NULL), 200);
+    CHECK_INT(api_call(&d, "GET", path, true, NULL, &r), 200);
+    CHECK_INT(json_integer_value(json_object_get(r.json, "totalDomains")), 0);
+    api_reply_free(&r);
+}
+
+static int count_seen(void *ctx, const char *host, const struct ep_seen *s)
+{
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* Deleting a project frees its IP and drops what it recorded. */
+static void test_delete_cleans_up(void)
+{
+    char path[128], id[40];
+    struct ep_store *store;
+    int count = 0;
+
+    seed_recorded();
+    snprintf(path, sizeof path, "/api/projects/%s/ip", logging_id);
+    CHECK_INT(st("PUT", path, true, "{\"ipAddress\": \"192.0.2.20\"}"), 200);
+    snprintf(path, sizeof path, "/api/projects/%s", logging_id);
+    CHECK_INT(st("DELETE", path, false, NULL), 200);
+    CHECK_INT(api_create(&d, true, "{\"projectName\": \"Next\"}", id), 201);
+    snprintf(path, sizeof path, "/api/projects/%s/ip", id);
+    CHECK_INT(st("PUT", path, true, "{\"ipAddress\": \"192.0.2.20\"}"), 200);
+    REQUIRE(ep_store_open(d.db, NULL, &store) == 0);
+    CHECK_INT(ep_store_seen_list(store, logging_id, count_seen, &count), 0);
+    CHECK_INT(count, 0);
+    ep_store_close(store);
+}
+
+static void test_audit_and_metrics(void)
+{
+    struct api_reply r;
+    json_t *e;
+    size_t i;
+    bool create = false, promote = false;
+
+    CHECK_INT(st("GET", "/api/audit", false, NULL), 401);
+    CHECK_INT(api_call(&d, "GET", "/api/audit?limit=1000", true, NULL, &r), 200);
+    json_array_foreach(json_object_get(r.json, "entries"), i, e)
+    {
+        const char *action = json_string_value(json_object_get(e, "action"));
+
+        create |= strcmp(action, "project.create") == 0;
+        promote |= strcmp(action, "whitelist.promote") == 0;
+        CHECK_STR(json_string_value(json_object_get(e, "source")), "127.0.0.1");
+        CHECK(ends_with_z(json_string_value(json_object_get(e, "time"))));
+    }
+    CHECK(create && promote);
+    CHECK(strstr(r.body, "secret123") == NULL);
+    api_reply_free(&r);
+    CHECK_INT(st("GET", "/api/audit?limit=zero", true, NULL), 400);
+
+    CHECK_INT(st("GET", "/metrics", false, NULL), 401);
+    CHECK_INT(api_call(&d, "GET", "/metrics", true, NULL, &r), 200);
+    CHECK(strstr(r.body, "egress_api_requests_total{method=\"POST\",route=\"/api/projects/create\","
+                         "status=\"201\"}") != NULL);
+    CHECK(strstr(r.body, "egress_projects{mode=\"security\"}") != NULL);
+    CHECK(strstr(r.body, "egress_rules ") != NULL);
+    CHECK(strstr(r.body, "egress_recorded_hosts ") != NULL);
+    CHECK(strstr(r.headers, "text/plain") != NULL);
+    api_reply_free(&r);
+}
+
+int main(void)
+{
+    const char *base = test_tmpdir();
+    const char *args[] = {"--base-domains", NULL, NULL};
+    char base_file[512];
+    FILE *f;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    api_daemon_init(&d, base, "api");
+    /* Known base domains, so decisions below depend only on this test's rules. */
+    snprintf(base_file, sizeof base_file, "%s/base-domains", d.dir);
+    f = fopen(base_file, "w");
+    REQUIRE(f != NULL);
+    fprintf(f, "# the test's base domains\ndeb.debian.org\n\n");
+    fclose(f);
+    args[1] = base_file;
+    REQUIRE(api_daemon_start(&d, args, NULL) == 0);
+
+    test_health_and_routing();
+    test_create();
+    test_list_and_get();
+    test_password_examples();
+    test_protected_lifecycle();
+    test_backoff();
+    test_admin_project_endpoints();
+    test_whitelist();
+    test_recorded_and_promote();
+    test_delete_cleans_up();
+    test_audit_and_metrics();
+
+    CHECK_INT(api_daemon_stop(&d), 0);
+    CHECK_INT(api_hash_leaks, 0);
+    /* The log has one line per request and never a password or the token. */
+    CHECK(api_daemon_log_has(&d, "POST /api/projects/create 201"));
+    CHECK(!api_daemon_log_has(&d, "secret123"));
+    CHECK(!api_daemon_log_has(&d, "firstpass1"));
+    CHECK(!api_daemon_log_has(&d, TEST_ADMIN_TOKEN));
+    curl_global_cleanup();
+    return test_exit();
+}
