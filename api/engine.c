@@ -219,8 +219,16 @@ static int request(const struct engine *e, const char *method, const char *path,
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     cc = curl_easy_perform(curl);
     if (cc != CURLE_OK) {
-        errbuf_set(errbuf, "container engine at %s: %s", e->cfg.socket_path,
-                   curl_err[0] ? curl_err : curl_easy_strerror(cc));
+        long os_errno = 0;
+
+        /* curl words a failed unix-socket connect as "localhost port 80": say what happened. */
+        curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+        if (cc == CURLE_COULDNT_CONNECT && os_errno != 0)
+            errbuf_set(errbuf, "container engine at %s: cannot connect: %s", e->cfg.socket_path,
+                       strerror((int)os_errno));
+        else
+            errbuf_set(errbuf, "container engine at %s: %s", e->cfg.socket_path,
+                       curl_err[0] ? curl_err : curl_easy_strerror(cc));
         rc = ENGINE_E_UNREACHABLE;
         goto out;
     }
