@@ -1,1 +1,24 @@
-# Filled in by the unit suite.
+# Unit tests of the policy core's parsing half: hosts, rules, rule semantics,
+# categories and allocation failures. They need nothing but libpolicy, so the
+# sanitizer build runs them too (make check-unit).
+unit_tests = \
+	tests/unit/test_host \
+	tests/unit/test_rule \
+	tests/unit/test_rule_semantics \
+	tests/unit/test_category \
+	tests/unit/test_alloc
+check_PROGRAMS += $(unit_tests)
+TESTS += $(unit_tests)
+UNIT_TESTS += $(unit_tests)
+EXTRA_DIST += tests/unit/README.md
+
+tests_unit_test_host_SOURCES = tests/unit/test_host.c
+tests_unit_test_host_LDADD = policy/libpolicy.la
+tests_unit_test_rule_SOURCES = tests/unit/test_rule.c
+tests_unit_test_rule_LDADD = policy/libpolicy.la
+tests_unit_test_rule_semantics_SOURCES = tests/unit/test_rule_semantics.c
+tests_unit_test_rule_semantics_LDADD = policy/libpolicy.la
+tests_unit_test_category_SOURCES = tests/unit/test_category.c
+tests_unit_test_category_LDADD = policy/libpolicy.la
+tests_unit_test_alloc_SOURCES = tests/unit/test_alloc.c
+tests_unit_test_alloc_LDADD = policy/libpolicy.la
