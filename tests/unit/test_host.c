@@ -261,7 +261,7 @@ static void test_targets(void)
 
 static void test_reverse(void)
 {
-    char out[EP_HOST_BUFSZ], in[EP_HOST_BUFSZ], back[EP_HOST_BUFSZ];
+    char out[EP_HOST_BUFSZ], in[300], back[EP_HOST_BUFSZ];
 
     ep_host_reverse("api.example.com", out);
     CHECK_STR(out, "com.example.api");
