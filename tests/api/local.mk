@@ -21,3 +21,8 @@ tests_api_test_api_lifecycle_SOURCES = tests/api/test_api_lifecycle.c $(API_TEST
 tests_api_test_api_lifecycle_CFLAGS = $(API_TEST_CFLAGS)
 tests_api_test_api_lifecycle_LDADD = $(API_TEST_LDADD)
 EXTRA_DIST += tests/api/README.md
+
+# The teacher -> student flow through the whole stack (needs root for squid).
+TESTS += tests/api/test-flow.sh
+dist_check_SCRIPTS += tests/api/test-flow.sh
+tests/api/test-flow.log: api/egress-api$(EXEEXT)
