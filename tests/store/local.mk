@@ -1,1 +1,26 @@
-# Filled in by the store suite.
+# The LMDB half of the policy core on real environments in a temporary
+# directory: the store, the decision, concurrency between processes and
+# threads, and exact recording (also across a kill -9). They need nothing
+# but libpolicy, so the sanitizer build runs them too (make check-unit).
+store_tests = \
+	tests/store/test_store \
+	tests/store/test_decide \
+	tests/store/test_concurrency \
+	tests/store/test_recorder \
+	tests/store/test_recorder_crash
+check_PROGRAMS += $(store_tests)
+TESTS += $(store_tests)
+UNIT_TESTS += $(store_tests)
+EXTRA_DIST += tests/store/README.md tests/store/storetest.h
+
+tests_store_test_store_SOURCES = tests/store/test_store.c
+tests_store_test_store_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+tests_store_test_store_LDADD = policy/libpolicy.la $(LMDB_LIBS)
+tests_store_test_decide_SOURCES = tests/store/test_decide.c
+tests_store_test_decide_LDADD = policy/libpolicy.la
+tests_store_test_concurrency_SOURCES = tests/store/test_concurrency.c
+tests_store_test_concurrency_LDADD = policy/libpolicy.la $(PTHREAD_LIBS)
+tests_store_test_recorder_SOURCES = tests/store/test_recorder.c
+tests_store_test_recorder_LDADD = policy/libpolicy.la $(PTHREAD_LIBS)
+tests_store_test_recorder_crash_SOURCES = tests/store/test_recorder_crash.c
+tests_store_test_recorder_crash_LDADD = policy/libpolicy.la
