@@ -424,7 +424,7 @@ static int egress_post_init_service(ci_service_xdata_t *srv_xdata,
 {
     long threads = (long)server_conf->MAX_SERVERS * server_conf->THREADS_PER_CHILD;
 
-    ci_debug_printf(2,
+    ci_debug_printf(1,
                     "egress: store %s, unknown clients %s, deny mode %s, flush every %u ms, "
                     "%u reader slots\n",
                     conf.database, conf.unknown_allow ? "allowed" : "denied",
@@ -513,37 +513,51 @@ static void request_client_ip(ci_request_t *req, char *out, size_t outsz)
         out[0] = '\0';
 }
 
+/* Is @p line the header @p name (case-insensitive, followed by ':')? */
+static bool header_is(const char *line, const char *name)
+{
+    size_t n = strlen(name);
+
+    return strncasecmp(line, name, n) == 0 && line[n] == ':';
+}
+
 /*
- * Denied in header mode: add the mark and the reason to the request
- * headers and send them back without a body (a body squid sends after
- * our 100 Continue is read and dropped by egress_io()). Headers a client
- * sent under our names are removed first.
+ * Denied in header mode: the request goes back with X-Egress-Deny and
+ * X-Egress-Reason added and without a body (a body squid sends after our
+ * 100 Continue is read and dropped by egress_io()). The header list is
+ * rebuilt rather than edited in place: the body's framing headers go, and
+ * so do headers a client sent under our names.
  */
 static int mark_denied(ci_request_t *req, const char *reason, const char *host, const char *project)
 {
     char line[EP_HOST_BUFSZ + EP_IP_MAX + 128];
-    ci_headers_list_t *copy = NULL;
+    ci_headers_list_t *orig = ci_http_request_headers(req);
+    ci_headers_list_t *copy = ci_headers_create();
+    ci_headers_list_t *now;
     int rc = CI_ERROR;
 
-    if (ci_req_hasbody(req)) {
-        copy = ci_headers_create();
-        if (copy == NULL || !ci_headers_addheaders(copy, ci_http_request_headers(req)))
+    if (orig == NULL || copy == NULL)
+        goto out;
+    for (int i = 0; i < orig->used; i++) {
+        const char *h = orig->headers[i];
+        if (header_is(h, "Content-Length") || header_is(h, "Transfer-Encoding") ||
+            header_is(h, "X-Egress-Deny") || header_is(h, "X-Egress-Reason"))
+            continue;
+        if (ci_headers_add(copy, h) == NULL)
             goto out;
-        ci_http_request_create(req, 0);
-        if (!ci_headers_addheaders(ci_http_request_headers(req), copy))
-            goto out;
-        ci_http_request_remove_header(req, "Content-Length");
-        ci_http_request_remove_header(req, "Transfer-Encoding");
     }
-    while (ci_http_request_remove_header(req, "X-Egress-Deny"))
-        ;
-    while (ci_http_request_remove_header(req, "X-Egress-Reason"))
-        ;
-    if (ci_http_request_add_header(req, "X-Egress-Deny: 1") == NULL)
+    if (ci_headers_add(copy, "X-Egress-Deny: 1") == NULL)
         goto out;
     snprintf(line, sizeof line, "X-Egress-Reason: %s; host=%s; project=%s", reason, host, project);
-    if (ci_http_request_add_header(req, line) == NULL)
+    if (ci_headers_add(copy, line) == NULL)
         goto out;
+    ci_http_request_create(req, 0);
+    now = ci_http_request_headers(req);
+    if (now == NULL)
+        goto out;
+    for (int i = 0; i < copy->used; i++)
+        if (ci_headers_add(now, copy->headers[i]) == NULL)
+            goto out;
     rc = CI_OK;
 out:
     if (copy != NULL)

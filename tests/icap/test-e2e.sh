@@ -40,13 +40,13 @@ A=127.0.0.2 B=127.0.0.3 LOG=127.0.0.4
 # get IP HOST: "CODE BODY" of a GET through squid.
 get() {
     stack_curl "$1" -o "$STACK_DIR/body.out" -w '%{http_code}' "http://$2:$P/p" 2>/dev/null
-    echo " $(head -c 300 "$STACK_DIR/body.out" 2>/dev/null | tr '\n' ' ')"
+    echo " $(head -c 3000 "$STACK_DIR/body.out" 2>/dev/null | tr '\n' ' ')"
 }
 # tunnel IP HOST: "CONNECTCODE BODY" of a GET inside a CONNECT tunnel.
 tunnel() {
     : >"$STACK_DIR/body.out"
     stack_curl "$1" -p -o "$STACK_DIR/body.out" -w '%{http_connect}' "http://$2:$P/t" 2>/dev/null
-    echo " $(head -c 300 "$STACK_DIR/body.out" 2>/dev/null | tr '\n' ' ')"
+    echo " $(head -c 3000 "$STACK_DIR/body.out" 2>/dev/null | tr '\n' ' ')"
 }
 allowed() { # NAME IP HOST
     expect_match "$1: GET $3 allowed" "$(get "$2" "$3")" "^200 origin host=$3:$P"

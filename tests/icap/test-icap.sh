@@ -23,22 +23,22 @@ icap() {
 stack_start_icap "$STORE" || exit 99
 
 out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2")
-expect_match "whitelisted host: 204" "$out" "^ICAP/1.0 204"
+expect_match "whitelisted host: 204" "$out" "^[[:space:]]*ICAP/1.0 204"
 
 out=$(icap -req http://www.suffix.test/x -x "X-Client-IP: 127.0.0.2")
-expect_match "host under a .suffix rule: 204" "$out" "^ICAP/1.0 204"
+expect_match "host under a .suffix rule: 204" "$out" "^[[:space:]]*ICAP/1.0 204"
 
 out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2")
-expect_match "other host: ICAP 200 with the request" "$out" "^ICAP/1.0 200"
-expect_match "other host: marked X-Egress-Deny" "$out" "^X-Egress-Deny: 1"
+expect_match "other host: ICAP 200 with the request" "$out" "^[[:space:]]*ICAP/1.0 200"
+expect_match "other host: marked X-Egress-Deny" "$out" "^[[:space:]]*X-Egress-Deny: 1"
 expect_match "other host: reason, host and project" "$out" \
-    "^X-Egress-Reason: not-whitelisted; host=evil.test; project=ws-sec"
+    "^[[:space:]]*X-Egress-Reason: not-whitelisted; host=evil.test; project=ws-sec"
 
 out=$(icap -req http://allowed.test.evil.test/ -x "X-Client-IP: 127.0.0.2")
 expect_match "look-alike host denied" "$out" "X-Egress-Reason: not-whitelisted; host=allowed.test.evil.test"
 
 out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.3")
-expect_match "logging workspace: anything allowed" "$out" "^ICAP/1.0 204"
+expect_match "logging workspace: anything allowed" "$out" "^[[:space:]]*ICAP/1.0 204"
 
 out=$(icap -req http://allowed.test/x)
 expect_match "no X-Client-IP: unknown client denied" "$out" \
@@ -48,21 +48,21 @@ out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.99")
 expect_match "unmapped IP: unknown client denied" "$out" "X-Egress-Reason: unknown-client"
 
 out=$(icap -req http://Allowed.TEST:8080/x -x "X-Client-IP: 127.0.0.2")
-expect_match "host normalised (case, port)" "$out" "^ICAP/1.0 204"
+expect_match "host normalised (case, port)" "$out" "^[[:space:]]*ICAP/1.0 204"
 
 out=$(icap -method CONNECT -req allowed.test:443 -x "X-Client-IP: 127.0.0.2")
-expect_match "CONNECT to a whitelisted host: 204" "$out" "^ICAP/1.0 204"
+expect_match "CONNECT to a whitelisted host: 204" "$out" "^[[:space:]]*ICAP/1.0 204"
 out=$(icap -method CONNECT -req evil.test:443 -x "X-Client-IP: 127.0.0.2")
 expect_match "CONNECT elsewhere: marked" "$out" "X-Egress-Reason: not-whitelisted; host=evil.test"
 
 out=$(icap -method POST -f "$STACK_DIR/body" -req http://allowed.test/up -x "X-Client-IP: 127.0.0.2")
-expect_match "POST with a body to a whitelisted host: 204" "$out" "^ICAP/1.0 204"
+expect_match "POST with a body to a whitelisted host: 204" "$out" "^[[:space:]]*ICAP/1.0 204"
 
 out=$(icap -method POST -f "$STACK_DIR/body" -o "$STACK_DIR/post.out" -req http://evil.test/up \
     -x "X-Client-IP: 127.0.0.2")
-expect_match "POST with a body elsewhere: marked" "$out" "^X-Egress-Deny: 1"
+expect_match "POST with a body elsewhere: marked" "$out" "^[[:space:]]*X-Egress-Deny: 1"
 expect_match "POST with a body elsewhere: no body returned" "$out" "Encapsulated: req-hdr=0, null-body="
-expect_no_match "POST with a body elsewhere: no Content-Length left" "$out" "^Content-Length:"
+expect_no_match "POST with a body elsewhere: no Content-Length left" "$out" "^[[:space:]]*Content-Length:"
 expect_eq "POST with a body elsewhere: nothing of the body came back" \
     "$(wc -c <"$STACK_DIR/post.out" 2>/dev/null || echo 0)" 0
 
@@ -82,27 +82,27 @@ stack_start_icap "$STORE" "egress.DenyMode page" \
 out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2" -hx "Accept: text/html" \
     -o "$STACK_DIR/page.html")
 page=$(cat "$STACK_DIR/page.html")
-expect_match "page mode: HTTP 403" "$out" "^HTTP/1.1 403 Forbidden"
-expect_match "page mode: HTML for a browser" "$out" "^Content-Type: text/html"
+expect_match "page mode: HTTP 403" "$out" "^[[:space:]]*HTTP/1.1 403 Forbidden"
+expect_match "page mode: HTML for a browser" "$out" "^[[:space:]]*Content-Type: text/html"
 expect_match "page mode: names the host" "$page" "Access to evil.test is blocked"
 expect_match "page mode: names the workspace" "$page" "workspace <b>ws-sec</b>"
 expect_match "page mode: says how to ask (escaped)" "$page" "help@example.edu &amp; name the host"
 expect_eq "page mode: Content-Length is the body" \
-    "$(printf '%s' "$out" | sed -n 's/^Content-Length: \([0-9]*\).*/\1/p')" \
+    "$(printf '%s' "$out" | sed -n 's/^[[:space:]]*Content-Length: \([0-9]*\).*/\1/p')" \
     "$(wc -c <"$STACK_DIR/page.html")"
 
 out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2" -o "$STACK_DIR/page.txt")
-expect_match "page mode: plain text otherwise" "$out" "^Content-Type: text/plain"
+expect_match "page mode: plain text otherwise" "$out" "^[[:space:]]*Content-Type: text/plain"
 expect_match "page mode: plain text names host and workspace" "$(cat "$STACK_DIR/page.txt")" \
     "The egress policy of workspace ws-sec does not allow this host"
 
 out=$(icap -method POST -f "$STACK_DIR/body" -req http://evil.test/up -x "X-Client-IP: 127.0.0.2" \
     -o "$STACK_DIR/page2.txt")
-expect_match "page mode: POST with a body gets the 403" "$out" "^HTTP/1.1 403 Forbidden"
+expect_match "page mode: POST with a body gets the 403" "$out" "^[[:space:]]*HTTP/1.1 403 Forbidden"
 expect_match "page mode: POST page body" "$(cat "$STACK_DIR/page2.txt")" "Access to evil.test is blocked"
 
 out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2")
-expect_match "page mode: allowed is still 204" "$out" "^ICAP/1.0 204"
+expect_match "page mode: allowed is still 204" "$out" "^[[:space:]]*ICAP/1.0 204"
 
 out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.77" -o "$STACK_DIR/page3.txt")
 expect_match "page mode: unknown workspace named by its address" "$(cat "$STACK_DIR/page3.txt")" \

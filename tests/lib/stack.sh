@@ -66,11 +66,15 @@ stack_init() {
     trap 'exit 1' INT TERM
 }
 
+# Ports are taken below the kernel's ephemeral range (so no client
+# connection or TIME_WAIT entry holds them) and must be unused in any state.
 stack_free_port() {
-    local port i
+    local port i low
+    low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+    low=${low:-32768}
     for i in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+        port=$((10000 + RANDOM % (low - 10000)))
+        if ! ss -Hant "( sport = :$port or dport = :$port )" 2>/dev/null | grep -q .; then
             echo "$port"
             return 0
         fi
@@ -229,8 +233,13 @@ stack_start_squid() {
         echo "htcp_port 0"
         echo "snmp_port 0"
         echo "shutdown_lifetime 1 seconds"
+        # squid 5.7 drops fast large uploads (50 MB from curl, client and
+        # origin on loopback) with the default 512 KB client request buffer:
+        # it closes the origin connection mid-body (TCP_MISS_ABORTED/100).
+        # A larger buffer avoids it; see contrib/squid/README.md.
+        echo "client_request_buffer_max_size ${SQUID_REQUEST_BUFFER:-64 MB}"
         echo "coredump_dir $d"
-        echo "logformat egress %ts.%03tu %>a %Ss/%03>Hs %rm %ru \"%{X-Egress-Reason}adapt::<last_h\""
+        echo "logformat egress %ts.%03tu %>a %Ss/%03>Hs %rm %ru \"%{X-Egress-Reason}>ha\""
         echo "access_log stdio:$SQUID_ACCESS_LOG egress"
         echo "cache_log $SQUID_CACHE_LOG"
         echo "cache_store_log none"
