@@ -71,6 +71,14 @@ void http_reply_json(struct http_request *r, unsigned status, json_t *body)
     r->reply = body;
 }
 
+void http_reply_json_text(struct http_request *r, unsigned status, char *text)
+{
+    free(r->reply_text);
+    r->status = status;
+    r->reply_text = text;
+    r->reply_type = "application/json";
+}
+
 void http_reply_text(struct http_request *r, unsigned status, const char *type, const char *text)
 {
     free(r->reply_text);

@@ -70,6 +70,8 @@ void http_stop(struct MHD_Daemon *daemon);
 
 /* Answer with @p status and the JSON value @p body (stolen). */
 void http_reply_json(struct http_request *r, unsigned status, json_t *body);
+/* Answer with @p status and the JSON text @p text (malloc'd; taken over). */
+void http_reply_json_text(struct http_request *r, unsigned status, char *text);
 /* Answer with @p status and text (copied) of MIME type @p type. */
 void http_reply_text(struct http_request *r, unsigned status, const char *type, const char *text);
 /* Answer {"error": @p error, "message": formatted}. */

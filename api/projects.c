@@ -15,6 +15,7 @@
 
 #include "api/audit.h"
 #include "api/auth.h"
+#include "api/jsonw.h"
 #include "api/projects.h"
 #include "api/workspace.h"
 #include "policy/decide.h"
@@ -26,28 +27,68 @@
 /* bcrypt reads at most 72 bytes: a longer password would be cut silently. */
 #define PASSWORD_BYTES_MAX 72
 
-json_t *projects_json(const struct ep_project *p, bool admin)
+/* Write the members of project @p p into the open object of @p w. */
+static void write_project(struct jsonw *w, const struct ep_project *p, bool admin)
 {
+    const char *mode = ep_mode_name((enum ep_mode)p->mode);
     char created[32];
-    json_t *o;
 
     http_time_iso(p->created_at, created);
-    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s}", "projectId", p->id, "projectName",
-                  p->name, "projectType", p->type, "proxyMode",
-                  ep_mode_name((enum ep_mode)p->mode) ? ep_mode_name((enum ep_mode)p->mode)
-                                                      : "none",
-                  "profile", p->profile, "passwordProtected", p->password_hash[0] != '\0', "status",
-                  ep_status_name((enum ep_status)p->status), "createdAt", created);
-    if (o && admin) {
-        json_object_set_new(o, "ipAddress", p->ip[0] ? json_string(p->ip) : json_null());
-        json_object_set_new(o, "containerId",
-                            p->container_id[0] ? json_string(p->container_id) : json_null());
-        json_object_set_new(o, "memoryLimit",
-                            p->memory_bytes ? json_integer((json_int_t)p->memory_bytes)
-                                            : json_null());
-        json_object_set_new(o, "cpuCores",
-                            p->nano_cpus ? json_real((double)p->nano_cpus / 1e9) : json_null());
+    jsonw_key(w, "projectId");
+    jsonw_string(w, p->id);
+    jsonw_key(w, "projectName");
+    jsonw_string(w, p->name);
+    jsonw_key(w, "projectType");
+    jsonw_string(w, p->type);
+    jsonw_key(w, "proxyMode");
+    jsonw_string(w, mode ? mode : "none");
+    jsonw_key(w, "profile");
+    jsonw_string(w, p->profile);
+    jsonw_key(w, "passwordProtected");
+    jsonw_bool(w, p->password_hash[0] != '\0');
+    jsonw_key(w, "status");
+    jsonw_string(w, ep_status_name((enum ep_status)p->status));
+    jsonw_key(w, "createdAt");
+    jsonw_string(w, created);
+    if (!admin)
+        return;
+    jsonw_key(w, "ipAddress");
+    if (p->ip[0])
+        jsonw_string(w, p->ip);
+    else
+        jsonw_null(w);
+    jsonw_key(w, "containerId");
+    if (p->container_id[0])
+        jsonw_string(w, p->container_id);
+    else
+        jsonw_null(w);
+    jsonw_key(w, "memoryLimit");
+    if (p->memory_bytes)
+        jsonw_int(w, (int64_t)p->memory_bytes);
+    else
+        jsonw_null(w);
+    jsonw_key(w, "cpuCores");
+    if (p->nano_cpus) {
+        jsonw_double(w, (double)p->nano_cpus / 1e9);
+    } else {
+        jsonw_null(w);
     }
+}
+
+/* The one definition of a project's fields is write_project(); this parses its output. */
+json_t *projects_json(const struct ep_project *p, bool admin)
+{
+    struct jsonw w;
+    char *text;
+    json_t *o;
+
+    jsonw_init(&w);
+    jsonw_open(&w, '{');
+    write_project(&w, p, admin);
+    jsonw_close(&w, '{');
+    text = jsonw_finish(&w);
+    o = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
     return o;
 }
 
@@ -340,30 +381,47 @@ void projects_handle_create(struct http_request *r)
 }
 
 struct list_ctx {
-    json_t *projects;
+    struct jsonw w;
     bool admin;
+    unsigned count;
 };
 
 static int list_one(void *ctx, const struct ep_project *p)
 {
     struct list_ctx *lc = ctx;
 
-    return json_array_append_new(lc->projects, projects_json(p, lc->admin)) ? EP_E_NOMEM : 0;
+    jsonw_open(&lc->w, '{');
+    write_project(&lc->w, p, lc->admin);
+    jsonw_close(&lc->w, '{');
+    lc->count++;
+    return lc->w.failed ? EP_E_NOMEM : 0;
 }
 
+/* GET /api/projects: written as a stream, since it may hold thousands of projects. */
 void projects_handle_list(struct http_request *r)
 {
-    struct list_ctx lc = {.projects = json_array(), .admin = r->admin};
-    int err = ep_store_projects_list(r->ctx->store, list_one, &lc);
+    struct list_ctx lc = {.admin = r->admin};
+    char *text;
+    int err;
 
-    if (err) {
-        json_decref(lc.projects);
-        http_error_store(r, err, "projects");
+    jsonw_init(&lc.w);
+    jsonw_open(&lc.w, '{');
+    jsonw_key(&lc.w, "success");
+    jsonw_bool(&lc.w, true);
+    jsonw_key(&lc.w, "projects");
+    jsonw_open(&lc.w, '[');
+    err = ep_store_projects_list(r->ctx->store, list_one, &lc);
+    jsonw_close(&lc.w, '[');
+    jsonw_key(&lc.w, "count");
+    jsonw_int(&lc.w, lc.count);
+    jsonw_close(&lc.w, '{');
+    text = jsonw_finish(&lc.w);
+    if (err || text == NULL) {
+        free(text);
+        http_error_store(r, err ? err : EP_E_NOMEM, "projects");
         return;
     }
-    http_reply_json(r, 200,
-                    json_pack("{s:b, s:I, s:o}", "success", 1, "count",
-                              (json_int_t)json_array_size(lc.projects), "projects", lc.projects));
+    http_reply_json_text(r, 200, text);
 }
 
 void projects_handle_get(struct http_request *r)
