@@ -109,11 +109,10 @@ static inline int seen_find_cb(void *ctx, const char *host, const struct ep_seen
 static inline bool seen_get(struct ep_store *s, const char *project, const char *host,
                             struct ep_seen *out)
 {
-    struct seen_find f = {.host = host};
+    struct seen_find f = {.host = host, .found = false, .seen = {0}};
 
     REQUIRE(ep_store_seen_list(s, project, seen_find_cb, &f) == 0);
-    if (f.found)
-        *out = f.seen;
+    *out = f.seen; /* zero when not found */
     return f.found;
 }
 
