@@ -1,12 +1,13 @@
 # The container engine client (api/engine.c) against a real dockerd in its
 # own namespaces (tests/lib/dockerd.sh); test-engine.sh starts it and runs
-# test_engine. The engine sources are listed here too, so the suite builds
+# test_engine; test-engine-podman.sh runs the same against podman's service
+# (skipped when podman is not installed). The engine sources are listed here too, so the suite builds
 # on its own; egress-api links the same files.
 check_PROGRAMS += tests/containers/test_engine
 tests_containers_test_engine_SOURCES = tests/containers/test_engine.c \
 	api/engine.c api/engine.h api/engine_tar.c api/engine_tar.h
 tests_containers_test_engine_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
 tests_containers_test_engine_LDADD = $(CURL_LIBS) $(JANSSON_LIBS)
-TESTS += tests/containers/test-engine.sh
-dist_check_SCRIPTS += tests/containers/test-engine.sh
+TESTS += tests/containers/test-engine.sh tests/containers/test-engine-podman.sh
+dist_check_SCRIPTS += tests/containers/test-engine.sh tests/containers/test-engine-podman.sh
 EXTRA_DIST += tests/lib/dockerd.sh tests/containers/README.md

@@ -18,6 +18,11 @@
 # dockerd_stop removes every container, stops dockerd (and containerd and
 # any shim: every process left in its network namespace), and deletes the
 # work directory. It is safe to call twice or when the start failed.
+#
+# podman_service_start DIR does the same for `podman system service` (the
+# Docker-compatible API of podman), in the same kind of namespaces and with
+# a containers.conf of its own; every dockerd_* function then works on it
+# (podman_have_tools says whether podman is installed).
 
 DOCKERD_DIR=
 DOCKERD_SOCK=
@@ -67,6 +72,7 @@ dockerd_api() {
 dockerd_start() {
     DOCKERD_DIR=$1
     DOCKERD_SOCK=$DOCKERD_DIR/docker.sock
+    [ -n "$DOCKERD_DIR" ] || return 1
     mkdir -p "$DOCKERD_DIR/data" "$DOCKERD_DIR/exec" || return 1
     # unshare and sh exec into dockerd: the background pid is dockerd's.
     # shellcheck disable=SC2016
@@ -77,11 +83,17 @@ dockerd_start() {
         sh "$DOCKERD_DIR" >"$DOCKERD_DIR/dockerd.log" 2>&1 &
     DOCKERD_PID=$!
     DOCKERD_NETNS=
+    dockerd_wait_ready
+}
+
+# Wait until the engine started as DOCKERD_PID answers /_ping on
+# DOCKERD_SOCK (at most 30 s); on failure show the end of its log.
+dockerd_wait_ready() {
     tries=0
     while [ $tries -lt 300 ]; do
         if ! kill -0 "$DOCKERD_PID" 2>/dev/null; then
-            echo "dockerd exited at start; its log:"
-            tail -20 "$DOCKERD_DIR/dockerd.log"
+            echo "the engine exited at start; its log:"
+            tail -20 "$DOCKERD_DIR"/*.log
             DOCKERD_PID=
             return 1
         fi
@@ -95,8 +107,8 @@ dockerd_start() {
         sleep 0.1
         tries=$((tries + 1))
     done
-    echo "dockerd did not answer on $DOCKERD_SOCK within 30 s; its log:"
-    tail -20 "$DOCKERD_DIR/dockerd.log"
+    echo "the engine did not answer on $DOCKERD_SOCK within 30 s; its log:"
+    tail -20 "$DOCKERD_DIR"/*.log
     return 1
 }
 
@@ -165,7 +177,8 @@ dockerd_stop() {
         kill -KILL "$DOCKERD_PID" 2>/dev/null
         wait "$DOCKERD_PID" 2>/dev/null
     fi
-    # containerd and shims live in dockerd's network namespace: end each by pid.
+    # containerd and shims (podman: conmon, which outlives exec sessions by
+    # minutes) live in the engine's network namespace: end each by pid.
     if [ -n "$DOCKERD_NETNS" ] && [ "$DOCKERD_NETNS" != "$(readlink /proc/self/ns/net)" ]; then
         for ns in /proc/[0-9]*/ns/net; do
             [ "$(readlink "$ns" 2>/dev/null)" = "$DOCKERD_NETNS" ] || continue
@@ -180,4 +193,54 @@ dockerd_stop() {
         rm -rf "$DOCKERD_DIR"
     fi
     DOCKERD_DIR=
+}
+
+# 0 when podman (and what the podman suite needs besides) is installed.
+podman_have_tools() {
+    if ! command -v podman >/dev/null 2>&1; then
+        echo "podman tests: podman is not installed (optional: apt-get install podman)"
+        return 1
+    fi
+    if [ ! -x /usr/lib/cni/bridge ]; then
+        echo "podman tests: CNI plugins missing (apt-get install containernetworking-plugins)"
+        return 1
+    fi
+    dockerd_have_tools
+}
+
+# Start podman's Docker-compatible service with everything under DIR. Its
+# containers.conf: runc, cgroupfs and file events (no systemd here), CNI
+# networking from containernetworking-plugins, no default ulimits, and
+# every path of its own under DIR. Sets the same variables as dockerd_start.
+podman_service_start() {
+    DOCKERD_DIR=$1
+    DOCKERD_SOCK=$DOCKERD_DIR/podman.sock
+    [ -n "$DOCKERD_DIR" ] || return 1
+    mkdir -p "$DOCKERD_DIR/root" "$DOCKERD_DIR/runroot" "$DOCKERD_DIR/tmp" \
+        "$DOCKERD_DIR/netconf" || return 1
+    cat >"$DOCKERD_DIR/containers.conf" <<EOF
+[containers]
+default_ulimits = []
+log_driver = "k8s-file"
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$DOCKERD_DIR/events.log"
+tmp_dir = "$DOCKERD_DIR/tmp"
+volume_path = "$DOCKERD_DIR/root/volumes"
+static_dir = "$DOCKERD_DIR/root/libpod"
+[network]
+network_backend = "cni"
+cni_plugin_dirs = ["/usr/lib/cni"]
+network_config_dir = "$DOCKERD_DIR/netconf"
+EOF
+    # shellcheck disable=SC2016
+    CONTAINERS_CONF=$DOCKERD_DIR/containers.conf unshare --net --mount --propagation private -- sh -c '
+        mount -t tmpfs tmpfs /run && ip link set lo up &&
+        exec podman --root "$1/root" --runroot "$1/runroot" system service --time=0 \
+            "unix://$1/podman.sock"' sh "$DOCKERD_DIR" >"$DOCKERD_DIR/podman.log" 2>&1 &
+    DOCKERD_PID=$!
+    DOCKERD_NETNS=
+    dockerd_wait_ready
 }
