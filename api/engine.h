@@ -21,10 +21,13 @@
  * ENGINE_E_CONFLICT the engine's own `message`, for ENGINE_E_UNREACHABLE
  * the socket path and libcurl's reason. The text never contains a password.
  *
- * How the API maps the codes (issue 5): ENGINE_E_REFUSED and
- * ENGINE_E_CONFLICT → 502 with the message (or 409 for a conflict the user
- * caused), ENGINE_E_UNREACHABLE → 503, ENGINE_E_NOTFOUND → the container
- * is gone (status `not_found`), ENGINE_E_LIMIT / ENGINE_E_INVAL → 400.
+ * How egress-api maps the codes (issue 5): ENGINE_E_REFUSED → 502 with
+ * the message; ENGINE_E_UNREACHABLE → 503; ENGINE_E_CONFLICT → 409 (a
+ * container of that name exists: a leftover, nothing was changed);
+ * ENGINE_E_NOTFOUND → the container is gone (project status `not_found`;
+ * fine for a delete); ENGINE_E_LIMIT → 400 naming memoryLimit/cpuCores;
+ * ENGINE_E_INVAL, ENGINE_E_VERSION, ENGINE_E_PROTOCOL, ENOMEM → 500 (our
+ * side or a misconfiguration; log @p errbuf).
  *
  * Caveats:
  * - Call engine_open() before starting threads: it runs
@@ -43,6 +46,11 @@
  * - engine_create() removes what it made when a later step fails, but
  *   never a volume that existed before the call (it may hold a user's
  *   files from an earlier workspace of the same id).
+ * - Workspaces get no restart policy: when the engine restarts they are
+ *   stopped, and egress-api's reconciliation (engine_list()) sees that.
+ * - The chosen API version may be above ENGINE_API_PREFERRED when the
+ *   engine accepts nothing older (Docker 29: 1.44 and up); everything we
+ *   send and read is unchanged there.
  * - Containers are found by name; a foreign container that happens to be
  *   named `workspace-<id>` would be treated as ours. Give egress-api an
  *   engine (or at least a name space) of its own.
