@@ -85,6 +85,7 @@ static _Atomic(struct ep_store *) egress_store;
 static _Atomic(struct ep_recorder *) egress_recorder;
 static pthread_mutex_t egress_open_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int64_t egress_next_open_ms;
+static _Atomic int egress_open_error; /* why the last open failed */
 
 /* Rate limit of store error messages: one per FlushInterval. */
 static _Atomic int64_t egress_next_log_ms;
@@ -181,7 +182,7 @@ static struct ep_store *current_store(void)
         return store;
     rc = open_store();
     if (rc != 0)
-        log_store_error("cannot open the store", rc);
+        atomic_store(&egress_open_error, rc);
     return atomic_load(&egress_store);
 }
 
@@ -189,8 +190,10 @@ static void child_start(const char *name, int type, void *data)
 {
     int rc = open_store();
 
-    if (rc != 0)
+    if (rc != 0) {
+        atomic_store(&egress_open_error, rc);
         log_store_error("cannot open the store at child start", rc);
+    }
 }
 
 /* Child stop: the worker threads are gone; flush what is pending and close. */
@@ -691,6 +694,7 @@ static int egress_check_preview(char *preview_data, int preview_data_len, ci_req
         d.verdict = EP_VERDICT_DENY;
         reason = "bad-host";
     } else if ((store = current_store()) == NULL) {
+        log_store_error("cannot open the store, request denied", atomic_load(&egress_open_error));
         d.verdict = EP_VERDICT_DENY;
         reason = ep_reason_name(EP_REASON_STORE_ERROR);
     } else {

@@ -16,4 +16,4 @@ ICAP_TESTS = \
 	tests/icap/test-load.sh
 TESTS += $(ICAP_TESTS)
 dist_check_SCRIPTS += $(ICAP_TESTS)
-EXTRA_DIST += tests/lib/stack.sh tests/icap/README.md
+EXTRA_DIST += tests/lib/stack.sh tests/icap/common.sh tests/icap/README.md

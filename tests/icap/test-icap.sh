@@ -108,4 +108,21 @@ out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.77" -o "$STACK_DIR/p
 expect_match "page mode: unknown workspace named by its address" "$(cat "$STACK_DIR/page3.txt")" \
     "workspace unknown \(127.0.0.77\)"
 
+stack_stop_icap
+
+# A store that cannot be opened: requests are denied (fail closed) and the
+# error is logged once per FlushInterval per child, not once per request.
+stack_start_icap "$STACK_DIR/no-such-store" "egress.FlushInterval 30s" || exit 99
+for i in $(seq 1 12); do
+    out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2")
+done
+expect_match "store unavailable: denied with reason store-error" "$out" \
+    "X-Egress-Reason: store-error; host=allowed.test"
+logged=$(grep -c "egress: cannot open the store" "$ICAP_LOG")
+if [ "$logged" -ge 1 ] && [ "$logged" -le 2 ]; then
+    ok "store error logged once per interval per child ($logged lines for 12 requests)"
+else
+    fail "store error logged once per interval per child" "$logged lines"
+fi
+
 finish
