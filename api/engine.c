@@ -329,6 +329,12 @@ static int config_check(const struct engine_config *cfg, char *errbuf)
                            "maxima, and the pids limit positive");
         return ENGINE_E_INVAL;
     }
+    /* env_add_both() builds "NAME=value" in a fixed buffer: refuse rather than cut. */
+    if ((cfg->proxy_url != NULL && strlen(cfg->proxy_url) > 1024) ||
+        (cfg->no_proxy != NULL && strlen(cfg->no_proxy) > 1024)) {
+        errbuf_set(errbuf, "engine configuration: proxy URL or NO_PROXY list over 1024 bytes");
+        return ENGINE_E_INVAL;
+    }
     for (i = 0; cfg->cap_add != NULL && cfg->cap_add[i] != NULL; i++)
         if (cap_forbidden(cfg->cap_add[i])) {
             errbuf_set(errbuf,
