@@ -778,6 +778,28 @@ static int has_regex(struct ep_store_read *rd, const char *key, size_t plen, boo
     return 0;
 }
 
+/*
+ * One rules lookup of the decision path, through the read's own cursor
+ * rather than mdb_get(): LMDB searches from the cursor's current leaf page
+ * when the key falls within it, and a host and its ancestors mostly sit on
+ * the same page, so most lookups after the first skip the descent.
+ */
+static int cursor_mask(MDB_cursor *cur, const char *key, size_t klen, uint8_t *mask)
+{
+    MDB_val k = mkval(key, klen), v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+
+    *mask = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    if (v.mv_size != 1)
+        return EP_E_CORRUPT;
+    *mask = *(const uint8_t *)v.mv_data;
+    return 0;
+}
+
 static bool is_ip_literal(const char *host)
 {
     unsigned char addr[16];
@@ -806,8 +828,8 @@ static void set_match(struct ep_rule *matched, enum ep_rule_kind kind, const cha
 int ep_store_read_match(struct ep_store_read *rd, const char *profile, const char *host,
                         struct ep_rule *matched)
 {
-    struct ep_store *s = rd->store;
     char key[RULE_KEY_MAX];
+    MDB_cursor *cur;
     size_t plen = strlen(profile), hlen = strlen(host);
     char *k = key + plen + 1;
     uint8_t mask;
@@ -817,10 +839,13 @@ int ep_store_read_match(struct ep_store_read *rd, const char *profile, const cha
     if (plen == 0 || plen > EP_PROFILE_MAX || hlen == 0 || hlen > EP_HOST_MAX)
         return EP_E_INVAL;
     memcpy(key, profile, plen + 1);
+    rc = rules_cursor(rd, &cur);
+    if (rc)
+        return rc;
     if (is_ip_literal(host)) {
         k[0] = '#';
         memcpy(k + 1, host, hlen);
-        rc = get_mask(rd->txn, s->rules, key, plen + 2 + hlen, &mask);
+        rc = cursor_mask(cur, key, plen + 2 + hlen, &mask);
         if (rc)
             return rc;
         if (mask & EP_RULE_IP) {
@@ -829,7 +854,7 @@ int ep_store_read_match(struct ep_store_read *rd, const char *profile, const cha
         }
     } else {
         ep_host_reverse(host, k);
-        rc = get_mask(rd->txn, s->rules, key, plen + 1 + hlen, &mask);
+        rc = cursor_mask(cur, key, plen + 1 + hlen, &mask);
         if (rc)
             return rc;
         if (mask & (EP_RULE_EXACT | EP_RULE_SUFFIX)) {
@@ -843,7 +868,7 @@ int ep_store_read_match(struct ep_store_read *rd, const char *profile, const cha
             if (!dot)
                 break;
             len = (size_t)(dot - k);
-            rc = get_mask(rd->txn, s->rules, key, plen + 1 + len, &mask);
+            rc = cursor_mask(cur, key, plen + 1 + len, &mask);
             if (rc)
                 return rc;
             if (mask & (EP_RULE_SUBDOMAINS | EP_RULE_SUFFIX)) {
