@@ -16,4 +16,4 @@ api_egress_api_SOURCES = \
 api_egress_api_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) $(CURL_CFLAGS)
 api_egress_api_LDADD = policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
 	$(CURL_LIBS) $(PTHREAD_LIBS) -lm
-EXTRA_DIST += api/README.md
+EXTRA_DIST += api/README.md docs/API.md
