@@ -41,8 +41,8 @@ const char *ep_reason_name(enum ep_reason reason);
 struct ep_request {
     const char *client_ip; /**< canonical IP text; NULL or "" = unknown client */
     const char *host;
-    const char *method;    /**< for logs; CONNECT and others decide alike */
-    int port;              /**< for logs; 0 = none */
+    const char *method; /**< for logs; CONNECT and others decide alike */
+    int port;           /**< for logs; 0 = none */
 };
 
 enum ep_decide_flags {
@@ -52,12 +52,12 @@ enum ep_decide_flags {
 struct ep_decision {
     enum ep_verdict verdict;
     enum ep_reason reason;
-    enum ep_mode mode;                   /**< the project's mode (NONE for unknown clients) */
-    bool record;                         /**< the caller should record (project, host, verdict) */
-    char project_id[EP_ID_MAX + 1];      /**< "" for unknown clients */
+    enum ep_mode mode;              /**< the project's mode (NONE for unknown clients) */
+    bool record;                    /**< the caller should record (project, host, verdict) */
+    char project_id[EP_ID_MAX + 1]; /**< "" for unknown clients */
     char profile[EP_PROFILE_MAX + 1];
-    char rule[EP_RULE_BUFSZ];            /**< the matching rule as written, "" if none */
-    int error;                           /**< the store error behind EP_REASON_STORE_ERROR */
+    char rule[EP_RULE_BUFSZ]; /**< the matching rule as written, "" if none */
+    int error;                /**< the store error behind EP_REASON_STORE_ERROR */
 };
 
 /**

@@ -38,7 +38,8 @@ int ep_recorder_new(struct ep_store *store, unsigned interval_ms, struct ep_reco
 int ep_recorder_note(struct ep_recorder *rec, const char *project_id, const char *host,
                      enum ep_verdict verdict);
 
-/** Write every pending count in one transaction. On error nothing is lost: the counts stay pending. */
+/** Write every pending count in one transaction. On error nothing is lost: the counts stay pending.
+ */
 int ep_recorder_flush(struct ep_recorder *rec);
 
 /** Stop the thread, flush, free. NULL is fine. */

@@ -25,7 +25,7 @@
 /** Longest regex rule, '~' excluded. */
 #define EP_REGEX_MAX 256
 /** Longest rule text as written, NUL excluded. */
-#define EP_RULE_MAX (EP_REGEX_MAX + 1)
+#define EP_RULE_MAX   (EP_REGEX_MAX + 1)
 #define EP_RULE_BUFSZ (EP_RULE_MAX + 1)
 
 enum ep_rule_kind {
@@ -36,7 +36,8 @@ enum ep_rule_kind {
     EP_RULE_IP = 16,
 };
 
-/** A parsed rule. @c host is the canonical host (EXACT, SUFFIX, SUBDOMAINS, IP) or the pattern (REGEX). */
+/** A parsed rule. @c host is the canonical host (EXACT, SUFFIX, SUBDOMAINS, IP) or the pattern
+ * (REGEX). */
 struct ep_rule {
     enum ep_rule_kind kind;
     char host[EP_RULE_BUFSZ];

@@ -15,44 +15,44 @@
 static int test_failures;
 static int test_checks;
 
-#define CHECK(cond)                                                                               \
-    do {                                                                                          \
-        test_checks++;                                                                            \
-        if (!(cond)) {                                                                            \
-            test_failures++;                                                                      \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);              \
-        }                                                                                         \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        test_checks++;                                                                             \
+        if (!(cond)) {                                                                             \
+            test_failures++;                                                                       \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_INT(got, want)                                                                      \
-    do {                                                                                          \
-        long long got_ = (long long)(got), want_ = (long long)(want);                             \
-        test_checks++;                                                                            \
-        if (got_ != want_) {                                                                      \
-            test_failures++;                                                                      \
-            fprintf(stderr, "%s:%d: %s is %lld, expected %lld\n", __FILE__, __LINE__, #got, got_, \
-                    want_);                                                                       \
-        }                                                                                         \
+#define CHECK_INT(got, want)                                                                       \
+    do {                                                                                           \
+        long long got_ = (long long)(got), want_ = (long long)(want);                              \
+        test_checks++;                                                                             \
+        if (got_ != want_) {                                                                       \
+            test_failures++;                                                                       \
+            fprintf(stderr, "%s:%d: %s is %lld, expected %lld\n", __FILE__, __LINE__, #got, got_,  \
+                    want_);                                                                        \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_STR(got, want)                                                                      \
-    do {                                                                                          \
-        const char *got_ = (got), *want_ = (want);                                                \
-        test_checks++;                                                                            \
-        if (strcmp(got_, want_) != 0) {                                                           \
-            test_failures++;                                                                      \
-            fprintf(stderr, "%s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #got,   \
-                    got_, want_);                                                                 \
-        }                                                                                         \
+#define CHECK_STR(got, want)                                                                       \
+    do {                                                                                           \
+        const char *got_ = (got), *want_ = (want);                                                 \
+        test_checks++;                                                                             \
+        if (strcmp(got_, want_) != 0) {                                                            \
+            test_failures++;                                                                       \
+            fprintf(stderr, "%s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #got,    \
+                    got_, want_);                                                                  \
+        }                                                                                          \
     } while (0)
 
 /* Abort the test as a harness error (exit 99) when setup fails. */
-#define REQUIRE(cond)                                                                             \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "%s:%d: setup failed: %s\n", __FILE__, __LINE__, #cond);              \
-            exit(99);                                                                             \
-        }                                                                                         \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: setup failed: %s\n", __FILE__, __LINE__, #cond);               \
+            exit(99);                                                                              \
+        }                                                                                          \
     } while (0)
 
 static char test_dir[256];
