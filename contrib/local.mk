@@ -1,0 +1,39 @@
+# What `make install` puts beside the programs: the squid and c-icap
+# snippets, squid's error page, systemd units and the docs, all under
+# $(pkgdatadir) (/usr/share/egress-policy with --prefix=/usr) for the
+# administrator to copy into place; nothing in /etc is touched.
+cicapconfdir = $(pkgdatadir)/c-icap
+dist_cicapconf_DATA = contrib/c-icap/egress.conf
+squidconfdir = $(pkgdatadir)/squid
+dist_squidconf_DATA = contrib/squid/egress.conf
+# squid's error_directory: our template plus, at install time, a copy of
+# squid's stock templates (setting error_directory replaces them all).
+squiderrorsdir = $(pkgdatadir)/squid-errors
+dist_squiderrors_DATA = contrib/squid/errors/ERR_EGRESS_DENIED
+SQUID_TEMPLATES = /usr/share/squid/errors/templates
+systemdunitdir = $(pkgdatadir)/systemd
+systemdunit_DATA = contrib/systemd/egress-api.service
+cicapdropindir = $(pkgdatadir)/systemd/c-icap.service.d
+dist_cicapdropin_DATA = contrib/systemd/c-icap.service.d/egress.conf
+dist_doc_DATA = README.md docs/API.md
+
+contrib/systemd/egress-api.service: contrib/systemd/egress-api.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) contrib/systemd && \
+	sed -e 's|@bindir[@]|$(bindir)|g' -e 's|@docdir[@]|$(docdir)|g' \
+	    $(srcdir)/contrib/systemd/egress-api.service.in >$@
+CLEANFILES += contrib/systemd/egress-api.service
+
+install-data-hook:
+	@if [ -d "$(SQUID_TEMPLATES)" ]; then \
+	    for f in "$(SQUID_TEMPLATES)"/ERR_*; do \
+	        [ "$$(basename "$$f")" = ERR_EGRESS_DENIED ] || \
+	            $(INSTALL_DATA) "$$f" "$(DESTDIR)$(squiderrorsdir)/" || exit 1; \
+	    done; \
+	    echo "installed squid's stock error templates beside ERR_EGRESS_DENIED"; \
+	fi
+
+uninstall-hook:
+	@if [ -d "$(DESTDIR)$(squiderrorsdir)" ]; then \
+	    find "$(DESTDIR)$(squiderrorsdir)" -name 'ERR_*' ! -name ERR_EGRESS_DENIED -delete; \
+	    rmdir "$(DESTDIR)$(squiderrorsdir)" 2>/dev/null || true; \
+	fi
