@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "api/audit.h"
-#include "api/jsonw.h"
 #include "api/projects.h"
 #include "api/recorded.h"
 #include "policy/category.h"
@@ -18,178 +17,83 @@
 #include "policy/host.h"
 #include "policy/rule.h"
 
-/* One recorded host, kept while the listing is written. */
-struct seen_entry {
-    char *host;
-    char *group;
-    int category; /* index into ep_category_names */
-};
-
+/* The answer being built: the three views of the same records. */
 struct seen_ctx {
-    struct jsonw *w;
-    struct seen_entry *entries;
-    size_t n;
-    size_t cap;
+    json_t *domains;     /* host → record */
+    json_t *categorized; /* category → [host] */
+    json_t *groups;      /* registrable domain → [host] */
 };
 
-static int category_index(const char *name)
-{
-    for (int i = 0; ep_category_names[i]; i++)
-        if (strcmp(ep_category_names[i], name) == 0)
-            return i;
-    return 0;
-}
-
-/* Write one host's record into "domains" and keep what the two groupings need. */
+/* Add one host's record to "domains" and the host to its category and group. */
 static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
 {
     struct seen_ctx *sc = ctx;
-    struct jsonw *w = sc->w;
     char first[32], last[32], group[EP_HOST_BUFSZ];
     const char *category = ep_category_of(host);
-    struct seen_entry *e;
-
-    if (sc->n == sc->cap) {
-        size_t cap = sc->cap ? sc->cap * 2 : 256;
-        struct seen_entry *grown = realloc(sc->entries, cap * sizeof *grown);
-
-        if (grown == NULL)
-            return EP_E_NOMEM;
-        sc->entries = grown;
-        sc->cap = cap;
-    }
-    if (ep_registrable_domain(host, group) != 0)
-        snprintf(group, sizeof group, "%s", host);
-    e = &sc->entries[sc->n];
-    e->host = strdup(host);
-    e->group = strdup(group);
-    e->category = category_index(category);
-    if (e->host == NULL || e->group == NULL) {
-        free(e->host);
-        free(e->group);
-        return EP_E_NOMEM;
-    }
-    sc->n++;
+    json_t *record, *members;
 
     http_time_iso(s->first_seen, first);
     http_time_iso(s->last_seen, last);
-    jsonw_key(w, host);
-    jsonw_open(w, '{');
-    jsonw_key(w, "count");
-    jsonw_int(w, (int64_t)s->count);
-    jsonw_key(w, "allowed");
-    jsonw_int(w, (int64_t)s->allowed);
-    jsonw_key(w, "denied");
-    jsonw_int(w, (int64_t)s->denied);
-    jsonw_key(w, "first_seen");
-    jsonw_string(w, first);
-    jsonw_key(w, "last_seen");
-    jsonw_string(w, last);
-    jsonw_key(w, "category");
-    jsonw_string(w, category);
-    jsonw_key(w, "lastVerdict");
-    jsonw_string(w, s->last_verdict == EP_VERDICT_DENY ? "deny" : "allow");
-    jsonw_close(w, '{');
-    return w->failed ? EP_E_NOMEM : 0;
-}
-
-static int by_group(const void *a, const void *b)
-{
-    const struct seen_entry *x = *(struct seen_entry *const *)a,
-                            *y = *(struct seen_entry *const *)b;
-    int c = strcmp(x->group, y->group);
-
-    return c ? c : strcmp(x->host, y->host);
-}
-
-/* "categorized" (every category, in display order) and "groups" (by registrable domain). */
-static int write_groupings(struct seen_ctx *sc)
-{
-    struct jsonw *w = sc->w;
-    struct seen_entry **order = calloc(sc->n + 1, sizeof *order);
-
-    if (order == NULL)
+    record = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "count", (json_int_t)s->count,
+                       "allowed", (json_int_t)s->allowed, "denied", (json_int_t)s->denied,
+                       "first_seen", first, "last_seen", last, "category", category, "lastVerdict",
+                       s->last_verdict == EP_VERDICT_DENY ? "deny" : "allow");
+    if (record == NULL || json_object_set_new_nocheck(sc->domains, host, record) != 0)
         return EP_E_NOMEM;
-    jsonw_key(w, "categorized");
-    jsonw_open(w, '{');
-    for (int c = 0; ep_category_names[c]; c++) {
-        jsonw_key(w, ep_category_names[c]);
-        jsonw_open(w, '[');
-        for (size_t i = 0; i < sc->n; i++)
-            if (sc->entries[i].category == c)
-                jsonw_string(w, sc->entries[i].host);
-        jsonw_close(w, '[');
-    }
-    jsonw_close(w, '{');
+    if (json_array_append_new(json_object_get(sc->categorized, category), json_string(host)) != 0)
+        return EP_E_NOMEM;
 
-    for (size_t i = 0; i < sc->n; i++)
-        order[i] = &sc->entries[i];
-    qsort(order, sc->n, sizeof *order, by_group);
-    jsonw_key(w, "groups");
-    jsonw_open(w, '{');
-    for (size_t i = 0; i < sc->n; i++) {
-        if (i == 0 || strcmp(order[i]->group, order[i - 1]->group) != 0) {
-            if (i)
-                jsonw_close(w, '[');
-            jsonw_key(w, order[i]->group);
-            jsonw_open(w, '[');
-        }
-        jsonw_string(w, order[i]->host);
+    if (ep_registrable_domain(host, group) != 0)
+        snprintf(group, sizeof group, "%s", host);
+    members = json_object_get(sc->groups, group);
+    if (members == NULL) {
+        members = json_array();
+        if (json_object_set_new_nocheck(sc->groups, group, members) != 0)
+            return EP_E_NOMEM;
     }
-    if (sc->n)
-        jsonw_close(w, '[');
-    jsonw_close(w, '{');
-    free(order);
-    return w->failed ? EP_E_NOMEM : 0;
+    return json_array_append_new(members, json_string(host)) == 0 ? 0 : EP_E_NOMEM;
 }
 
 /*
  * GET /api/projects/:id/recorded-domains: admin, anyone for an unprotected
- * workspace, the password (X-Project-Password) for a protected one. A
- * teacher's workspace may have recorded thousands of hosts, so the answer
- * is written as a stream.
+ * workspace, the password (X-Project-Password) for a protected one. Hosts
+ * come in host order from one read transaction; "categorized" lists every
+ * category in display order, empty ones too, as the reference did.
  */
 void recorded_handle_list(struct http_request *r)
 {
-    struct jsonw w;
-    struct seen_ctx sc = {.w = &w};
+    struct seen_ctx sc = {json_object(), json_object(), json_object()};
     const char *password;
     struct ep_project p;
-    char *text = NULL;
-    int err;
+    json_t *body = NULL;
+    int err = EP_E_NOMEM;
 
-    jsonw_init(&w);
     if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
         projects_authorize(r, &p, password) < 0)
         goto out;
-    jsonw_open(&w, '{');
-    jsonw_key(&w, "projectId");
-    jsonw_string(&w, p.id);
-    jsonw_key(&w, "domains");
-    jsonw_open(&w, '{');
+    if (sc.domains == NULL || sc.categorized == NULL || sc.groups == NULL)
+        goto fail;
+    for (int c = 0; ep_category_names[c]; c++)
+        if (json_object_set_new_nocheck(sc.categorized, ep_category_names[c], json_array()) != 0)
+            goto fail;
     err = ep_store_seen_list(r->ctx->store, p.id, add_seen, &sc);
-    jsonw_close(&w, '{');
-    if (err == 0)
-        err = write_groupings(&sc);
-    jsonw_key(&w, "totalDomains");
-    jsonw_int(&w, (int64_t)sc.n);
-    jsonw_close(&w, '{');
-    text = jsonw_finish(&w);
-    w.buf = NULL;
-    if (err || text == NULL) {
-        http_error_store(r, err ? err : EP_E_NOMEM, "recorded domains");
-        goto out;
+    if (err)
+        goto fail;
+    body = json_pack("{s:s, s:O, s:O, s:O, s:I}", "projectId", p.id, "domains", sc.domains,
+                     "categorized", sc.categorized, "groups", sc.groups, "totalDomains",
+                     (json_int_t)json_object_size(sc.domains));
+    if (body == NULL) {
+        err = EP_E_NOMEM;
+        goto fail;
     }
-    http_reply_json_text(r, 200, text);
-    text = NULL;
+    http_reply_json(r, 200, body);
+    goto out;
+fail:
+    http_error_store(r, err, "recorded domains");
 out:
-    free(text);
-    free(w.buf);
-    for (size_t i = 0; i < sc.n; i++) {
-        free(sc.entries[i].host);
-        free(sc.entries[i].group);
-    }
-    free(sc.entries);
+    json_decref(sc.domains);
+    json_decref(sc.categorized);
+    json_decref(sc.groups);
 }
 
 void recorded_handle_clear(struct http_request *r)
