@@ -36,9 +36,12 @@ struct api_config {
     uint64_t max_nano_cpus;    /* largest cpuCores a project may ask for, in 1e-9 CPUs */
 };
 
+struct engine;
+
 struct api_ctx {
     struct ep_store *store;
     const struct api_config *cfg;
+    struct engine *engine; /* the container engine (engine.h); NULL with --no-containers */
 };
 
 /* The daemon's version, as printed by --version and /api/health. */

@@ -1,4 +1,5 @@
-# egress-api, the management daemon (libmicrohttpd, jansson, libxcrypt).
+# egress-api, the management daemon (libmicrohttpd, jansson, libxcrypt, libcurl for the
+# container engine).
 bin_PROGRAMS += api/egress-api
 api_egress_api_SOURCES = \
 	api/main.c api/api.h \
@@ -8,6 +9,7 @@ api_egress_api_SOURCES = \
 	api/routes.c \
 	api/auth.c api/auth.h \
 	api/workspace.c api/workspace.h \
+	api/engine.c api/engine.h api/engine_tar.c api/engine_tar.h \
 	api/projects.c api/projects.h \
 	api/whitelist.c api/whitelist.h \
 	api/recorded.c api/recorded.h \

@@ -18,8 +18,10 @@
 
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/engine.h"
 #include "api/http.h"
 #include "api/log.h"
+#include "api/workspace.h"
 #include "policy/rule.h"
 
 #define DEFAULT_LISTEN          "127.0.0.1:8088"
@@ -27,6 +29,12 @@
 #define DEFAULT_BCRYPT_COST     12
 #define DEFAULT_MAX_CONNECTIONS 256
 #define TOKEN_MIN               16
+#define DEFAULT_SOCKET          "/var/run/docker.sock"
+#define DEFAULT_IMAGE           "codercom/code-server:latest"
+#define DEFAULT_NETWORK         "bridge"
+#define DEFAULT_PIDS_LIMIT      1024
+#define DEFAULT_STOP_TIMEOUT    10
+#define WORKSPACE_CMD_MAX       64
 
 const char *api_version(void)
 {
@@ -63,15 +71,38 @@ static void usage(FILE *f)
             "%d)\n"
             "  --max-connections N       simultaneous connections, one thread each (default "
             "%d)\n"
+            "\n"
+            "Workspace containers (Docker Engine API; podman's service works too):\n"
+            "  --docker-socket PATH      the engine's unix socket (default %s).\n"
+            "                            Given explicitly, an engine that cannot be reached\n"
+            "                            stops the daemon; the default path absent means\n"
+            "                            no containers (logged)\n"
+            "  --no-containers           no engine: start/stop record the status only, and an\n"
+            "                            admin maps IPs by hand (PUT /api/projects/:id/ip)\n"
+            "  --workspace-image IMAGE   image of the workspace containers (default %s)\n"
+            "  --workspace-network NAME  network the workspaces join; their IP on it is mapped\n"
+            "                            (default %s)\n"
+            "  --workspace-cmd CMD       command replacing the image's own, split at spaces\n"
+            "                            (default: the image's entrypoint and command)\n"
+            "  --proxy-url URL           HTTP_PROXY and HTTPS_PROXY (both cases) of the\n"
+            "                            workspaces, e.g. http://squid:3128 (default: none)\n"
+            "  --no-proxy LIST           NO_PROXY (both cases) of the workspaces (default: none)\n"
             "  --max-memory SIZE         largest memoryLimit a project may ask for (default 16g)\n"
             "  --max-cpus N              largest cpuCores a project may ask for (default 8)\n"
+            "  --default-memory SIZE     memory of a project that asks for none (default 2g)\n"
+            "  --default-cpus N          CPUs of a project that asks for none, fractions\n"
+            "                            allowed (default 1)\n"
+            "  --pids-limit N            processes per workspace (default %d)\n"
+            "  --stop-timeout SECONDS    grace before a stopping workspace is killed (default %d)\n"
+            "\n"
             "  --version                 print the version and exit\n"
             "  --help                    print this help and exit\n"
             "\n"
             "Logs one line per request on stderr. SIGTERM or SIGINT: finish the requests\n"
             "in flight, then exit.\n",
             DEFAULT_DB, DEFAULT_LISTEN, TOKEN_MIN, EP_PROFILE_DEFAULT, DEFAULT_BCRYPT_COST,
-            DEFAULT_MAX_CONNECTIONS);
+            DEFAULT_MAX_CONNECTIONS, DEFAULT_SOCKET, DEFAULT_IMAGE, DEFAULT_NETWORK,
+            DEFAULT_PIDS_LIMIT, DEFAULT_STOP_TIMEOUT);
 }
 
 static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -267,6 +298,79 @@ out:
     return rc;
 }
 
+/* A CPU count such as "1", "1.5" or "0.25" in 1e-9 CPUs. 0 on success. */
+static int parse_cpus(const char *s, uint64_t *out)
+{
+    char *end;
+    double n;
+
+    errno = 0;
+    n = strtod(s, &end);
+    if (end == s || *end != '\0' || errno || !(n >= 0.01) || n > 1024)
+        return -1;
+    *out = (uint64_t)(n * 1e9 + 0.5);
+    return 0;
+}
+
+/* Split @p s (modified in place) at spaces into @p argv, NULL-terminated. Exits 2 when empty. */
+static void split_command(char *s, const char **argv, size_t max)
+{
+    size_t n = 0;
+
+    for (char *tok = strtok(s, " \t"); tok; tok = strtok(NULL, " \t")) {
+        if (n + 1 >= max)
+            die_usage("--workspace-cmd has more than %zu words", max - 1);
+        argv[n++] = tok;
+    }
+    if (n == 0)
+        die_usage("--workspace-cmd must name a command");
+    argv[n] = NULL;
+}
+
+/*
+ * Connect to the container engine, unless told not to, and reconcile the
+ * store with it before the first request. The default socket being absent
+ * means a host without an engine: the API runs without containers and says
+ * so. A socket given explicitly, or present but not answering, is a
+ * mistake the operator must see: -1 after a message (exit 1).
+ */
+static int engine_setup(struct api_ctx *ctx, const struct engine_config *ecfg, bool socket_given,
+                        bool off)
+{
+    char errbuf[ENGINE_ERRBUF_SIZE] = "";
+    struct stat st;
+    int rc;
+
+    if (off) {
+        log_line("containers: off (--no-containers); start and stop record the status only, "
+                 "IPs are mapped by an admin");
+        return 0;
+    }
+    if (!socket_given && stat(ecfg->socket_path, &st) < 0 && errno == ENOENT) {
+        log_line("containers: off: no engine socket at %s (give --docker-socket PATH for an "
+                 "engine, or --no-containers to silence this); start and stop record the status "
+                 "only, IPs are mapped by an admin",
+                 ecfg->socket_path);
+        return 0;
+    }
+    rc = engine_open(ecfg, &ctx->engine, errbuf);
+    if (rc) {
+        fprintf(stderr,
+                "egress-api: the container engine at %s: %s%s%s\n"
+                "egress-api: start the engine, correct --docker-socket, or run with "
+                "--no-containers\n",
+                ecfg->socket_path, engine_strerror(rc), errbuf[0] ? ": " : "", errbuf);
+        return -1;
+    }
+    log_line("containers: engine at %s, API %s, image %s, network %s", ecfg->socket_path,
+             engine_api_version(ctx->engine), ecfg->image, ecfg->network);
+    if (ecfg->proxy_url == NULL)
+        log_line("containers: no --proxy-url: workspaces get no proxy variables");
+    /* A failed reconciliation is logged; the API still serves, with the stored statuses. */
+    workspace_reconcile(ctx);
+    return 0;
+}
+
 enum {
     OPT_DB = 256,
     OPT_LISTEN,
@@ -282,6 +386,17 @@ enum {
     OPT_MAX_CONNECTIONS,
     OPT_MAX_MEMORY,
     OPT_MAX_CPUS,
+    OPT_DOCKER_SOCKET,
+    OPT_NO_CONTAINERS,
+    OPT_WORKSPACE_IMAGE,
+    OPT_WORKSPACE_NETWORK,
+    OPT_WORKSPACE_CMD,
+    OPT_PROXY_URL,
+    OPT_NO_PROXY,
+    OPT_DEFAULT_MEMORY,
+    OPT_DEFAULT_CPUS,
+    OPT_PIDS_LIMIT,
+    OPT_STOP_TIMEOUT,
     OPT_VERSION,
     OPT_HELP,
 };
@@ -301,6 +416,17 @@ static const struct option long_options[] = {
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
     {"max-cpus", required_argument, NULL, OPT_MAX_CPUS},
+    {"docker-socket", required_argument, NULL, OPT_DOCKER_SOCKET},
+    {"no-containers", no_argument, NULL, OPT_NO_CONTAINERS},
+    {"workspace-image", required_argument, NULL, OPT_WORKSPACE_IMAGE},
+    {"workspace-network", required_argument, NULL, OPT_WORKSPACE_NETWORK},
+    {"workspace-cmd", required_argument, NULL, OPT_WORKSPACE_CMD},
+    {"proxy-url", required_argument, NULL, OPT_PROXY_URL},
+    {"no-proxy", required_argument, NULL, OPT_NO_PROXY},
+    {"default-memory", required_argument, NULL, OPT_DEFAULT_MEMORY},
+    {"default-cpus", required_argument, NULL, OPT_DEFAULT_CPUS},
+    {"pids-limit", required_argument, NULL, OPT_PIDS_LIMIT},
+    {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -313,6 +439,9 @@ int main(int argc, char **argv)
     struct api_ctx ctx = {.cfg = &cfg};
     struct MHD_Daemon *daemon = NULL;
     const char *token_file = NULL;
+    static const char *command[WORKSPACE_CMD_MAX + 1];
+    struct engine_config ecfg;
+    bool socket_given = false, containers_off = false;
     uint64_t size;
     sigset_t sigs;
     unsigned port;
@@ -326,6 +455,12 @@ int main(int argc, char **argv)
     cfg.max_connections = DEFAULT_MAX_CONNECTIONS;
     cfg.max_memory_bytes = 16ull << 30;
     cfg.max_nano_cpus = 8ull * 1000000000ull;
+    engine_config_defaults(&ecfg);
+    ecfg.socket_path = DEFAULT_SOCKET;
+    ecfg.image = DEFAULT_IMAGE;
+    ecfg.network = DEFAULT_NETWORK;
+    ecfg.pids_limit = DEFAULT_PIDS_LIMIT;
+    ecfg.stop_timeout = DEFAULT_STOP_TIMEOUT;
 
     while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
         switch (opt) {
@@ -383,6 +518,51 @@ int main(int argc, char **argv)
         case OPT_MAX_CPUS:
             cfg.max_nano_cpus = (uint64_t)parse_uint("--max-cpus", optarg, 1, 1024) * 1000000000ull;
             break;
+        case OPT_DOCKER_SOCKET:
+            if (optarg[0] == '\0')
+                die_usage("--docker-socket needs a path");
+            ecfg.socket_path = optarg;
+            socket_given = true;
+            break;
+        case OPT_NO_CONTAINERS:
+            containers_off = true;
+            break;
+        case OPT_WORKSPACE_IMAGE:
+            if (optarg[0] == '\0')
+                die_usage("--workspace-image needs an image name");
+            ecfg.image = optarg;
+            break;
+        case OPT_WORKSPACE_NETWORK:
+            if (optarg[0] == '\0')
+                die_usage("--workspace-network needs a network name");
+            ecfg.network = optarg;
+            break;
+        case OPT_WORKSPACE_CMD:
+            split_command(optarg, command, sizeof command / sizeof command[0]);
+            ecfg.command = command;
+            break;
+        case OPT_PROXY_URL:
+            ecfg.proxy_url = optarg[0] ? optarg : NULL;
+            break;
+        case OPT_NO_PROXY:
+            ecfg.no_proxy = optarg[0] ? optarg : NULL;
+            break;
+        case OPT_DEFAULT_MEMORY:
+            if (parse_size(optarg, &size) < 0 || size < (64u << 20))
+                die_usage("--default-memory must be a size of at least 64m, not \"%s\"", optarg);
+            ecfg.memory_default = size;
+            break;
+        case OPT_DEFAULT_CPUS:
+            if (parse_cpus(optarg, &size) < 0)
+                die_usage("--default-cpus must be a number from 0.01 to 1024, not \"%s\"", optarg);
+            ecfg.nano_cpus_default = size;
+            break;
+        case OPT_PIDS_LIMIT:
+            ecfg.pids_limit = parse_uint("--pids-limit", optarg, 16, 1u << 22);
+            break;
+        case OPT_STOP_TIMEOUT:
+            ecfg.stop_timeout = parse_uint("--stop-timeout", optarg, 0, 3600);
+            break;
         case OPT_VERSION:
             printf("egress-api %s\n", api_version());
             return 0;
@@ -396,6 +576,12 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         die_usage("unexpected argument \"%s\"", argv[optind]);
+    ecfg.memory_max = cfg.max_memory_bytes;
+    ecfg.nano_cpus_max = cfg.max_nano_cpus;
+    if (ecfg.memory_default > ecfg.memory_max)
+        die_usage("--default-memory is above --max-memory");
+    if (ecfg.nano_cpus_default > ecfg.nano_cpus_max)
+        die_usage("--default-cpus is above --max-cpus");
     load_token(&cfg, token_file);
 
     if (mkdir(cfg.db_dir, 0700) < 0 && errno != EEXIST) {
@@ -419,6 +605,10 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    /* Before any thread: engine_open() initialises libcurl. */
+    if (engine_setup(&ctx, &ecfg, socket_given, containers_off) < 0)
+        goto out;
+
     /* Every thread MHD starts inherits this mask: only the main thread takes the signals. */
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&sigs);
@@ -439,6 +629,7 @@ int main(int argc, char **argv)
     log_line("stopped");
     rc = 0;
 out:
+    engine_close(ctx.engine);
     ep_store_close(ctx.store);
     return rc;
 }

@@ -15,7 +15,7 @@
 
 #include "api/audit.h"
 #include "api/auth.h"
-#include "api/jsonw.h"
+#include "api/log.h"
 #include "api/projects.h"
 #include "api/workspace.h"
 #include "policy/decide.h"
@@ -27,69 +27,89 @@
 /* bcrypt reads at most 72 bytes: a longer password would be cut silently. */
 #define PASSWORD_BYTES_MAX 72
 
-/* Write the members of project @p p into the open object of @p w. */
-static void write_project(struct jsonw *w, const struct ep_project *p, bool admin)
+/* A string member, or null when @p s is empty. */
+static json_t *string_or_null(const char *s)
+{
+    return s[0] ? json_string(s) : json_null();
+}
+
+/*
+ * The one definition of a project's fields, in the reference's names.
+ * Strings in a project were checked as UTF-8 when they were stored.
+ */
+json_t *projects_json(const struct ep_project *p, bool admin)
 {
     const char *mode = ep_mode_name((enum ep_mode)p->mode);
     char created[32];
+    json_t *o = json_object(), *cpus;
 
+    if (o == NULL)
+        return NULL;
     http_time_iso(p->created_at, created);
-    jsonw_key(w, "projectId");
-    jsonw_string(w, p->id);
-    jsonw_key(w, "projectName");
-    jsonw_string(w, p->name);
-    jsonw_key(w, "projectType");
-    jsonw_string(w, p->type);
-    jsonw_key(w, "proxyMode");
-    jsonw_string(w, mode ? mode : "none");
-    jsonw_key(w, "profile");
-    jsonw_string(w, p->profile);
-    jsonw_key(w, "passwordProtected");
-    jsonw_bool(w, p->password_hash[0] != '\0');
-    jsonw_key(w, "status");
-    jsonw_string(w, ep_status_name((enum ep_status)p->status));
-    jsonw_key(w, "createdAt");
-    jsonw_string(w, created);
+    json_object_set_new_nocheck(o, "projectId", json_string(p->id));
+    json_object_set_new_nocheck(o, "projectName", json_string(p->name));
+    json_object_set_new_nocheck(o, "projectType", json_string(p->type));
+    json_object_set_new_nocheck(o, "proxyMode", json_string(mode ? mode : "none"));
+    json_object_set_new_nocheck(o, "profile", json_string(p->profile));
+    json_object_set_new_nocheck(o, "passwordProtected", json_boolean(p->password_hash[0] != '\0'));
+    json_object_set_new_nocheck(o, "status",
+                                json_string(ep_status_name((enum ep_status)p->status)));
+    json_object_set_new_nocheck(o, "createdAt", json_string(created));
     if (!admin)
-        return;
-    jsonw_key(w, "ipAddress");
-    if (p->ip[0])
-        jsonw_string(w, p->ip);
+        return o;
+    json_object_set_new_nocheck(o, "ipAddress", string_or_null(p->ip));
+    json_object_set_new_nocheck(o, "containerId", string_or_null(p->container_id));
+    json_object_set_new_nocheck(o, "memoryLimit",
+                                p->memory_bytes ? json_integer((json_int_t)p->memory_bytes)
+                                                : json_null());
+    /* Whole CPUs as integers ("cpuCores": 2), as the reference answered. */
+    if (p->nano_cpus == 0)
+        cpus = json_null();
+    else if (p->nano_cpus % 1000000000u == 0)
+        cpus = json_integer((json_int_t)(p->nano_cpus / 1000000000u));
     else
-        jsonw_null(w);
-    jsonw_key(w, "containerId");
-    if (p->container_id[0])
-        jsonw_string(w, p->container_id);
-    else
-        jsonw_null(w);
-    jsonw_key(w, "memoryLimit");
-    if (p->memory_bytes)
-        jsonw_int(w, (int64_t)p->memory_bytes);
-    else
-        jsonw_null(w);
-    jsonw_key(w, "cpuCores");
-    if (p->nano_cpus) {
-        jsonw_double(w, (double)p->nano_cpus / 1e9);
-    } else {
-        jsonw_null(w);
-    }
+        cpus = json_real((double)p->nano_cpus / 1e9);
+    json_object_set_new_nocheck(o, "cpuCores", cpus);
+    return o;
 }
 
-/* The one definition of a project's fields is write_project(); this parses its output. */
-json_t *projects_json(const struct ep_project *p, bool admin)
+/*
+ * Answer a failed lifecycle action: engine codes as engine.h maps them
+ * (502 with the engine's message, 503 unreachable, 409 conflict or a
+ * vanished container), everything else as a store error.
+ */
+static void answer_failure(struct http_request *r, int err, const char *errbuf, const char *id)
 {
-    struct jsonw w;
-    char *text;
-    json_t *o;
-
-    jsonw_init(&w);
-    jsonw_open(&w, '{');
-    write_project(&w, p, admin);
-    jsonw_close(&w, '{');
-    text = jsonw_finish(&w);
-    o = text ? json_loads(text, 0, NULL) : NULL;
-    free(text);
-    return o;
+    switch (err) {
+    case ENGINE_E_REFUSED:
+        http_error(r, 502, "engine_error", "%s", errbuf[0] ? errbuf : engine_strerror(err));
+        break;
+    case ENGINE_E_UNREACHABLE:
+        log_line("workspace %s: %s", id, errbuf);
+        http_error(r, 503, "engine_unreachable",
+                   "the container engine cannot be reached; nothing was changed (%s)", errbuf);
+        break;
+    case ENGINE_E_CONFLICT:
+        http_error(r, 409, "conflict", "%s", errbuf[0] ? errbuf : engine_strerror(err));
+        break;
+    case ENGINE_E_NOTFOUND:
+        http_error(r, 409, "workspace_missing",
+                   "the container of project %s is gone (status not_found); delete the project",
+                   id);
+        break;
+    case ENGINE_E_LIMIT:
+        http_error(r, 400, "bad_field", "field \"memoryLimit\" or \"cpuCores\": %s", errbuf);
+        break;
+    case ENGINE_E_INVAL:
+    case ENGINE_E_VERSION:
+    case ENGINE_E_PROTOCOL:
+        log_line("workspace %s: %s: %s", id, engine_strerror(err), errbuf);
+        http_error(r, 500, "internal", "container engine: %s", engine_strerror(err));
+        break;
+    default:
+        http_error_store(r, err, "project");
+        break;
+    }
 }
 
 int projects_password_arg(struct http_request *r, const char **out)
@@ -275,7 +295,7 @@ void projects_handle_create(struct http_request *r)
     const struct api_config *cfg = r->ctx->cfg;
     const char *name = NULL, *type = "empty", *mode_text = NULL, *profile = NULL, *password = NULL;
     bool protect = false, protect_given = false, generate = false;
-    char generated[AUTH_GENERATED_LEN + 1];
+    char generated[AUTH_GENERATED_LEN + 1], errbuf[ENGINE_ERRBUF_SIZE];
     struct ep_project p;
     enum ep_mode mode = cfg->default_mode;
     json_t *reply;
@@ -361,14 +381,16 @@ void projects_handle_create(struct http_request *r)
         http_error(r, 500, "internal", "could not hash the password");
         return;
     }
-    err = workspace_create(r->ctx, &p);
+    errbuf[0] = '\0';
+    err = workspace_create(r->ctx, &p, password, errbuf);
     if (err == EP_E_LIMIT) {
         http_error(r, 409, "limit_reached", "the server holds its maximum of %u projects",
                    cfg->max_projects);
         return;
     }
     if (err) {
-        http_error_store(r, err, "project");
+        explicit_bzero(generated, sizeof generated);
+        answer_failure(r, err, errbuf, p.id);
         return;
     }
     audit_record(r, "project.create", p.id, "mode %s, profile %s%s", ep_mode_name(mode), p.profile,
@@ -381,47 +403,52 @@ void projects_handle_create(struct http_request *r)
 }
 
 struct list_ctx {
-    struct jsonw w;
+    json_t *projects;
+    const struct workspace_states *states;
     bool admin;
-    unsigned count;
 };
 
-static int list_one(void *ctx, const struct ep_project *p)
+static int list_one(void *ctx, const struct ep_project *stored)
 {
     struct list_ctx *lc = ctx;
+    struct ep_project p = *stored;
 
-    jsonw_open(&lc->w, '{');
-    write_project(&lc->w, p, lc->admin);
-    jsonw_close(&lc->w, '{');
-    lc->count++;
-    return lc->w.failed ? EP_E_NOMEM : 0;
+    workspace_states_apply(lc->states, &p);
+    return json_array_append_new(lc->projects, projects_json(&p, lc->admin)) == 0 ? 0 : EP_E_NOMEM;
 }
 
-/* GET /api/projects: written as a stream, since it may hold thousands of projects. */
+/*
+ * GET /api/projects: every project, with its status as the engine sees it
+ * (one engine call for the whole listing, not one per project).
+ */
 void projects_handle_list(struct http_request *r)
 {
     struct list_ctx lc = {.admin = r->admin};
-    char *text;
+    struct workspace_states *states;
+    json_t *reply;
     int err;
 
-    jsonw_init(&lc.w);
-    jsonw_open(&lc.w, '{');
-    jsonw_key(&lc.w, "success");
-    jsonw_bool(&lc.w, true);
-    jsonw_key(&lc.w, "projects");
-    jsonw_open(&lc.w, '[');
-    err = ep_store_projects_list(r->ctx->store, list_one, &lc);
-    jsonw_close(&lc.w, '[');
-    jsonw_key(&lc.w, "count");
-    jsonw_int(&lc.w, lc.count);
-    jsonw_close(&lc.w, '{');
-    text = jsonw_finish(&lc.w);
-    if (err || text == NULL) {
-        free(text);
-        http_error_store(r, err ? err : EP_E_NOMEM, "projects");
+    workspace_states_fetch(r->ctx, &states);
+    lc.states = states;
+    lc.projects = json_array();
+    err = lc.projects ? ep_store_projects_list(r->ctx->store, list_one, &lc) : EP_E_NOMEM;
+    workspace_states_free(states);
+    if (err) {
+        json_decref(lc.projects);
+        http_error_store(r, err, "projects");
         return;
     }
-    http_reply_json_text(r, 200, text);
+    reply = json_object();
+    if (reply == NULL) {
+        json_decref(lc.projects);
+        http_error_store(r, EP_E_NOMEM, "projects");
+        return;
+    }
+    json_object_set_new_nocheck(reply, "success", json_true());
+    json_object_set_new_nocheck(reply, "projects", lc.projects);
+    json_object_set_new_nocheck(reply, "count",
+                                json_integer((json_int_t)json_array_size(lc.projects)));
+    http_reply_json(r, 200, reply);
 }
 
 void projects_handle_get(struct http_request *r)
@@ -430,6 +457,7 @@ void projects_handle_get(struct http_request *r)
 
     if (projects_load(r, &p, NULL) < 0)
         return;
+    workspace_refresh(r->ctx, &p);
     http_reply_json(r, 200,
                     json_pack("{s:b, s:o}", "success", 1, "project", projects_json(&p, r->admin)));
 }
@@ -437,6 +465,7 @@ void projects_handle_get(struct http_request *r)
 /* Shared by start and stop: the same checks, a different lifecycle step. */
 static void start_or_stop(struct http_request *r, bool start)
 {
+    char errbuf[ENGINE_ERRBUF_SIZE] = "";
     const char *password;
     struct ep_project p;
     int err;
@@ -444,9 +473,9 @@ static void start_or_stop(struct http_request *r, bool start)
     if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
         projects_authorize(r, &p, password) < 0)
         return;
-    err = start ? workspace_start(r->ctx, &p) : workspace_stop(r->ctx, &p);
+    err = start ? workspace_start(r->ctx, &p, errbuf) : workspace_stop(r->ctx, &p, errbuf);
     if (err) {
-        http_error_store(r, err, "project");
+        answer_failure(r, err, errbuf, p.id);
         return;
     }
     audit_record(r, start ? "project.start" : "project.stop", p.id, "%s",
@@ -467,21 +496,33 @@ void projects_handle_stop(struct http_request *r)
     start_or_stop(r, false);
 }
 
+/*
+ * DELETE /api/projects/:id[?purgeVolume=true]: the container always goes;
+ * its volume (the user's files) only when asked.
+ */
 void projects_handle_delete(struct http_request *r)
 {
+    const char *purge_text = http_query(r, "purgeVolume");
+    char errbuf[ENGINE_ERRBUF_SIZE] = "";
     const char *password;
     struct ep_project p;
+    bool purge = false;
     int err;
 
+    if (purge_text && strcmp(purge_text, "true") != 0 && strcmp(purge_text, "false") != 0) {
+        http_error(r, 400, "bad_field", "query argument \"purgeVolume\" must be true or false");
+        return;
+    }
+    purge = purge_text && strcmp(purge_text, "true") == 0;
     if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
         projects_authorize(r, &p, password) < 0)
         return;
-    err = workspace_delete(r->ctx, &p);
+    err = workspace_delete(r->ctx, &p, purge, errbuf);
     if (err) {
-        http_error_store(r, err, "project");
+        answer_failure(r, err, errbuf, p.id);
         return;
     }
-    audit_record(r, "project.delete", p.id, "%s", p.name);
+    audit_record(r, "project.delete", p.id, "%s%s", p.name, purge ? ", volume purged" : "");
     http_reply_json(
         r, 200, json_pack("{s:b, s:s}", "success", 1, "message", "Project deleted successfully"));
 }
@@ -496,7 +537,7 @@ void projects_handle_password(struct http_request *r)
 {
     const char *current = NULL, *next = NULL;
     bool remove = false;
-    char hash[EP_HASH_MAX + 1];
+    char hash[EP_HASH_MAX + 1], errbuf[ENGINE_ERRBUF_SIZE] = "";
     struct ep_project p;
     int err;
 
@@ -535,10 +576,10 @@ void projects_handle_password(struct http_request *r)
         http_error(r, 500, "internal", "could not hash the password");
         return;
     }
-    err = workspace_set_password(r->ctx, &p, next, next ? hash : NULL);
+    err = workspace_set_password(r->ctx, &p, next, next ? hash : NULL, errbuf);
     explicit_bzero(hash, sizeof hash);
     if (err) {
-        http_error_store(r, err, "project");
+        answer_failure(r, err, errbuf, p.id);
         return;
     }
     audit_record(r, remove ? "project.password.remove" : "project.password.set", p.id, "%s", "");
@@ -564,8 +605,7 @@ void projects_handle_proxy_mode(struct http_request *r)
     }
     if (projects_load(r, &p, NULL) < 0)
         return;
-    p.mode = (uint32_t)mode;
-    err = ep_store_project_update(r->ctx->store, &p);
+    err = workspace_set_mode(r->ctx, &p, mode);
     if (err) {
         http_error_store(r, err, "project");
         return;
