@@ -110,6 +110,26 @@ expect_match "page mode: unknown workspace named by its address" "$(cat "$STACK_
 
 stack_stop_icap
 
+# The service's stat counters, as c-icap's dump_statistics command writes
+# them to the server log: summed over the children, they count exactly what
+# was asked (security mode records allowed and denied alike).
+STACK_INSTANCE=-stats stack_start_icap "$STORE" || exit 99
+for i in 1 2 3; do icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2" >/dev/null; done
+for i in 1 2; do icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2" >/dev/null; done
+printf dump_statistics >"$STACK_DIR/c-icap-stats/c-icap.ctl"
+stat_sum() {
+    sed -n "s/.*egress $1:\([0-9]*\)$/\1/p" "$ICAP_LOG" | awk '{s += $1} END {print s + 0}'
+}
+for i in $(seq 1 50); do
+    grep -q "egress errors:" "$ICAP_LOG" && break
+    sleep 0.1
+done
+expect_eq "stat counter: allowed" "$(stat_sum allowed)" 3
+expect_eq "stat counter: denied" "$(stat_sum denied)" 2
+expect_eq "stat counter: recorded" "$(stat_sum recorded)" 5
+expect_eq "stat counter: errors" "$(stat_sum errors)" 0
+stack_stop_icap
+
 # A store that cannot be opened: requests are denied (fail closed) and the
 # error is logged once per FlushInterval per child, not once per request.
 stack_start_icap "$STACK_DIR/no-such-store" "egress.FlushInterval 30s" || exit 99
