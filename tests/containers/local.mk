@@ -10,4 +10,9 @@ tests_containers_test_engine_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLA
 tests_containers_test_engine_LDADD = $(CURL_LIBS) $(JANSSON_LIBS)
 TESTS += tests/containers/test-engine.sh tests/containers/test-engine-podman.sh
 dist_check_SCRIPTS += tests/containers/test-engine.sh tests/containers/test-engine-podman.sh
+
+# egress-api with the engine, through its API (test-api-containers.sh).
+TESTS += tests/containers/test-api-containers.sh
+dist_check_SCRIPTS += tests/containers/test-api-containers.sh
+tests/containers/test-api-containers.log: api/egress-api$(EXEEXT)
 EXTRA_DIST += tests/lib/dockerd.sh tests/containers/README.md
