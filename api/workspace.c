@@ -135,7 +135,7 @@ static void mark_not_found(struct api_ctx *ctx, const char *id)
         log_line("workspace %s: its container is gone; project marked not_found", id);
 }
 
-/* Projects in the store right now (without an engine: no call, no cost). */
+/* Counts the projects of a walk (the early limit check of workspace_create()). */
 static int count_one(void *arg, const struct ep_project *p)
 {
     (void)p;
