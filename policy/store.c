@@ -32,6 +32,8 @@
 #define AUDIT_KEY_SIZE      12
 #define DEFAULT_MAP_SIZE    ((size_t)1 << 30)
 #define DEFAULT_MAX_READERS 512
+/* Most base-domain rules a pooled read copies into memory. */
+#define BASE_COPY_MAX 1024
 
 /* The base domains a new store starts with (the reference system's six). */
 static const char *const default_base_domains[] = {
@@ -39,11 +41,37 @@ static const char *const default_base_domains[] = {
     ".open-vsx.org", ".openvsx.org", ".eclipsecontent.org",
 };
 
+/* One base-domain rule copied out of the store: its key (after the profile) and mask. */
+struct base_entry {
+    uint32_t off; /* into base_copy.keys */
+    uint16_t len;
+    uint8_t mask;
+};
+
+/*
+ * The base profile of one generation, copied into a pooled read so that
+ * the base check of every decision is a few binary searches in memory
+ * instead of B-tree lookups. Host and ip: keys only; regex rules stay in
+ * the regex cache. A base profile of more than BASE_COPY_MAX rules is not
+ * copied (too_big) and is searched in the tree like any profile.
+ */
+struct base_copy {
+    bool valid; /* filled for `generation` */
+    bool too_big;
+    bool regex; /* the profile has regex rules */
+    uint64_t generation;
+    size_t n, cap;
+    struct base_entry *entries; /* in the tree's key order */
+    char *keys;
+    size_t keys_len, keys_cap;
+};
+
 struct ep_store_read {
     struct ep_store *store;
     MDB_txn *txn;
     MDB_cursor *rules; /* read cursor on `rules`, renewed lazily with the txn */
     bool rules_live;   /* the cursor belongs to the current renewal */
+    struct base_copy base;
     struct ep_store_read *next;
 };
 
@@ -61,9 +89,19 @@ struct ep_store {
     MDB_env *env;
     MDB_dbi meta, projects, clients, profiles, rules, seen, audit;
     bool read_only;
+    /*
+     * pool_lock guards the pool and the count of transactions in use, which
+     * adopting a grown map (map_adopt) must see at zero; `idle` is
+     * broadcast when that count drops to zero during a remap and when the
+     * remap is over.
+     */
     pthread_mutex_t pool_lock;
+    pthread_cond_t idle;
     struct ep_store_read *pool; /* reset read transactions, ready to renew */
     unsigned pooled;
+    unsigned active;    /* read and write transactions of this handle in use */
+    bool remapping;     /* a thread waits for `active` to reach 0 to remap */
+    uint64_t map_epoch; /* bumped by each remap */
     pthread_rwlock_t regex_lock;
     struct regex_set regex[REGEX_CACHE_MAX];
     unsigned regex_evict; /* next slot to reuse when all are taken */
@@ -206,21 +244,127 @@ static int del_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t plen
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int write_begin(struct ep_store *s, MDB_txn **txn)
+/* ---- transactions in use, and adopting a map another process grew ---- */
+
+/*
+ * Transactions of any store this thread holds right now. A thread that
+ * holds one must not wait for a remap (the remap waits for that very
+ * transaction), so it gets MDB_MAP_RESIZED back instead.
+ */
+static _Thread_local unsigned thread_txns;
+
+static void read_destroy(struct ep_store_read *rd);
+
+/* Count one transaction in, under pool_lock; wait while a remap is under way. */
+static uint64_t txn_enter_locked(struct ep_store *s)
 {
-    if (s->read_only)
-        return EACCES;
-    return mdb_txn_begin(s->env, NULL, 0, txn);
+    while (s->remapping && thread_txns == 0)
+        pthread_cond_wait(&s->idle, &s->pool_lock);
+    s->active++;
+    thread_txns++;
+    return s->map_epoch;
 }
 
-/* Commit when @p rc is 0, abort otherwise; the result of the whole write. */
-static int write_end(MDB_txn *txn, int rc)
+/* Count one transaction out, under pool_lock, waking a remap waiting for none. */
+static void txn_leave_locked(struct ep_store *s)
+{
+    s->active--;
+    thread_txns--;
+    if (s->active == 0 && s->remapping)
+        pthread_cond_broadcast(&s->idle);
+}
+
+static void txn_leave(struct ep_store *s)
+{
+    pthread_mutex_lock(&s->pool_lock);
+    txn_leave_locked(s);
+    pthread_mutex_unlock(&s->pool_lock);
+}
+
+/*
+ * Another process grew the map beyond this handle's size and a
+ * transaction began with MDB_MAP_RESIZED: adopt the size it committed
+ * (mdb_env_set_mapsize with 0). LMDB requires that no transaction of this
+ * process is in use while the map moves, so new ones wait and this waits
+ * until every one in use has ended; the pooled (reset) reads are dropped
+ * too. @p epoch is the map the failed transaction saw: when another thread
+ * remapped since, there is nothing left to do. 0 means "begin again".
+ */
+static int map_adopt(struct ep_store *s, uint64_t epoch)
+{
+    struct ep_store_read *rd;
+    int rc = 0;
+
+    pthread_mutex_lock(&s->pool_lock);
+    if (thread_txns > 0) {
+        rc = MDB_MAP_RESIZED;
+        goto out;
+    }
+    while (s->remapping)
+        pthread_cond_wait(&s->idle, &s->pool_lock);
+    if (s->map_epoch != epoch)
+        goto out;
+    s->remapping = true;
+    while (s->active > 0)
+        pthread_cond_wait(&s->idle, &s->pool_lock);
+    while ((rd = s->pool)) {
+        s->pool = rd->next;
+        read_destroy(rd);
+    }
+    s->pooled = 0;
+    rc = mdb_env_set_mapsize(s->env, 0);
+    s->map_epoch++;
+    s->remapping = false;
+    pthread_cond_broadcast(&s->idle);
+out:
+    pthread_mutex_unlock(&s->pool_lock);
+    return rc;
+}
+
+/* Begin a write transaction, adopting a grown map once if need be. */
+static int write_begin(struct ep_store *s, MDB_txn **txn)
+{
+    uint64_t epoch;
+    int rc;
+
+    *txn = NULL;
+    if (s->read_only)
+        return EACCES;
+    for (int attempt = 0;; attempt++) {
+        pthread_mutex_lock(&s->pool_lock);
+        epoch = txn_enter_locked(s);
+        pthread_mutex_unlock(&s->pool_lock);
+        rc = mdb_txn_begin(s->env, NULL, 0, txn);
+        if (rc == 0)
+            return 0;
+        *txn = NULL;
+        txn_leave(s);
+        if (rc != MDB_MAP_RESIZED || attempt > 0)
+            return rc;
+        rc = map_adopt(s, epoch);
+        if (rc)
+            return rc;
+    }
+}
+
+/* Commit when @p rc is 0, abort otherwise; the result of the whole transaction. */
+static int txn_finish(MDB_txn *txn, int rc)
 {
     if (!txn)
         return rc;
     if (rc == 0)
         return mdb_txn_commit(txn);
     mdb_txn_abort(txn);
+    return rc;
+}
+
+/* End a write_begin() transaction: commit when @p rc is 0, abort otherwise. */
+static int write_end(struct ep_store *s, MDB_txn *txn, int rc)
+{
+    if (!txn)
+        return rc;
+    rc = txn_finish(txn, rc);
+    txn_leave(s);
     return rc;
 }
 
@@ -399,7 +543,7 @@ int ep_store_rules_add(struct ep_store *store, const char *profile, const struct
     rc = write_begin(store, &txn);
     if (rc == 0)
         rc = rules_add_txn(store, txn, profile, rules, n, added);
-    return write_end(txn, rc);
+    return write_end(store, txn, rc);
 }
 
 int ep_store_rule_remove(struct ep_store *store, const char *profile, const struct ep_rule *rule)
@@ -437,7 +581,7 @@ int ep_store_rule_remove(struct ep_store *store, const char *profile, const stru
     info.generation++;
     rc = profile_put(store, txn, &info);
 out:
-    return write_end(txn, rc);
+    return write_end(store, txn, rc);
 }
 
 int ep_store_rules_replace(struct ep_store *store, const char *profile, const struct ep_rule *rules,
@@ -465,7 +609,7 @@ int ep_store_rules_replace(struct ep_store *store, const char *profile, const st
     if (rc == 0)
         rc = rules_add_txn(store, txn, profile, rules, n, NULL);
 out:
-    return write_end(txn, rc);
+    return write_end(store, txn, rc);
 }
 
 /* ---- read transactions ---- */
@@ -476,50 +620,74 @@ static void read_destroy(struct ep_store_read *rd)
         mdb_cursor_close(rd->rules);
     if (rd->txn)
         mdb_txn_abort(rd->txn);
+    ep_free(rd->base.entries);
+    ep_free(rd->base.keys);
     ep_free(rd);
+}
+
+/* A read transaction (and its cursor on `rules`) for @p rd: the pooled one renewed, or a new one.
+ */
+static int read_start(struct ep_store *store, struct ep_store_read **rdp)
+{
+    struct ep_store_read *rd = *rdp;
+    int rc;
+
+    if (rd) {
+        rc = mdb_txn_renew(rd->txn);
+        if (rc == 0)
+            rd->rules_live = false;
+        return rc;
+    }
+    rd = ep_calloc(1, sizeof *rd);
+    if (!rd)
+        return EP_E_NOMEM;
+    *rdp = rd;
+    rd->store = store;
+    rc = mdb_txn_begin(store->env, NULL, MDB_RDONLY, &rd->txn);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_open(rd->txn, store->rules, &rd->rules);
+    rd->rules_live = rc == 0;
+    return rc;
 }
 
 /*
  * Take a reset read transaction from the pool and renew it, or begin a new
  * one when the pool is empty. The cursor on `rules` is renewed only when a
- * caller needs it (ep_store_read_match's regex step).
+ * caller needs it. When another process grew the map (MDB_MAP_RESIZED),
+ * the grown map is adopted and the read begun once more.
  */
 int ep_store_read_begin(struct ep_store *store, struct ep_store_read **out)
 {
     struct ep_store_read *rd;
+    uint64_t epoch;
     int rc;
 
-    pthread_mutex_lock(&store->pool_lock);
-    rd = store->pool;
-    if (rd) {
-        store->pool = rd->next;
-        store->pooled--;
+    *out = NULL;
+    for (int attempt = 0;; attempt++) {
+        pthread_mutex_lock(&store->pool_lock);
+        epoch = txn_enter_locked(store);
+        rd = store->pool;
+        if (rd) {
+            store->pool = rd->next;
+            store->pooled--;
+        }
+        pthread_mutex_unlock(&store->pool_lock);
+        rc = read_start(store, &rd);
+        if (rc == 0) {
+            rd->next = NULL;
+            *out = rd;
+            return 0;
+        }
+        if (rd)
+            read_destroy(rd);
+        txn_leave(store);
+        if (rc != MDB_MAP_RESIZED || attempt > 0)
+            return rc;
+        rc = map_adopt(store, epoch);
+        if (rc)
+            return rc;
     }
-    pthread_mutex_unlock(&store->pool_lock);
-    if (rd) {
-        rc = mdb_txn_renew(rd->txn);
-        if (rc)
-            goto fail;
-        rd->rules_live = false;
-    } else {
-        rd = ep_calloc(1, sizeof *rd);
-        if (!rd)
-            return EP_E_NOMEM;
-        rd->store = store;
-        rc = mdb_txn_begin(store->env, NULL, MDB_RDONLY, &rd->txn);
-        if (rc)
-            goto fail;
-        rc = mdb_cursor_open(rd->txn, store->rules, &rd->rules);
-        if (rc)
-            goto fail;
-        rd->rules_live = true;
-    }
-    rd->next = NULL;
-    *out = rd;
-    return 0;
-fail:
-    read_destroy(rd);
-    return rc;
 }
 
 void ep_store_read_end(struct ep_store_read *rd)
@@ -532,15 +700,16 @@ void ep_store_read_end(struct ep_store_read *rd)
     mdb_txn_reset(rd->txn);
     rd->rules_live = false;
     pthread_mutex_lock(&store->pool_lock);
-    if (store->pooled < POOL_MAX) {
+    /* Dropped before it counts out, so a remap never runs beside its abort. */
+    if (store->pooled < POOL_MAX && !store->remapping) {
         rd->next = store->pool;
         store->pool = rd;
         store->pooled++;
-        rd = NULL;
-    }
-    pthread_mutex_unlock(&store->pool_lock);
-    if (rd)
+    } else {
         read_destroy(rd);
+    }
+    txn_leave_locked(store);
+    pthread_mutex_unlock(&store->pool_lock);
 }
 
 static int rules_cursor(struct ep_store_read *rd, MDB_cursor **cur)
@@ -755,49 +924,39 @@ static int regex_match(struct ep_store_read *rd, const char *profile, const char
     return rc;
 }
 
-/* Does @p profile have any regex rule? One cursor positioning, no allocation. */
-static int has_regex(struct ep_store_read *rd, const char *key, size_t plen, bool *yes)
-{
-    char prefix[EP_PROFILE_MAX + 2];
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc = rules_cursor(rd, &cur);
-
-    *yes = false;
-    if (rc)
-        return rc;
-    memcpy(prefix, key, plen);
-    prefix[plen] = '~';
-    k = mkval(prefix, plen + 1);
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc)
-        return rc;
-    *yes = k.mv_size > plen + 1 && memcmp(k.mv_data, prefix, plen + 1) == 0;
-    return 0;
-}
+/* What a cursor positioning tells of a profile's regex rules. */
+enum regex_hint { REGEX_UNKNOWN, REGEX_NONE, REGEX_SOME };
 
 /*
- * One rules lookup of the decision path, through the read's own cursor
- * rather than mdb_get(): LMDB searches from the cursor's current leaf page
- * when the key falls within it, and a host and its ancestors mostly sit on
- * the same page, so most lookups after the first skip the descent.
+ * The first key at or after a probe inside the profile whose keys start
+ * with @p prefix (@p plen bytes, the NUL included), as MDB_SET_RANGE
+ * returned it (@p rc): regex keys ('~') sort after every host and ip: key
+ * of their profile, so landing past the profile means it has none.
  */
-static int cursor_mask(MDB_cursor *cur, const char *key, size_t klen, uint8_t *mask)
+static enum regex_hint regex_hint_of(int rc, const MDB_val *k, const char *prefix, size_t plen)
 {
-    MDB_val k = mkval(key, klen), v;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
-
-    *mask = 0;
     if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc)
-        return rc;
-    if (v.mv_size != 1)
-        return EP_E_CORRUPT;
-    *mask = *(const uint8_t *)v.mv_data;
-    return 0;
+        return REGEX_NONE;
+    if (rc || k->mv_size < plen || memcmp(k->mv_data, prefix, plen) != 0)
+        return rc ? REGEX_UNKNOWN : REGEX_NONE;
+    if (k->mv_size > plen && ((const char *)k->mv_data)[plen] == '~')
+        return REGEX_SOME;
+    return REGEX_UNKNOWN;
+}
+
+/* Does the profile of @p prefix have any regex rule? One cursor positioning, no allocation. */
+static int has_regex(MDB_cursor *cur, const char *prefix, size_t plen, bool *yes)
+{
+    char probe[EP_PROFILE_MAX + 2];
+    MDB_val k, v;
+    int rc;
+
+    memcpy(probe, prefix, plen);
+    probe[plen] = '~';
+    k = mkval(probe, plen + 1);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    *yes = regex_hint_of(rc, &k, probe, plen + 1) == REGEX_SOME;
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 static bool is_ip_literal(const char *host)
@@ -818,12 +977,261 @@ static void set_match(struct ep_rule *matched, enum ep_rule_kind kind, const cha
     matched->host[len] = '\0';
 }
 
+/* The mask of the key the cursor sits on; EP_E_CORRUPT for a value of another size. */
+static int val_mask(const MDB_val *v, uint8_t *mask)
+{
+    if (v->mv_size != 1)
+        return EP_E_CORRUPT;
+    *mask = *(const uint8_t *)v->mv_data;
+    return 0;
+}
+
 /*
- * The rules lookup of the decision path: for a name, the reversed host
- * itself (EXACT or SUFFIX), then each shorter reversed prefix at a label
- * boundary, i.e. each ancestor (SUBDOMAINS or SUFFIX); for an IP literal
- * its '#' key; regex rules last. Each step is one mdb_get, so the cost
- * does not depend on the number of rules.
+ * The most specific host rule in the tree for the reversed host t (hlen
+ * bytes) of the profile whose keys start with key[0..plen): t itself
+ * (EXACT or SUFFIX), then its nearest ancestor holding SUBDOMAINS or
+ * SUFFIX. @p key holds the prefix and t and is modified.
+ *
+ * Rather than one lookup per label, the walk asks the tree for the
+ * greatest key below a bound (first t itself, then each candidate). An
+ * ancestor is a prefix of t at a label boundary and sorts before t; if k
+ * is the greatest key below the bound, every ancestor longer than the
+ * longest one that is also a prefix of k would sort between k and the
+ * bound, so none exists: that prefix is the only candidate left, and the
+ * walk jumps straight to it. A host with no rule near it costs one or two
+ * positionings instead of one per label; each positioning starts from the
+ * cursor's page when the key falls within it. *hint receives what the
+ * first positioning says of the profile's regex rules.
+ */
+static int host_walk(MDB_cursor *cur, char *key, size_t plen, size_t hlen, const char *host,
+                     struct ep_rule *matched, enum regex_hint *hint)
+{
+    const char *t = key + plen;
+    MDB_val k = mkval(key, plen + hlen), v;
+    size_t bound = hlen, j;
+    uint8_t mask;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+
+    *hint = regex_hint_of(rc, &k, key, plen);
+    if (rc == 0 && k.mv_size == plen + hlen && memcmp(k.mv_data, key, plen + hlen) == 0) {
+        if ((rc = val_mask(&v, &mask)) != 0)
+            return rc;
+        if (mask & (EP_RULE_EXACT | EP_RULE_SUFFIX)) {
+            set_match(matched, (mask & EP_RULE_EXACT) ? EP_RULE_EXACT : EP_RULE_SUFFIX, host, hlen);
+            return 0;
+        }
+    }
+    for (;;) {
+        const char *kk, *dot;
+        size_t kl, lcp = 0;
+
+        /* Step to the greatest key below t[0..bound). */
+        if (rc == MDB_NOTFOUND)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        else if (rc == 0)
+            rc = mdb_cursor_get(cur, &k, &v, MDB_PREV);
+        if (rc == MDB_NOTFOUND)
+            return EP_E_NOTFOUND;
+        if (rc)
+            return rc;
+        if (k.mv_size < plen || memcmp(k.mv_data, key, plen) != 0)
+            return EP_E_NOTFOUND; /* before the profile: no ancestor left */
+        kk = (const char *)k.mv_data + plen;
+        kl = k.mv_size - plen;
+        while (lcp < kl && lcp < bound && kk[lcp] == t[lcp])
+            lcp++;
+        /* The longest ancestor that is a prefix of kk (lcp < bound, as kk < t[0..bound)). */
+        dot = memrchr(t, '.', lcp < bound ? lcp + 1 : bound);
+        if (!dot)
+            return EP_E_NOTFOUND;
+        j = (size_t)(dot - t);
+        if (kl != j) {
+            /* Position on the candidate itself, or just past where it would be. */
+            k = mkval(key, plen + j);
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+            bound = j;
+            if (rc || k.mv_size != plen + j || memcmp(k.mv_data, key, plen + j) != 0)
+                continue;
+        }
+        bound = j;
+        if ((rc = val_mask(&v, &mask)) != 0)
+            return rc;
+        if (mask & (EP_RULE_SUBDOMAINS | EP_RULE_SUFFIX)) {
+            set_match(matched, (mask & EP_RULE_SUBDOMAINS) ? EP_RULE_SUBDOMAINS : EP_RULE_SUFFIX,
+                      host + hlen - j, j);
+            return 0;
+        }
+    }
+}
+
+/* ---- the base profile, copied per read and generation ---- */
+
+/* The base profile's row as this read sees it (generation 0 when it is missing). */
+static int base_generation(struct ep_store_read *rd, uint64_t *generation)
+{
+    struct ep_profile_info info;
+    int rc = get_fixed(rd->txn, rd->store->profiles, EP_PROFILE_BASE, strlen(EP_PROFILE_BASE),
+                       &info, sizeof info);
+
+    *generation = rc == 0 ? info.generation : 0;
+    return rc == EP_E_NOTFOUND ? 0 : rc;
+}
+
+static int base_copy_add(struct base_copy *b, const char *k, size_t len, uint8_t mask)
+{
+    void *p;
+
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+
+        if (!(p = ep_realloc(b->entries, cap * sizeof *b->entries)))
+            return EP_E_NOMEM;
+        b->entries = p;
+        b->cap = cap;
+    }
+    if (b->keys_len + len > b->keys_cap) {
+        size_t cap = b->keys_cap ? b->keys_cap * 2 : 512;
+
+        while (cap < b->keys_len + len)
+            cap *= 2;
+        if (!(p = ep_realloc(b->keys, cap)))
+            return EP_E_NOMEM;
+        b->keys = p;
+        b->keys_cap = cap;
+    }
+    memcpy(b->keys + b->keys_len, k, len);
+    b->entries[b->n++] =
+        (struct base_entry){.off = (uint32_t)b->keys_len, .len = (uint16_t)len, .mask = mask};
+    b->keys_len += len;
+    return 0;
+}
+
+/* Copy the base profile's host and ip: keys as @p rd sees them (generation @p generation). */
+static int base_copy_load(struct ep_store_read *rd, uint64_t generation)
+{
+    static const char prefix[] = EP_PROFILE_BASE; /* with its NUL */
+    struct base_copy *b = &rd->base;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = rules_cursor(rd, &cur);
+
+    b->valid = b->too_big = b->regex = false;
+    b->n = b->keys_len = 0;
+    k = mkval(prefix, sizeof prefix);
+    if (rc == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const char *kk = (const char *)k.mv_data + sizeof prefix;
+        size_t kl = k.mv_size - sizeof prefix;
+        uint8_t mask;
+
+        if (k.mv_size <= sizeof prefix || memcmp(k.mv_data, prefix, sizeof prefix) != 0)
+            break;
+        if (kk[0] == '~') {
+            b->regex = true;
+            break; /* regex keys come last */
+        }
+        if (b->n == BASE_COPY_MAX) {
+            b->too_big = true;
+            break;
+        }
+        if ((rc = val_mask(&v, &mask)) != 0 || (rc = base_copy_add(b, kk, kl, mask)) != 0)
+            return rc;
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    b->generation = generation;
+    b->valid = true;
+    return 0;
+}
+
+/* The mask of key @p k in the base copy, 0 when absent; the tree's order (memcmp, then length). */
+static uint8_t base_copy_mask(const struct base_copy *b, const char *k, size_t len)
+{
+    size_t lo = 0, hi = b->n;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const struct base_entry *e = &b->entries[mid];
+        int c = memcmp(b->keys + e->off, k, e->len < len ? e->len : len);
+
+        if (c == 0)
+            c = e->len < len ? -1 : e->len > len;
+        if (c == 0)
+            return e->mask;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/*
+ * The base profile's host or ip: rule for @p host from the read's copy,
+ * refreshed when the profile's generation in this read differs from the
+ * copy's. *use_tree is set when the profile is too large to copy.
+ * *regex says whether regex rules remain to be tried.
+ */
+static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, bool ip,
+                      struct ep_rule *matched, bool *use_tree, bool *regex)
+{
+    struct base_copy *b = &rd->base;
+    char k[EP_RULE_BUFSZ + 1];
+    uint64_t generation;
+    uint8_t mask;
+    int rc = base_generation(rd, &generation);
+
+    *use_tree = *regex = false;
+    if (rc)
+        return rc;
+    if (!b->valid || b->generation != generation) {
+        rc = base_copy_load(rd, generation);
+        if (rc)
+            return rc;
+    }
+    if (b->too_big) {
+        *use_tree = true;
+        return 0;
+    }
+    *regex = b->regex;
+    if (ip) {
+        k[0] = '#';
+        memcpy(k + 1, host, hlen);
+        if (base_copy_mask(b, k, hlen + 1) & EP_RULE_IP) {
+            set_match(matched, EP_RULE_IP, host, hlen);
+            return 0;
+        }
+        return EP_E_NOTFOUND;
+    }
+    ep_host_reverse(host, k);
+    mask = base_copy_mask(b, k, hlen);
+    if (mask & (EP_RULE_EXACT | EP_RULE_SUFFIX)) {
+        set_match(matched, (mask & EP_RULE_EXACT) ? EP_RULE_EXACT : EP_RULE_SUFFIX, host, hlen);
+        return 0;
+    }
+    for (size_t len = hlen; len > 0;) {
+        const char *dot = memrchr(k, '.', len);
+
+        if (!dot)
+            break;
+        len = (size_t)(dot - k);
+        mask = base_copy_mask(b, k, len);
+        if (mask & (EP_RULE_SUBDOMAINS | EP_RULE_SUFFIX)) {
+            set_match(matched, (mask & EP_RULE_SUBDOMAINS) ? EP_RULE_SUBDOMAINS : EP_RULE_SUFFIX,
+                      host + hlen - len, len);
+            return 0;
+        }
+    }
+    return EP_E_NOTFOUND;
+}
+
+/*
+ * The rules lookup of the decision path. The base profile is matched from
+ * the read's in-memory copy; any other profile (or a base profile too
+ * large to copy) in the tree: for an IP literal its '#' key, for a name
+ * host_walk(). Regex rules come last, and only when the profile has some:
+ * the positioning of the walk often tells, else one probe does.
  */
 int ep_store_read_match(struct ep_store_read *rd, const char *profile, const char *host,
                         struct ep_rule *matched)
@@ -832,57 +1240,55 @@ int ep_store_read_match(struct ep_store_read *rd, const char *profile, const cha
     MDB_cursor *cur;
     size_t plen = strlen(profile), hlen = strlen(host);
     char *k = key + plen + 1;
-    uint8_t mask;
-    bool regex;
+    enum regex_hint hint = REGEX_UNKNOWN;
+    bool ip, use_tree = true, regex;
     int rc;
 
     if (plen == 0 || plen > EP_PROFILE_MAX || hlen == 0 || hlen > EP_HOST_MAX)
         return EP_E_INVAL;
+    ip = is_ip_literal(host);
+    if (strcmp(profile, EP_PROFILE_BASE) == 0) {
+        rc = base_match(rd, host, hlen, ip, matched, &use_tree, &regex);
+        if (rc != EP_E_NOTFOUND && (rc || !use_tree))
+            return rc;
+        if (!use_tree)
+            hint = regex ? REGEX_SOME : REGEX_NONE;
+    }
     memcpy(key, profile, plen + 1);
     rc = rules_cursor(rd, &cur);
     if (rc)
         return rc;
-    if (is_ip_literal(host)) {
+    if (use_tree && ip) {
+        MDB_val kv, v;
+        uint8_t mask = 0;
+
         k[0] = '#';
         memcpy(k + 1, host, hlen);
-        rc = cursor_mask(cur, key, plen + 2 + hlen, &mask);
-        if (rc)
+        kv = mkval(key, plen + 2 + hlen);
+        rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+        hint = regex_hint_of(rc, &kv, key, plen + 1);
+        if (rc == 0 && kv.mv_size == plen + 2 + hlen && memcmp(kv.mv_data, key, kv.mv_size) == 0 &&
+            (rc = val_mask(&v, &mask)) != 0)
+            return rc;
+        if (rc && rc != MDB_NOTFOUND)
             return rc;
         if (mask & EP_RULE_IP) {
             set_match(matched, EP_RULE_IP, host, hlen);
             return 0;
         }
-    } else {
+    } else if (use_tree) {
         ep_host_reverse(host, k);
-        rc = cursor_mask(cur, key, plen + 1 + hlen, &mask);
+        rc = host_walk(cur, key, plen + 1, hlen, host, matched, &hint);
+        if (rc != EP_E_NOTFOUND)
+            return rc;
+    }
+    if (hint == REGEX_UNKNOWN) {
+        rc = has_regex(cur, key, plen + 1, &regex);
         if (rc)
             return rc;
-        if (mask & (EP_RULE_EXACT | EP_RULE_SUFFIX)) {
-            set_match(matched, (mask & EP_RULE_EXACT) ? EP_RULE_EXACT : EP_RULE_SUFFIX, host, hlen);
-            return 0;
-        }
-        /* The reversed prefix of length len is the host's last len characters. */
-        for (size_t len = hlen; len > 0;) {
-            const char *dot = memrchr(k, '.', len);
-
-            if (!dot)
-                break;
-            len = (size_t)(dot - k);
-            rc = cursor_mask(cur, key, plen + 1 + len, &mask);
-            if (rc)
-                return rc;
-            if (mask & (EP_RULE_SUBDOMAINS | EP_RULE_SUFFIX)) {
-                set_match(matched,
-                          (mask & EP_RULE_SUBDOMAINS) ? EP_RULE_SUBDOMAINS : EP_RULE_SUFFIX,
-                          host + hlen - len, len);
-                return 0;
-            }
-        }
+        hint = regex ? REGEX_SOME : REGEX_NONE;
     }
-    rc = has_regex(rd, key, plen + 1, &regex);
-    if (rc)
-        return rc;
-    return regex ? regex_match(rd, profile, host, matched) : EP_E_NOTFOUND;
+    return hint == REGEX_SOME ? regex_match(rd, profile, host, matched) : EP_E_NOTFOUND;
 }
 
 /* ---- open and close ---- */
@@ -971,7 +1377,7 @@ static int schema_init(struct ep_store *s)
         rc = schema_read(s, txn, &found);
     if (rc == 0 && !found)
         rc = schema_create(s, txn);
-    return write_end(txn, rc);
+    return txn_finish(txn, rc);
 }
 
 int ep_store_open(const char *dir, const struct ep_store_options *opts, struct ep_store **out)
@@ -988,6 +1394,7 @@ int ep_store_open(const char *dir, const struct ep_store_options *opts, struct e
         return EP_E_NOMEM;
     s->read_only = opts->read_only;
     pthread_mutex_init(&s->pool_lock, NULL);
+    pthread_cond_init(&s->idle, NULL);
     pthread_rwlock_init(&s->regex_lock, NULL);
     rc = mdb_env_create(&s->env);
     if (rc)
@@ -1028,6 +1435,7 @@ void ep_store_close(struct ep_store *store)
     if (store->env)
         mdb_env_close(store->env);
     pthread_rwlock_destroy(&store->regex_lock);
+    pthread_cond_destroy(&store->idle);
     pthread_mutex_destroy(&store->pool_lock);
     ep_free(store);
 }
@@ -1114,7 +1522,7 @@ int ep_store_project_create(struct ep_store *store, const struct ep_project *p,
     if (rc == 0 && cp.ip[0])
         rc = client_row_put(store, txn, &cp);
 out:
-    return write_end(txn, rc);
+    return write_end(store, txn, rc);
 }
 
 int ep_store_project_get(struct ep_store *store, const char *id, struct ep_project *out)
@@ -1150,7 +1558,7 @@ int ep_store_project_update(struct ep_store *store, const struct ep_project *p)
     if (rc == 0 && cp.ip[0])
         rc = client_row_put(store, txn, &cp);
 out:
-    return write_end(txn, rc);
+    return write_end(store, txn, rc);
 }
 
 int ep_store_project_delete(struct ep_store *store, const char *id)
@@ -1173,7 +1581,7 @@ int ep_store_project_delete(struct ep_store *store, const char *id)
     if (rc == 0)
         rc = del_key(txn, store->projects, id, strlen(id));
 out:
-    return write_end(txn, rc);
+    return write_end(store, txn, rc);
 }
 
 int ep_store_projects_list(struct ep_store *store, int (*fn)(void *ctx, const struct ep_project *p),
@@ -1240,7 +1648,7 @@ int ep_store_client_map(struct ep_store *store, const char *ip, const char *id)
     if (rc == 0)
         rc = put_fixed(txn, store->projects, p.id, strlen(p.id), &p, sizeof p, 0);
 out:
-    return write_end(txn, rc);
+    return write_end(store, txn, rc);
 }
 
 int ep_store_client_unmap(struct ep_store *store, const char *id)
@@ -1258,7 +1666,7 @@ int ep_store_client_unmap(struct ep_store *store, const char *id)
     if (rc == 0)
         rc = put_fixed(txn, store->projects, p.id, strlen(p.id), &p, sizeof p, 0);
 out:
-    return write_end(txn, rc);
+    return write_end(store, txn, rc);
 }
 
 /* ---- listing rules and profiles ---- */
@@ -1475,7 +1883,7 @@ int ep_store_seen_add(struct ep_store *store, const struct ep_seen_delta *d, siz
         }
         rc = put_fixed(txn, store->seen, key, klen, &s, sizeof s, 0);
     }
-    return write_end(txn, rc);
+    return write_end(store, txn, rc);
 }
 
 int ep_store_seen_list(struct ep_store *store, const char *project_id,
@@ -1545,7 +1953,7 @@ int ep_store_seen_clear(struct ep_store *store, const char *project_id)
     rc = write_begin(store, &txn);
     if (rc == 0)
         rc = del_prefix(txn, store->seen, project_id, strlen(project_id) + 1);
-    return write_end(txn, rc);
+    return write_end(store, txn, rc);
 }
 
 /* ---- audit log ---- */
@@ -1617,7 +2025,7 @@ int ep_store_audit_append(struct ep_store *store, const struct ep_audit_entry *e
 out:
     if (cur)
         mdb_cursor_close(cur);
-    return write_end(txn, rc);
+    return write_end(store, txn, rc);
 }
 
 int ep_store_audit_list(struct ep_store *store, size_t limit,

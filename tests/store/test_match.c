@@ -1,0 +1,201 @@
+/*
+ * The rules lookup of the decision path (ep_store_read_match) against a
+ * plain reference that tries every rule: random whitelists over a small
+ * alphabet of labels chosen to collide (siblings that sort between a host
+ * and its ancestors, such as "example-foo" and "example0" beside
+ * "example.x"), random hosts, rules added and removed between rounds. The
+ * base profile is checked while it is small enough to be copied into
+ * memory and again once it is too large and is searched in the tree.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+
+#include "tests/store/storetest.h"
+
+#define MAX_RULES 4000
+#define HOSTS     3000
+
+static const char *const labels[] = {"a",   "b",  "a-b",     "a0",          "ab",       "x",
+                                     "com", "co", "example", "example-foo", "example0", "z"};
+#define NLABELS (sizeof labels / sizeof labels[0])
+
+struct ruleset {
+    struct ep_rule r[MAX_RULES];
+    size_t n;
+};
+
+static struct ruleset base, prof;
+static unsigned seed = 12345;
+
+static unsigned rnd(unsigned n)
+{
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 8) % n;
+}
+
+/* A name of @p depth random labels. */
+static void random_name(char *out, size_t outsz, unsigned depth)
+{
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (unsigned i = 0; i < depth; i++)
+        o += (size_t)snprintf(out + o, outsz - o, "%s%s", i ? "." : "", labels[rnd(NLABELS)]);
+}
+
+static void random_rule(struct ep_rule *r)
+{
+    static const enum ep_rule_kind kinds[] = {EP_RULE_EXACT, EP_RULE_SUFFIX, EP_RULE_SUBDOMAINS};
+    unsigned pick = rnd(40);
+
+    memset(r, 0, sizeof *r);
+    if (pick == 0) {
+        r->kind = EP_RULE_IP;
+        snprintf(r->host, sizeof r->host, "192.0.2.%u", rnd(8));
+        return;
+    }
+    r->kind = kinds[pick % 3];
+    random_name(r->host, sizeof r->host, 1 + rnd(3));
+}
+
+static bool same_rule(const struct ep_rule *a, const struct ep_rule *b)
+{
+    return a->kind == b->kind && strcmp(a->host, b->host) == 0;
+}
+
+static bool has_rule(const struct ruleset *set, enum ep_rule_kind kind, const char *host)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (set->r[i].kind == kind && strcmp(set->r[i].host, host) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The reference: the host's own EXACT, then SUFFIX rule; then for each
+ * ancestor from the nearest its SUBDOMAINS, then SUFFIX rule; for an IP
+ * literal its ip: rule. The regex rules of these sets are never matched
+ * (the decide suite covers them).
+ */
+static int reference(const struct ruleset *set, const char *host, struct ep_rule *out)
+{
+    unsigned char addr[16];
+    const char *a;
+
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, host, addr) == 1) {
+        if (!has_rule(set, EP_RULE_IP, host))
+            return EP_E_NOTFOUND;
+        out->kind = EP_RULE_IP;
+        snprintf(out->host, sizeof out->host, "%s", host);
+        return 0;
+    }
+    if (has_rule(set, EP_RULE_EXACT, host) || has_rule(set, EP_RULE_SUFFIX, host)) {
+        out->kind = has_rule(set, EP_RULE_EXACT, host) ? EP_RULE_EXACT : EP_RULE_SUFFIX;
+        snprintf(out->host, sizeof out->host, "%s", host);
+        return 0;
+    }
+    for (a = strchr(host, '.'); a; a = strchr(a + 1, '.')) {
+        if (has_rule(set, EP_RULE_SUBDOMAINS, a + 1) || has_rule(set, EP_RULE_SUFFIX, a + 1)) {
+            out->kind =
+                has_rule(set, EP_RULE_SUBDOMAINS, a + 1) ? EP_RULE_SUBDOMAINS : EP_RULE_SUFFIX;
+            snprintf(out->host, sizeof out->host, "%s", a + 1);
+            return 0;
+        }
+    }
+    return EP_E_NOTFOUND;
+}
+
+/* Add @p n random rules to @p set and to @p profile in the store. */
+static void grow(struct ep_store *s, const char *profile, struct ruleset *set, size_t n)
+{
+    for (size_t i = 0; i < n && set->n < MAX_RULES; i++) {
+        struct ep_rule r;
+        bool added;
+
+        random_rule(&r);
+        REQUIRE(ep_store_rule_add(s, profile, &r, &added) == 0);
+        if (added)
+            set->r[set->n++] = r;
+        else
+            REQUIRE(has_rule(set, r.kind, r.host));
+    }
+}
+
+/* Remove @p n random rules of @p set from the store. */
+static void shrink(struct ep_store *s, const char *profile, struct ruleset *set, size_t n)
+{
+    for (size_t i = 0; i < n && set->n > 0; i++) {
+        size_t k = rnd((unsigned)set->n);
+
+        REQUIRE(ep_store_rule_remove(s, profile, &set->r[k]) == 0);
+        set->r[k] = set->r[--set->n];
+    }
+}
+
+/* Compare store and reference for HOSTS random hosts; one failure message per profile and round. */
+static void check_round(struct ep_store *s, const char *what)
+{
+    unsigned bad = 0;
+
+    for (unsigned i = 0; i < HOSTS; i++) {
+        struct ep_store_read *rd = NULL;
+        struct ep_rule want_b, want_p, got_b, got_p;
+        char host[EP_HOST_BUFSZ];
+        int rb, rp, gb, gp;
+
+        if (rnd(30) == 0)
+            snprintf(host, sizeof host, "192.0.2.%u", rnd(10));
+        else
+            random_name(host, sizeof host, 1 + rnd(5));
+        rb = reference(&base, host, &want_b);
+        rp = reference(&prof, host, &want_p);
+        REQUIRE(ep_store_read_begin(s, &rd) == 0);
+        memset(&got_b, 0, sizeof got_b);
+        memset(&got_p, 0, sizeof got_p);
+        gb = ep_store_read_match(rd, EP_PROFILE_BASE, host, &got_b);
+        gp = ep_store_read_match(rd, "course", host, &got_p);
+        ep_store_read_end(rd);
+        if (gb != rb || gp != rp || (rb == 0 && !same_rule(&got_b, &want_b)) ||
+            (rp == 0 && !same_rule(&got_p, &want_p))) {
+            if (bad++ == 0)
+                fprintf(stderr,
+                        "  %s: %s: base got %d %d \"%s\" want %d %d \"%s\"; course got %d %d "
+                        "\"%s\" want %d %d \"%s\"\n",
+                        what, host, gb, got_b.kind, got_b.host, rb, want_b.kind, want_b.host, gp,
+                        got_p.kind, got_p.host, rp, want_p.kind, want_p.host);
+        }
+    }
+    if (bad)
+        fprintf(stderr, "  %s: %u of %u hosts looked up wrongly\n", what, bad, HOSTS);
+    CHECK_INT(bad, 0);
+}
+
+int main(void)
+{
+    struct ep_store *s = store_open_dir(store_dir("match"), 0);
+    char what[64];
+
+    /* Start from an empty base profile, so the reference knows all of it. */
+    REQUIRE(ep_store_rules_replace(s, EP_PROFILE_BASE, NULL, 0) == 0);
+    REQUIRE(ep_store_rules_replace(s, "course", NULL, 0) == 0);
+    check_round(s, "empty");
+    for (int round = 0; round < 8; round++) {
+        grow(s, EP_PROFILE_BASE, &base, 12);
+        grow(s, "course", &prof, 150);
+        shrink(s, EP_PROFILE_BASE, &base, 3);
+        shrink(s, "course", &prof, 40);
+        snprintf(what, sizeof what, "small base, round %d", round);
+        check_round(s, what);
+    }
+    /* A base profile too large to copy into memory is searched in the tree. */
+    grow(s, EP_PROFILE_BASE, &base, 3000);
+    for (int round = 0; round < 3; round++) {
+        snprintf(what, sizeof what, "large base (%zu rules), round %d", base.n, round);
+        check_round(s, what);
+        shrink(s, EP_PROFILE_BASE, &base, 300);
+        grow(s, "course", &prof, 100);
+    }
+    ep_store_close(s);
+    return test_exit();
+}
