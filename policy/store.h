@@ -33,6 +33,17 @@
  * - `maxreaders` must cover every thread of every process that reads at
  *   once (c-icap: MaxServers × ThreadsPerChild, plus egress-api's threads).
  *   The first opener of an environment fixes it for everyone.
+ * - Processes may open the store with different map sizes; the largest
+ *   one that wrote is committed in the environment. When another process
+ *   has grown the data past this handle's map, LMDB refuses the next
+ *   transaction with MDB_MAP_RESIZED; the handle then adopts the committed
+ *   size (mdb_env_set_mapsize(env, 0)) and begins again, once. The remap
+ *   needs every transaction of this process to have ended: new ones wait
+ *   for it, and the pooled read transactions are dropped. A thread that
+ *   still holds a transaction of its own gets MDB_MAP_RESIZED back instead
+ *   of waiting for itself; its next call succeeds.
+ * - A read taken with ep_store_read_begin() is ended by the thread that
+ *   took it (the handle counts transactions per thread for the remap).
  */
 #ifndef EP_STORE_H
 #define EP_STORE_H
@@ -254,6 +265,15 @@ int ep_store_read_client(struct ep_store_read *rd, const char *ip, struct ep_cli
  * itself, then each ancestor, ip: rules for IP literals, regex rules last
  * (compiled once per profile generation, cached in the store handle).
  * 0 with @p matched filled, EP_E_NOTFOUND when no rule matches, or a store error.
+ *
+ * Cost: the nearest ancestor is found by jumping between neighbouring
+ * keys of the `rules` tree (typically one to three positionings, however
+ * many labels the host has), and the regex step is skipped when the
+ * profile has no regex rule. The base profile (EP_PROFILE_BASE) is
+ * matched from a copy in memory kept by each pooled read and refreshed
+ * when its generation in `profiles` changes, so a committed change still
+ * applies to the next decision; a base profile of more than 1,024 rules
+ * is searched in the tree instead.
  */
 int ep_store_read_match(struct ep_store_read *rd, const char *profile, const char *host,
                         struct ep_rule *matched);

@@ -6,6 +6,7 @@ store_tests = \
 	tests/store/test_store \
 	tests/store/test_decide \
 	tests/store/test_match \
+	tests/store/test_resize \
 	tests/store/test_concurrency \
 	tests/store/test_recorder \
 	tests/store/test_recorder_crash
@@ -21,6 +22,8 @@ tests_store_test_decide_SOURCES = tests/store/test_decide.c
 tests_store_test_decide_LDADD = policy/libpolicy.la
 tests_store_test_match_SOURCES = tests/store/test_match.c
 tests_store_test_match_LDADD = policy/libpolicy.la
+tests_store_test_resize_SOURCES = tests/store/test_resize.c
+tests_store_test_resize_LDADD = policy/libpolicy.la $(PTHREAD_LIBS)
 tests_store_test_concurrency_SOURCES = tests/store/test_concurrency.c
 tests_store_test_concurrency_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
 tests_store_test_concurrency_LDADD = policy/libpolicy.la $(LMDB_LIBS) $(PTHREAD_LIBS)
