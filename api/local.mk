@@ -5,7 +5,6 @@ api_egress_api_SOURCES = \
 	api/main.c api/api.h \
 	api/log.c api/log.h \
 	api/http.c api/http.h \
-	api/jsonw.c api/jsonw.h \
 	api/routes.c \
 	api/auth.c api/auth.h \
 	api/workspace.c api/workspace.h \

@@ -72,8 +72,10 @@ wait_port() {
 }
 
 echo "== egress-api on 127.0.0.1:$API_PORT"
+# Workspaces here are loopback addresses (curl --interface), not containers:
+# a container on the engine's bridge could not reach squid on 127.0.0.1.
 # First: the first opener of the store fixes its reader table for c-icap too.
-"$build/api/egress-api" --db "$var/db" --listen "127.0.0.1:$API_PORT" --max-readers 1024 \
+"$build/api/egress-api" --db "$var/db" --listen "127.0.0.1:$API_PORT" --max-readers 1024 --no-containers \
     --admin-token-file "$var/admin-token" 2>>"$var/egress-api.log" &
 pids="$pids $!"
 wait_port "$API_PORT"

@@ -130,6 +130,8 @@ static int start(struct api_daemon *d, const char *const *extra, int *status, bo
     }
     argv[argc++] = "--bcrypt-cost";
     argv[argc++] = "10";
+    /* Never the machine's own engine: container tests start their own dockerd. */
+    argv[argc++] = "--no-containers";
     for (int i = 0; extra && extra[i] && argc < 62; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;
