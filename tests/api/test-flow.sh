@@ -7,14 +7,7 @@
 # change and a deletion through the API take effect on the next request.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$top_srcdir/tests/icap/common.sh"
-command -v squid >/dev/null 2>&1 || {
-    echo "squid is not installed (Debian: squid)"
-    exit 77
-}
-[ "$(id -u)" = 0 ] || {
-    echo "squid must be started as root here (it switches to user proxy)"
-    exit 99
-}
+need_squid
 
 STACK_HOSTS="pypi.test files.pypi.test docs.test tracker.test evil.test"
 stack_init

@@ -17,6 +17,7 @@
 # Skips (77) only when dockerd, unshare or a static busybox is missing.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-.}/tests/lib/dockerd.sh"
+. "${top_srcdir:-.}/tests/lib/check.sh"
 
 dockerd_have_tools || exit 77
 if [ "$(id -u)" -ne 0 ]; then
@@ -35,8 +36,6 @@ AUTH=/home/coder/.code-server-auth
 TOKEN=containers-test-admin-token-0123456789
 work=$(mktemp -d "${TMPDIR:-/tmp}/ep-api-containers-XXXXXX") || exit 99
 API_PIDS=
-failures=0
-checks=0
 
 cleanup() {
     for pid in $API_PIDS; do
@@ -47,35 +46,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 99' HUP INT TERM
-
-ok() {
-    checks=$((checks + 1))
-    echo "ok: $1"
-}
-fail() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    echo "FAIL: $1${2:+ ($2)}"
-}
-# expect_eq NAME GOT WANT
-expect_eq() {
-    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got '$2', expected '$3'"; fi
-}
-# expect_match NAME TEXT REGEX (grep -E on the whole text)
-expect_match() {
-    if printf '%s\n' "$2" | grep -Eq -- "$3"; then
-        ok "$1"
-    else
-        fail "$1" "no match for '$3' in: $(printf '%s' "$2" | head -c 800)"
-    fi
-}
-expect_no_match() {
-    if printf '%s\n' "$2" | grep -Eq -- "$3"; then
-        fail "$1" "unexpected match for '$3' in: $(printf '%s' "$2" | head -c 800)"
-    else
-        ok "$1"
-    fi
-}
 
 # start_api NAME STORE [OPTIONS...]: egress-api on a random loopback port
 # against the test engine; sets API_PORT, API_PID and API_LOG ($work/NAME.log,
@@ -345,10 +315,8 @@ expect_match "the new one was never stored" \
     "$(anon POST "/api/projects/$G/start" '{"password": "g-pass-two2"}')" '^401 '
 expect_match "listings still answer, with the stored statuses" "$(api GET /api/projects)" '^200 '
 
-echo "$checks checks, $failures failed"
-if [ "$failures" -ne 0 ]; then
+finish || {
     echo "--- egress-api log:"
     tail -40 "$API_LOG"
     exit 1
-fi
-exit 0
+}

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared start of the ICAP and end-to-end test scripts: the environment
-# check, the stack (tests/lib/stack.sh), a store and small assertions.
+# check, the stack (tests/lib/stack.sh), a store, the assertions of
+# tests/lib/check.sh and need_squid.
 # Sourced after the script re-executed itself under bash.
 
 command -v c-icap >/dev/null 2>&1 && command -v c-icap-client >/dev/null 2>&1 || {
@@ -15,43 +16,9 @@ command -v c-icap >/dev/null 2>&1 && command -v c-icap-client >/dev/null 2>&1 ||
 }
 . "$top_srcdir/tests/lib/stack.sh"
 
+. "$top_srcdir/tests/lib/check.sh"
+
 STORECTL="$top_builddir/tests/lib/storectl"
-failures=0
-checks=0
-
-# ok NAME: record a passed check; fail NAME DETAIL: a failed one.
-ok() {
-    checks=$((checks + 1))
-    echo "ok: $1"
-}
-fail() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    echo "FAIL: $1${2:+ ($2)}"
-}
-
-# expect_eq NAME GOT WANT
-expect_eq() {
-    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got '$2', expected '$3'"; fi
-}
-
-# expect_match NAME TEXT REGEX (grep -E on the whole text)
-expect_match() {
-    if printf '%s\n' "$2" | grep -Eq -- "$3"; then
-        ok "$1"
-    else
-        fail "$1" "no match for '$3' in: $(printf '%s' "$2" | head -c 600)"
-    fi
-}
-
-# expect_no_match NAME TEXT REGEX
-expect_no_match() {
-    if printf '%s\n' "$2" | grep -Eq -- "$3"; then
-        fail "$1" "unexpected match for '$3' in: $(printf '%s' "$2" | head -c 600)"
-    else
-        ok "$1"
-    fi
-}
 
 # storectl ARGS: change the test store; a failure is a harness error.
 storectl() {
@@ -61,7 +28,15 @@ storectl() {
     }
 }
 
-finish() {
-    echo "$checks checks, $failures failed"
-    [ "$failures" -eq 0 ]
+# need_squid: the end-to-end scripts drive the real squid, started as root
+# (it switches to user proxy).
+need_squid() {
+    command -v squid >/dev/null 2>&1 || {
+        echo "squid is not installed (Debian: squid)"
+        exit 77
+    }
+    [ "$(id -u)" = 0 ] || {
+        echo "squid must be started as root here (it switches to user proxy)"
+        exit 99
+    }
 }

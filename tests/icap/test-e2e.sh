@@ -7,14 +7,7 @@
 # and a 50 MB upload.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$top_srcdir/tests/icap/common.sh"
-command -v squid >/dev/null 2>&1 || {
-    echo "squid is not installed (Debian: squid)"
-    exit 77
-}
-[ "$(id -u)" = 0 ] || {
-    echo "squid must be started as root here (it switches to user proxy)"
-    exit 99
-}
+need_squid
 
 STACK_HOSTS="exact.test exact.test.evil.test www.suffix.test suffix.test notsuffix.test
  a.sub.test sub.test api1.rx.test apix.rx.test api1.rx.test.evil.test other.test evil.test

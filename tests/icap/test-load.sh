@@ -6,14 +6,7 @@
 # error, stable.test must always pass and never.test never.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$top_srcdir/tests/icap/common.sh"
-command -v squid >/dev/null 2>&1 || {
-    echo "squid is not installed (Debian: squid)"
-    exit 77
-}
-[ "$(id -u)" = 0 ] || {
-    echo "squid must be started as root here (it switches to user proxy)"
-    exit 99
-}
+need_squid
 
 SECONDS_OF_LOAD=${LOAD_SECONDS:-4}
 STACK_HOSTS="stable.test never.test flip.test"
