@@ -1,6 +1,6 @@
 # Every test suite describes itself in its own folder's local.mk.
 AM_TESTS_ENVIRONMENT += TMPDIR="$${TMPDIR:-/tmp}"; export TMPDIR;
-EXTRA_DIST += tests/lib/testutil.h tests/lib/check.sh
+EXTRA_DIST += tests/lib/testutil.h tests/lib/check.sh tests/lib/README.md tests/style/README.md docs/README.md
 include $(srcdir)/tests/style/local.mk
 include $(srcdir)/tests/unit/local.mk
 include $(srcdir)/tests/store/local.mk
