@@ -60,6 +60,7 @@ struct base_copy {
     bool too_big;
     bool regex; /* the profile has regex rules */
     uint64_t generation;
+    size_t txnid; /* the last snapshot seen at `generation`: no need to look again */
     size_t n, cap;
     struct base_entry *entries; /* in the tree's key order */
     char *keys;
@@ -72,6 +73,12 @@ struct ep_store_read {
     MDB_cursor *rules; /* read cursor on `rules`, renewed lazily with the txn */
     bool rules_live;   /* the cursor belongs to the current renewal */
     struct base_copy base;
+    /* Whether `profile` has regex rules, as of snapshot `txnid` (0: not known). */
+    struct {
+        char profile[EP_PROFILE_MAX + 1];
+        size_t txnid;
+        bool regex;
+    } regex_hint;
     struct ep_store_read *next;
 };
 
@@ -955,7 +962,7 @@ static int has_regex(MDB_cursor *cur, const char *prefix, size_t plen, bool *yes
     probe[plen] = '~';
     k = mkval(probe, plen + 1);
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    *yes = regex_hint_of(rc, &k, probe, plen + 1) == REGEX_SOME;
+    *yes = regex_hint_of(rc, &k, prefix, plen) == REGEX_SOME;
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -1170,25 +1177,30 @@ static uint8_t base_copy_mask(const struct base_copy *b, const char *k, size_t l
 /*
  * The base profile's host or ip: rule for @p host from the read's copy,
  * refreshed when the profile's generation in this read differs from the
- * copy's. *use_tree is set when the profile is too large to copy.
- * *regex says whether regex rules remain to be tried.
+ * copy's. The generation is read only when the snapshot (LMDB's
+ * transaction id, which any commit changes) is not the one the copy was
+ * last found current in, so most decisions skip even that lookup.
+ * *use_tree is set when the profile is too large to copy. *regex says
+ * whether regex rules remain to be tried.
  */
 static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, bool ip,
                       struct ep_rule *matched, bool *use_tree, bool *regex)
 {
     struct base_copy *b = &rd->base;
     char k[EP_RULE_BUFSZ + 1];
+    size_t txnid = mdb_txn_id(rd->txn);
     uint64_t generation;
     uint8_t mask;
-    int rc = base_generation(rd, &generation);
+    int rc;
 
     *use_tree = *regex = false;
-    if (rc)
-        return rc;
-    if (!b->valid || b->generation != generation) {
-        rc = base_copy_load(rd, generation);
+    if (!b->valid || b->txnid != txnid) {
+        rc = base_generation(rd, &generation);
+        if (rc == 0 && (!b->valid || b->generation != generation))
+            rc = base_copy_load(rd, generation);
         if (rc)
             return rc;
+        b->txnid = txnid;
     }
     if (b->too_big) {
         *use_tree = true;
@@ -1227,11 +1239,70 @@ static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, b
 }
 
 /*
+ * The host or ip: rule of the profile whose keys start with key[0..plen)
+ * in the tree, for ep_store_read_match(); *hint is settled (from the
+ * positioning, the read's last answer for this profile and snapshot, or
+ * one probe) and remembered when EP_E_NOTFOUND is returned.
+ */
+static int tree_match(struct ep_store_read *rd, MDB_cursor *cur, char *key, size_t plen,
+                      const char *host, size_t hlen, bool ip, struct ep_rule *matched,
+                      enum regex_hint *hint)
+{
+    char *k = key + plen;
+    size_t txnid = mdb_txn_id(rd->txn);
+    enum regex_hint seen = REGEX_UNKNOWN;
+    bool regex;
+    int rc;
+
+    if (*hint == REGEX_UNKNOWN && rd->regex_hint.txnid == txnid &&
+        strcmp(rd->regex_hint.profile, key) == 0)
+        *hint = rd->regex_hint.regex ? REGEX_SOME : REGEX_NONE;
+    if (ip) {
+        MDB_val kv, v;
+        uint8_t mask = 0;
+
+        k[0] = '#';
+        memcpy(k + 1, host, hlen);
+        kv = mkval(key, plen + 1 + hlen);
+        rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
+        seen = regex_hint_of(rc, &kv, key, plen);
+        if (rc == 0 && kv.mv_size == plen + 1 + hlen && memcmp(kv.mv_data, key, kv.mv_size) == 0 &&
+            (rc = val_mask(&v, &mask)) != 0)
+            return rc;
+        if (rc && rc != MDB_NOTFOUND)
+            return rc;
+        if (mask & EP_RULE_IP) {
+            set_match(matched, EP_RULE_IP, host, hlen);
+            return 0;
+        }
+    } else {
+        ep_host_reverse(host, k);
+        rc = host_walk(cur, key, plen, hlen, host, matched, &seen);
+        if (rc != EP_E_NOTFOUND)
+            return rc;
+    }
+    if (*hint == REGEX_UNKNOWN)
+        *hint = seen;
+    if (*hint == REGEX_UNKNOWN) {
+        rc = has_regex(cur, key, plen, &regex);
+        if (rc)
+            return rc;
+        *hint = regex ? REGEX_SOME : REGEX_NONE;
+    }
+    memcpy(rd->regex_hint.profile, key, plen);
+    rd->regex_hint.txnid = txnid;
+    rd->regex_hint.regex = *hint == REGEX_SOME;
+    return EP_E_NOTFOUND;
+}
+
+/*
  * The rules lookup of the decision path. The base profile is matched from
  * the read's in-memory copy; any other profile (or a base profile too
  * large to copy) in the tree: for an IP literal its '#' key, for a name
  * host_walk(). Regex rules come last, and only when the profile has some:
- * the positioning of the walk often tells, else one probe does.
+ * the base copy knows, and for other profiles the walk's positioning or
+ * the read's answer for the same profile and snapshot often tells; else
+ * one probe does.
  */
 int ep_store_read_match(struct ep_store_read *rd, const char *profile, const char *host,
                         struct ep_rule *matched)
@@ -1239,7 +1310,6 @@ int ep_store_read_match(struct ep_store_read *rd, const char *profile, const cha
     char key[RULE_KEY_MAX];
     MDB_cursor *cur;
     size_t plen = strlen(profile), hlen = strlen(host);
-    char *k = key + plen + 1;
     enum regex_hint hint = REGEX_UNKNOWN;
     bool ip, use_tree = true, regex;
     int rc;
@@ -1254,39 +1324,13 @@ int ep_store_read_match(struct ep_store_read *rd, const char *profile, const cha
         if (!use_tree)
             hint = regex ? REGEX_SOME : REGEX_NONE;
     }
-    memcpy(key, profile, plen + 1);
-    rc = rules_cursor(rd, &cur);
-    if (rc)
-        return rc;
-    if (use_tree && ip) {
-        MDB_val kv, v;
-        uint8_t mask = 0;
-
-        k[0] = '#';
-        memcpy(k + 1, host, hlen);
-        kv = mkval(key, plen + 2 + hlen);
-        rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
-        hint = regex_hint_of(rc, &kv, key, plen + 1);
-        if (rc == 0 && kv.mv_size == plen + 2 + hlen && memcmp(kv.mv_data, key, kv.mv_size) == 0 &&
-            (rc = val_mask(&v, &mask)) != 0)
-            return rc;
-        if (rc && rc != MDB_NOTFOUND)
-            return rc;
-        if (mask & EP_RULE_IP) {
-            set_match(matched, EP_RULE_IP, host, hlen);
-            return 0;
-        }
-    } else if (use_tree) {
-        ep_host_reverse(host, k);
-        rc = host_walk(cur, key, plen + 1, hlen, host, matched, &hint);
+    if (use_tree) {
+        memcpy(key, profile, plen + 1);
+        rc = rules_cursor(rd, &cur);
+        if (rc == 0)
+            rc = tree_match(rd, cur, key, plen + 1, host, hlen, ip, matched, &hint);
         if (rc != EP_E_NOTFOUND)
             return rc;
-    }
-    if (hint == REGEX_UNKNOWN) {
-        rc = has_regex(cur, key, plen + 1, &regex);
-        if (rc)
-            return rc;
-        hint = regex ? REGEX_SOME : REGEX_NONE;
     }
     return hint == REGEX_SOME ? regex_match(rd, profile, host, matched) : EP_E_NOTFOUND;
 }

@@ -14,6 +14,8 @@
 
 #define MAX_RULES 4000
 #define HOSTS     3000
+/* The regex rule of "course" (as stored: without the '~'). */
+#define REGEX_RULE "^[a-z0-9.-]+\\.rx$"
 
 static const char *const labels[] = {"a",   "b",  "a-b",     "a0",          "ab",       "x",
                                      "com", "co", "example", "example-foo", "example0", "z"};
@@ -74,11 +76,13 @@ static bool has_rule(const struct ruleset *set, enum ep_rule_kind kind, const ch
 /*
  * The reference: the host's own EXACT, then SUFFIX rule; then for each
  * ancestor from the nearest its SUBDOMAINS, then SUFFIX rule; for an IP
- * literal its ip: rule. The regex rules of these sets are never matched
- * (the decide suite covers them).
+ * literal its ip: rule; last the one regex rule of "course", REGEX_RULE,
+ * which matches the names under "rx" (a label no host rule uses).
  */
 static int reference(const struct ruleset *set, const char *host, struct ep_rule *out)
 {
+    size_t hlen = strlen(host);
+
     unsigned char addr[16];
     const char *a;
 
@@ -102,6 +106,11 @@ static int reference(const struct ruleset *set, const char *host, struct ep_rule
             snprintf(out->host, sizeof out->host, "%s", a + 1);
             return 0;
         }
+    }
+    if (set == &prof && hlen > 3 && strcmp(host + hlen - 3, ".rx") == 0) {
+        out->kind = EP_RULE_REGEX;
+        snprintf(out->host, sizeof out->host, "%s", REGEX_RULE);
+        return 0;
     }
     return EP_E_NOTFOUND;
 }
@@ -144,10 +153,13 @@ static void check_round(struct ep_store *s, const char *what)
         char host[EP_HOST_BUFSZ];
         int rb, rp, gb, gp;
 
-        if (rnd(30) == 0)
+        if (rnd(30) == 0) {
             snprintf(host, sizeof host, "192.0.2.%u", rnd(10));
-        else
+        } else {
             random_name(host, sizeof host, 1 + rnd(5));
+            if (rnd(10) == 0)
+                strcat(host, ".rx");
+        }
         rb = reference(&base, host, &want_b);
         rp = reference(&prof, host, &want_p);
         REQUIRE(ep_store_read_begin(s, &rd) == 0);
@@ -174,11 +186,12 @@ static void check_round(struct ep_store *s, const char *what)
 int main(void)
 {
     struct ep_store *s = store_open_dir(store_dir("match"), 0);
+    struct ep_rule regex = {.kind = EP_RULE_REGEX, .host = REGEX_RULE};
     char what[64];
 
     /* Start from an empty base profile, so the reference knows all of it. */
     REQUIRE(ep_store_rules_replace(s, EP_PROFILE_BASE, NULL, 0) == 0);
-    REQUIRE(ep_store_rules_replace(s, "course", NULL, 0) == 0);
+    REQUIRE(ep_store_rules_replace(s, "course", &regex, 1) == 0);
     check_round(s, "empty");
     for (int round = 0; round < 8; round++) {
         grow(s, EP_PROFILE_BASE, &base, 12);
