@@ -17,12 +17,41 @@
 #include "policy/host.h"
 #include "policy/rule.h"
 
-/* The answer being built: the three views of the same records. */
+/*
+ * The answer being built. "domains" can hold tens of thousands of hosts:
+ * each record is dumped by jansson as soon as it is built into one memory
+ * stream (building the whole tree first cost several times more, mostly in
+ * malloc and free); the two groupings are small trees of host names.
+ */
 struct seen_ctx {
-    json_t *domains;     /* host → record */
+    FILE *domains; /* "host":{record},... */
+    size_t count;
     json_t *categorized; /* category → [host] */
     json_t *groups;      /* registrable domain → [host] */
 };
+
+/* Append jansson's encoding of @p value (any JSON value) to @p out; consumes @p value. */
+static int dump_value(FILE *out, json_t *value)
+{
+    char buf[1024], *big = NULL;
+    size_t n;
+    int rc = 0;
+
+    if (value == NULL)
+        return EP_E_NOMEM;
+    n = json_dumpb(value, buf, sizeof buf, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (n > 0 && n <= sizeof buf) {
+        if (fwrite(buf, 1, n, out) != n)
+            rc = EP_E_NOMEM;
+    } else {
+        big = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (big == NULL || fputs(big, out) < 0)
+            rc = EP_E_NOMEM;
+    }
+    free(big);
+    json_decref(value);
+    return rc;
+}
 
 /* Add one host's record to "domains" and the host to its category and group. */
 static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
@@ -30,16 +59,25 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
     struct seen_ctx *sc = ctx;
     char first[32], last[32], group[EP_HOST_BUFSZ];
     const char *category = ep_category_of(host);
-    json_t *record, *members;
+    json_t *members;
+    int rc;
 
     http_time_iso(s->first_seen, first);
     http_time_iso(s->last_seen, last);
-    record = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "count", (json_int_t)s->count,
-                       "allowed", (json_int_t)s->allowed, "denied", (json_int_t)s->denied,
-                       "first_seen", first, "last_seen", last, "category", category, "lastVerdict",
-                       s->last_verdict == EP_VERDICT_DENY ? "deny" : "allow");
-    if (record == NULL || json_object_set_new_nocheck(sc->domains, host, record) != 0)
-        return EP_E_NOMEM;
+    if (sc->count++ > 0)
+        fputc(',', sc->domains);
+    rc = dump_value(sc->domains, json_string(host));
+    if (rc == 0 && fputc(':', sc->domains) == EOF)
+        rc = EP_E_NOMEM;
+    if (rc == 0)
+        rc = dump_value(sc->domains,
+                        json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "count",
+                                  (json_int_t)s->count, "allowed", (json_int_t)s->allowed, "denied",
+                                  (json_int_t)s->denied, "first_seen", first, "last_seen", last,
+                                  "category", category, "lastVerdict",
+                                  s->last_verdict == EP_VERDICT_DENY ? "deny" : "allow"));
+    if (rc)
+        return rc;
     if (json_array_append_new(json_object_get(sc->categorized, category), json_string(host)) != 0)
         return EP_E_NOMEM;
 
@@ -62,36 +100,61 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
  */
 void recorded_handle_list(struct http_request *r)
 {
-    struct seen_ctx sc = {json_object(), json_object(), json_object()};
+    struct seen_ctx sc = {NULL, 0, json_object(), json_object()};
+    char *domains = NULL, *text = NULL;
+    size_t domains_len = 0;
     const char *password;
     struct ep_project p;
-    json_t *body = NULL;
+    FILE *out = NULL;
+    size_t text_len = 0;
     int err = EP_E_NOMEM;
 
     if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
         projects_authorize(r, &p, password) < 0)
         goto out;
+    sc.domains = open_memstream(&domains, &domains_len);
     if (sc.domains == NULL || sc.categorized == NULL || sc.groups == NULL)
         goto fail;
     for (int c = 0; ep_category_names[c]; c++)
         if (json_object_set_new_nocheck(sc.categorized, ep_category_names[c], json_array()) != 0)
             goto fail;
     err = ep_store_seen_list(r->ctx->store, p.id, add_seen, &sc);
+    if (fclose(sc.domains) != 0 && err == 0)
+        err = EP_E_NOMEM;
+    sc.domains = NULL;
     if (err)
         goto fail;
-    body = json_pack("{s:s, s:O, s:O, s:O, s:I}", "projectId", p.id, "domains", sc.domains,
-                     "categorized", sc.categorized, "groups", sc.groups, "totalDomains",
-                     (json_int_t)json_object_size(sc.domains));
-    if (body == NULL) {
-        err = EP_E_NOMEM;
+
+    err = EP_E_NOMEM;
+    out = open_memstream(&text, &text_len);
+    if (out == NULL)
         goto fail;
-    }
-    http_reply_json(r, 200, body);
+    fputs("{\"projectId\":", out);
+    if (dump_value(out, json_string(p.id)) != 0)
+        goto fail;
+    fprintf(out, ",\"domains\":{%s},\"categorized\":", domains);
+    if (dump_value(out, json_incref(sc.categorized)) != 0)
+        goto fail;
+    fputs(",\"groups\":", out);
+    if (dump_value(out, json_incref(sc.groups)) != 0)
+        goto fail;
+    fprintf(out, ",\"totalDomains\":%zu}", sc.count);
+    if (fclose(out) != 0)
+        goto fail_closed;
+    http_reply_json_text(r, 200, text);
+    text = NULL;
     goto out;
 fail:
+    if (out)
+        fclose(out);
+fail_closed:
+    out = NULL;
     http_error_store(r, err, "recorded domains");
 out:
-    json_decref(sc.domains);
+    if (sc.domains)
+        fclose(sc.domains);
+    free(domains);
+    free(text);
     json_decref(sc.categorized);
     json_decref(sc.groups);
 }
