@@ -242,19 +242,6 @@ long http_utf8_length(const char *s)
     return n;
 }
 
-/* A project id in a path: 1..EP_ID_MAX of [a-z0-9-]; anything else is no project. */
-static bool id_valid(const char *id)
-{
-    size_t n = strlen(id);
-
-    if (n == 0 || n > EP_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '-'))
-            return false;
-    return true;
-}
-
 /*
  * Match @p path against @p pattern segment by segment. ":id" captures one
  * segment into @p param (EP_ID_MAX + 1 bytes, longer ones are still
@@ -284,7 +271,8 @@ static bool route_match(const char *pattern, const char *path, char *param, size
         if (plen == 3 && strncmp(p, ":id", 3) == 0) {
             if (slen == 0)
                 return false;
-            /* Over-long segments are kept one byte too long so id_valid refuses them. */
+            /* Over-long segments are kept one byte too long so ep_project_id_validate refuses them.
+             */
             size_t keep = slen < paramsz - 1 ? slen : paramsz - 1;
 
             memcpy(param, s, keep);
@@ -418,7 +406,7 @@ static void dispatch(struct http_request *r, struct conn_state *st)
     if (parse_body(r, st->body, st->len) < 0)
         return;
     if (param[0]) {
-        if (!id_valid(param)) {
+        if (ep_project_id_validate(param) != 0) {
             http_error(r, 404, "not_found", "no project with that id");
             return;
         }

@@ -13,8 +13,11 @@
  * | logging  | everything                  | every host          |
  * | none     | everything                  | nothing             |
  *
- * Cost: one pooled read transaction, one `clients` get and at most
- * 2 × (labels + 1) `rules` gets; regex rules are compiled once per
+ * Cost: one pooled read transaction, one `clients` get, the base domains
+ * from an in-memory copy kept per generation, and for the profile one
+ * cursor positioning plus one jump per ancestor that shares a prefix with
+ * a neighbouring key (usually one or two B-tree descents, never a scan);
+ * the regex step only when the profile has regex rules, compiled once per
  * profile generation and cached in the store handle.
  */
 #ifndef EP_DECIDE_H

@@ -158,16 +158,21 @@ const char *ep_status_name(enum ep_status status)
 
 #define TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)
 
-static bool valid_id(const char *id)
+int ep_project_id_validate(const char *id)
 {
     size_t n = strlen(id);
 
     if (n == 0 || n > EP_ID_MAX)
-        return false;
+        return EP_E_INVAL;
     for (size_t i = 0; i < n; i++)
         if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') || id[i] == '-'))
-            return false;
-    return true;
+            return EP_E_INVAL;
+    return 0;
+}
+
+static bool valid_id(const char *id)
+{
+    return ep_project_id_validate(id) == 0;
 }
 
 /* A rules profile: a valid profile name or the reserved base profile. */

@@ -70,6 +70,9 @@
 
 enum ep_mode { EP_MODE_NONE = 0, EP_MODE_SECURITY = 1, EP_MODE_LOGGING = 2 };
 
+/** A project id: 1..EP_ID_MAX characters of [a-z0-9-]. 0 or EP_E_INVAL. */
+int ep_project_id_validate(const char *id);
+
 /** "none", "security", "logging"; NULL for a bad value. */
 const char *ep_mode_name(enum ep_mode mode);
 /** 0 and *out set, or EP_E_INVAL. */
