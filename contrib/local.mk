@@ -37,3 +37,7 @@ uninstall-hook:
 	    find "$(DESTDIR)$(squiderrorsdir)" -name 'ERR_*' ! -name ERR_EGRESS_DENIED -delete; \
 	    rmdir "$(DESTDIR)$(squiderrorsdir)" 2>/dev/null || true; \
 	fi
+
+dist_noinst_SCRIPTS += contrib/install-deps.sh contrib/quickstart.sh
+EXTRA_DIST += contrib/README.md contrib/c-icap/README.md contrib/squid/README.md \
+	contrib/systemd/README.md contrib/systemd/egress-api.service.in
