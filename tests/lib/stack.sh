@@ -38,7 +38,12 @@
 #                         port and error directory of this stack (unless
 #                         SQUID_NO_ICAP=1), then each LINE. Waits until squid
 #                         listens. Sets SQUID_PORT, SQUID_PID, SQUID_ACCESS_LOG,
-#                         SQUID_CACHE_LOG.
+#                         SQUID_CACHE_LOG. Without egress.conf squid keeps its
+#                         512 KB client_request_buffer_max_size, with which
+#                         squid 5.7 aborts large plain-HTTP uploads (bug 5405,
+#                         see contrib/squid/README.md); pass
+#                         "client_request_buffer_max_size 64 MB" as a LINE
+#                         to upload through such a squid.
 #   stack_stop_squid      stop squid and wait for it.
 #   stack_curl IP ARGS... curl through squid from source address IP with a
 #                         10 s limit; prints what curl prints.
@@ -233,11 +238,6 @@ stack_start_squid() {
         echo "htcp_port 0"
         echo "snmp_port 0"
         echo "shutdown_lifetime 1 seconds"
-        # squid 5.7 drops fast large uploads (50 MB from curl, client and
-        # origin on loopback) with the default 512 KB client request buffer:
-        # it closes the origin connection mid-body (TCP_MISS_ABORTED/100).
-        # A larger buffer avoids it; see contrib/squid/README.md.
-        echo "client_request_buffer_max_size ${SQUID_REQUEST_BUFFER:-64 MB}"
         echo "coredump_dir $d"
         echo "logformat egress %ts.%03tu %>a %Ss/%03>Hs %rm %ru \"%{X-Egress-Reason}>ha\""
         echo "access_log stdio:$SQUID_ACCESS_LOG egress"
