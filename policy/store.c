@@ -463,16 +463,10 @@ static size_t rule_key(const char *profile, const struct ep_rule *rule, char *ke
         ep_host_reverse(rule->host, k);
         break;
     case EP_RULE_IP:
-        if (hlen == 0 || hlen > EP_IP_MAX)
-            return 0;
-        k[0] = '#';
-        memcpy(k + 1, rule->host, hlen);
-        hlen++;
-        break;
     case EP_RULE_REGEX:
-        if (hlen == 0 || hlen > EP_REGEX_MAX)
+        if (hlen == 0 || hlen > (rule->kind == EP_RULE_IP ? EP_IP_MAX : EP_REGEX_MAX))
             return 0;
-        k[0] = '~';
+        k[0] = rule->kind == EP_RULE_IP ? '#' : '~';
         memcpy(k + 1, rule->host, hlen);
         hlen++;
         break;
