@@ -1,10 +1,10 @@
 #!/bin/bash
 # The one command that sets up and runs every test (as root on Debian 12):
 # installs the packages, builds in build-test/, runs `make check`, builds
-# again with --enable-sanitizers in build-sanitizers/ and runs the unit
-# tests there, checks that `make distcheck` works, and ends with one line
-# "N passed, N failed, N skipped" over all of it. Exit status 0 only when
-# nothing failed.
+# again with --enable-sanitizers in build-sanitizers/ and runs the unit and
+# API tests there (failing on any sanitizer report of the daemon), checks
+# that `make distcheck` works, and ends with one line "N passed, N failed,
+# N skipped" over all of it. Exit status 0 only when nothing failed.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 99
@@ -64,7 +64,13 @@ if step "build" build build-test; then
     done
 fi
 if step "sanitizer build" build build-sanitizers --enable-sanitizers; then
-    (cd build-sanitizers && make -k check-unit) || true
+    # Reports of the daemons the tests start go to files: any file is a failure.
+    reports="$top/build-sanitizers/sanitizer-reports"
+    rm -rf "$reports" && mkdir -p "$reports"
+    (cd build-sanitizers && ASAN_OPTIONS="log_path=$reports/asan" \
+        UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1" make -k check-sanitizers) || true
+    step "no sanitizer report from a daemon" sh -c \
+        'if [ -n "$(ls -A "$1")" ]; then head -50 "$1"/*; exit 1; fi' - "$reports"
 fi
 if [ -f build-test/Makefile ]; then
     step "make distcheck" sh -c 'cd build-test && make distcheck TESTS= >distcheck.out 2>&1 || { tail -40 distcheck.out; exit 1; }'

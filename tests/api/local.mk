@@ -7,6 +7,8 @@ check_PROGRAMS += tests/api/test_api_endpoints tests/api/test_api_bad_requests \
 	tests/api/test_api_lifecycle
 TESTS += tests/api/test_api_endpoints tests/api/test_api_bad_requests \
 	tests/api/test_api_lifecycle
+SANITIZER_TESTS += tests/api/test_api_endpoints tests/api/test_api_bad_requests \
+	tests/api/test_api_lifecycle
 # The tests start the daemon: build it first.
 tests/api/test_api_endpoints.log tests/api/test_api_bad_requests.log \
 tests/api/test_api_lifecycle.log: api/egress-api$(EXEEXT)
