@@ -3,6 +3,7 @@ AM_TESTS_ENVIRONMENT += TMPDIR="$${TMPDIR:-/tmp}"; export TMPDIR;
 EXTRA_DIST += tests/lib/testutil.h tests/lib/check.sh tests/lib/README.md tests/style/README.md docs/README.md
 include $(srcdir)/tests/style/local.mk
 include $(srcdir)/tests/unit/local.mk
+include $(srcdir)/tests/fuzz/local.mk
 include $(srcdir)/tests/store/local.mk
 include $(srcdir)/tests/icap/local.mk
 include $(srcdir)/tests/api/local.mk

@@ -1,0 +1,134 @@
+# Fuzz targets for the policy core's parsers (hosts and rules; README.md).
+# Each target is one LLVMFuzzerTestOneInput() in fuzz_<target>.c. Every
+# build links it with replay.c into tests/fuzz/replay_<target>, a test that
+# replays the seed corpus in corpus/<target>/ plus 20,000 deterministic
+# mutations of it; the sanitizer build runs those too. With
+# --enable-fuzzing (clang) the same sources also build tests/fuzz/fuzz_<target>
+# with libFuzzer for coverage-guided fuzzing.
+fuzz_replays = tests/fuzz/replay_host tests/fuzz/replay_rule
+check_PROGRAMS += $(fuzz_replays)
+TESTS += $(fuzz_replays)
+UNIT_TESTS += $(fuzz_replays)
+
+tests_fuzz_replay_host_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_host.c tests/fuzz/fuzz.h
+tests_fuzz_replay_host_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_TARGET='"host"'
+tests_fuzz_replay_host_LDADD = policy/libpolicy.la
+tests_fuzz_replay_rule_SOURCES = tests/fuzz/replay.c tests/fuzz/fuzz_rule.c tests/fuzz/fuzz.h
+tests_fuzz_replay_rule_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_TARGET='"rule"' $(PSL_CFLAGS)
+tests_fuzz_replay_rule_LDADD = policy/libpolicy.la $(PSL_LIBS)
+
+if FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz_host tests/fuzz/fuzz_rule
+tests_fuzz_fuzz_host_SOURCES = tests/fuzz/fuzz_host.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_host_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_host_LDADD = policy/libpolicy.la
+tests_fuzz_fuzz_rule_SOURCES = tests/fuzz/fuzz_rule.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_rule_CPPFLAGS = $(AM_CPPFLAGS) $(PSL_CFLAGS)
+tests_fuzz_fuzz_rule_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_rule_LDADD = policy/libpolicy.la $(PSL_LIBS)
+endif
+
+# The seed corpus, file by file (make dist takes files, not folders).
+EXTRA_DIST += tests/fuzz/README.md
+EXTRA_DIST += \
+	tests/fuzz/corpus/host/connect-authority \
+	tests/fuzz/corpus/host/crlf \
+	tests/fuzz/corpus/host/dot-only \
+	tests/fuzz/corpus/host/double-dot \
+	tests/fuzz/corpus/host/host-253 \
+	tests/fuzz/corpus/host/host-254 \
+	tests/fuzz/corpus/host/hyphen-edge \
+	tests/fuzz/corpus/host/idn-alabel \
+	tests/fuzz/corpus/host/idn-alabel-bogus \
+	tests/fuzz/corpus/host/idn-alabel-upper \
+	tests/fuzz/corpus/host/idn-dotless-i \
+	tests/fuzz/corpus/host/idn-emoji \
+	tests/fuzz/corpus/host/idn-fullwidth \
+	tests/fuzz/corpus/host/idn-fullwidth-slash \
+	tests/fuzz/corpus/host/idn-sharp-s \
+	tests/fuzz/corpus/host/idn-utf8 \
+	tests/fuzz/corpus/host/idn-zero-width \
+	tests/fuzz/corpus/host/ipv4-decimal \
+	tests/fuzz/corpus/host/ipv4-hex \
+	tests/fuzz/corpus/host/ipv4-octal \
+	tests/fuzz/corpus/host/ipv4-port \
+	tests/fuzz/corpus/host/ipv4-short \
+	tests/fuzz/corpus/host/label-63 \
+	tests/fuzz/corpus/host/label-64 \
+	tests/fuzz/corpus/host/mixed-case-port-dot \
+	tests/fuzz/corpus/host/percent-bad \
+	tests/fuzz/corpus/host/percent-dots \
+	tests/fuzz/corpus/host/percent-nul \
+	tests/fuzz/corpus/host/percent-nul-raw \
+	tests/fuzz/corpus/host/percent-trunc \
+	tests/fuzz/corpus/host/percent-utf8 \
+	tests/fuzz/corpus/host/plain \
+	tests/fuzz/corpus/host/port-big \
+	tests/fuzz/corpus/host/port-empty \
+	tests/fuzz/corpus/host/port-only \
+	tests/fuzz/corpus/host/port-zero \
+	tests/fuzz/corpus/host/relative \
+	tests/fuzz/corpus/host/space \
+	tests/fuzz/corpus/host/trailing-dots \
+	tests/fuzz/corpus/host/underscore \
+	tests/fuzz/corpus/host/url-at-in-path \
+	tests/fuzz/corpus/host/url-backslash \
+	tests/fuzz/corpus/host/url-full \
+	tests/fuzz/corpus/host/url-scheme-only \
+	tests/fuzz/corpus/host/url-v6 \
+	tests/fuzz/corpus/host/v6-bare \
+	tests/fuzz/corpus/host/v6-bracket-port \
+	tests/fuzz/corpus/host/v6-bracket-upper \
+	tests/fuzz/corpus/host/v6-future \
+	tests/fuzz/corpus/host/v6-junk-after \
+	tests/fuzz/corpus/host/v6-mapped-v4 \
+	tests/fuzz/corpus/host/v6-unclosed \
+	tests/fuzz/corpus/host/v6-zone \
+	tests/fuzz/corpus/host/wildcard
+EXTRA_DIST += \
+	tests/fuzz/corpus/rule/bare-ip \
+	tests/fuzz/corpus/rule/bare-v6 \
+	tests/fuzz/corpus/rule/bracket-v6 \
+	tests/fuzz/corpus/rule/dot-only \
+	tests/fuzz/corpus/rule/double-wild \
+	tests/fuzz/corpus/rule/exact \
+	tests/fuzz/corpus/rule/idn-suffix \
+	tests/fuzz/corpus/rule/idn-wild \
+	tests/fuzz/corpus/rule/inner-wild \
+	tests/fuzz/corpus/rule/ip-bad \
+	tests/fuzz/corpus/rule/ip-cidr \
+	tests/fuzz/corpus/rule/ip-empty \
+	tests/fuzz/corpus/rule/ip4 \
+	tests/fuzz/corpus/rule/ip6-bracket \
+	tests/fuzz/corpus/rule/ip6-upper \
+	tests/fuzz/corpus/rule/leading-space \
+	tests/fuzz/corpus/rule/long-host \
+	tests/fuzz/corpus/rule/newline-injection \
+	tests/fuzz/corpus/rule/numeric-three \
+	tests/fuzz/corpus/rule/path \
+	tests/fuzz/corpus/rule/percent \
+	tests/fuzz/corpus/rule/port \
+	tests/fuzz/corpus/rule/private-suffix \
+	tests/fuzz/corpus/rule/private-suffix-dot \
+	tests/fuzz/corpus/rule/private-suffix-s3 \
+	tests/fuzz/corpus/rule/public-suffix-bare \
+	tests/fuzz/corpus/rule/public-suffix-dot \
+	tests/fuzz/corpus/rule/public-suffix-wild \
+	tests/fuzz/corpus/rule/regex \
+	tests/fuzz/corpus/rule/regex-any \
+	tests/fuzz/corpus/rule/regex-backref \
+	tests/fuzz/corpus/rule/regex-bad \
+	tests/fuzz/corpus/rule/regex-caseless \
+	tests/fuzz/corpus/rule/regex-catastrophic \
+	tests/fuzz/corpus/rule/regex-codepoint \
+	tests/fuzz/corpus/rule/regex-empty \
+	tests/fuzz/corpus/rule/regex-long \
+	tests/fuzz/corpus/rule/regex-nonascii \
+	tests/fuzz/corpus/rule/subdomains \
+	tests/fuzz/corpus/rule/suffix \
+	tests/fuzz/corpus/rule/underscore \
+	tests/fuzz/corpus/rule/upper \
+	tests/fuzz/corpus/rule/url \
+	tests/fuzz/corpus/rule/userinfo \
+	tests/fuzz/corpus/rule/wild-empty \
+	tests/fuzz/corpus/rule/wild-trailing-dot
