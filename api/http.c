@@ -27,6 +27,7 @@
 
 #define PATH_LOG_MAX      200
 #define PATH_SEGMENTS_MAX 8
+#define TOO_LARGE_MESSAGE "the request body is over 1 MiB (1048576 bytes)"
 
 /* What one request accumulates between MHD's calls, freed when it completes. */
 struct conn_state {
@@ -400,7 +401,7 @@ static void dispatch(struct http_request *r, struct conn_state *st)
         return;
     }
     if (st->too_large) {
-        http_error(r, 413, "too_large", "the request body is over %d bytes", API_BODY_MAX);
+        http_error(r, 413, "too_large", "%s", TOO_LARGE_MESSAGE);
         return;
     }
     if (parse_body(r, st->body, st->len) < 0)
@@ -512,7 +513,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = st;
         if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX) {
             st->too_large = true;
-            return early_reply(conn, st, 413, "too_large", "the request body is over 1 MiB");
+            return early_reply(conn, st, 413, "too_large", TOO_LARGE_MESSAGE);
         }
         return MHD_YES;
     }
@@ -521,6 +522,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
         *upload_data_size = 0;
         if (st->too_large || st->len + n > API_BODY_MAX) {
+            /*
+             * A body without a declared length (chunked) went over the
+             * limit: the rest is read and dropped, never kept, so the 413
+             * still goes out as JSON (MHD 0.9 cannot answer mid-body).
+             */
             st->too_large = true;
             free(st->body);
             st->body = NULL;
@@ -613,12 +619,13 @@ int http_start(struct api_ctx *ctx, struct MHD_Daemon **out, unsigned *port)
                 ctx->cfg->listen_host);
         return -1;
     }
-    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                         (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)ctx->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+    /* The logger comes first: MHD reports the options after it through it. */
+    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+                         on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ctx->cfg->max_connections,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "egress-api: cannot listen on %s:%u: %s\n", ctx->cfg->listen_host,
                 ctx->cfg->listen_port, strerror(errno));

@@ -492,18 +492,21 @@ static void start_or_stop(struct http_request *r, bool start)
     char errbuf[ENGINE_ERRBUF_SIZE] = "";
     const char *password;
     struct ep_project p;
+    bool checked;
     int err;
 
     if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
         projects_authorize(r, &p, password) < 0)
         return;
+    /* The audit says "with password" only when one was needed and checked. */
+    checked = password && !r->admin && p.password_hash[0];
     err = start ? workspace_start(r->ctx, &p, errbuf) : workspace_stop(r->ctx, &p, errbuf);
     if (err) {
         answer_failure(r, err, errbuf, p.id);
         return;
     }
     audit_record(r, start ? "project.start" : "project.stop", p.id, "%s",
-                 password && !r->admin ? "with password" : "");
+                 checked ? "with password" : "");
     http_reply_json(r, 200,
                     json_pack("{s:b, s:s, s:o}", "success", 1, "message",
                               start ? "Project started" : "Project stopped", "project",
@@ -546,7 +549,9 @@ void projects_handle_delete(struct http_request *r)
         answer_failure(r, err, errbuf, p.id);
         return;
     }
-    audit_record(r, "project.delete", p.id, "%s%s", p.name, purge ? ", volume purged" : "");
+    /* Without an engine there is no volume to purge, whatever the caller asked. */
+    audit_record(r, "project.delete", p.id, "%s%s", p.name,
+                 purge && r->ctx->engine ? ", volume purged" : "");
     http_reply_json(
         r, 200, json_pack("{s:b, s:s}", "success", 1, "message", "Project deleted successfully"));
 }

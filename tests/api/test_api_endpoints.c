@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/store.h"
@@ -595,6 +596,83 @@ static void test_audit_and_metrics(void)
     api_reply_free(&r);
 }
 
+/* Peak resident memory of the daemon in KiB (VmHWM), or -1. */
+static long daemon_peak_kib(void)
+{
+    char path[64], line[256];
+    long kib = -1;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%d/status", (int)d.pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+/*
+ * What a user reads besides the status: a 10 MB body sent without a
+ * declared length (chunked) is a JSON 413 and is never held in memory; the
+ * audit says "with password" only when a password was needed, and "volume
+ * purged" only when there was a volume (there is none without an engine).
+ */
+static void test_large_body_and_audit_details(void)
+{
+    const size_t big = 10 * 1024 * 1024;
+    char id[EP_ID_MAX + 1], path[128];
+    struct api_reply r;
+    long before, after;
+    char *body;
+    json_t *e;
+    size_t i;
+    bool stop_seen = false, delete_seen = false;
+
+    body = malloc(big);
+    REQUIRE(body != NULL);
+    memset(body, 'a', big);
+    before = daemon_peak_kib();
+    CHECK_INT(api_request(&d, "POST", "/api/projects/create", NULL, body, big, NULL,
+                          "Transfer-Encoding: chunked", &r),
+              413);
+    after = daemon_peak_kib();
+    CHECK_STR(api_str(&r, "error"), "too_large");
+    CHECK(strstr(api_str(&r, "message"), "1 MiB") != NULL);
+    api_reply_free(&r);
+    free(body);
+    CHECK(before > 0 && after > 0);
+    CHECK(after - before < 4 * 1024); /* a 10 MB body would add 10240 KiB */
+
+    REQUIRE(api_create(&d, false, "{\"projectName\": \"Audit details\"}", id) == 201);
+    snprintf(path, sizeof path, "/api/projects/%s/stop", id);
+    /* A password sent to an unprotected workspace is not needed, and not "checked". */
+    CHECK_INT(st("POST", path, false, "{\"password\": \"notneeded1\"}"), 200);
+    snprintf(path, sizeof path, "/api/projects/%s?purgeVolume=true", id);
+    CHECK_INT(st("DELETE", path, false, NULL), 200);
+    CHECK_INT(api_call(&d, "GET", "/api/audit?limit=1000", true, NULL, &r), 200);
+    json_array_foreach(json_object_get(r.json, "entries"), i, e)
+    {
+        const char *action = json_string_value(json_object_get(e, "action"));
+        const char *target = json_string_value(json_object_get(e, "target"));
+        const char *detail = json_string_value(json_object_get(e, "detail"));
+
+        if (strcmp(target, id) != 0)
+            continue;
+        if (strcmp(action, "project.stop") == 0) {
+            stop_seen = true;
+            CHECK(strstr(detail, "with password") == NULL);
+        } else if (strcmp(action, "project.delete") == 0) {
+            delete_seen = true;
+            CHECK(strstr(detail, "volume purged") == NULL);
+        }
+    }
+    CHECK(stop_seen && delete_seen);
+    api_reply_free(&r);
+}
+
 int main(void)
 {
     const char *base = test_tmpdir();
@@ -612,6 +690,8 @@ int main(void)
     fclose(f);
     args[1] = base_file;
     REQUIRE(api_daemon_start(&d, args, NULL) == 0);
+    /* The daemon's own logger takes MHD's messages from the first option on. */
+    CHECK(!api_daemon_log_has(&d, "is not the first option"));
 
     test_health_and_routing();
     test_create();
@@ -624,6 +704,7 @@ int main(void)
     test_recorded_and_promote();
     test_delete_cleans_up();
     test_audit_and_metrics();
+    test_large_body_and_audit_details();
 
     CHECK_INT(api_daemon_stop(&d), 0);
     CHECK_INT(api_hash_leaks, 0);
