@@ -376,7 +376,9 @@ static void dispatch(struct http_request *r, struct conn_state *st)
         if (!route_match(rt->pattern, path, param, sizeof param, &tail))
             continue;
         path_known = true;
-        if (strcmp(rt->method, r->method) == 0) {
+        /* HEAD is GET without the body (MHD drops it), as HTTP asks of every server. */
+        if (strcmp(rt->method, r->method) == 0 ||
+            (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
             route = rt;
             break;
         }

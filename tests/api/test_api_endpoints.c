@@ -75,6 +75,12 @@ static void test_health_and_routing(void)
     CHECK(strlen(api_str(&r, "message")) > 0);
     api_reply_free(&r);
     CHECK_INT(st("PATCH", "/api/projects", true, NULL), 405);
+    /* HEAD answers as GET does, without a body (health checkers use it). */
+    CHECK_INT(api_call(&d, "HEAD", "/api/health", false, NULL, &r), 200);
+    CHECK(strstr(r.headers, "application/json") != NULL);
+    CHECK_INT(r.len, 0);
+    api_reply_free(&r);
+    CHECK_INT(st("HEAD", "/metrics", false, NULL), 401);
     CHECK_INT(st("POST", "/api/health", false, NULL), 405);
     /* A wrong admin token is refused even where no token is needed. */
     CHECK_INT(
