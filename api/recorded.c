@@ -362,6 +362,15 @@ void recorded_handle_promote(struct http_request *r)
         enum ep_host_kind kind;
         bool dup = false;
 
+        /* A pasted URL would otherwise be refused for its "port" ("http:" + "//host/"). */
+        if (strstr(name, "://")) {
+            json_array_append_new(
+                refused_json,
+                json_pack("{s:s, s:s}", "domain", name, "message",
+                          "a URL, not a host: promote the host alone, without the scheme "
+                          "(\"https://\") or a path"));
+            continue;
+        }
         err = ep_host_normalize(name, json_string_length(v), host, NULL, &kind);
         if (err == 0 && kind != EP_HOST_NAME && strcmp(form, "exact") != 0)
             snprintf(why, sizeof why, "an IP address can only be promoted in the exact form");

@@ -653,6 +653,13 @@ static void test_large_body_and_audit_details(void)
     CHECK(after - before < 4 * 1024); /* a 10 MB body would add 10240 KiB */
 
     REQUIRE(api_create(&d, false, "{\"projectName\": \"Audit details\"}", id) == 201);
+    /* A URL offered for promotion is refused as a URL, not for its "port". */
+    snprintf(path, sizeof path, "/api/projects/%s/recorded-domains/promote", id);
+    CHECK_INT(api_call(&d, "POST", path, true, "{\"domains\": [\"https://pypi.org/simple\"]}", &r),
+              200);
+    CHECK_INT(json_array_size(json_object_get(r.json, "added")), 0);
+    CHECK(strstr(r.body, "a URL, not a host") != NULL);
+    api_reply_free(&r);
     snprintf(path, sizeof path, "/api/projects/%s/stop", id);
     /* A password sent to an unprotected workspace is not needed, and not "checked". */
     CHECK_INT(st("POST", path, false, "{\"password\": \"notneeded1\"}"), 200);
