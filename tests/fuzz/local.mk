@@ -29,7 +29,7 @@ tests_fuzz_fuzz_rule_LDADD = policy/libpolicy.la $(PSL_LIBS)
 endif
 
 # The seed corpus, file by file (make dist takes files, not folders).
-EXTRA_DIST += tests/fuzz/README.md
+EXTRA_DIST += tests/fuzz/README.md tests/fuzz/host.dict tests/fuzz/rule.dict
 EXTRA_DIST += \
 	tests/fuzz/corpus/host/connect-authority \
 	tests/fuzz/corpus/host/crlf \
