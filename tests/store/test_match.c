@@ -5,15 +5,20 @@
  * and its ancestors, such as "example-foo" and "example0" beside
  * "example.x"), random hosts, rules added and removed between rounds. The
  * base profile is checked while it is small enough to be copied into
- * memory and again once it is too large and is searched in the tree.
+ * memory and again once it is too large and is searched in the tree; last
+ * a profile large enough for a key filter (4,096 rules or more) is checked
+ * over rounds that change it, so each round builds a new filter, with
+ * hosts under a label no rule uses ("nx"), which the filter turns away.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
 
 #include "tests/store/storetest.h"
 
-#define MAX_RULES 4000
-#define HOSTS     3000
+#define MAX_RULES 6000
+/* The rule count from which store.c keeps a key filter for a profile. */
+#define FILTER_MIN 4096
+#define HOSTS      3000
 /* The regex rule of "course" (as stored: without the '~'). */
 #define REGEX_RULE "^[a-z0-9.-]+\\.rx$"
 
@@ -28,6 +33,8 @@ struct ruleset {
 
 static struct ruleset base, prof;
 static unsigned seed = 12345;
+/* Most labels of a random host rule. */
+static unsigned rule_depth = 3;
 
 static unsigned rnd(unsigned n)
 {
@@ -57,7 +64,7 @@ static void random_rule(struct ep_rule *r)
         return;
     }
     r->kind = kinds[pick % 3];
-    random_name(r->host, sizeof r->host, 1 + rnd(3));
+    random_name(r->host, sizeof r->host, 1 + rnd(rule_depth));
 }
 
 static bool same_rule(const struct ep_rule *a, const struct ep_rule *b)
@@ -142,6 +149,13 @@ static void shrink(struct ep_store *s, const char *profile, struct ruleset *set,
     }
 }
 
+/* Put the label "nx", which no rule uses, in front of @p host. */
+static void prepend_nx(char *host)
+{
+    memmove(host + 3, host, strlen(host) + 1); /* random hosts are far shorter than the buffer */
+    memcpy(host, "nx.", 3);
+}
+
 /* Compare store and reference for HOSTS random hosts; one failure message per profile and round. */
 static void check_round(struct ep_store *s, const char *what)
 {
@@ -156,9 +170,15 @@ static void check_round(struct ep_store *s, const char *what)
         if (rnd(30) == 0) {
             snprintf(host, sizeof host, "192.0.2.%u", rnd(10));
         } else {
+            unsigned pick = rnd(20);
+
             random_name(host, sizeof host, 1 + rnd(5));
-            if (rnd(10) == 0)
+            if (pick < 2)
                 strcat(host, ".rx");
+            else if (pick < 4)
+                strcat(host, ".nx");
+            else if (pick < 6)
+                prepend_nx(host); /* the host's own key absent, its ancestors perhaps not */
         }
         rb = reference(&base, host, &want_b);
         rp = reference(&prof, host, &want_p);
@@ -208,6 +228,21 @@ int main(void)
         check_round(s, what);
         shrink(s, EP_PROFILE_BASE, &base, 300);
         grow(s, "course", &prof, 100);
+    }
+    /* A profile with a key filter; each round changes it, so the next builds another. */
+    rule_depth = 4;
+    while (prof.n < FILTER_MIN + 200)
+        grow(s, "course", &prof, 100);
+    for (int round = 0; round < 4; round++) {
+        struct ep_profile_info info;
+
+        REQUIRE(ep_store_profile_get(s, "course", &info) == 0);
+        CHECK(info.rules >= FILTER_MIN);
+        snprintf(what, sizeof what, "filtered course (%u rules), round %d", info.rules, round);
+        check_round(s, what);
+        check_round(s, what);
+        shrink(s, "course", &prof, 100);
+        grow(s, "course", &prof, 200);
     }
     ep_store_close(s);
     return test_exit();
