@@ -1315,24 +1315,30 @@ static uint64_t fnv_step(uint64_t h, unsigned char c)
     return (h ^ c) * FNV_PRIME;
 }
 
-/*
- * Set (@p set) or test the bits of the key whose FNV-1a state is @p state:
- * one block chosen by one mix of it, one bit in each of the block's 8
- * words by 6 bits each of another. True when all were set already.
- */
-static bool filter_probe(struct key_filter *f, uint64_t state, bool set)
+/* The block of the key whose FNV-1a state is @p state, chosen by one mix of it. */
+static uint64_t *filter_block(const struct key_filter *f, uint64_t state)
 {
-    uint64_t h1 = mix64(state), h2 = mix64(state ^ 0x9e3779b97f4a7c15ull);
-    uint64_t *b = f->blocks[(uint64_t)(((unsigned __int128)h1 * f->nblocks) >> 64)];
+    return f->blocks[(uint64_t)(((unsigned __int128)mix64(state) * f->nblocks) >> 64)];
+}
+
+/* The bits of that key in its block: one in each of the 8 words, 6 bits each of another mix. */
+static uint64_t filter_bits(uint64_t state)
+{
+    return mix64(state ^ 0x9e3779b97f4a7c15ull);
+}
+
+/* Set the bits of a key; or, with @p set false, tell whether all of them are set. */
+static bool filter_probe(uint64_t *block, uint64_t bits, bool set)
+{
     bool all = true;
 
-    for (int i = 0; i < 8; i++, h2 >>= 6) {
-        uint64_t bit = (uint64_t)1 << (h2 & 63);
+    for (int i = 0; i < 8; i++, bits >>= 6) {
+        uint64_t bit = (uint64_t)1 << (bits & 63);
 
-        if (!(b[i] & bit))
+        if (!(block[i] & bit))
             all = false;
         if (set)
-            b[i] |= bit;
+            block[i] |= bit;
     }
     return all;
 }
@@ -1341,18 +1347,32 @@ static bool filter_probe(struct key_filter *f, uint64_t state, bool set)
  * May the filter hold key t (@p tlen bytes) or, unless @p whole, one of its
  * prefixes that end before a '.' (the ancestors host_walk() looks for)?
  * The FNV-1a state of each prefix is the running state at its end, so all
- * candidates are hashed in one pass.
+ * candidates are hashed in one pass; their blocks are prefetched at once
+ * and tested from the longest, which for an allowed host is usually the
+ * host itself.
  */
-static bool filter_test(struct key_filter *f, const char *t, size_t tlen, bool whole)
+static bool filter_test(const struct key_filter *f, const char *t, size_t tlen, bool whole)
 {
-    uint64_t h = FNV_OFFSET;
+    uint64_t *blocks[EP_HOST_MAX / 2 + 2], states[EP_HOST_MAX / 2 + 2], h = FNV_OFFSET;
+    size_t n = 0;
 
     for (size_t i = 0; i < tlen; i++) {
-        if (!whole && t[i] == '.' && filter_probe(f, h, false))
-            return true;
+        if (!whole && t[i] == '.') {
+            if (n == EP_HOST_MAX / 2 + 1)
+                return true; /* not a host name: let the walk answer */
+            states[n++] = h;
+        }
         h = fnv_step(h, (unsigned char)t[i]);
     }
-    return filter_probe(f, h, false);
+    states[n++] = h;
+    for (size_t i = 0; i < n; i++) {
+        blocks[i] = filter_block(f, states[i]);
+        __builtin_prefetch(blocks[i]);
+    }
+    while (n-- > 0)
+        if (filter_probe(blocks[n], filter_bits(states[n]), false))
+            return true;
+    return false;
 }
 
 static void filter_free(struct key_filter *f)
@@ -1398,7 +1418,7 @@ static int filter_build(MDB_cursor *cur, const char *prefix, size_t plen, uint32
         }
         for (size_t i = plen; i < k.mv_size; i++)
             h = fnv_step(h, (unsigned char)kk[i]);
-        filter_probe(f, h, true);
+        filter_probe(filter_block(f, h), filter_bits(h), true);
     }
     if (rc == MDB_NOTFOUND)
         rc = 0;
