@@ -39,7 +39,7 @@
  * FILTER_MIN_RULES rules gets one; a handle keeps at most FILTER_CACHE_MAX
  * of them, each FILTER_BITS_PER_RULE bits a rule, so at most
  * FILTER_CACHE_MAX * FILTER_MAX_RULES * FILTER_BITS_PER_RULE / 8 bytes
- * (8 * 1.25 MiB for profiles of 1,000,000 rules; 160 MiB at the cap).
+ * (8 * 1.2 MiB for profiles of 1,000,000 rules; 160 MiB at the cap).
  */
 #define FILTER_MIN_RULES     4096
 #define FILTER_MAX_RULES     (16u << 20)
