@@ -6,6 +6,7 @@ policy_libpolicy_la_SOURCES = \
 	policy/rule.c policy/rule.h \
 	policy/category.c policy/category.h \
 	policy/store.c policy/store.h \
+	policy/store_match.c policy/store_internal.h \
 	policy/decide.c policy/decide.h \
 	policy/recorder.c policy/recorder.h
 policy_libpolicy_la_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(PCRE2_CFLAGS) $(IDN2_CFLAGS) $(PSL_CFLAGS)

@@ -1,0 +1,161 @@
+/*
+ * Private to the store (store.c and store_match.c); nothing else includes
+ * it. The handle, its pooled reads and caches, and the helpers both files
+ * use. The public interface is store.h.
+ */
+#ifndef EP_STORE_INTERNAL_H
+#define EP_STORE_INTERNAL_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <lmdb.h>
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/store.h"
+
+/* Profiles whose compiled regex rules the handle keeps at once. */
+#define REGEX_CACHE_MAX 32
+/* A rules key: profile NUL kind-marker rule. */
+#define RULE_KEY_MAX (EP_PROFILE_MAX + 2 + EP_RULE_BUFSZ)
+/* Most base-domain rules a pooled read copies into memory. */
+#define BASE_COPY_MAX 1024
+/*
+ * Key filters (see "key filters" in store_match.c): a profile of at least
+ * FILTER_MIN_RULES rules gets one; a handle keeps at most FILTER_CACHE_MAX
+ * of them, each FILTER_BITS_PER_RULE bits a rule, so at most
+ * FILTER_CACHE_MAX * FILTER_MAX_RULES * FILTER_BITS_PER_RULE / 8 bytes
+ * (8 * 1.2 MiB for profiles of 1,000,000 rules; 160 MiB at the cap).
+ */
+#define FILTER_MIN_RULES     4096
+#define FILTER_MAX_RULES     (16u << 20)
+#define FILTER_CACHE_MAX     8
+#define FILTER_BITS_PER_RULE 10
+
+/* One base-domain rule copied out of the store: its key (after the profile) and mask. */
+struct base_entry {
+    uint32_t off; /* into base_copy.keys */
+    uint16_t len;
+    uint8_t mask;
+};
+
+/*
+ * The base profile of one generation, copied into a pooled read so that
+ * the base check of every decision is a few binary searches in memory
+ * instead of B-tree lookups. Host and ip: keys only; regex rules stay in
+ * the regex cache. A base profile of more than BASE_COPY_MAX rules is not
+ * copied (too_big) and is searched in the tree like any profile.
+ */
+struct base_copy {
+    bool valid; /* filled for `generation` */
+    bool too_big;
+    bool regex; /* the profile has regex rules */
+    uint64_t generation;
+    size_t txnid; /* the last snapshot seen at `generation`: no need to look again */
+    size_t n, cap;
+    struct base_entry *entries; /* in the tree's key order */
+    char *keys;
+    size_t keys_len, keys_cap;
+};
+
+struct ep_store_read {
+    struct ep_store *store;
+    MDB_txn *txn;
+    MDB_cursor *rules; /* read cursor on `rules`, renewed lazily with the txn */
+    bool rules_live;   /* the cursor belongs to the current renewal */
+    struct base_copy base;
+    /* Whether `profile` has regex rules, as of snapshot `txnid` (0: not known). */
+    struct {
+        char profile[EP_PROFILE_MAX + 1];
+        size_t txnid;
+        bool regex;
+    } regex_hint;
+    /* The row of `profile` in `profiles` as of snapshot `txnid` (0: not known). */
+    struct {
+        char profile[EP_PROFILE_MAX + 1];
+        size_t txnid;
+        uint64_t generation;
+        uint32_t rules;
+    } info_hint;
+    struct ep_store_read *next;
+};
+
+/* The compiled regex rules of one profile at one generation. */
+struct regex_set {
+    char profile[EP_PROFILE_MAX + 1]; /* "" when the slot is free */
+    uint64_t generation;
+    size_t n;
+    pcre2_code **codes;
+    char **patterns;
+    bool *jit;
+};
+
+/*
+ * A blocked Bloom filter over the host and ip: keys (after the profile) of
+ * one profile at one generation: a key sets one bit in each of the 8
+ * words of one 64-byte block, so a test costs one cache line.
+ */
+struct key_filter {
+    uint64_t nblocks;
+    bool regex; /* the profile has regex rules */
+    uint64_t (*blocks)[8];
+};
+
+/*
+ * A slot of the handle's filter cache: the filter of `profile` at
+ * `generation`, or (filter NULL, building) one thread building it.
+ */
+struct filter_slot {
+    char profile[EP_PROFILE_MAX + 1]; /* "" when the slot is free */
+    uint64_t generation;
+    bool building;
+    struct key_filter *filter;
+};
+
+struct ep_store {
+    MDB_env *env;
+    MDB_dbi meta, projects, clients, profiles, rules, seen, audit;
+    bool read_only;
+    /*
+     * pool_lock guards the pool and the count of transactions in use, which
+     * adopting a grown map (map_adopt) must see at zero; `idle` is
+     * broadcast when that count drops to zero during a remap and when the
+     * remap is over.
+     */
+    pthread_mutex_t pool_lock;
+    pthread_cond_t idle;
+    struct ep_store_read *pool; /* reset read transactions, ready to renew */
+    unsigned pooled;
+    unsigned active;    /* read and write transactions of this handle in use */
+    bool remapping;     /* a thread waits for `active` to reach 0 to remap */
+    uint64_t map_epoch; /* bumped by each remap */
+    pthread_rwlock_t regex_lock;
+    struct regex_set regex[REGEX_CACHE_MAX];
+    unsigned regex_evict; /* next slot to reuse when all are taken */
+    pthread_rwlock_t filter_lock;
+    struct filter_slot filters[FILTER_CACHE_MAX];
+    unsigned filter_evict;
+};
+
+/* An MDB_val over @p size bytes at @p data (inline: the match walk calls it per probe). */
+static inline MDB_val store_mkval(const void *data, size_t size)
+{
+    MDB_val v = {.mv_size = size, .mv_data = (void *)data};
+    return v;
+}
+
+/* Read a fixed-size value; EP_E_NOTFOUND when absent, EP_E_CORRUPT on a size mismatch. */
+int store_get_fixed(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, void *out, size_t size);
+/* Copy @p src into @p dst, truncated to fit and NUL-terminated. */
+void store_copy_str(char *dst, size_t dstsz, const char *src);
+/* The read's cursor on `rules`, renewed with its transaction when needed. */
+int store_rules_cursor(struct ep_store_read *rd, MDB_cursor **cur);
+/* Free the compiled regexes of a regex cache slot and mark it free. */
+void store_regex_set_clear(struct regex_set *set);
+/* Free a key filter (NULL is fine). */
+void store_filter_free(struct key_filter *f);
+
+#endif
