@@ -20,8 +20,9 @@
 # Knobs (environment): ROUNDS (5), DURATION (seconds per wrk run, 5),
 # CONNS (wrk connections, 20), THREADS (wrk threads, 2).
 set -u
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-top_builddir=${top_builddir:-$(pwd)}
+# Absolute paths: c-icap looks a relative module path up in its own ServicesDir.
+top_srcdir=$(cd "${top_srcdir:-$(dirname "$0")/../..}" && pwd)
+top_builddir=$(cd "${top_builddir:-.}" && pwd)
 export top_srcdir top_builddir
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
