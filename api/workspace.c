@@ -135,6 +135,22 @@ static void mark_not_found(struct api_ctx *ctx, const char *id)
         log_line("workspace %s: its container is gone; project marked not_found", id);
 }
 
+/*
+ * Store @p status for project @p id (reloaded under the caller's lock, so
+ * nothing another action changed is overwritten) and read it back into @p p.
+ */
+static int store_status(struct api_ctx *ctx, struct ep_project *p, enum ep_status status)
+{
+    struct ep_project q;
+    int err = ep_store_project_get(ctx->store, p->id, &q);
+
+    if (err)
+        return err;
+    q.status = status;
+    err = ep_store_project_update(ctx->store, &q);
+    return err ? err : ep_store_project_get(ctx->store, p->id, p);
+}
+
 /* Counts the projects of a walk (the early limit check of workspace_create()). */
 static int count_one(void *arg, const struct ep_project *p)
 {
@@ -218,7 +234,6 @@ out:
 int workspace_start(struct api_ctx *ctx, struct ep_project *p, char *errbuf)
 {
     char ip[ENGINE_IP_MAX + 1] = "";
-    struct ep_project q;
     int err = 0;
 
     lock_project(p->id);
@@ -228,11 +243,6 @@ int workspace_start(struct api_ctx *ctx, struct ep_project *p, char *errbuf)
             mark_not_found(ctx, p->id);
         if (err)
             goto out;
-    }
-    err = ep_store_project_get(ctx->store, p->id, &q);
-    if (err)
-        goto out;
-    if (ctx->engine) {
         if (ip[0]) {
             err = map_ip(ctx, ip, p->id);
         } else {
@@ -248,10 +258,7 @@ int workspace_start(struct api_ctx *ctx, struct ep_project *p, char *errbuf)
             goto out;
         }
     }
-    q.status = EP_STATUS_RUNNING;
-    err = ep_store_project_update(ctx->store, &q);
-    if (err == 0)
-        err = ep_store_project_get(ctx->store, p->id, p);
+    err = store_status(ctx, p, EP_STATUS_RUNNING);
 out:
     unlock_project(p->id);
     return err;
@@ -264,7 +271,6 @@ out:
  */
 int workspace_stop(struct api_ctx *ctx, struct ep_project *p, char *errbuf)
 {
-    struct ep_project q;
     int err = 0;
 
     lock_project(p->id);
@@ -277,13 +283,7 @@ int workspace_stop(struct api_ctx *ctx, struct ep_project *p, char *errbuf)
         if (err)
             goto out;
     }
-    err = ep_store_project_get(ctx->store, p->id, &q);
-    if (err)
-        goto out;
-    q.status = EP_STATUS_STOPPED;
-    err = ep_store_project_update(ctx->store, &q);
-    if (err == 0)
-        err = ep_store_project_get(ctx->store, p->id, p);
+    err = store_status(ctx, p, EP_STATUS_STOPPED);
 out:
     unlock_project(p->id);
     return err;

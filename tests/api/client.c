@@ -79,9 +79,9 @@ static const char *daemon_path(void)
     return path;
 }
 
-bool api_daemon_log_has(const struct api_daemon *d, const char *text)
+bool api_file_has(const char *file, const char *text)
 {
-    FILE *f = fopen(d->log, "r");
+    FILE *f = fopen(file, "r");
     char line[4096];
     bool found = false;
 
@@ -91,6 +91,11 @@ bool api_daemon_log_has(const struct api_daemon *d, const char *text)
         found = strstr(line, text) != NULL;
     fclose(f);
     return found;
+}
+
+bool api_daemon_log_has(const struct api_daemon *d, const char *text)
+{
+    return api_file_has(d->log, text);
 }
 
 /* The port of the "listening on 127.0.0.1:PORT" line, or 0. */

@@ -56,6 +56,8 @@ int api_daemon_stop(struct api_daemon *d);
 
 /* Does the daemon's log contain @p text? */
 bool api_daemon_log_has(const struct api_daemon *d, const char *text);
+/* Does any line of @p file contain @p text? */
+bool api_file_has(const char *file, const char *text);
 
 /*
  * One request. @p token: NULL for none, else the bearer token to send.

@@ -48,20 +48,6 @@ static int run(const char *const *args, const char *out_file)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static bool file_has(const char *file, const char *text)
-{
-    FILE *f = fopen(file, "r");
-    char line[4096];
-    bool found = false;
-
-    if (f == NULL)
-        return false;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, text) != NULL;
-    fclose(f);
-    return found;
-}
-
 static void test_options(const char *base)
 {
     char out[512], db[512];
@@ -74,22 +60,22 @@ static void test_options(const char *base)
     snprintf(db, sizeof db, "%s/options-db", base);
     CHECK_INT(run((const char *[]){"--help", NULL}, out), 0);
     for (int i = 0; help_words[i]; i++)
-        CHECK(file_has(out, help_words[i]));
+        CHECK(api_file_has(out, help_words[i]));
     CHECK_INT(run((const char *[]){"--version", NULL}, out), 0);
-    CHECK(file_has(out, "egress-api " PACKAGE_VERSION));
+    CHECK(api_file_has(out, "egress-api " PACKAGE_VERSION));
     CHECK_INT(run((const char *[]){"--no-such-option", NULL}, out), 2);
-    CHECK(file_has(out, "--help"));
+    CHECK(api_file_has(out, "--help"));
     CHECK_INT(run((const char *[]){"--listen", "localhost", NULL}, out), 2);
-    CHECK(file_has(out, "--listen"));
+    CHECK(api_file_has(out, "--listen"));
     CHECK_INT(run((const char *[]){"--listen", "127.0.0.1:99999", NULL}, out), 2);
     CHECK_INT(run((const char *[]){"--bcrypt-cost", "4", NULL}, out), 2);
-    CHECK(file_has(out, "--bcrypt-cost"));
+    CHECK(api_file_has(out, "--bcrypt-cost"));
     CHECK_INT(run((const char *[]){"--max-projects", "many", NULL}, out), 2);
     CHECK_INT(run((const char *[]){"--cors-origin", "*", NULL}, out), 2);
     CHECK_INT(run((const char *[]){"--map-size", "big", NULL}, out), 2);
     /* No token anywhere: refused, and told where a token comes from. */
     CHECK_INT(run((const char *[]){"--db", db, NULL}, out), 2);
-    CHECK(file_has(out, "--admin-token-file"));
+    CHECK(api_file_has(out, "--admin-token-file"));
 }
 
 static void test_env_token_and_cors(const char *base)
