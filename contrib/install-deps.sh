@@ -8,8 +8,18 @@ set -eu
 build="autoconf automake libtool pkg-config make gcc
  liblmdb-dev libpcre2-dev libidn2-dev libpsl-dev libcurl4-openssl-dev
  libmicrohttpd-dev libcrypt-dev libjansson-dev libicapapi-dev"
-run="squid c-icap lmdb-utils curl ca-certificates"
-test="docker.io busybox-static wrk clang-format iproute2 util-linux procps psmisc"
+# squid-openssl is Debian's TLS-capable squid (ssl-bump for interception and
+# capture); it conflicts with, and replaces, the plain "squid" package.
+run="squid-openssl c-icap lmdb-utils curl ca-certificates openssl"
+# Tests: a real engine (docker.io, podman), a real browser (chromium, driven
+# by playwright-core from npm), a resolver and firewall for the workspace
+# network (dnsmasq-base, nftables, iptables), peers for the benchmarks.
+test="docker.io podman busybox-static wrk clang clang-format iproute2 util-linux procps psmisc
+ chromium dnsmasq-base nftables iptables squidguard"
+
+# npm comes with nodejs where that is installed from elsewhere; Debian's
+# own npm package otherwise.
+command -v npm >/dev/null 2>&1 || test="$test npm"
 
 packages="$build $run"
 [ "${1:-}" = "--test" ] && packages="$packages $test"
