@@ -101,7 +101,7 @@ summarise() {
             fi
             case "$(result "$dir" "$t")" in
             FAIL) verdict=FAIL why="$why${why:+; }failed in $dir" ;;
-            MISSING) verdict=FAIL why="$why${why:+; }no result in $dir (did it build?)" ;;
+            MISSING) verdict=FAIL why="$why${why:+; }no result in $dir: did it compile?" ;;
             SKIP) [ "$verdict" = FAIL ] || verdict=SKIP ;;
             esac
         done
