@@ -282,8 +282,10 @@ cni_plugin_dirs = ["/usr/lib/cni"]
 network_config_dir = "$DOCKERD_DIR/netconf"
 EOF
     # shellcheck disable=SC2016
+    # A /dev/shm of its own too: podman keeps its lock table there
+    # (libpod_lock), which would otherwise outlive the test on the host.
     CONTAINERS_CONF=$DOCKERD_DIR/containers.conf unshare --net --mount --propagation private -- sh -c '
-        mount -t tmpfs tmpfs /run && ip link set lo up &&
+        mount -t tmpfs tmpfs /run && mount -t tmpfs -o mode=1777 tmpfs /dev/shm && ip link set lo up &&
         exec podman --root "$1/root" --runroot "$1/runroot" system service --time=0 \
             "unix://$1/podman.sock"' sh "$DOCKERD_DIR" >"$DOCKERD_DIR/podman.log" 2>&1 &
     DOCKERD_PID=$!
