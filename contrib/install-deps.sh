@@ -16,6 +16,8 @@ run="squid-openssl c-icap lmdb-utils curl ca-certificates openssl"
 # network (dnsmasq-base, nftables, iptables), peers for the benchmarks.
 test="docker.io podman busybox-static wrk clang clang-format iproute2 util-linux procps psmisc
  chromium dnsmasq-base nftables iptables squidguard"
+# podman's network plugins are only a recommendation of the package.
+test="$test containernetworking-plugins"
 
 # npm comes with nodejs where that is installed from elsewhere; Debian's
 # own npm package otherwise.

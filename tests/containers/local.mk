@@ -1,7 +1,7 @@
 # The container engine client (api/engine.c) against a real dockerd in its
 # own namespaces (tests/lib/dockerd.sh); test-engine.sh starts it and runs
 # test_engine; test-engine-podman.sh runs the same against podman's service
-# (skipped when podman is not installed). The engine sources are listed here too, so the suite builds
+# (podman is a test package; skipped only when it is not installed). The engine sources are listed here too, so the suite builds
 # on its own; egress-api links the same files.
 check_PROGRAMS += tests/containers/test_engine
 tests_containers_test_engine_SOURCES = tests/containers/test_engine.c \

@@ -300,6 +300,14 @@ API_PORT=$main_port API_PID=$main_pid API_LOG=$main_log
 # --- the engine gone ----------------------------------------------------------
 G=$(api POST /api/projects/create '{"projectName": "Engine down", "password": "g-pass-one1"}' | project_id)
 before=$(api GET "/api/projects/$G")
+# The running workspaces' main processes (host pids) and container ids: the
+# engine's death must not leave them on the machine once the test cleans up.
+ws_pids=
+for p in "$C" "$F"; do
+    ins=$(inspect "$p")
+    ws_pids="$ws_pids $(printf '%s' "$ins" | grep -o '"Pid":[0-9]*' | head -n 1 | cut -d: -f2):$(printf '%s' "$ins" | member Id)"
+done
+expect_match "two workspaces run before the engine is killed" "$ws_pids" '^ [1-9][0-9]*:[0-9a-f]{64} [1-9][0-9]*:[0-9a-f]{64}$'
 kill -KILL "$DOCKERD_PID"
 wait "$DOCKERD_PID" 2>/dev/null
 out=$(anon POST "/api/projects/$G/start" '{"password": "g-pass-one1"}')
@@ -314,6 +322,19 @@ expect_match "the old password still holds (start gets past it to the engine)" \
 expect_match "the new one was never stored" \
     "$(anon POST "/api/projects/$G/start" '{"password": "g-pass-two2"}')" '^401 '
 expect_match "listings still answer, with the stored statuses" "$(api GET /api/projects)" '^200 '
+
+# Cleaning up after the killed engine ends its workspaces too.
+dockerd_stop
+for entry in $ws_pids; do
+    pid=${entry%%:*} id=${entry#*:}
+    # A killed process waits as a zombie until init reaps it: dead all the same.
+    state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
+    if [ -n "$state" ] && [ "$state" != Z ] && grep -qs "$id" "/proc/$pid/cgroup"; then
+        fail "workspace process $pid is gone after the cleanup" "still running: $(tr '\0' ' ' <"/proc/$pid/cmdline")"
+    else
+        ok "workspace process $pid is gone after the cleanup"
+    fi
+done
 
 finish || {
     echo "--- egress-api log:"

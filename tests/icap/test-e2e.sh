@@ -83,9 +83,15 @@ for i in 1 2 3 4 5 6 7; do
 done
 t1=$(date +%s)
 expect_match "logging workspace: any host allowed over CONNECT" "$(tunnel $LOG evil.test)" "^200 "
-sleep 1 # the flush interval of the test c-icap is 200 ms
-seen=$("$STORECTL" "$STORE" seen ws-log | grep '^log1.test ')
-read -r _ count allowed_n denied_n first last verdict <<<"$seen"
+# The first request is recorded at once, the counts of the others at the next
+# flush (every ICAP_FLUSH, 200 ms by default): wait until all 7 are in (at
+# most 20 s), then check them.
+for _ in $(seq 1 200); do
+    seen=$("$STORECTL" "$STORE" seen ws-log | grep '^log1.test ')
+    read -r _ count allowed_n denied_n first last verdict <<<"$seen"
+    [ "${count:-0}" -ge 7 ] && break
+    sleep 0.1
+done
 expect_eq "logging: 7 requests recorded as 7" "$count" 7
 expect_eq "logging: all 7 allowed" "$allowed_n/$denied_n/$verdict" "7/0/allow"
 if [ -n "$first" ] && [ "$first" -ge "$t0" ] && [ "$first" -le "$last" ] && [ "$last" -le "$t1" ]; then

@@ -63,8 +63,10 @@ out=$(icap -method POST -f "$STACK_DIR/body" -o "$STACK_DIR/post.out" -req http:
 expect_match "POST with a body elsewhere: marked" "$out" "^[[:space:]]*X-Egress-Deny: 1"
 expect_match "POST with a body elsewhere: no body returned" "$out" "Encapsulated: req-hdr=0, null-body="
 expect_no_match "POST with a body elsewhere: no Content-Length left" "$out" "^[[:space:]]*Content-Length:"
+# c-icap-client writes the file it was given even for an answer without a
+# body: a missing file means the client failed, not an empty body.
 expect_eq "POST with a body elsewhere: nothing of the body came back" \
-    "$(wc -c <"$STACK_DIR/post.out" 2>/dev/null || echo 0)" 0
+    "$(wc -c <"$STACK_DIR/post.out" 2>/dev/null || echo "no output file")" 0
 
 out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2" -hx "X-Egress-Deny: 0" \
     -hx "X-Egress-Reason: forged")

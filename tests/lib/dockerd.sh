@@ -16,8 +16,10 @@
 #   dockerd_api GET /containers/json          # curl on the socket, unversioned
 #
 # dockerd_stop removes every container, stops dockerd (and containerd and
-# any shim: every process left in its network namespace), and deletes the
-# work directory. It is safe to call twice or when the start failed.
+# any shim: every process left in its network namespace), kills what is
+# left of its containers by their cgroups (after an engine killed with
+# SIGKILL they outlive it), and deletes the work directory. It is safe to
+# call twice or when the start failed.
 #
 # podman_service_start DIR does the same for `podman system service` (the
 # Docker-compatible API of podman), in the same kind of namespaces and with
@@ -189,16 +191,60 @@ dockerd_stop() {
     fi
     DOCKERD_PID=
     DOCKERD_NETNS=
+    dockerd_kill_containers
     if [ -n "$DOCKERD_DIR" ] && [ -d "$DOCKERD_DIR" ] && [ -z "${TEST_KEEP:-}" ]; then
         rm -rf "$DOCKERD_DIR"
     fi
     DOCKERD_DIR=
 }
 
+# The ids of every container the engine under DOCKERD_DIR ever made, read
+# from its own state on disk (dockerd: data/containers/ID; podman:
+# root/overlay-containers/ID): what the engine recorded survives the engine.
+dockerd_container_ids() {
+    for dir in "$DOCKERD_DIR"/data/containers/* "$DOCKERD_DIR"/root/overlay-containers/*; do
+        id=${dir##*/}
+        case "$id" in
+        *[!0-9a-f]* | "") ;;
+        *) [ ${#id} -eq 64 ] && echo "$id" ;;
+        esac
+    done
+}
+
+# Kill the processes of this engine's containers that outlived it (an engine
+# killed with SIGKILL, or one whose shims are gone, removes nothing) and
+# remove their empty cgroups. Each container's processes are found by their
+# cgroup, whose path names the container id (dockerd: /docker/ID, podman:
+# /libpod_parent/libpod-ID); only ids this engine recorded are touched.
+# Run it after the engine and its shims are gone, so nothing starts anew.
+dockerd_kill_containers() {
+    [ -n "$DOCKERD_DIR" ] && [ -d "$DOCKERD_DIR" ] || return 0
+    ids=$(dockerd_container_ids)
+    [ -n "$ids" ] || return 0
+    cgroups=$(for id in $ids; do
+        find /sys/fs/cgroup -maxdepth 4 -type d -name "*$id*" 2>/dev/null
+    done)
+    [ -n "$cgroups" ] || return 0
+    tries=0
+    while [ $tries -lt 50 ]; do
+        left=
+        # shellcheck disable=SC2086
+        for pid in $(find $cgroups -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u); do
+            kill -KILL "$pid" 2>/dev/null && left=yes
+        done
+        [ -n "$left" ] || break
+        sleep 0.1
+        tries=$((tries + 1))
+    done
+    # shellcheck disable=SC2086
+    find $cgroups -depth -type d -exec rmdir {} + 2>/dev/null
+    return 0
+}
+
 # 0 when podman (and what the podman suite needs besides) is installed.
 podman_have_tools() {
     if ! command -v podman >/dev/null 2>&1; then
-        echo "podman tests: podman is not installed (optional: apt-get install podman)"
+        echo "podman tests: podman is not installed (apt-get install podman, or contrib/install-deps.sh --test)"
         return 1
     fi
     if [ ! -x /usr/lib/cni/bridge ]; then
@@ -236,8 +282,10 @@ cni_plugin_dirs = ["/usr/lib/cni"]
 network_config_dir = "$DOCKERD_DIR/netconf"
 EOF
     # shellcheck disable=SC2016
+    # A /dev/shm of its own too: podman keeps its lock table there
+    # (libpod_lock), which would otherwise outlive the test on the host.
     CONTAINERS_CONF=$DOCKERD_DIR/containers.conf unshare --net --mount --propagation private -- sh -c '
-        mount -t tmpfs tmpfs /run && ip link set lo up &&
+        mount -t tmpfs tmpfs /run && mount -t tmpfs -o mode=1777 tmpfs /dev/shm && ip link set lo up &&
         exec podman --root "$1/root" --runroot "$1/runroot" system service --time=0 \
             "unix://$1/podman.sock"' sh "$DOCKERD_DIR" >"$DOCKERD_DIR/podman.log" 2>&1 &
     DOCKERD_PID=$!

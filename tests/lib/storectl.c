@@ -12,6 +12,9 @@
  *   storectl DIR rules-replace PROFILE --file FILE  (one rule a line)
  *   storectl DIR add-rule PROFILE RULE
  *   storectl DIR seen ID      prints "HOST COUNT ALLOWED DENIED FIRST LAST VERDICT" lines
+ *   storectl DIR rules-list PROFILE   prints the profile's rules, one a line
+ *   storectl DIR hold         keeps the store open until its standard input ends
+ *                             (so the reader table is not reset by a last close)
  *
  * MODE is security, logging or none. Exit status 0 on success, 1 with a
  * message naming the problem otherwise, 2 on a usage error.
@@ -38,8 +41,21 @@ static int usage(void)
                     "       storectl DIR unmap ID\n"
                     "       storectl DIR rules-replace PROFILE [RULE... | --file FILE]\n"
                     "       storectl DIR add-rule PROFILE RULE\n"
-                    "       storectl DIR seen ID\n");
+                    "       storectl DIR seen ID\n"
+                    "       storectl DIR rules-list PROFILE\n"
+                    "       storectl DIR hold\n");
     return 2;
+}
+
+/* Print one rule as written. */
+static int print_rule(void *ctx, const struct ep_rule *r)
+{
+    char text[EP_RULE_BUFSZ];
+
+    (void)ctx;
+    ep_rule_format(r, text);
+    printf("%s\n", text);
+    return 0;
 }
 
 /* Parse one rule, printing why it is refused. */
@@ -176,6 +192,13 @@ int main(int argc, char **argv)
         rc = parse_rule(argv[4], &r);
         if (rc == 0)
             rc = ep_store_rule_add(store, argv[3], &r, &added);
+    } else if (strcmp(cmd, "hold") == 0 && argc == 3) {
+        printf("held\n");
+        fflush(stdout);
+        while (getchar() != EOF)
+            ;
+    } else if (strcmp(cmd, "rules-list") == 0 && argc == 4) {
+        rc = ep_store_rules_list(store, argv[3], print_rule, NULL);
     } else if (strcmp(cmd, "seen") == 0 && argc == 4) {
         rc = ep_store_seen_list(store, argv[3], print_seen, NULL);
     } else {

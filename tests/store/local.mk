@@ -23,6 +23,7 @@ tests_store_test_decide_LDADD = policy/libpolicy.la
 tests_store_test_match_SOURCES = tests/store/test_match.c
 tests_store_test_match_LDADD = policy/libpolicy.la
 tests_store_test_resize_SOURCES = tests/store/test_resize.c
+tests_store_test_resize_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(PCRE2_CFLAGS)
 tests_store_test_resize_LDADD = policy/libpolicy.la $(PTHREAD_LIBS)
 tests_store_test_concurrency_SOURCES = tests/store/test_concurrency.c
 tests_store_test_concurrency_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)

@@ -2,8 +2,10 @@
  * Many readers, one writer: reader processes (each opening the store after
  * fork) run a few threads deciding in a loop while a writer process flips
  * the rules and the client row between two known states. Every decision
- * must be one a committed state allows, no call may fail, and once every
- * process has closed the store no reader slot is left behind.
+ * must be one a committed state allows, no call may fail, every reader
+ * thread must see every state (a reader stuck on an old snapshot would
+ * only ever see one), and once every process has closed the store no
+ * reader slot is left behind.
  *
  * States: profile "p" holds either A = {a.test, .shared.test, ~^r[0-9]+\.a\.test$}
  * or B = {b.test, .shared.test, ~^r[0-9]+\.b\.test$}; the client row of
@@ -21,6 +23,8 @@
 #define READERS 3
 #define THREADS 3
 #define RUN_MS  1500
+/* How long a thread may go on deciding, after RUN_MS, until it has seen every state. */
+#define SEE_ALL_MS 30000
 
 static const char *const state_a[] = {"a.test", ".shared.test", "~^r[0-9]+\\.a\\.test$", NULL};
 static const char *const state_b[] = {"b.test", ".shared.test", "~^r[0-9]+\\.b\\.test$", NULL};
@@ -34,8 +38,28 @@ struct reader {
     struct ep_store *store;
     atomic_long decisions, violations;
     atomic_long a_allowed, a_denied;
-    struct timespec end;
+    struct timespec end, see_all_end;
 };
+
+/*
+ * One reader thread and the states it saw: r12.a.test allowed in security
+ * (rules A), denied in security (rules B), and the client row in logging.
+ */
+struct reader_thread {
+    struct reader *rd;
+    bool saw_a, saw_b, saw_logging;
+};
+
+static void deadline(struct timespec *t, long ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (ms % 1000) * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
 
 static bool before(const struct timespec *end)
 {
@@ -88,14 +112,21 @@ static bool plausible(const char *host, int rc, const struct ep_decision *d)
            (!in_list(host, state_a) || !in_list(host, state_b));
 }
 
+/*
+ * Decide in a loop for RUN_MS, and on until this thread has seen every state
+ * (at most SEE_ALL_MS more: a stuck thread then fails the test, it does not
+ * hang it).
+ */
 static void *reader_thread(void *arg)
 {
-    struct reader *rd = arg;
+    struct reader_thread *t = arg;
+    struct reader *rd = t->rd;
     struct ep_request req = {.client_ip = "10.0.0.1", .method = "CONNECT", .port = 443};
     struct ep_decision d;
     unsigned i = 0;
 
-    while (before(&rd->end)) {
+    while (before(&rd->end) ||
+           (!(t->saw_a && t->saw_b && t->saw_logging) && before(&rd->see_all_end))) {
         const char *host = hosts[i++ % NHOSTS];
         int rc;
 
@@ -107,8 +138,17 @@ static void *reader_thread(void *arg)
                 fprintf(stderr, "implausible: %s rc=%d mode=%d profile=%s verdict=%d %s \"%s\"\n",
                         host, rc, d.mode, d.profile, d.verdict, ep_reason_name(d.reason), d.rule);
         }
-        if (strcmp(host, "r12.a.test") == 0 && d.mode == EP_MODE_SECURITY)
-            atomic_fetch_add(d.verdict == EP_VERDICT_ALLOW ? &rd->a_allowed : &rd->a_denied, 1);
+        if (rc == 0 && d.mode == EP_MODE_LOGGING)
+            t->saw_logging = true;
+        if (rc == 0 && strcmp(host, "r12.a.test") == 0 && d.mode == EP_MODE_SECURITY) {
+            bool allowed = d.verdict == EP_VERDICT_ALLOW;
+
+            atomic_fetch_add(allowed ? &rd->a_allowed : &rd->a_denied, 1);
+            if (allowed)
+                t->saw_a = true;
+            else
+                t->saw_b = true;
+        }
     }
     return NULL;
 }
@@ -116,25 +156,33 @@ static void *reader_thread(void *arg)
 static int reader_process(const char *dir)
 {
     static struct reader rd;
+    static struct reader_thread t[THREADS];
     pthread_t threads[THREADS];
+    int stuck = 0;
 
     rd.store = store_open_dir(dir, 0);
-    clock_gettime(CLOCK_MONOTONIC, &rd.end);
-    rd.end.tv_sec += RUN_MS / 1000;
-    rd.end.tv_nsec += (RUN_MS % 1000) * 1000000L;
-    if (rd.end.tv_nsec >= 1000000000L) {
-        rd.end.tv_sec++;
-        rd.end.tv_nsec -= 1000000000L;
+    deadline(&rd.end, RUN_MS);
+    deadline(&rd.see_all_end, RUN_MS + SEE_ALL_MS);
+    for (int i = 0; i < THREADS; i++) {
+        t[i].rd = &rd;
+        REQUIRE(pthread_create(&threads[i], NULL, reader_thread, &t[i]) == 0);
     }
-    for (int i = 0; i < THREADS; i++)
-        REQUIRE(pthread_create(&threads[i], NULL, reader_thread, &rd) == 0);
     for (int i = 0; i < THREADS; i++)
         pthread_join(threads[i], NULL);
     ep_store_close(rd.store);
+    for (int i = 0; i < THREADS; i++) {
+        if (t[i].saw_a && t[i].saw_b && t[i].saw_logging)
+            continue;
+        fprintf(stderr, "reader %d thread %d never saw %s%s%s: stuck on an old snapshot?\n",
+                (int)getpid(), i, t[i].saw_a ? "" : "rules A (r12.a.test allowed) ",
+                t[i].saw_b ? "" : "rules B (r12.a.test denied) ",
+                t[i].saw_logging ? "" : "the logging row");
+        stuck++;
+    }
     fprintf(stderr, "reader %d: %ld decisions, r12.a.test allowed %ld / denied %ld in security\n",
             (int)getpid(), atomic_load(&rd.decisions), atomic_load(&rd.a_allowed),
             atomic_load(&rd.a_denied));
-    return atomic_load(&rd.violations) == 0 && atomic_load(&rd.decisions) > 0 ? 0 : 1;
+    return atomic_load(&rd.violations) == 0 && atomic_load(&rd.decisions) > 0 && stuck == 0 ? 0 : 1;
 }
 
 static volatile sig_atomic_t writer_stop;

@@ -6,6 +6,9 @@
  * write as A's first transaction after the growth, then (after B grows
  * the map again) with a decision while another thread of A still holds a
  * read transaction begun before the growth, which the remap must wait for.
+ * That interleaving is made explicitly: the holding thread reads its old
+ * snapshot only once it sees the main thread's remap waiting (the handle's
+ * `remapping` flag, white-box), and the test fails if it never does.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "policy/store_internal.h"
 #include "tests/store/storetest.h"
 
 #define A_MAP ((size_t)1 << 20)
@@ -115,9 +119,22 @@ struct holder {
     struct ep_store *store;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int stage; /* 1: read held, 2: may end it */
+    int stage;    /* 1: read held, 2: may end it */
+    bool decided; /* the main thread's decision returned */
+    bool saw_remap_waiting;
     int match_rc;
 };
+
+/* Is a remap of @p s under way (waiting for the transactions in use to end)? */
+static bool remap_waiting(struct ep_store *s)
+{
+    bool waiting;
+
+    pthread_mutex_lock(&s->pool_lock);
+    waiting = s->remapping;
+    pthread_mutex_unlock(&s->pool_lock);
+    return waiting;
+}
 
 static void *hold_read(void *arg)
 {
@@ -132,8 +149,26 @@ static void *hold_read(void *arg)
     while (h->stage < 2)
         pthread_cond_wait(&h->cond, &h->lock);
     pthread_mutex_unlock(&h->lock);
-    /* Let the main thread reach the remap first; the old snapshot still reads fine. */
-    usleep(200 * 1000);
+    /*
+     * Wait until the main thread's decision is in the remap, waiting for this
+     * very read (or has returned: a remap that did not wait, which the test
+     * reports). Bounded, so a remap that never starts fails and does not hang.
+     */
+    for (int i = 0; i < 30000; i++) {
+        bool decided;
+
+        if (remap_waiting(h->store)) {
+            h->saw_remap_waiting = true;
+            break;
+        }
+        pthread_mutex_lock(&h->lock);
+        decided = h->decided;
+        pthread_mutex_unlock(&h->lock);
+        if (decided)
+            break;
+        usleep(1000);
+    }
+    /* The old snapshot still reads fine while the remap waits. */
     h->match_rc = ep_store_read_match(rd, "course", "grown2.example.com", &m);
     ep_store_read_end(rd);
     return NULL;
@@ -188,7 +223,12 @@ int main(void)
     pthread_cond_broadcast(&h.cond);
     pthread_mutex_unlock(&h.lock);
     expect_allowed(s, "grown2.example.com", true);
+    pthread_mutex_lock(&h.lock);
+    h.decided = true;
+    pthread_mutex_unlock(&h.lock);
     REQUIRE(pthread_join(t, NULL) == 0);
+    /* The remap waited for the read held across the growth. */
+    CHECK(h.saw_remap_waiting);
     /* The held read saw the snapshot from before B's second growth. */
     CHECK_INT(h.match_rc, EP_E_NOTFOUND);
     CHECK(rules_count(s, "big2") > 1000);
