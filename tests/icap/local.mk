@@ -13,7 +13,8 @@ ICAP_TESTS = \
 	tests/icap/test-icap.sh \
 	tests/icap/test-config.sh \
 	tests/icap/test-e2e.sh \
-	tests/icap/test-load.sh
+	tests/icap/test-load.sh \
+	tests/icap/test-exports.sh
 TESTS += $(ICAP_TESTS)
 dist_check_SCRIPTS += $(ICAP_TESTS)
 EXTRA_DIST += tests/lib/stack.sh tests/icap/common.sh tests/icap/README.md
