@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy/covers.h"
 #include "policy/store.h"
 
 /* Profiles whose compiled regex rules the handle keeps at once. */

@@ -108,7 +108,7 @@ static int regex_set_load(struct regex_set *set, struct ep_store_read *rd, const
     store_regex_set_clear(set);
     memcpy(prefix, profile, plen - 2);
     prefix[plen - 2] = '\0';
-    prefix[plen - 1] = '~';
+    prefix[plen - 1] = EP_KEY_MARK_REGEX;
     rc = store_rules_cursor(rd, &cur);
     key = store_mkval(prefix, plen);
     if (rc == 0)
@@ -209,8 +209,8 @@ enum regex_hint { REGEX_UNKNOWN, REGEX_NONE, REGEX_SOME };
 /*
  * The first key at or after a probe inside the profile whose keys start
  * with @p prefix (@p plen bytes, the NUL included), as MDB_SET_RANGE
- * returned it (@p rc): regex keys ('~') sort after every host and ip: key
- * of their profile, so landing past the profile means it has none.
+ * returned it (@p rc): regex keys sort after every host and ip: key of
+ * their profile (covers.h), so landing past the profile means it has none.
  */
 static enum regex_hint regex_hint_of(int rc, const MDB_val *k, const char *prefix, size_t plen)
 {
@@ -218,7 +218,7 @@ static enum regex_hint regex_hint_of(int rc, const MDB_val *k, const char *prefi
         return REGEX_NONE;
     if (rc || k->mv_size < plen || memcmp(k->mv_data, prefix, plen) != 0)
         return rc ? REGEX_UNKNOWN : REGEX_NONE;
-    if (k->mv_size > plen && ((const char *)k->mv_data)[plen] == '~')
+    if (ep_rule_key_kinds((const char *)k->mv_data + plen, k->mv_size - plen) == EP_RULE_REGEX)
         return REGEX_SOME;
     return REGEX_UNKNOWN;
 }
@@ -231,7 +231,7 @@ static int has_regex(MDB_cursor *cur, const char *prefix, size_t plen, bool *yes
     int rc;
 
     memcpy(probe, prefix, plen);
-    probe[plen] = '~';
+    probe[plen] = EP_KEY_MARK_REGEX;
     k = store_mkval(probe, plen + 1);
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     *yes = regex_hint_of(rc, &k, prefix, plen) == REGEX_SOME;
@@ -267,9 +267,10 @@ static int val_mask(const MDB_val *v, uint8_t *mask)
 
 /*
  * The most specific host rule in the tree for the reversed host t (hlen
- * bytes) of the profile whose keys start with key[0..plen): t itself
- * (EXACT or SUFFIX), then its nearest ancestor holding SUBDOMAINS or
- * SUFFIX. @p key holds the prefix and t and is modified.
+ * bytes) of the profile whose keys start with key[0..plen): a kind that
+ * covers t itself, then its nearest ancestor holding a kind that covers
+ * the names below it (ep_covers_mask() decides both and picks the
+ * narrowest). @p key holds the prefix and t and is modified.
  *
  * Rather than one lookup per label, the walk asks the tree for the
  * greatest key below a bound (first t itself, then each candidate). An
@@ -288,6 +289,7 @@ static int host_walk(MDB_cursor *cur, char *key, size_t plen, size_t hlen, const
     const char *t = key + plen;
     MDB_val k = store_mkval(key, plen + hlen), v;
     size_t bound = hlen, j;
+    enum ep_rule_kind kind;
     uint8_t mask;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 
@@ -295,8 +297,8 @@ static int host_walk(MDB_cursor *cur, char *key, size_t plen, size_t hlen, const
     if (rc == 0 && k.mv_size == plen + hlen && memcmp(k.mv_data, key, plen + hlen) == 0) {
         if ((rc = val_mask(&v, &mask)) != 0)
             return rc;
-        if (mask & (EP_RULE_EXACT | EP_RULE_SUFFIX)) {
-            set_match(matched, (mask & EP_RULE_EXACT) ? EP_RULE_EXACT : EP_RULE_SUFFIX, host, hlen);
+        if ((kind = ep_covers_mask(mask, EP_COVERS_SELF)) != 0) {
+            set_match(matched, kind, host, hlen);
             return 0;
         }
     }
@@ -335,9 +337,8 @@ static int host_walk(MDB_cursor *cur, char *key, size_t plen, size_t hlen, const
         bound = j;
         if ((rc = val_mask(&v, &mask)) != 0)
             return rc;
-        if (mask & (EP_RULE_SUBDOMAINS | EP_RULE_SUFFIX)) {
-            set_match(matched, (mask & EP_RULE_SUBDOMAINS) ? EP_RULE_SUBDOMAINS : EP_RULE_SUFFIX,
-                      host + hlen - j, j);
+        if ((kind = ep_covers_mask(mask, EP_COVERS_BELOW)) != 0) {
+            set_match(matched, kind, host + hlen - j, j);
             return 0;
         }
     }
@@ -406,7 +407,7 @@ static int base_copy_load(struct ep_store_read *rd, uint64_t generation)
 
         if (k.mv_size <= sizeof prefix || memcmp(k.mv_data, prefix, sizeof prefix) != 0)
             break;
-        if (kk[0] == '~') {
+        if (ep_rule_key_kinds(kk, kl) == EP_RULE_REGEX) {
             b->regex = true;
             break; /* regex keys come last */
         }
@@ -462,7 +463,7 @@ static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, b
     char k[EP_RULE_BUFSZ + 1];
     size_t txnid = mdb_txn_id(rd->txn);
     uint64_t generation;
-    uint8_t mask;
+    enum ep_rule_kind kind;
     int rc;
 
     *use_tree = *regex = false;
@@ -480,7 +481,7 @@ static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, b
     }
     *regex = b->regex;
     if (ip) {
-        k[0] = '#';
+        k[0] = EP_KEY_MARK_IP;
         memcpy(k + 1, host, hlen);
         if (base_copy_mask(b, k, hlen + 1) & EP_RULE_IP) {
             set_match(matched, EP_RULE_IP, host, hlen);
@@ -489,9 +490,8 @@ static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, b
         return EP_E_NOTFOUND;
     }
     ep_host_reverse(host, k);
-    mask = base_copy_mask(b, k, hlen);
-    if (mask & (EP_RULE_EXACT | EP_RULE_SUFFIX)) {
-        set_match(matched, (mask & EP_RULE_EXACT) ? EP_RULE_EXACT : EP_RULE_SUFFIX, host, hlen);
+    if ((kind = ep_covers_mask(base_copy_mask(b, k, hlen), EP_COVERS_SELF)) != 0) {
+        set_match(matched, kind, host, hlen);
         return 0;
     }
     for (size_t len = hlen; len > 0;) {
@@ -500,10 +500,8 @@ static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, b
         if (!dot)
             break;
         len = (size_t)(dot - k);
-        mask = base_copy_mask(b, k, len);
-        if (mask & (EP_RULE_SUBDOMAINS | EP_RULE_SUFFIX)) {
-            set_match(matched, (mask & EP_RULE_SUBDOMAINS) ? EP_RULE_SUBDOMAINS : EP_RULE_SUFFIX,
-                      host + hlen - len, len);
+        if ((kind = ep_covers_mask(base_copy_mask(b, k, len), EP_COVERS_BELOW)) != 0) {
+            set_match(matched, kind, host + hlen - len, len);
             return 0;
         }
     }
@@ -642,7 +640,7 @@ static int filter_build(MDB_cursor *cur, const char *prefix, size_t plen, uint32
 
         if (k.mv_size < plen || memcmp(kk, prefix, plen) != 0)
             break;
-        if (k.mv_size > plen && kk[plen] == '~') {
+        if (ep_rule_key_kinds(kk + plen, k.mv_size - plen) == EP_RULE_REGEX) {
             f->regex = true;
             continue;
         }
@@ -811,7 +809,7 @@ static int tree_match(struct ep_store_read *rd, MDB_cursor *cur, char *key, size
         strcmp(rd->regex_hint.profile, key) == 0)
         *hint = rd->regex_hint.regex ? REGEX_SOME : REGEX_NONE;
     if (ip) {
-        k[0] = '#';
+        k[0] = EP_KEY_MARK_IP;
         memcpy(k + 1, host, hlen);
     } else {
         ep_host_reverse(host, k);
@@ -859,7 +857,7 @@ static int tree_match(struct ep_store_read *rd, MDB_cursor *cur, char *key, size
 /*
  * The rules lookup of the decision path. The base profile is matched from
  * the read's in-memory copy; any other profile (or a base profile too
- * large to copy) in the tree: for an IP literal its '#' key, for a name
+ * large to copy) in the tree: for an IP literal its ip: key, for a name
  * host_walk(). Regex rules come last, and only when the profile has some:
  * the base copy knows, and for other profiles the walk's positioning or
  * the read's answer for the same profile and snapshot often tells; else
