@@ -51,6 +51,7 @@
 #include "policy/error.h"
 #include "policy/host.h"
 #include "policy/recorder.h"
+#include "policy/size.h"
 #include "policy/store.h"
 
 #define EGRESS_DEFAULT_DATABASE "/var/lib/egress-policy"
@@ -75,8 +76,8 @@ static struct egress_conf conf = {
     .unknown_allow = false,
     .deny_page = false,
     .flush_ms = 1000,
-    .max_readers = 512,
-    .map_size = (size_t)1 << 30,
+    .max_readers = EP_STORE_DEFAULT_MAX_READERS,
+    .map_size = EP_STORE_DEFAULT_MAP_SIZE,
     .access_hint = EGRESS_DEFAULT_HINT,
 };
 
@@ -333,16 +334,19 @@ static int cfg_max_readers(const char *directive, const char **argv, void *setda
 
 static int cfg_map_size(const char *directive, const char **argv, void *setdata)
 {
-    static const struct unit units[] = {{"", 1},           {"k", 1ULL << 10}, {"m", 1ULL << 20},
-                                        {"g", 1ULL << 30}, {"t", 1ULL << 40}, {NULL, 0}};
-    unsigned long long n;
+    char why[160];
+    uint64_t n;
 
     if (!one_value(directive, argv))
         return 0;
-    if (!parse_scaled(argv[0], units, &n) || n < (1ULL << 20) || n > SIZE_MAX) {
+    if (ep_size_parse(argv[0], &n, why, sizeof why) != 0) {
+        ci_debug_printf(1, "egress: egress.%s: %s\n", directive, why);
+        return 0;
+    }
+    if (n < (1ULL << 20) || n > SIZE_MAX) {
         ci_debug_printf(1,
                         "egress: egress.%s must be a size of at least 1M with an optional "
-                        "K, M, G or T suffix (e.g. 1G), not '%s'\n",
+                        "K, M, G or T unit (e.g. 1G), not '%s'\n",
                         directive, argv[0]);
         return 0;
     }

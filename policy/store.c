@@ -25,8 +25,8 @@
 /* A seen key: project id NUL host. */
 #define SEEN_KEY_MAX        (EP_ID_MAX + 1 + EP_HOST_BUFSZ)
 #define AUDIT_KEY_SIZE      12
-#define DEFAULT_MAP_SIZE    ((size_t)1 << 30)
-#define DEFAULT_MAX_READERS 512
+#define DEFAULT_MAP_SIZE    EP_STORE_DEFAULT_MAP_SIZE
+#define DEFAULT_MAX_READERS EP_STORE_DEFAULT_MAX_READERS
 
 /* The base domains a new store starts with (the reference system's six). */
 static const char *const default_base_domains[] = {

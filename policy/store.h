@@ -139,9 +139,19 @@ struct ep_audit_entry {
 
 struct ep_store;
 
+/**
+ * @name Defaults of the store's options
+ * The one place of each: the store, egress-api's options and the c-icap
+ * module's directives read them.
+ */
+/** @{ */
+#define EP_STORE_DEFAULT_MAP_SIZE    ((size_t)1 << 30) /**< 1 GiB */
+#define EP_STORE_DEFAULT_MAX_READERS 512
+/** @} */
+
 struct ep_store_options {
-    size_t map_size;      /**< bytes; 0 = 1 GiB */
-    unsigned max_readers; /**< 0 = 512 */
+    size_t map_size;      /**< bytes; 0 = EP_STORE_DEFAULT_MAP_SIZE */
+    unsigned max_readers; /**< 0 = EP_STORE_DEFAULT_MAX_READERS */
     bool read_only;       /**< no schema creation; writes fail with EACCES */
 };
 
