@@ -75,6 +75,8 @@ struct egress_conf {
     unsigned max_readers;
     size_t map_size;
     char access_hint[EGRESS_HINT_MAX];
+    bool key_filter_off;
+    size_t key_filter_memory;
 };
 
 static struct egress_conf conf = {
@@ -85,6 +87,8 @@ static struct egress_conf conf = {
     .max_readers = EP_STORE_DEFAULT_MAX_READERS,
     .map_size = EP_STORE_DEFAULT_MAP_SIZE,
     .access_hint = EGRESS_DEFAULT_HINT,
+    .key_filter_off = false,
+    .key_filter_memory = EP_STORE_DEFAULT_KEY_FILTER_MEMORY,
 };
 
 /* Per-child state: set at child start, cleared at child stop. */
@@ -156,6 +160,8 @@ static int open_store(void)
 {
     struct ep_store_options opts = {
         .map_size = conf.map_size,
+        .no_key_filter = conf.key_filter_off,
+        .key_filter_memory = conf.key_filter_memory,
         .max_readers = conf.max_readers,
         .read_only = false,
     };
@@ -363,6 +369,41 @@ static int cfg_map_size(const char *directive, const char **argv, void *setdata)
     return 1;
 }
 
+static int cfg_key_filter(const char *directive, const char **argv, void *setdata)
+{
+    if (!one_value(directive, argv))
+        return 0;
+    if (strcmp(argv[0], "on") == 0) {
+        conf.key_filter_off = false;
+    } else if (strcmp(argv[0], "off") == 0) {
+        conf.key_filter_off = true;
+    } else {
+        ci_debug_printf(1, "egress: egress.%s must be on or off, not '%s'\n", directive, argv[0]);
+        return 0;
+    }
+    return 1;
+}
+
+static int cfg_key_filter_memory(const char *directive, const char **argv, void *setdata)
+{
+    char why[160];
+    uint64_t n;
+
+    if (!one_value(directive, argv))
+        return 0;
+    if (ep_size_parse(argv[0], &n, why, sizeof why) != 0) {
+        ci_debug_printf(1, "egress: egress.%s: %s\n", directive, why);
+        return 0;
+    }
+    if (n < (64u << 10) || n > ((uint64_t)4 << 30)) {
+        ci_debug_printf(1, "egress: egress.%s must be a size from 64K to 4G, not '%s'\n", directive,
+                        argv[0]);
+        return 0;
+    }
+    conf.key_filter_memory = (size_t)n;
+    return 1;
+}
+
 /* The hint is free text: c-icap splits it into words, so join them again. */
 static int cfg_access_hint(const char *directive, const char **argv, void *setdata)
 {
@@ -400,6 +441,8 @@ static struct ci_conf_entry egress_conf_table[] = {
     {"MaxReaders", NULL, cfg_max_readers, "egress.MaxReaders 512"},
     {"MapSize", NULL, cfg_map_size, "egress.MapSize 1G"},
     {"AccessHint", NULL, cfg_access_hint, "egress.AccessHint text"},
+    {"KeyFilter", NULL, cfg_key_filter, "egress.KeyFilter on|off"},
+    {"KeyFilterMemory", NULL, cfg_key_filter_memory, "egress.KeyFilterMemory 16M"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -442,9 +485,11 @@ static int egress_post_init_service(ci_service_xdata_t *srv_xdata,
 
     ci_debug_printf(1,
                     "egress: store %s, unknown clients %s, deny mode %s, flush every %u ms, "
-                    "%u reader slots\n",
+                    "%u reader slots, key filters %s (at most %zu bytes a child)\n",
                     conf.database, conf.unknown_allow ? "allowed" : "denied",
-                    conf.deny_page ? "page" : "header", conf.flush_ms, conf.max_readers);
+                    conf.deny_page ? "page" : "header", conf.flush_ms, conf.max_readers,
+                    conf.key_filter_off ? "off" : "on",
+                    conf.key_filter_off ? (size_t)0 : conf.key_filter_memory);
     if (threads > (long)conf.max_readers)
         ci_debug_printf(1,
                         "egress: warning: MaxServers x ThreadsPerChild = %ld is more than "

@@ -736,6 +736,9 @@ int ep_store_open(const char *dir, const struct ep_store_options *opts, struct e
     if (!s)
         return EP_E_NOMEM;
     s->read_only = opts->read_only;
+    s->filter_off = opts->no_key_filter;
+    s->filter_budget =
+        opts->key_filter_memory ? opts->key_filter_memory : EP_STORE_DEFAULT_KEY_FILTER_MEMORY;
     pthread_mutex_init(&s->pool_lock, NULL);
     pthread_cond_init(&s->idle, NULL);
     pthread_rwlock_init(&s->regex_lock, NULL);

@@ -26,10 +26,10 @@
 #define BASE_COPY_MAX 1024
 /*
  * Key filters (see "key filters" in store_match.c): a profile of at least
- * FILTER_MIN_RULES rules gets one; a handle keeps at most FILTER_CACHE_MAX
- * of them, each FILTER_BITS_PER_RULE bits a rule, so at most
- * FILTER_CACHE_MAX * FILTER_MAX_RULES * FILTER_BITS_PER_RULE / 8 bytes
- * (8 * 1.2 MiB for profiles of 1,000,000 rules; 160 MiB at the cap).
+ * FILTER_MIN_RULES rules gets one, FILTER_BITS_PER_RULE bits a rule
+ * (1.25 MB for 1,000,000 rules); a handle keeps at most FILTER_CACHE_MAX
+ * of them and at most its key_filter_memory bytes together (16 MiB by
+ * default), or none with no_key_filter.
  */
 #define FILTER_MIN_RULES     4096
 #define FILTER_MAX_RULES     (16u << 20)
@@ -113,6 +113,7 @@ struct filter_slot {
     char profile[EP_PROFILE_MAX + 1]; /* "" when the slot is free */
     uint64_t generation;
     bool building;
+    size_t bytes; /* counted in the handle's filter_used */
     struct key_filter *filter;
 };
 
@@ -139,6 +140,9 @@ struct ep_store {
     pthread_rwlock_t filter_lock;
     struct filter_slot filters[FILTER_CACHE_MAX];
     unsigned filter_evict;
+    bool filter_off;      /* no key filters at all */
+    size_t filter_budget; /* most bytes of the filters together */
+    size_t filter_used;   /* bytes the slots hold or have reserved for a build */
 };
 
 /* An MDB_val over @p size bytes at @p data (inline: the match walk calls it per probe). */

@@ -611,6 +611,18 @@ void store_filter_free(struct key_filter *f)
     ep_free(f);
 }
 
+/* Blocks of 512 bits of the filter of a profile of @p rules rules. */
+static uint64_t filter_nblocks(uint32_t rules)
+{
+    return ((uint64_t)rules * FILTER_BITS_PER_RULE + 511) / 512;
+}
+
+/* The memory that filter takes. */
+static size_t filter_size(uint32_t rules)
+{
+    return sizeof(struct key_filter) + (size_t)filter_nblocks(rules) * 64;
+}
+
 /*
  * Build the filter of the profile whose keys start with prefix[0..plen)
  * (the NUL included) from one pass of @p cur, sized for @p rules rules:
@@ -627,7 +639,7 @@ static int filter_build(MDB_cursor *cur, const char *prefix, size_t plen, uint32
     f = ep_calloc(1, sizeof *f);
     if (!f)
         return EP_E_NOMEM;
-    f->nblocks = ((uint64_t)rules * FILTER_BITS_PER_RULE + 511) / 512;
+    f->nblocks = filter_nblocks(rules);
     f->blocks = ep_calloc(f->nblocks, sizeof *f->blocks);
     if (!f->blocks) {
         rc = EP_E_NOMEM;
@@ -667,20 +679,52 @@ static struct filter_slot *filter_find(struct ep_store *s, const char *profile)
     return NULL;
 }
 
-/* A slot to fill: a free one, else the next one not being built (round robin). Under the write
- * lock. */
-static struct filter_slot *filter_claim(struct ep_store *s)
+/* Empty a slot: its filter freed, its memory no longer counted. Under the write lock. */
+static void filter_slot_clear(struct ep_store *s, struct filter_slot *slot)
+{
+    store_filter_free(slot->filter);
+    s->filter_used -= slot->bytes;
+    memset(slot, 0, sizeof *slot);
+}
+
+/*
+ * A slot for a filter of @p bytes, its memory counted: a free slot, and
+ * ready filters dropped (round robin) until one is free and the filters
+ * fit in the handle's budget together; NULL when that cannot be (filters
+ * being built hold the rest). Under the write lock.
+ */
+static struct filter_slot *filter_claim(struct ep_store *s, size_t bytes)
 {
     struct filter_slot *slot = filter_find(s, "");
 
-    for (unsigned i = 0; !slot && i < FILTER_CACHE_MAX; i++) {
+    for (unsigned i = 0;
+         i < FILTER_CACHE_MAX && (!slot || s->filter_used + bytes > s->filter_budget); i++) {
         struct filter_slot *c = &s->filters[s->filter_evict];
 
         s->filter_evict = (s->filter_evict + 1) % FILTER_CACHE_MAX;
-        if (!c->building)
+        if (c->building || c->profile[0] == '\0')
+            continue;
+        filter_slot_clear(s, c);
+        if (!slot)
             slot = c;
     }
+    if (!slot || s->filter_used + bytes > s->filter_budget)
+        return NULL;
+    slot->bytes = bytes;
+    s->filter_used += bytes;
     return slot;
+}
+
+size_t ep_store_key_filter_bytes(struct ep_store *store)
+{
+    size_t bytes = 0;
+
+    pthread_rwlock_rdlock(&store->filter_lock);
+    for (unsigned i = 0; i < FILTER_CACHE_MAX; i++)
+        if (store->filters[i].filter)
+            bytes += store->filters[i].bytes;
+    pthread_rwlock_unlock(&store->filter_lock);
+    return bytes;
 }
 
 /* The generation and rule count of @p profile as @p rd sees it, looked up once per snapshot. */
@@ -716,10 +760,11 @@ enum filter_verdict { FILTER_NONE, FILTER_MAYBE, FILTER_ABSENT };
  * generation this read sees) about key t = key + plen (@p tlen bytes; for
  * an ip: key only t itself, else also its ancestors). FILTER_NONE when the
  * profile is too small or too large for one or its filter is not there
- * yet; a missing filter is then built with @p cur (unless another thread
- * builds it, or a newer generation is cached) and installed for the next
- * decisions. On FILTER_ABSENT, *regex tells whether the profile has regex
- * rules. The filter is read under the read lock and only for the
+ * yet, or the handle has none (no_key_filter, or one would not fit in
+ * key_filter_memory); a missing filter is then built with @p cur (unless
+ * another thread builds it, or a newer generation is cached) and installed
+ * for the next decisions, older filters dropped to make room. On FILTER_ABSENT, *regex tells
+ * whether the profile has regex rules. The filter is read under the read lock and only for the
  * generation it was built for; a failed build leaves the slot free and the
  * decision takes the usual walk.
  */
@@ -734,8 +779,11 @@ static int filter_check(struct ep_store_read *rd, MDB_cursor *cur, const char *k
     int rc;
 
     *verdict = FILTER_NONE;
+    if (s->filter_off)
+        return 0;
     rc = profile_row(rd, key, &generation, &rules);
-    if (rc || rules < FILTER_MIN_RULES || rules > FILTER_MAX_RULES)
+    if (rc || rules < FILTER_MIN_RULES || rules > FILTER_MAX_RULES ||
+        filter_size(rules) > s->filter_budget)
         return rc;
     pthread_rwlock_rdlock(&s->filter_lock);
     slot = filter_find(s, key);
@@ -755,14 +803,13 @@ static int filter_check(struct ep_store_read *rd, MDB_cursor *cur, const char *k
         pthread_rwlock_unlock(&s->filter_lock);
         return 0;
     }
-    if (!slot)
-        slot = filter_claim(s);
+    if (slot)
+        filter_slot_clear(s, slot); /* an older generation's filter, or its build */
+    slot = filter_claim(s, filter_size(rules));
     if (!slot) {
         pthread_rwlock_unlock(&s->filter_lock);
         return 0;
     }
-    store_filter_free(slot->filter);
-    slot->filter = NULL;
     store_copy_str(slot->profile, sizeof slot->profile, key);
     slot->generation = generation;
     slot->building = true;
@@ -778,7 +825,7 @@ static int filter_check(struct ep_store_read *rd, MDB_cursor *cur, const char *k
             slot->filter = f;
             f = NULL;
         } else {
-            slot->profile[0] = '\0';
+            filter_slot_clear(s, slot);
         }
     }
     pthread_rwlock_unlock(&s->filter_lock);

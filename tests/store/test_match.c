@@ -8,7 +8,9 @@
  * memory and again once it is too large and is searched in the tree; last
  * a profile large enough for a key filter (4,096 rules or more) is checked
  * over rounds that change it, so each round builds a new filter, with
- * hosts under a label no rule uses ("nx"), which the filter turns away.
+ * hosts under a label no rule uses ("nx"), which the filter turns away;
+ * and again with key filters turned off and with a memory budget too
+ * small for its filter (no filter memory, the same answers).
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -205,10 +207,13 @@ static void check_round(struct ep_store *s, const char *what)
 
 int main(void)
 {
-    struct ep_store *s = store_open_dir(store_dir("match"), 0);
+    char dir[512];
+    struct ep_store *s;
     struct ep_rule regex = {.kind = EP_RULE_REGEX, .host = REGEX_RULE};
     char what[64];
 
+    snprintf(dir, sizeof dir, "%s", store_dir("match"));
+    s = store_open_dir(dir, 0);
     /* Start from an empty base profile, so the reference knows all of it. */
     REQUIRE(ep_store_rules_replace(s, EP_PROFILE_BASE, NULL, 0) == 0);
     REQUIRE(ep_store_rules_replace(s, "course", &regex, 1) == 0);
@@ -241,9 +246,33 @@ int main(void)
         snprintf(what, sizeof what, "filtered course (%u rules), round %d", info.rules, round);
         check_round(s, what);
         check_round(s, what);
+        /* The filter is there, within the default budget. */
+        CHECK(ep_store_key_filter_bytes(s) > 0);
+        CHECK(ep_store_key_filter_bytes(s) <= EP_STORE_DEFAULT_KEY_FILTER_MEMORY);
         shrink(s, "course", &prof, 100);
         grow(s, "course", &prof, 200);
     }
     ep_store_close(s);
+
+    /*
+     * The same profile without key filters (the c-icap directive
+     * egress.KeyFilter off), and with a budget too small for its filter:
+     * the same answers, and no filter memory.
+     */
+    {
+        const struct ep_store_options variants[] = {
+            {.no_key_filter = true},
+            {.key_filter_memory = 1024},
+        };
+
+        for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+            REQUIRE(ep_store_open(dir, &variants[v], &s) == 0);
+            snprintf(what, sizeof what, "course without a filter (%s)",
+                     v == 0 ? "off" : "over budget");
+            check_round(s, what);
+            CHECK_INT(ep_store_key_filter_bytes(s), 0);
+            ep_store_close(s);
+        }
+    }
     return test_exit();
 }
