@@ -25,7 +25,9 @@
  * after the code). On failure returns NULL and sets *@p err to an EP_E_*
  * code and, for a pattern error, @p why to pcre2's message and offset.
  */
-pcre2_code *rule_regex_compile(const char *pattern, pcre2_general_context **gctx, int *err,
-                               char *why, size_t whysz);
+__attribute__((visibility("hidden"))) pcre2_code *rule_regex_compile(const char *pattern,
+                                                                     pcre2_general_context **gctx,
+                                                                     int *err, char *why,
+                                                                     size_t whysz);
 
 #endif

@@ -152,15 +152,22 @@ static inline MDB_val store_mkval(const void *data, size_t size)
     return v;
 }
 
+/*
+ * The helpers below are shared by store.c and store_match.c only: hidden,
+ * so no program or module linking the policy core ever exports them.
+ */
+#define STORE_INTERNAL __attribute__((visibility("hidden")))
+
 /* Read a fixed-size value; EP_E_NOTFOUND when absent, EP_E_CORRUPT on a size mismatch. */
-int store_get_fixed(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, void *out, size_t size);
+STORE_INTERNAL int store_get_fixed(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, void *out,
+                                   size_t size);
 /* Copy @p src into @p dst, truncated to fit and NUL-terminated. */
-void store_copy_str(char *dst, size_t dstsz, const char *src);
+STORE_INTERNAL void store_copy_str(char *dst, size_t dstsz, const char *src);
 /* The read's cursor on `rules`, renewed with its transaction when needed. */
-int store_rules_cursor(struct ep_store_read *rd, MDB_cursor **cur);
+STORE_INTERNAL int store_rules_cursor(struct ep_store_read *rd, MDB_cursor **cur);
 /* Free the compiled regexes of a regex cache slot and mark it free. */
-void store_regex_set_clear(struct regex_set *set);
+STORE_INTERNAL void store_regex_set_clear(struct regex_set *set);
 /* Free a key filter (NULL is fine). */
-void store_filter_free(struct key_filter *f);
+STORE_INTERNAL void store_filter_free(struct key_filter *f);
 
 #endif
