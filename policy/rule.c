@@ -271,11 +271,12 @@ static int parse_host_rule(const char *text, struct ep_rule *out, char *why, siz
     if (psl == NULL)
         return fail(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
                     "\"%s\": libpsl has no built-in public suffix list to check it against", text);
-    if (kind == EP_RULE_EXACT &&
-        psl_is_public_suffix2(psl, out->host, PSL_TYPE_ICANN | PSL_TYPE_NO_STAR_RULE))
+    /* A rule that covers the names below its own (covers.h) must not stand on a suffix. */
+    bool below = (ep_covers_kinds(EP_COVERS_BELOW) & kind) != 0;
+    if (!below && psl_is_public_suffix2(psl, out->host, PSL_TYPE_ICANN | PSL_TYPE_NO_STAR_RULE))
         return fail(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
                     "\"%s\" is a public suffix (a top-level or shared domain), not a host", text);
-    if (kind != EP_RULE_EXACT && psl_is_public_suffix2(psl, out->host, PSL_TYPE_ANY))
+    if (below && psl_is_public_suffix2(psl, out->host, PSL_TYPE_ANY))
         return fail(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
                     "\"%s\" would allow every site under the public suffix \"%s\", whoever "
                     "owns it; name the site's own domain instead",
