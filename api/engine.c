@@ -89,20 +89,20 @@ const char *engine_strerror(int err)
 void engine_config_defaults(struct engine_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->socket_path = "/var/run/docker.sock";
-    cfg->image = "codercom/code-server:latest";
-    cfg->network = "bridge";
+    cfg->socket_path = ENGINE_DEFAULT_SOCKET;
+    cfg->image = ENGINE_DEFAULT_IMAGE;
+    cfg->network = ENGINE_DEFAULT_NETWORK;
     cfg->project_dir = "/home/coder/project";
     cfg->auth_path = "/home/coder/.code-server-auth";
     cfg->uid = 1000;
     cfg->gid = 1000;
-    cfg->memory_default = 2ULL << 30;
-    cfg->memory_max = 8ULL << 30;
-    cfg->nano_cpus_default = 1000000000ULL;
-    cfg->nano_cpus_max = 4000000000ULL;
-    cfg->pids_limit = 1024;
+    cfg->memory_default = ENGINE_DEFAULT_MEMORY;
+    cfg->memory_max = ENGINE_DEFAULT_MEMORY_MAX;
+    cfg->nano_cpus_default = ENGINE_DEFAULT_NANO_CPUS;
+    cfg->nano_cpus_max = ENGINE_DEFAULT_NANO_CPUS_MAX;
+    cfg->pids_limit = ENGINE_DEFAULT_PIDS_LIMIT;
     cfg->tmp_size = "1G";
-    cfg->stop_timeout = 10;
+    cfg->stop_timeout = ENGINE_DEFAULT_STOP_TIMEOUT;
     cfg->timeout_ms = 60000;
 }
 

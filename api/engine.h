@@ -90,11 +90,28 @@
 #define ENGINE_API_OLDEST "1.25"
 
 /**
+ * @name Defaults
+ * The one place of each default of the engine's configuration:
+ * engine_config_defaults() and egress-api's options (and --help) read them.
+ */
+/** @{ */
+#define ENGINE_DEFAULT_SOCKET        "/var/run/docker.sock"
+#define ENGINE_DEFAULT_IMAGE         "codercom/code-server:latest"
+#define ENGINE_DEFAULT_NETWORK       "bridge"
+#define ENGINE_DEFAULT_MEMORY        (2ULL << 30)  /**< 2 GiB */
+#define ENGINE_DEFAULT_MEMORY_MAX    (16ULL << 30) /**< 16 GiB */
+#define ENGINE_DEFAULT_NANO_CPUS     1000000000ULL /**< 1 CPU */
+#define ENGINE_DEFAULT_NANO_CPUS_MAX 8000000000ULL /**< 8 CPUs */
+#define ENGINE_DEFAULT_PIDS_LIMIT    1024
+#define ENGINE_DEFAULT_STOP_TIMEOUT  10
+/** @} */
+
+/**
  * Server configuration. Start from engine_config_defaults() and override
  * fields; strings are borrowed and must outlive the engine.
  */
 struct engine_config {
-    const char *socket_path; /**< default "/var/run/docker.sock" */
+    const char *socket_path; /**< default ENGINE_DEFAULT_SOCKET */
     const char *image;       /**< workspace image, e.g. "codercom/code-server:latest" */
     const char *network; /**< NetworkMode and the network whose IP is reported; default "bridge" */
     const char *proxy_url; /**< HTTP(S)_PROXY in both cases; NULL = no proxy variables */
@@ -113,14 +130,15 @@ struct engine_config {
         *auth_path; /**< code-server auth override; default "/home/coder/.code-server-auth" */
     unsigned uid;   /**< workspace user; default 1000 */
     unsigned gid;   /**< workspace group; default 1000 */
-    uint64_t memory_default;    /**< bytes when a project asks for 0; default 2 GiB */
-    uint64_t memory_max;        /**< largest accepted; default 8 GiB */
-    uint64_t nano_cpus_default; /**< 1e-9 CPUs when a project asks for 0; default 1 CPU */
-    uint64_t nano_cpus_max;     /**< largest accepted; default 4 CPUs */
-    int64_t pids_limit;         /**< PidsLimit; default 1024 */
-    const char *tmp_size;       /**< /tmp tmpfs size, digits and an optional k/m/g; default "1G" */
-    unsigned stop_timeout;      /**< seconds the engine waits before SIGKILL on stop; default 10 */
-    long timeout_ms;            /**< limit for one request, on top of stop_timeout; default 60000 */
+    uint64_t memory_default; /**< bytes when a project asks for 0; ENGINE_DEFAULT_MEMORY */
+    uint64_t memory_max;     /**< largest accepted; ENGINE_DEFAULT_MEMORY_MAX */
+    uint64_t
+        nano_cpus_default;  /**< 1e-9 CPUs when a project asks for 0; ENGINE_DEFAULT_NANO_CPUS */
+    uint64_t nano_cpus_max; /**< largest accepted; ENGINE_DEFAULT_NANO_CPUS_MAX */
+    int64_t pids_limit;     /**< PidsLimit; ENGINE_DEFAULT_PIDS_LIMIT */
+    const char *tmp_size;   /**< /tmp tmpfs size, digits and an optional k/m/g; default "1G" */
+    unsigned stop_timeout;  /**< seconds before SIGKILL on stop; ENGINE_DEFAULT_STOP_TIMEOUT */
+    long timeout_ms;        /**< limit for one request, on top of stop_timeout; default 60000 */
 };
 
 /** Fill @p cfg with the defaults documented above. */

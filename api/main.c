@@ -23,17 +23,13 @@
 #include "api/log.h"
 #include "api/workspace.h"
 #include "policy/rule.h"
+#include "policy/size.h"
 
 #define DEFAULT_LISTEN          "127.0.0.1:8088"
 #define DEFAULT_DB              "/var/lib/egress-policy"
 #define DEFAULT_BCRYPT_COST     12
 #define DEFAULT_MAX_CONNECTIONS 256
 #define TOKEN_MIN               16
-#define DEFAULT_SOCKET          "/var/run/docker.sock"
-#define DEFAULT_IMAGE           "codercom/code-server:latest"
-#define DEFAULT_NETWORK         "bridge"
-#define DEFAULT_PIDS_LIMIT      1024
-#define DEFAULT_STOP_TIMEOUT    10
 #define WORKSPACE_CMD_MAX       64
 
 const char *api_version(void)
@@ -43,6 +39,11 @@ const char *api_version(void)
 
 static void usage(FILE *f)
 {
+    char map_size[EP_SIZE_BUFSZ], max_memory[EP_SIZE_BUFSZ], default_memory[EP_SIZE_BUFSZ];
+
+    ep_size_format(EP_STORE_DEFAULT_MAP_SIZE, map_size);
+    ep_size_format(ENGINE_DEFAULT_MEMORY_MAX, max_memory);
+    ep_size_format(ENGINE_DEFAULT_MEMORY, default_memory);
     fprintf(f,
             "Usage: egress-api [OPTION]...\n"
             "The management API of egress-policy: projects, passwords, whitelists,\n"
@@ -58,9 +59,9 @@ static void usage(FILE *f)
             "                            the store's base domains at start (default: keep them)\n"
             "  --max-projects N          refuse to create more than N projects (default 0 = no "
             "limit)\n"
-            "  --map-size SIZE           LMDB map size, e.g. 1g or 512m (default 1g)\n"
+            "  --map-size SIZE           LMDB map size, e.g. 1g or 512m (default %s)\n"
             "  --max-readers N           LMDB reader slots, fixed by the first opener (default "
-            "512)\n"
+            "%d)\n"
             "  --cors-origin ORIGIN      send Access-Control-Allow-Origin: ORIGIN (default: no "
             "CORS)\n"
             "  --default-proxy-mode MODE mode of projects created without one, the only mode\n"
@@ -87,11 +88,11 @@ static void usage(FILE *f)
             "  --proxy-url URL           HTTP_PROXY and HTTPS_PROXY (both cases) of the\n"
             "                            workspaces, e.g. http://squid:3128 (default: none)\n"
             "  --no-proxy LIST           NO_PROXY (both cases) of the workspaces (default: none)\n"
-            "  --max-memory SIZE         largest memoryLimit a project may ask for (default 16g)\n"
-            "  --max-cpus N              largest cpuCores a project may ask for (default 8)\n"
-            "  --default-memory SIZE     memory of a project that asks for none (default 2g)\n"
+            "  --max-memory SIZE         largest memoryLimit a project may ask for (default %s)\n"
+            "  --max-cpus N              largest cpuCores a project may ask for (default %g)\n"
+            "  --default-memory SIZE     memory of a project that asks for none (default %s)\n"
             "  --default-cpus N          CPUs of a project that asks for none, fractions\n"
-            "                            allowed (default 1)\n"
+            "                            allowed (default %g)\n"
             "  --pids-limit N            processes per workspace (default %d)\n"
             "  --stop-timeout SECONDS    grace before a stopping workspace is killed (default %d)\n"
             "\n"
@@ -100,9 +101,11 @@ static void usage(FILE *f)
             "\n"
             "Logs one line per request on stderr. SIGTERM or SIGINT: finish the requests\n"
             "in flight, then exit.\n",
-            DEFAULT_DB, DEFAULT_LISTEN, TOKEN_MIN, EP_PROFILE_DEFAULT, DEFAULT_BCRYPT_COST,
-            DEFAULT_MAX_CONNECTIONS, DEFAULT_SOCKET, DEFAULT_IMAGE, DEFAULT_NETWORK,
-            DEFAULT_PIDS_LIMIT, DEFAULT_STOP_TIMEOUT);
+            DEFAULT_DB, DEFAULT_LISTEN, TOKEN_MIN, map_size, EP_STORE_DEFAULT_MAX_READERS,
+            EP_PROFILE_DEFAULT, DEFAULT_BCRYPT_COST, DEFAULT_MAX_CONNECTIONS, ENGINE_DEFAULT_SOCKET,
+            ENGINE_DEFAULT_IMAGE, ENGINE_DEFAULT_NETWORK, max_memory,
+            ENGINE_DEFAULT_NANO_CPUS_MAX / 1e9, default_memory, ENGINE_DEFAULT_NANO_CPUS / 1e9,
+            ENGINE_DEFAULT_PIDS_LIMIT, ENGINE_DEFAULT_STOP_TIMEOUT);
 }
 
 static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -120,36 +123,22 @@ static void die_usage(const char *fmt, ...)
     exit(2);
 }
 
-/* A size such as "1g", "512m", "4096". 0 on success. */
-static int parse_size(const char *s, uint64_t *out)
+/*
+ * The value of size option @p opt (policy/size.h: "1g", "512m", "4096"),
+ * at least @p min bytes; a bad one exits 2 naming the option and what is
+ * wrong.
+ */
+static uint64_t parse_size(const char *opt, const char *s, uint64_t min)
 {
-    char *end;
-    unsigned long long n;
-    uint64_t unit = 1;
+    char why[160], least[EP_SIZE_BUFSZ];
+    uint64_t n;
 
-    errno = 0;
-    n = strtoull(s, &end, 10);
-    if (end == s || errno || *s == '-')
-        return -1;
-    switch (tolower((unsigned char)*end)) {
-    case 'k':
-        unit = 1024, end++;
-        break;
-    case 'm':
-        unit = 1024 * 1024, end++;
-        break;
-    case 'g':
-        unit = 1024ull * 1024 * 1024, end++;
-        break;
-    case '\0':
-        break;
-    default:
-        return -1;
-    }
-    if (*end != '\0' || n > UINT64_MAX / unit)
-        return -1;
-    *out = n * unit;
-    return 0;
+    if (ep_size_parse(s, &n, why, sizeof why) != 0)
+        die_usage("%s: %s", opt, why);
+    ep_size_format(min, least);
+    if (n < min)
+        die_usage("%s must be a size of at least %s, not \"%s\"", opt, least, s);
+    return n;
 }
 
 static unsigned parse_uint(const char *opt, const char *s, unsigned min, unsigned max)
@@ -453,14 +442,9 @@ int main(int argc, char **argv)
     snprintf(cfg.default_profile, sizeof cfg.default_profile, "%s", EP_PROFILE_DEFAULT);
     cfg.bcrypt_cost = DEFAULT_BCRYPT_COST;
     cfg.max_connections = DEFAULT_MAX_CONNECTIONS;
-    cfg.max_memory_bytes = 16ull << 30;
-    cfg.max_nano_cpus = 8ull * 1000000000ull;
     engine_config_defaults(&ecfg);
-    ecfg.socket_path = DEFAULT_SOCKET;
-    ecfg.image = DEFAULT_IMAGE;
-    ecfg.network = DEFAULT_NETWORK;
-    ecfg.pids_limit = DEFAULT_PIDS_LIMIT;
-    ecfg.stop_timeout = DEFAULT_STOP_TIMEOUT;
+    cfg.max_memory_bytes = ecfg.memory_max;
+    cfg.max_nano_cpus = ecfg.nano_cpus_max;
 
     while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
         switch (opt) {
@@ -480,10 +464,7 @@ int main(int argc, char **argv)
             cfg.max_projects = parse_uint("--max-projects", optarg, 0, UINT_MAX);
             break;
         case OPT_MAP_SIZE:
-            if (parse_size(optarg, &size) < 0 || size < (1u << 20))
-                die_usage("--map-size must be a size of at least 1m, such as 1g, not \"%s\"",
-                          optarg);
-            cfg.map_size = (size_t)size;
+            cfg.map_size = (size_t)parse_size("--map-size", optarg, 1u << 20);
             break;
         case OPT_MAX_READERS:
             cfg.max_readers = parse_uint("--max-readers", optarg, 16, 1u << 20);
@@ -511,9 +492,7 @@ int main(int argc, char **argv)
             cfg.max_connections = parse_uint("--max-connections", optarg, 1, 10000);
             break;
         case OPT_MAX_MEMORY:
-            if (parse_size(optarg, &size) < 0 || size < (64u << 20))
-                die_usage("--max-memory must be a size of at least 64m, not \"%s\"", optarg);
-            cfg.max_memory_bytes = size;
+            cfg.max_memory_bytes = parse_size("--max-memory", optarg, 64u << 20);
             break;
         case OPT_MAX_CPUS:
             cfg.max_nano_cpus = (uint64_t)parse_uint("--max-cpus", optarg, 1, 1024) * 1000000000ull;
@@ -548,9 +527,7 @@ int main(int argc, char **argv)
             ecfg.no_proxy = optarg[0] ? optarg : NULL;
             break;
         case OPT_DEFAULT_MEMORY:
-            if (parse_size(optarg, &size) < 0 || size < (64u << 20))
-                die_usage("--default-memory must be a size of at least 64m, not \"%s\"", optarg);
-            ecfg.memory_default = size;
+            ecfg.memory_default = parse_size("--default-memory", optarg, 64u << 20);
             break;
         case OPT_DEFAULT_CPUS:
             if (parse_cpus(optarg, &size) < 0)

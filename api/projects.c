@@ -20,6 +20,7 @@
 #include "api/workspace.h"
 #include "policy/decide.h"
 #include "policy/host.h"
+#include "policy/size.h"
 
 #define NAME_CHARS_MAX 100
 #define PASSWORD_MIN   8
@@ -227,39 +228,36 @@ static bool type_valid(const char *t)
     return true;
 }
 
-/* memoryLimit as in the reference ("2g", "512m") or a number of bytes. */
+/* memoryLimit as in the reference ("2g", "512m": policy/size.h) or a number of bytes. */
 static int take_memory(struct http_request *r, uint64_t *out)
 {
     json_t *v = json_object_get(r->body, "memoryLimit");
-    double bytes = -1;
+    char why[160] = "";
+    uint64_t size = 0;
+    bool ok = false;
 
     if (v == NULL || json_is_null(v))
         return 0;
-    if (json_is_number(v)) {
-        bytes = json_number_value(v);
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        size = (uint64_t)json_integer_value(v);
+        ok = true;
+    } else if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 0x1p64) {
+        size = (uint64_t)json_real_value(v);
+        ok = true;
     } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        double n = strtod(s, &end);
-        double unit = 1;
-
-        if (end != s && (*end == 'k' || *end == 'K'))
-            unit = 1024.0, end++;
-        else if (end != s && (*end == 'm' || *end == 'M'))
-            unit = 1024.0 * 1024, end++;
-        else if (end != s && (*end == 'g' || *end == 'G'))
-            unit = 1024.0 * 1024 * 1024, end++;
-        if (end != s && *end == '\0')
-            bytes = n * unit;
+        ok = ep_size_parse(json_string_value(v), &size, why, sizeof why) == 0;
     }
-    if (!(bytes >= 64.0 * 1024 * 1024) || bytes > (double)r->ctx->cfg->max_memory_bytes) {
+    if (!ok || size < (64u << 20) || size > r->ctx->cfg->max_memory_bytes) {
+        char most[EP_SIZE_BUFSZ];
+
+        ep_size_format(r->ctx->cfg->max_memory_bytes, most);
         http_error(r, 400, "bad_field",
                    "field \"memoryLimit\" must be a size such as \"2g\" or \"512m\" from 64m up "
-                   "to %llu bytes",
-                   (unsigned long long)r->ctx->cfg->max_memory_bytes);
+                   "to %s%s%s",
+                   most, why[0] ? ": " : "", why);
         return -1;
     }
-    *out = (uint64_t)bytes;
+    *out = size;
     return 0;
 }
 

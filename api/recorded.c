@@ -13,6 +13,7 @@
 #include "api/projects.h"
 #include "api/recorded.h"
 #include "policy/category.h"
+#include "policy/covers.h"
 #include "policy/decide.h"
 #include "policy/host.h"
 #include "policy/rule.h"
@@ -239,45 +240,49 @@ static void rule_set_free(struct rule_set *rs)
     free(rs->regex);
 }
 
+/* Is @p cand in @p rs and does it cover @p rule (policy/covers.h)? Its text goes to @p by. */
+static bool covered_by(const struct rule_set *rs, const struct ep_rule *cand,
+                       const struct ep_rule *rule, char *by)
+{
+    char text[EP_RULE_BUFSZ];
+
+    ep_rule_format(cand, text);
+    if (!rule_set_has(rs, text) || !ep_rule_covers_rule(cand, rule))
+        return false;
+    snprintf(by, EP_RULE_BUFSZ, "%s", text);
+    return true;
+}
+
 /*
  * The rule in @p rs that already gives what @p rule would (written into
- * @p by), or false. A suffix rule on the host or an ancestor covers every
- * form; a "*." rule on a strict ancestor covers every form; on the host
- * itself, the same rule covers it; regex rules cover an exact host they
- * match.
+ * @p by), or false. ep_rule_covers_rule() decides; the candidates are the
+ * same rule, then the rules of every kind on the rule's host and on each
+ * of its ancestors, nearest first, then the regex rules.
  */
 static bool covered(const struct rule_set *rs, const struct ep_rule *rule, char *by)
 {
-    char text[EP_RULE_BUFSZ + 2];
-    const char *a = rule->host;
+    struct ep_rule cand;
 
-    ep_rule_format(rule, text);
-    if (rule_set_has(rs, text)) {
-        snprintf(by, EP_RULE_BUFSZ, "%.*s", EP_RULE_MAX, text);
+    if (covered_by(rs, rule, rule, by))
         return true;
-    }
-    if (rule->kind == EP_RULE_IP)
-        return false;
-    for (; a; a = strchr(a, '.') ? strchr(a, '.') + 1 : NULL) {
-        snprintf(text, sizeof text, ".%s", a);
-        if (rule_set_has(rs, text))
-            goto found;
-        snprintf(text, sizeof text, "*.%s", a);
-        if (a != rule->host && rule_set_has(rs, text))
-            goto found;
-    }
-    if (rule->kind == EP_RULE_EXACT) {
-        for (size_t i = 0; i < rs->n_regex; i++) {
-            if (ep_rule_matches(&rs->regex[i], rule->host)) {
-                ep_rule_format(&rs->regex[i], by);
+    for (const char *a = rule->host; a; a = strchr(a, '.') ? strchr(a, '.') + 1 : NULL) {
+        for (unsigned kind = 1; kind <= EP_RULE_KINDS; kind <<= 1) {
+            if (!(kind & EP_RULE_KINDS) || kind == EP_RULE_REGEX)
+                continue;
+            memset(&cand, 0, sizeof cand);
+            cand.kind = (enum ep_rule_kind)kind;
+            snprintf(cand.host, sizeof cand.host, "%s", a);
+            if (covered_by(rs, &cand, rule, by))
                 return true;
-            }
+        }
+    }
+    for (size_t i = 0; i < rs->n_regex; i++) {
+        if (ep_rule_covers_rule(&rs->regex[i], rule)) {
+            ep_rule_format(&rs->regex[i], by);
+            return true;
         }
     }
     return false;
-found:
-    snprintf(by, EP_RULE_BUFSZ, "%.*s", EP_RULE_MAX, text);
-    return true;
 }
 
 /* The rule text that promotes canonical @p host in @p form. */

@@ -4,6 +4,12 @@
 # administrator to copy into place; nothing in /etc is touched.
 cicapconfdir = $(pkgdatadir)/c-icap
 dist_cicapconf_DATA = contrib/c-icap/egress.conf
+# The 403 page of DenyMode page: c-icap text templates, found under its
+# TemplateDir as egress/LANG/NAME (--with-c-icap-templatedir).
+egresstemplatedir = $(cicaptemplatedir)/egress/en
+dist_egresstemplate_DATA = \
+	contrib/c-icap/templates/egress/en/EGRESS_DENIED \
+	contrib/c-icap/templates/egress/en/EGRESS_DENIED_TEXT
 squidconfdir = $(pkgdatadir)/squid
 dist_squidconf_DATA = contrib/squid/egress.conf
 # squid's error_directory: our template plus, at install time, a copy of

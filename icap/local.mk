@@ -4,6 +4,8 @@
 cicapservices_LTLIBRARIES += icap/srv_egress.la
 icap_srv_egress_la_SOURCES = icap/srv_egress.c
 icap_srv_egress_la_CFLAGS = $(AM_CFLAGS) $(CICAP_CFLAGS)
-icap_srv_egress_la_LDFLAGS = -module -avoid-version -shared
+# Only the `service` table is exported: the policy core linked in stays
+# internal to the module (tests/icap/test-exports.sh checks the list).
+icap_srv_egress_la_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^service$$'
 icap_srv_egress_la_LIBADD = policy/libpolicy.la $(CICAP_LIBS)
 EXTRA_DIST += icap/README.md

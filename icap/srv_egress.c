@@ -12,8 +12,10 @@
  *     X-Egress-Deny and X-Egress-Reason added and without a body; squid
  *     denies the marked request itself (adapted_http_access) with our
  *     template, which keeps the client connection open;
- *   - denied, DenyMode page: an HTTP 403 response whose body names the
- *     host, the workspace and how to ask for access.
+ *   - denied, DenyMode page: an HTTP 403 response whose body is c-icap's
+ *     text template egress/LANG/EGRESS_DENIED (HTML) or EGRESS_DENIED_TEXT
+ *     under TemplateDir, naming the host, the workspace and how to ask for
+ *     access; an admin edits the page there, without rebuilding.
  * A body sent with a denied request is read and dropped as it arrives.
  *
  * The LMDB store is opened in every child after fork (CI_CMD_CHILD_START)
@@ -45,19 +47,24 @@
 #include "commands.h"
 #include "mem.h"
 #include "cfg_param.h"
+#include "txtTemplate.h"
 #pragma GCC diagnostic pop
 
 #include "policy/decide.h"
 #include "policy/error.h"
 #include "policy/host.h"
 #include "policy/recorder.h"
+#include "policy/size.h"
 #include "policy/store.h"
 
 #define EGRESS_DEFAULT_DATABASE "/var/lib/egress-policy"
 #define EGRESS_DEFAULT_HINT                                                                        \
     "Ask your teacher or administrator to add this host to your workspace's whitelist."
 #define EGRESS_HINT_MAX 1024
-#define EGRESS_PAGE_MAX 8192
+/* The page templates, under TemplateDir/egress/LANG/ (contrib/c-icap/templates). */
+#define EGRESS_TEMPLATE_SERVICE "egress"
+#define EGRESS_TEMPLATE_HTML    "EGRESS_DENIED"
+#define EGRESS_TEMPLATE_TEXT    "EGRESS_DENIED_TEXT"
 
 /* The module's settings, filled by the egress.* directives. */
 struct egress_conf {
@@ -68,6 +75,8 @@ struct egress_conf {
     unsigned max_readers;
     size_t map_size;
     char access_hint[EGRESS_HINT_MAX];
+    bool key_filter_off;
+    size_t key_filter_memory;
 };
 
 static struct egress_conf conf = {
@@ -75,9 +84,11 @@ static struct egress_conf conf = {
     .unknown_allow = false,
     .deny_page = false,
     .flush_ms = 1000,
-    .max_readers = 512,
-    .map_size = (size_t)1 << 30,
+    .max_readers = EP_STORE_DEFAULT_MAX_READERS,
+    .map_size = EP_STORE_DEFAULT_MAP_SIZE,
     .access_hint = EGRESS_DEFAULT_HINT,
+    .key_filter_off = false,
+    .key_filter_memory = EP_STORE_DEFAULT_KEY_FILTER_MEMORY,
 };
 
 /* Per-child state: set at child start, cleared at child stop. */
@@ -96,9 +107,12 @@ static int stat_allowed = -1, stat_denied = -1, stat_recorded = -1, stat_errors 
 
 /* Per-request state, from the object pool egress_pool. */
 struct egress_req {
-    char *page;      /* the 403 body in page mode (ci_buffer_alloc), NULL otherwise */
-    size_t page_len; /* bytes of page */
-    size_t page_off; /* bytes of page already handed to c-icap */
+    ci_membuf_t *page; /* the 403 body in page mode (the expanded template), NULL otherwise */
+    size_t page_len;   /* bytes of page */
+    size_t page_off;   /* bytes of page already handed to c-icap */
+    /* What the template's %E directives show, while the page is built. */
+    bool html;
+    const char *host, *workspace, *client, *reason;
 };
 
 /* Milliseconds of a monotonic clock. */
@@ -146,6 +160,8 @@ static int open_store(void)
 {
     struct ep_store_options opts = {
         .map_size = conf.map_size,
+        .no_key_filter = conf.key_filter_off,
+        .key_filter_memory = conf.key_filter_memory,
         .max_readers = conf.max_readers,
         .read_only = false,
     };
@@ -333,20 +349,58 @@ static int cfg_max_readers(const char *directive, const char **argv, void *setda
 
 static int cfg_map_size(const char *directive, const char **argv, void *setdata)
 {
-    static const struct unit units[] = {{"", 1},           {"k", 1ULL << 10}, {"m", 1ULL << 20},
-                                        {"g", 1ULL << 30}, {"t", 1ULL << 40}, {NULL, 0}};
-    unsigned long long n;
+    char why[160];
+    uint64_t n;
 
     if (!one_value(directive, argv))
         return 0;
-    if (!parse_scaled(argv[0], units, &n) || n < (1ULL << 20) || n > SIZE_MAX) {
+    if (ep_size_parse(argv[0], &n, why, sizeof why) != 0) {
+        ci_debug_printf(1, "egress: egress.%s: %s\n", directive, why);
+        return 0;
+    }
+    if (n < (1ULL << 20) || n > SIZE_MAX) {
         ci_debug_printf(1,
                         "egress: egress.%s must be a size of at least 1M with an optional "
-                        "K, M, G or T suffix (e.g. 1G), not '%s'\n",
+                        "K, M, G or T unit (e.g. 1G), not '%s'\n",
                         directive, argv[0]);
         return 0;
     }
     conf.map_size = (size_t)n;
+    return 1;
+}
+
+static int cfg_key_filter(const char *directive, const char **argv, void *setdata)
+{
+    if (!one_value(directive, argv))
+        return 0;
+    if (strcmp(argv[0], "on") == 0) {
+        conf.key_filter_off = false;
+    } else if (strcmp(argv[0], "off") == 0) {
+        conf.key_filter_off = true;
+    } else {
+        ci_debug_printf(1, "egress: egress.%s must be on or off, not '%s'\n", directive, argv[0]);
+        return 0;
+    }
+    return 1;
+}
+
+static int cfg_key_filter_memory(const char *directive, const char **argv, void *setdata)
+{
+    char why[160];
+    uint64_t n;
+
+    if (!one_value(directive, argv))
+        return 0;
+    if (ep_size_parse(argv[0], &n, why, sizeof why) != 0) {
+        ci_debug_printf(1, "egress: egress.%s: %s\n", directive, why);
+        return 0;
+    }
+    if (n < (64u << 10) || n > ((uint64_t)4 << 30)) {
+        ci_debug_printf(1, "egress: egress.%s must be a size from 64K to 4G, not '%s'\n", directive,
+                        argv[0]);
+        return 0;
+    }
+    conf.key_filter_memory = (size_t)n;
     return 1;
 }
 
@@ -387,6 +441,8 @@ static struct ci_conf_entry egress_conf_table[] = {
     {"MaxReaders", NULL, cfg_max_readers, "egress.MaxReaders 512"},
     {"MapSize", NULL, cfg_map_size, "egress.MapSize 1G"},
     {"AccessHint", NULL, cfg_access_hint, "egress.AccessHint text"},
+    {"KeyFilter", NULL, cfg_key_filter, "egress.KeyFilter on|off"},
+    {"KeyFilterMemory", NULL, cfg_key_filter_memory, "egress.KeyFilterMemory 16M"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -429,9 +485,11 @@ static int egress_post_init_service(ci_service_xdata_t *srv_xdata,
 
     ci_debug_printf(1,
                     "egress: store %s, unknown clients %s, deny mode %s, flush every %u ms, "
-                    "%u reader slots\n",
+                    "%u reader slots, key filters %s (at most %zu bytes a child)\n",
                     conf.database, conf.unknown_allow ? "allowed" : "denied",
-                    conf.deny_page ? "page" : "header", conf.flush_ms, conf.max_readers);
+                    conf.deny_page ? "page" : "header", conf.flush_ms, conf.max_readers,
+                    conf.key_filter_off ? "off" : "on",
+                    conf.key_filter_off ? (size_t)0 : conf.key_filter_memory);
     if (threads > (long)conf.max_readers)
         ci_debug_printf(1,
                         "egress: warning: MaxServers x ThreadsPerChild = %ld is more than "
@@ -463,7 +521,7 @@ static void egress_release_request_data(void *data)
     if (r == NULL)
         return;
     if (r->page != NULL)
-        ci_buffer_free(r->page);
+        ci_membuf_free(r->page);
     ci_object_pool_free(r);
 }
 
@@ -568,98 +626,134 @@ out:
     return rc;
 }
 
-/* Append @p s to @p buf at *@p used, HTML-escaped; truncates at @p size. */
-static void html_append(char *buf, size_t size, size_t *used, const char *s)
+/*
+ * Copy @p s into @p buf (at most @p len bytes), HTML-escaped when the page
+ * is HTML; a character whose escape no longer fits ends the copy. Returns
+ * the bytes written, as c-icap's format callbacks do.
+ */
+static int fmt_copy(const struct egress_req *r, char *buf, int len, const char *s)
 {
-    for (; *s != '\0' && *used + 7 < size; s++) {
-        const char *rep = NULL;
+    int used = 0;
 
-        switch (*s) {
-        case '&':
+    for (; s != NULL && *s != '\0'; s++) {
+        const char *rep = NULL;
+        char one[2] = {*s, '\0'};
+        int n;
+
+        if (r->html && *s == '&')
             rep = "&amp;";
-            break;
-        case '<':
+        else if (r->html && *s == '<')
             rep = "&lt;";
-            break;
-        case '>':
+        else if (r->html && *s == '>')
             rep = "&gt;";
-            break;
-        case '"':
+        else if (r->html && *s == '"')
             rep = "&quot;";
+        else
+            rep = one;
+        n = (int)strlen(rep);
+        if (used + n > len)
             break;
-        default:
-            buf[(*used)++] = *s;
-            continue;
-        }
-        memcpy(buf + *used, rep, strlen(rep));
-        *used += strlen(rep);
+        memcpy(buf + used, rep, (size_t)n);
+        used += n;
     }
-    buf[*used] = '\0';
+    return used;
+}
+
+static int fmt_host(ci_request_t *req, char *buf, int len, const char *param)
+{
+    struct egress_req *r = ci_service_data(req);
+
+    return fmt_copy(r, buf, len, r->host);
+}
+
+static int fmt_workspace(ci_request_t *req, char *buf, int len, const char *param)
+{
+    struct egress_req *r = ci_service_data(req);
+
+    return fmt_copy(r, buf, len, r->workspace);
+}
+
+static int fmt_client(ci_request_t *req, char *buf, int len, const char *param)
+{
+    struct egress_req *r = ci_service_data(req);
+
+    return fmt_copy(r, buf, len, r->client);
+}
+
+static int fmt_reason(ci_request_t *req, char *buf, int len, const char *param)
+{
+    struct egress_req *r = ci_service_data(req);
+
+    return fmt_copy(r, buf, len, r->reason);
+}
+
+static int fmt_hint(ci_request_t *req, char *buf, int len, const char *param)
+{
+    return fmt_copy(ci_service_data(req), buf, len, conf.access_hint);
+}
+
+static int fmt_url(ci_request_t *req, char *buf, int len, const char *param)
+{
+    char url[4096];
+
+    if (ci_http_request_url(req, url, sizeof url) <= 0)
+        snprintf(url, sizeof url, "%s", "-");
+    return fmt_copy(ci_service_data(req), buf, len, url);
 }
 
 /*
+ * The directives of the page templates (c-icap checks its own first, and
+ * none of them starts with %E). Values are HTML-escaped in the HTML page.
+ */
+static struct ci_fmt_entry egress_format_table[] = {
+    {"%EH", "The blocked host", fmt_host},
+    {"%EW", "The workspace: its project, or unknown", fmt_workspace},
+    {"%EI", "The workspace's address (X-Client-IP), or none", fmt_client},
+    {"%ER", "Why: not-whitelisted, unknown-client, store-error or bad-host", fmt_reason},
+    {"%EA", "egress.AccessHint", fmt_hint},
+    {"%EU", "The request's URL", fmt_url},
+    {NULL, NULL, NULL},
+};
+
+/*
  * Denied in page mode: replace the request by an HTTP 403 response. The
- * body is HTML when the client accepts it, plain text otherwise; both name
- * the host, the workspace and how to ask for access.
+ * body is the HTML template when the client accepts HTML, the text one
+ * otherwise (c-icap picks the language from Accept-Language, else
+ * TemplateDefaultLanguage, and rereads a template changed on disk). A
+ * missing template still gives the 403, with c-icap's note naming the
+ * file it looked for.
  */
 static int answer_page(ci_request_t *req, struct egress_req *r, const char *reason,
-                       const char *host, const char *workspace, const char *project)
+                       const char *host, const char *workspace, const char *client,
+                       const char *project)
 {
     const char *accept = ci_http_request_get_header(req, "Accept");
-    bool html = accept != NULL && strstr(accept, "text/html") != NULL;
     char line[EP_HOST_BUFSZ + EP_IP_MAX + 128];
-    size_t used = 0;
 
-    r->page = ci_buffer_alloc(EGRESS_PAGE_MAX);
+    r->html = accept != NULL && strstr(accept, "text/html") != NULL;
+    r->host = host;
+    r->workspace = workspace;
+    r->client = client;
+    r->reason = reason;
+    r->page = ci_txt_template_build_content(req, EGRESS_TEMPLATE_SERVICE,
+                                            r->html ? EGRESS_TEMPLATE_HTML : EGRESS_TEMPLATE_TEXT,
+                                            egress_format_table);
+    r->host = r->workspace = r->client = r->reason = NULL; /* the caller's: not kept */
     if (r->page == NULL)
         return CI_ERROR;
-    if (html) {
-        static const char *const parts[] = {
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-            "<title>Blocked: ",
-            NULL,
-            "</title></head>\n<body>\n<h1>Access to ",
-            NULL,
-            " is blocked</h1>\n<p>The egress policy of workspace <b>",
-            NULL,
-            "</b> does not allow this host (",
-            NULL,
-            ").</p>\n<p>",
-            NULL,
-            "</p>\n</body></html>\n"};
-        const char *vals[] = {host, host, workspace, reason, conf.access_hint};
-        size_t v = 0;
-
-        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-            if (parts[i] != NULL) {
-                size_t n = strlen(parts[i]);
-                if (used + n >= EGRESS_PAGE_MAX)
-                    break;
-                memcpy(r->page + used, parts[i], n);
-                used += n;
-                r->page[used] = '\0';
-            } else {
-                html_append(r->page, EGRESS_PAGE_MAX, &used, vals[v++]);
-            }
-        }
-    } else {
-        int n = snprintf(r->page, EGRESS_PAGE_MAX,
-                         "Access to %s is blocked.\n"
-                         "The egress policy of workspace %s does not allow this host (%s).\n"
-                         "%s\n",
-                         host, workspace, reason, conf.access_hint);
-        used = n < 0 ? 0 : (size_t)n >= EGRESS_PAGE_MAX ? EGRESS_PAGE_MAX - 1 : (size_t)n;
-    }
-    r->page_len = used;
+    r->page_len = r->page->endpos > 0 ? (size_t)r->page->endpos : 0;
+    /* c-icap counts the NUL it appends; the body ends before it. */
+    while (r->page_len > 0 && r->page->buf[r->page_len - 1] == '\0')
+        r->page_len--;
     r->page_off = 0;
 
     ci_http_response_create(req, 1, 1);
     ci_http_response_add_header(req, "HTTP/1.1 403 Forbidden");
     ci_http_response_add_header(req, "Server: egress-policy");
-    ci_http_response_add_header(req, html ? "Content-Type: text/html; charset=utf-8"
-                                          : "Content-Type: text/plain; charset=utf-8");
+    ci_http_response_add_header(req, r->html ? "Content-Type: text/html; charset=utf-8"
+                                             : "Content-Type: text/plain; charset=utf-8");
     ci_http_response_add_header(req, "Cache-Control: no-store");
-    snprintf(line, sizeof line, "Content-Length: %zu", used);
+    snprintf(line, sizeof line, "Content-Length: %zu", r->page_len);
     ci_http_response_add_header(req, line);
     snprintf(line, sizeof line, "X-Egress-Reason: %s; host=%s; project=%s", reason, host, project);
     ci_http_response_add_header(req, line);
@@ -720,13 +814,12 @@ static int egress_check_preview(char *preview_data, int preview_data_len, ci_req
         return CI_MOD_ALLOW204;
     }
     stat_inc(stat_denied);
-    if (d.project_id[0])
-        snprintf(workspace, sizeof workspace, "%s", d.project_id);
-    else
-        snprintf(workspace, sizeof workspace, "unknown (%s)", ip[0] ? ip : "no client IP");
-    ci_debug_printf(5, "egress: deny %s %s for %s (%s)\n", method, host, workspace, reason);
+    snprintf(workspace, sizeof workspace, "%s", d.project_id[0] ? d.project_id : "unknown");
+    ci_debug_printf(5, "egress: deny %s %s for %s at %s (%s)\n", method, host, workspace,
+                    ip[0] ? ip : "no client IP", reason);
     if (conf.deny_page)
-        rc = answer_page(req, r, reason, host, workspace, d.project_id[0] ? d.project_id : "-");
+        rc = answer_page(req, r, reason, host, workspace, ip[0] ? ip : "none",
+                         d.project_id[0] ? d.project_id : "-");
     else
         rc = mark_denied(req, reason, host, d.project_id[0] ? d.project_id : "-");
     return rc == CI_OK ? CI_MOD_CONTINUE : CI_ERROR;
@@ -754,7 +847,7 @@ static int egress_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci
             *wlen = CI_EOF;
         } else {
             size_t n = left < (size_t)*wlen ? left : (size_t)*wlen;
-            memcpy(wbuf, r->page + r->page_off, n);
+            memcpy(wbuf, r->page->buf + r->page_off, n);
             r->page_off += n;
             *wlen = (int)n;
         }

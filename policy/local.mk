@@ -3,7 +3,9 @@ noinst_LTLIBRARIES += policy/libpolicy.la
 policy_libpolicy_la_SOURCES = \
 	policy/error.c policy/error.h \
 	policy/host.c policy/host.h \
-	policy/rule.c policy/rule.h \
+	policy/rule.c policy/rule.h policy/rule_internal.h \
+	policy/covers.c policy/covers.h \
+	policy/size.c policy/size.h \
 	policy/category.c policy/category.h \
 	policy/store.c policy/store.h \
 	policy/store_match.c policy/store_internal.h \

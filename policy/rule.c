@@ -1,6 +1,6 @@
 /*
  * Whitelist rules as users write them: parsing with a reason for every
- * refusal, the printed form, and the reference matching semantics.
+ * refusal and the printed form (what a rule covers is in covers.c).
  *
  * A rule ends up in LMDB and in API answers, and the reference system let
  * a rule with a newline be spliced into squid.conf; so the parser refuses
@@ -16,19 +16,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
+#include "policy/covers.h"
 #include "policy/error.h"
 #include "policy/rule.h"
-
-/*
- * Limits for one regex match against a host of at most 253 characters.
- * They are far above what any sensible host pattern needs and stop a
- * pattern with catastrophic backtracking from stalling the caller.
- */
-#define REGEX_MATCH_LIMIT 1000000
-#define REGEX_DEPTH_LIMIT 10000
+#include "policy/rule_internal.h"
 
 /* Fill @p why (if wanted) with a formatted sentence; return @p code. */
 __attribute__((format(printf, 4, 5))) static int fail(int code, char *why, size_t whysz,
@@ -55,14 +46,8 @@ static void pcre2_ep_free(void *p, void *data)
     ep_free(p);
 }
 
-/*
- * Compile @p pattern anchored at both ends, with pcre2's allocations
- * routed through ep_malloc. On failure returns NULL and sets *@p err to
- * an EP_E_* code and, for a pattern error, @p why to pcre2's message and
- * the offset where it stopped.
- */
-static pcre2_code *regex_compile(const char *pattern, pcre2_general_context **gctx, int *err,
-                                 char *why, size_t whysz)
+pcre2_code *rule_regex_compile(const char *pattern, pcre2_general_context **gctx, int *err,
+                               char *why, size_t whysz)
 {
     pcre2_compile_context *cctx = NULL;
     pcre2_code *code = NULL;
@@ -124,7 +109,7 @@ static int parse_regex(const char *pattern, struct ep_rule *out, char *why, size
                         "the regular expression has a non-ASCII character at position %zu; "
                         "hosts are matched in their ASCII (punycode, \"xn--\") form",
                         i + 1);
-    pcre2_code *code = regex_compile(pattern, &gctx, &err, why, whysz);
+    pcre2_code *code = rule_regex_compile(pattern, &gctx, &err, why, whysz);
     if (code == NULL)
         return err;
     pcre2_code_free(code);
@@ -286,11 +271,12 @@ static int parse_host_rule(const char *text, struct ep_rule *out, char *why, siz
     if (psl == NULL)
         return fail(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
                     "\"%s\": libpsl has no built-in public suffix list to check it against", text);
-    if (kind == EP_RULE_EXACT &&
-        psl_is_public_suffix2(psl, out->host, PSL_TYPE_ICANN | PSL_TYPE_NO_STAR_RULE))
+    /* A rule that covers the names below its own (covers.h) must not stand on a suffix. */
+    bool below = (ep_covers_kinds(EP_COVERS_BELOW) & kind) != 0;
+    if (!below && psl_is_public_suffix2(psl, out->host, PSL_TYPE_ICANN | PSL_TYPE_NO_STAR_RULE))
         return fail(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
                     "\"%s\" is a public suffix (a top-level or shared domain), not a host", text);
-    if (kind != EP_RULE_EXACT && psl_is_public_suffix2(psl, out->host, PSL_TYPE_ANY))
+    if (below && psl_is_public_suffix2(psl, out->host, PSL_TYPE_ANY))
         return fail(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
                     "\"%s\" would allow every site under the public suffix \"%s\", whoever "
                     "owns it; name the site's own domain instead",
@@ -351,62 +337,9 @@ void ep_rule_format(const struct ep_rule *rule, char *out)
     out[plen + hlen] = '\0';
 }
 
-/* Is @p host a strict subdomain of @p domain (both canonical)? */
-static bool is_subdomain(const char *host, const char *domain)
-{
-    size_t hl = strlen(host), dl = strlen(domain);
-
-    return hl > dl + 1 && host[hl - dl - 1] == '.' && memcmp(host + hl - dl, domain, dl) == 0;
-}
-
-/*
- * Full match of a regex rule against @p host, compiled for this call.
- * Any failure (memory, match limit) is "no match": a whitelist that
- * cannot be evaluated lets nothing through.
- */
-static bool regex_matches(const char *pattern, const char *host)
-{
-    pcre2_general_context *gctx = NULL;
-    pcre2_match_context *mctx = NULL;
-    pcre2_match_data *md = NULL;
-    pcre2_code *code;
-    bool matched = false;
-    int err;
-
-    code = regex_compile(pattern, &gctx, &err, NULL, 0);
-    if (code == NULL)
-        return false;
-    mctx = pcre2_match_context_create(gctx);
-    md = pcre2_match_data_create_from_pattern(code, gctx);
-    if (mctx == NULL || md == NULL)
-        goto out;
-    pcre2_set_match_limit(mctx, REGEX_MATCH_LIMIT);
-    pcre2_set_depth_limit(mctx, REGEX_DEPTH_LIMIT);
-    matched = pcre2_match(code, (PCRE2_SPTR)host, strlen(host), 0, 0, md, mctx) >= 0;
-out:
-    pcre2_match_data_free(md);
-    pcre2_match_context_free(mctx);
-    pcre2_code_free(code);
-    pcre2_general_context_free(gctx);
-    return matched;
-}
-
 bool ep_rule_matches(const struct ep_rule *rule, const char *host)
 {
-    if (rule == NULL || host == NULL || host[0] == '\0')
-        return false;
-    switch (rule->kind) {
-    case EP_RULE_EXACT:
-    case EP_RULE_IP:
-        return strcmp(host, rule->host) == 0;
-    case EP_RULE_SUFFIX:
-        return strcmp(host, rule->host) == 0 || is_subdomain(host, rule->host);
-    case EP_RULE_SUBDOMAINS:
-        return is_subdomain(host, rule->host);
-    case EP_RULE_REGEX:
-        return regex_matches(rule->host, host);
-    }
-    return false;
+    return ep_rule_covers(rule, host);
 }
 
 int ep_profile_validate(const char *name)

@@ -57,10 +57,8 @@ int ep_rule_parse(const char *text, struct ep_rule *out, char *why, size_t whysz
 void ep_rule_format(const struct ep_rule *rule, char *out);
 
 /**
- * Does @p rule match canonical @p host? The reference semantics, used by
- * tests and by promotion ("already covered"). The store answers the same
- * question for a whole profile without scanning; regex rules compile here
- * on every call, so this is not for the hot path.
+ * Does @p rule match canonical @p host? The same as ep_rule_covers()
+ * (covers.h, where the semantics live), kept for its callers.
  */
 bool ep_rule_matches(const struct ep_rule *rule, const char *host);
 

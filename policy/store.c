@@ -25,8 +25,8 @@
 /* A seen key: project id NUL host. */
 #define SEEN_KEY_MAX        (EP_ID_MAX + 1 + EP_HOST_BUFSZ)
 #define AUDIT_KEY_SIZE      12
-#define DEFAULT_MAP_SIZE    ((size_t)1 << 30)
-#define DEFAULT_MAX_READERS 512
+#define DEFAULT_MAP_SIZE    EP_STORE_DEFAULT_MAP_SIZE
+#define DEFAULT_MAX_READERS EP_STORE_DEFAULT_MAX_READERS
 
 /* The base domains a new store starts with (the reference system's six). */
 static const char *const default_base_domains[] = {
@@ -355,40 +355,17 @@ static int profile_put(struct ep_store *s, MDB_txn *txn, const struct ep_profile
 }
 
 /*
- * The rules key of @p rule in @p profile and the mask bit it owns: host
- * rules under their reversed host (one key per name for all three host
- * kinds), ip: rules under '#', regex rules under '~'. 0 for a malformed rule.
+ * The rules key of @p rule in @p profile (the profile, its NUL, then the
+ * rule's key of covers.h) and the mask bit it owns. 0 for a malformed rule.
  */
 static size_t rule_key(const char *profile, const struct ep_rule *rule, char *key, uint8_t *bit)
 {
-    size_t plen = strlen(profile), hlen;
-    char *k = key + plen + 1;
+    size_t plen = strlen(profile), klen = ep_rule_key(rule, key + plen + 1, bit);
 
-    if (!memchr(rule->host, '\0', sizeof rule->host))
+    if (klen == 0)
         return 0;
-    hlen = strlen(rule->host);
     memcpy(key, profile, plen + 1);
-    switch (rule->kind) {
-    case EP_RULE_EXACT:
-    case EP_RULE_SUFFIX:
-    case EP_RULE_SUBDOMAINS:
-        if (hlen == 0 || hlen > EP_HOST_MAX)
-            return 0;
-        ep_host_reverse(rule->host, k);
-        break;
-    case EP_RULE_IP:
-    case EP_RULE_REGEX:
-        if (hlen == 0 || hlen > (rule->kind == EP_RULE_IP ? EP_IP_MAX : EP_REGEX_MAX))
-            return 0;
-        k[0] = rule->kind == EP_RULE_IP ? '#' : '~';
-        memcpy(k + 1, rule->host, hlen);
-        hlen++;
-        break;
-    default:
-        return 0;
-    }
-    *bit = (uint8_t)rule->kind;
-    return plen + 1 + hlen;
+    return plen + 1 + klen;
 }
 
 static int get_mask(MDB_txn *txn, MDB_dbi dbi, const char *key, size_t klen, uint8_t *mask)
@@ -759,6 +736,9 @@ int ep_store_open(const char *dir, const struct ep_store_options *opts, struct e
     if (!s)
         return EP_E_NOMEM;
     s->read_only = opts->read_only;
+    s->filter_off = opts->no_key_filter;
+    s->filter_budget =
+        opts->key_filter_memory ? opts->key_filter_memory : EP_STORE_DEFAULT_KEY_FILTER_MEMORY;
     pthread_mutex_init(&s->pool_lock, NULL);
     pthread_cond_init(&s->idle, NULL);
     pthread_rwlock_init(&s->regex_lock, NULL);
@@ -1041,10 +1021,14 @@ out:
 
 /* ---- listing rules and profiles ---- */
 
-/* Walk the rules of one profile, calling @p fn for those whose key marker is in @p kinds. */
+/*
+ * Walk the rules of one profile, calling @p fn for those of one phase:
+ * name rules, then ip: rules, then regex rules (covers.h keys them).
+ */
 static int rules_walk(MDB_cursor *cur, const char *profile, int phase,
                       int (*fn)(void *ctx, const struct ep_rule *r), void *ctx)
 {
+    static const unsigned phase_kinds[] = {EP_RULE_NAME_KINDS, EP_RULE_IP, EP_RULE_REGEX};
     size_t plen = strlen(profile) + 1;
     MDB_val key = store_mkval(profile, plen), val;
     int rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
@@ -1053,7 +1037,7 @@ static int rules_walk(MDB_cursor *cur, const char *profile, int phase,
     for (; rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
         const char *k = (const char *)key.mv_data + plen;
         size_t klen = key.mv_size - plen;
-        char marker;
+        unsigned kinds;
         uint8_t mask;
 
         if (key.mv_size <= plen || memcmp(key.mv_data, profile, plen) != 0)
@@ -1061,12 +1045,11 @@ static int rules_walk(MDB_cursor *cur, const char *profile, int phase,
         if (val.mv_size != 1 || klen >= sizeof r.host)
             return EP_E_CORRUPT;
         mask = *(const uint8_t *)val.mv_data;
-        marker = k[0] == '#' || k[0] == '~' ? k[0] : 'h';
-        if ((phase == 0 && marker != 'h') || (phase == 1 && marker != '#') ||
-            (phase == 2 && marker != '~'))
+        kinds = ep_rule_key_kinds(k, klen);
+        if (kinds != phase_kinds[phase])
             continue;
         memset(&r, 0, sizeof r);
-        if (marker == 'h') {
+        if (kinds == EP_RULE_NAME_KINDS) {
             char reversed[EP_HOST_BUFSZ];
 
             if (klen > EP_HOST_MAX)
@@ -1074,8 +1057,8 @@ static int rules_walk(MDB_cursor *cur, const char *profile, int phase,
             memcpy(reversed, k, klen);
             reversed[klen] = '\0';
             ep_host_reverse(reversed, r.host);
-            for (int bit = EP_RULE_EXACT; bit <= EP_RULE_SUBDOMAINS; bit <<= 1) {
-                if (!(mask & bit))
+            for (unsigned bit = 1; bit <= EP_RULE_NAME_KINDS; bit <<= 1) {
+                if (!(mask & bit & EP_RULE_NAME_KINDS))
                     continue;
                 r.kind = bit;
                 if ((rc = fn(ctx, &r)) != 0)
@@ -1084,7 +1067,7 @@ static int rules_walk(MDB_cursor *cur, const char *profile, int phase,
             continue;
         }
         memcpy(r.host, k + 1, klen - 1);
-        r.kind = marker == '#' ? EP_RULE_IP : EP_RULE_REGEX;
+        r.kind = kinds;
         if ((rc = fn(ctx, &r)) != 0)
             return rc;
     }

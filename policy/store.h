@@ -139,10 +139,35 @@ struct ep_audit_entry {
 
 struct ep_store;
 
+/**
+ * @name Defaults of the store's options
+ * The one place of each: the store, egress-api's options and the c-icap
+ * module's directives read them.
+ */
+/** @{ */
+#define EP_STORE_DEFAULT_MAP_SIZE    ((size_t)1 << 30) /**< 1 GiB */
+#define EP_STORE_DEFAULT_MAX_READERS 512
+/** Memory of a handle's key filters together (1.25 MB is one of 1,000,000 rules). */
+#define EP_STORE_DEFAULT_KEY_FILTER_MEMORY ((size_t)16 << 20) /**< 16 MiB */
+/** @} */
+
 struct ep_store_options {
-    size_t map_size;      /**< bytes; 0 = 1 GiB */
-    unsigned max_readers; /**< 0 = 512 */
+    size_t map_size;      /**< bytes; 0 = EP_STORE_DEFAULT_MAP_SIZE */
+    unsigned max_readers; /**< 0 = EP_STORE_DEFAULT_MAX_READERS */
     bool read_only;       /**< no schema creation; writes fail with EACCES */
+    /**
+     * No key filters: decisions on profiles of 4,096 rules or more search
+     * the tree only (no memory per handle, no pass over a profile's keys
+     * after each change; the same answers).
+     */
+    bool no_key_filter;
+    /**
+     * The most memory the key filters of this handle hold together, in
+     * bytes (10 bits a rule of each large profile in use); 0 =
+     * EP_STORE_DEFAULT_KEY_FILTER_MEMORY. Older filters are dropped to make
+     * room; a profile whose filter alone would not fit gets none.
+     */
+    size_t key_filter_memory;
 };
 
 /**
@@ -155,6 +180,11 @@ struct ep_store_options {
 int ep_store_open(const char *dir, const struct ep_store_options *opts, struct ep_store **out);
 /** Close the store. Every reader must have been released. NULL is fine. */
 void ep_store_close(struct ep_store *store);
+/**
+ * Bytes the key filters of this handle hold right now (at most the
+ * handle's key_filter_memory), for tests, benchmarks and metrics.
+ */
+size_t ep_store_key_filter_bytes(struct ep_store *store);
 /** Number of reader slots in use right now (all processes), for tests and /api/health. */
 int ep_store_readers_used(struct ep_store *store, unsigned *out);
 

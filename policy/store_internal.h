@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy/covers.h"
 #include "policy/store.h"
 
 /* Profiles whose compiled regex rules the handle keeps at once. */
@@ -25,10 +26,10 @@
 #define BASE_COPY_MAX 1024
 /*
  * Key filters (see "key filters" in store_match.c): a profile of at least
- * FILTER_MIN_RULES rules gets one; a handle keeps at most FILTER_CACHE_MAX
- * of them, each FILTER_BITS_PER_RULE bits a rule, so at most
- * FILTER_CACHE_MAX * FILTER_MAX_RULES * FILTER_BITS_PER_RULE / 8 bytes
- * (8 * 1.2 MiB for profiles of 1,000,000 rules; 160 MiB at the cap).
+ * FILTER_MIN_RULES rules gets one, FILTER_BITS_PER_RULE bits a rule
+ * (1.25 MB for 1,000,000 rules); a handle keeps at most FILTER_CACHE_MAX
+ * of them and at most its key_filter_memory bytes together (16 MiB by
+ * default), or none with no_key_filter.
  */
 #define FILTER_MIN_RULES     4096
 #define FILTER_MAX_RULES     (16u << 20)
@@ -112,6 +113,7 @@ struct filter_slot {
     char profile[EP_PROFILE_MAX + 1]; /* "" when the slot is free */
     uint64_t generation;
     bool building;
+    size_t bytes; /* counted in the handle's filter_used */
     struct key_filter *filter;
 };
 
@@ -138,6 +140,9 @@ struct ep_store {
     pthread_rwlock_t filter_lock;
     struct filter_slot filters[FILTER_CACHE_MAX];
     unsigned filter_evict;
+    bool filter_off;      /* no key filters at all */
+    size_t filter_budget; /* most bytes of the filters together */
+    size_t filter_used;   /* bytes the slots hold or have reserved for a build */
 };
 
 /* An MDB_val over @p size bytes at @p data (inline: the match walk calls it per probe). */
@@ -147,15 +152,22 @@ static inline MDB_val store_mkval(const void *data, size_t size)
     return v;
 }
 
+/*
+ * The helpers below are shared by store.c and store_match.c only: hidden,
+ * so no program or module linking the policy core ever exports them.
+ */
+#define STORE_INTERNAL __attribute__((visibility("hidden")))
+
 /* Read a fixed-size value; EP_E_NOTFOUND when absent, EP_E_CORRUPT on a size mismatch. */
-int store_get_fixed(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, void *out, size_t size);
+STORE_INTERNAL int store_get_fixed(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, void *out,
+                                   size_t size);
 /* Copy @p src into @p dst, truncated to fit and NUL-terminated. */
-void store_copy_str(char *dst, size_t dstsz, const char *src);
+STORE_INTERNAL void store_copy_str(char *dst, size_t dstsz, const char *src);
 /* The read's cursor on `rules`, renewed with its transaction when needed. */
-int store_rules_cursor(struct ep_store_read *rd, MDB_cursor **cur);
+STORE_INTERNAL int store_rules_cursor(struct ep_store_read *rd, MDB_cursor **cur);
 /* Free the compiled regexes of a regex cache slot and mark it free. */
-void store_regex_set_clear(struct regex_set *set);
+STORE_INTERNAL void store_regex_set_clear(struct regex_set *set);
 /* Free a key filter (NULL is fine). */
-void store_filter_free(struct key_filter *f);
+STORE_INTERNAL void store_filter_free(struct key_filter *f);
 
 #endif

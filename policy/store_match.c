@@ -108,7 +108,7 @@ static int regex_set_load(struct regex_set *set, struct ep_store_read *rd, const
     store_regex_set_clear(set);
     memcpy(prefix, profile, plen - 2);
     prefix[plen - 2] = '\0';
-    prefix[plen - 1] = '~';
+    prefix[plen - 1] = EP_KEY_MARK_REGEX;
     rc = store_rules_cursor(rd, &cur);
     key = store_mkval(prefix, plen);
     if (rc == 0)
@@ -209,8 +209,8 @@ enum regex_hint { REGEX_UNKNOWN, REGEX_NONE, REGEX_SOME };
 /*
  * The first key at or after a probe inside the profile whose keys start
  * with @p prefix (@p plen bytes, the NUL included), as MDB_SET_RANGE
- * returned it (@p rc): regex keys ('~') sort after every host and ip: key
- * of their profile, so landing past the profile means it has none.
+ * returned it (@p rc): regex keys sort after every host and ip: key of
+ * their profile (covers.h), so landing past the profile means it has none.
  */
 static enum regex_hint regex_hint_of(int rc, const MDB_val *k, const char *prefix, size_t plen)
 {
@@ -218,7 +218,7 @@ static enum regex_hint regex_hint_of(int rc, const MDB_val *k, const char *prefi
         return REGEX_NONE;
     if (rc || k->mv_size < plen || memcmp(k->mv_data, prefix, plen) != 0)
         return rc ? REGEX_UNKNOWN : REGEX_NONE;
-    if (k->mv_size > plen && ((const char *)k->mv_data)[plen] == '~')
+    if (ep_rule_key_kinds((const char *)k->mv_data + plen, k->mv_size - plen) == EP_RULE_REGEX)
         return REGEX_SOME;
     return REGEX_UNKNOWN;
 }
@@ -231,7 +231,7 @@ static int has_regex(MDB_cursor *cur, const char *prefix, size_t plen, bool *yes
     int rc;
 
     memcpy(probe, prefix, plen);
-    probe[plen] = '~';
+    probe[plen] = EP_KEY_MARK_REGEX;
     k = store_mkval(probe, plen + 1);
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     *yes = regex_hint_of(rc, &k, prefix, plen) == REGEX_SOME;
@@ -267,9 +267,10 @@ static int val_mask(const MDB_val *v, uint8_t *mask)
 
 /*
  * The most specific host rule in the tree for the reversed host t (hlen
- * bytes) of the profile whose keys start with key[0..plen): t itself
- * (EXACT or SUFFIX), then its nearest ancestor holding SUBDOMAINS or
- * SUFFIX. @p key holds the prefix and t and is modified.
+ * bytes) of the profile whose keys start with key[0..plen): a kind that
+ * covers t itself, then its nearest ancestor holding a kind that covers
+ * the names below it (ep_covers_mask() decides both and picks the
+ * narrowest). @p key holds the prefix and t and is modified.
  *
  * Rather than one lookup per label, the walk asks the tree for the
  * greatest key below a bound (first t itself, then each candidate). An
@@ -288,6 +289,7 @@ static int host_walk(MDB_cursor *cur, char *key, size_t plen, size_t hlen, const
     const char *t = key + plen;
     MDB_val k = store_mkval(key, plen + hlen), v;
     size_t bound = hlen, j;
+    enum ep_rule_kind kind;
     uint8_t mask;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 
@@ -295,8 +297,8 @@ static int host_walk(MDB_cursor *cur, char *key, size_t plen, size_t hlen, const
     if (rc == 0 && k.mv_size == plen + hlen && memcmp(k.mv_data, key, plen + hlen) == 0) {
         if ((rc = val_mask(&v, &mask)) != 0)
             return rc;
-        if (mask & (EP_RULE_EXACT | EP_RULE_SUFFIX)) {
-            set_match(matched, (mask & EP_RULE_EXACT) ? EP_RULE_EXACT : EP_RULE_SUFFIX, host, hlen);
+        if ((kind = ep_covers_mask(mask, EP_COVERS_SELF)) != 0) {
+            set_match(matched, kind, host, hlen);
             return 0;
         }
     }
@@ -335,9 +337,8 @@ static int host_walk(MDB_cursor *cur, char *key, size_t plen, size_t hlen, const
         bound = j;
         if ((rc = val_mask(&v, &mask)) != 0)
             return rc;
-        if (mask & (EP_RULE_SUBDOMAINS | EP_RULE_SUFFIX)) {
-            set_match(matched, (mask & EP_RULE_SUBDOMAINS) ? EP_RULE_SUBDOMAINS : EP_RULE_SUFFIX,
-                      host + hlen - j, j);
+        if ((kind = ep_covers_mask(mask, EP_COVERS_BELOW)) != 0) {
+            set_match(matched, kind, host + hlen - j, j);
             return 0;
         }
     }
@@ -406,7 +407,7 @@ static int base_copy_load(struct ep_store_read *rd, uint64_t generation)
 
         if (k.mv_size <= sizeof prefix || memcmp(k.mv_data, prefix, sizeof prefix) != 0)
             break;
-        if (kk[0] == '~') {
+        if (ep_rule_key_kinds(kk, kl) == EP_RULE_REGEX) {
             b->regex = true;
             break; /* regex keys come last */
         }
@@ -462,7 +463,7 @@ static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, b
     char k[EP_RULE_BUFSZ + 1];
     size_t txnid = mdb_txn_id(rd->txn);
     uint64_t generation;
-    uint8_t mask;
+    enum ep_rule_kind kind;
     int rc;
 
     *use_tree = *regex = false;
@@ -480,7 +481,7 @@ static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, b
     }
     *regex = b->regex;
     if (ip) {
-        k[0] = '#';
+        k[0] = EP_KEY_MARK_IP;
         memcpy(k + 1, host, hlen);
         if (base_copy_mask(b, k, hlen + 1) & EP_RULE_IP) {
             set_match(matched, EP_RULE_IP, host, hlen);
@@ -489,9 +490,8 @@ static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, b
         return EP_E_NOTFOUND;
     }
     ep_host_reverse(host, k);
-    mask = base_copy_mask(b, k, hlen);
-    if (mask & (EP_RULE_EXACT | EP_RULE_SUFFIX)) {
-        set_match(matched, (mask & EP_RULE_EXACT) ? EP_RULE_EXACT : EP_RULE_SUFFIX, host, hlen);
+    if ((kind = ep_covers_mask(base_copy_mask(b, k, hlen), EP_COVERS_SELF)) != 0) {
+        set_match(matched, kind, host, hlen);
         return 0;
     }
     for (size_t len = hlen; len > 0;) {
@@ -500,10 +500,8 @@ static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, b
         if (!dot)
             break;
         len = (size_t)(dot - k);
-        mask = base_copy_mask(b, k, len);
-        if (mask & (EP_RULE_SUBDOMAINS | EP_RULE_SUFFIX)) {
-            set_match(matched, (mask & EP_RULE_SUBDOMAINS) ? EP_RULE_SUBDOMAINS : EP_RULE_SUFFIX,
-                      host + hlen - len, len);
+        if ((kind = ep_covers_mask(base_copy_mask(b, k, len), EP_COVERS_BELOW)) != 0) {
+            set_match(matched, kind, host + hlen - len, len);
             return 0;
         }
     }
@@ -613,6 +611,18 @@ void store_filter_free(struct key_filter *f)
     ep_free(f);
 }
 
+/* Blocks of 512 bits of the filter of a profile of @p rules rules. */
+static uint64_t filter_nblocks(uint32_t rules)
+{
+    return ((uint64_t)rules * FILTER_BITS_PER_RULE + 511) / 512;
+}
+
+/* The memory that filter takes. */
+static size_t filter_size(uint32_t rules)
+{
+    return sizeof(struct key_filter) + (size_t)filter_nblocks(rules) * 64;
+}
+
 /*
  * Build the filter of the profile whose keys start with prefix[0..plen)
  * (the NUL included) from one pass of @p cur, sized for @p rules rules:
@@ -629,7 +639,7 @@ static int filter_build(MDB_cursor *cur, const char *prefix, size_t plen, uint32
     f = ep_calloc(1, sizeof *f);
     if (!f)
         return EP_E_NOMEM;
-    f->nblocks = ((uint64_t)rules * FILTER_BITS_PER_RULE + 511) / 512;
+    f->nblocks = filter_nblocks(rules);
     f->blocks = ep_calloc(f->nblocks, sizeof *f->blocks);
     if (!f->blocks) {
         rc = EP_E_NOMEM;
@@ -642,7 +652,7 @@ static int filter_build(MDB_cursor *cur, const char *prefix, size_t plen, uint32
 
         if (k.mv_size < plen || memcmp(kk, prefix, plen) != 0)
             break;
-        if (k.mv_size > plen && kk[plen] == '~') {
+        if (ep_rule_key_kinds(kk + plen, k.mv_size - plen) == EP_RULE_REGEX) {
             f->regex = true;
             continue;
         }
@@ -669,20 +679,52 @@ static struct filter_slot *filter_find(struct ep_store *s, const char *profile)
     return NULL;
 }
 
-/* A slot to fill: a free one, else the next one not being built (round robin). Under the write
- * lock. */
-static struct filter_slot *filter_claim(struct ep_store *s)
+/* Empty a slot: its filter freed, its memory no longer counted. Under the write lock. */
+static void filter_slot_clear(struct ep_store *s, struct filter_slot *slot)
+{
+    store_filter_free(slot->filter);
+    s->filter_used -= slot->bytes;
+    memset(slot, 0, sizeof *slot);
+}
+
+/*
+ * A slot for a filter of @p bytes, its memory counted: a free slot, and
+ * ready filters dropped (round robin) until one is free and the filters
+ * fit in the handle's budget together; NULL when that cannot be (filters
+ * being built hold the rest). Under the write lock.
+ */
+static struct filter_slot *filter_claim(struct ep_store *s, size_t bytes)
 {
     struct filter_slot *slot = filter_find(s, "");
 
-    for (unsigned i = 0; !slot && i < FILTER_CACHE_MAX; i++) {
+    for (unsigned i = 0;
+         i < FILTER_CACHE_MAX && (!slot || s->filter_used + bytes > s->filter_budget); i++) {
         struct filter_slot *c = &s->filters[s->filter_evict];
 
         s->filter_evict = (s->filter_evict + 1) % FILTER_CACHE_MAX;
-        if (!c->building)
+        if (c->building || c->profile[0] == '\0')
+            continue;
+        filter_slot_clear(s, c);
+        if (!slot)
             slot = c;
     }
+    if (!slot || s->filter_used + bytes > s->filter_budget)
+        return NULL;
+    slot->bytes = bytes;
+    s->filter_used += bytes;
     return slot;
+}
+
+size_t ep_store_key_filter_bytes(struct ep_store *store)
+{
+    size_t bytes = 0;
+
+    pthread_rwlock_rdlock(&store->filter_lock);
+    for (unsigned i = 0; i < FILTER_CACHE_MAX; i++)
+        if (store->filters[i].filter)
+            bytes += store->filters[i].bytes;
+    pthread_rwlock_unlock(&store->filter_lock);
+    return bytes;
 }
 
 /* The generation and rule count of @p profile as @p rd sees it, looked up once per snapshot. */
@@ -718,10 +760,11 @@ enum filter_verdict { FILTER_NONE, FILTER_MAYBE, FILTER_ABSENT };
  * generation this read sees) about key t = key + plen (@p tlen bytes; for
  * an ip: key only t itself, else also its ancestors). FILTER_NONE when the
  * profile is too small or too large for one or its filter is not there
- * yet; a missing filter is then built with @p cur (unless another thread
- * builds it, or a newer generation is cached) and installed for the next
- * decisions. On FILTER_ABSENT, *regex tells whether the profile has regex
- * rules. The filter is read under the read lock and only for the
+ * yet, or the handle has none (no_key_filter, or one would not fit in
+ * key_filter_memory); a missing filter is then built with @p cur (unless
+ * another thread builds it, or a newer generation is cached) and installed
+ * for the next decisions, older filters dropped to make room. On FILTER_ABSENT, *regex tells
+ * whether the profile has regex rules. The filter is read under the read lock and only for the
  * generation it was built for; a failed build leaves the slot free and the
  * decision takes the usual walk.
  */
@@ -736,8 +779,11 @@ static int filter_check(struct ep_store_read *rd, MDB_cursor *cur, const char *k
     int rc;
 
     *verdict = FILTER_NONE;
+    if (s->filter_off)
+        return 0;
     rc = profile_row(rd, key, &generation, &rules);
-    if (rc || rules < FILTER_MIN_RULES || rules > FILTER_MAX_RULES)
+    if (rc || rules < FILTER_MIN_RULES || rules > FILTER_MAX_RULES ||
+        filter_size(rules) > s->filter_budget)
         return rc;
     pthread_rwlock_rdlock(&s->filter_lock);
     slot = filter_find(s, key);
@@ -757,14 +803,13 @@ static int filter_check(struct ep_store_read *rd, MDB_cursor *cur, const char *k
         pthread_rwlock_unlock(&s->filter_lock);
         return 0;
     }
-    if (!slot)
-        slot = filter_claim(s);
+    if (slot)
+        filter_slot_clear(s, slot); /* an older generation's filter, or its build */
+    slot = filter_claim(s, filter_size(rules));
     if (!slot) {
         pthread_rwlock_unlock(&s->filter_lock);
         return 0;
     }
-    store_filter_free(slot->filter);
-    slot->filter = NULL;
     store_copy_str(slot->profile, sizeof slot->profile, key);
     slot->generation = generation;
     slot->building = true;
@@ -780,7 +825,7 @@ static int filter_check(struct ep_store_read *rd, MDB_cursor *cur, const char *k
             slot->filter = f;
             f = NULL;
         } else {
-            slot->profile[0] = '\0';
+            filter_slot_clear(s, slot);
         }
     }
     pthread_rwlock_unlock(&s->filter_lock);
@@ -811,7 +856,7 @@ static int tree_match(struct ep_store_read *rd, MDB_cursor *cur, char *key, size
         strcmp(rd->regex_hint.profile, key) == 0)
         *hint = rd->regex_hint.regex ? REGEX_SOME : REGEX_NONE;
     if (ip) {
-        k[0] = '#';
+        k[0] = EP_KEY_MARK_IP;
         memcpy(k + 1, host, hlen);
     } else {
         ep_host_reverse(host, k);
@@ -859,7 +904,7 @@ static int tree_match(struct ep_store_read *rd, MDB_cursor *cur, char *key, size
 /*
  * The rules lookup of the decision path. The base profile is matched from
  * the read's in-memory copy; any other profile (or a base profile too
- * large to copy) in the tree: for an IP literal its '#' key, for a name
+ * large to copy) in the tree: for an IP literal its ip: key, for a name
  * host_walk(). Regex rules come last, and only when the profile has some:
  * the base copy knows, and for other profiles the walk's positioning or
  * the read's answer for the same profile and snapshot often tells; else

@@ -74,6 +74,8 @@ static const struct bad_request table[] = {
      "{\"projectName\": \"x\", \"projectType\": \"a b\"}", NULL, 400},
     {"memory limit not a size", "POST", "/api/projects/create", false,
      "{\"projectName\": \"x\", \"memoryLimit\": \"lots\"}", NULL, 400},
+    {"memory limit with an unknown unit", "POST", "/api/projects/create", false,
+     "{\"projectName\": \"x\", \"memoryLimit\": \"2x\"}", NULL, 400},
     {"mode only an admin may choose", "POST", "/api/projects/create", false,
      "{\"projectName\": \"x\", \"proxyMode\": \"logging\"}", NULL, 403},
     {"deep nesting", "POST", "/api/projects/create", false, "@DEEP", NULL, 400},

@@ -73,6 +73,16 @@ static void test_options(const char *base)
     CHECK_INT(run((const char *[]){"--max-projects", "many", NULL}, out), 2);
     CHECK_INT(run((const char *[]){"--cors-origin", "*", NULL}, out), 2);
     CHECK_INT(run((const char *[]){"--map-size", "big", NULL}, out), 2);
+    /* Sizes go through policy/size.h: the refusal names the option and what is wrong. */
+    CHECK(api_file_has(out, "--map-size: \"big\" is not a size"));
+    CHECK_INT(run((const char *[]){"--max-memory", "4x", NULL}, out), 2);
+    CHECK(api_file_has(out, "unknown unit \"x\""));
+    CHECK_INT(run((const char *[]){"--default-memory", "1m", NULL}, out), 2);
+    CHECK(api_file_has(out, "--default-memory must be a size of at least 64m"));
+    /* The engine's defaults are the ones --help prints (api/engine.h). */
+    CHECK_INT(run((const char *[]){"--help", NULL}, out), 0);
+    CHECK(api_file_has(out, "(default 16g)"));
+    CHECK(api_file_has(out, "(default 2g)"));
     /* No token anywhere: refused, and told where a token comes from. */
     CHECK_INT(run((const char *[]){"--db", db, NULL}, out), 2);
     CHECK(api_file_has(out, "--admin-token-file"));

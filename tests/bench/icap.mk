@@ -4,4 +4,4 @@
 check_PROGRAMS += tests/bench/icap-load
 tests_bench_icap_load_SOURCES = tests/bench/icap-load.c
 tests_bench_icap_load_LDADD = $(PTHREAD_LIBS)
-dist_noinst_SCRIPTS += tests/bench/bench-icap.sh
+dist_noinst_SCRIPTS += tests/bench/bench-icap.sh tests/bench/bench-filter.sh

@@ -14,7 +14,9 @@ ICAP_TESTS = \
 	tests/icap/test-config.sh \
 	tests/icap/test-e2e.sh \
 	tests/icap/test-load.sh \
-	tests/icap/test-kill.sh
+	tests/icap/test-kill.sh \
+	tests/icap/test-exports.sh \
+	tests/icap/test-templates.sh
 TESTS += $(ICAP_TESTS)
 dist_check_SCRIPTS += $(ICAP_TESTS)
 EXTRA_DIST += tests/lib/stack.sh tests/icap/common.sh tests/icap/README.md

@@ -32,13 +32,19 @@ bad MaxReaders many
 bad MapSize 10
 bad MapSize 1Q
 bad DenyMode "header page"
+bad MapSize 1.5
+bad KeyFilter maybe
+bad KeyFilterMemory 1K
+bad KeyFilterMemory 5G
+bad KeyFilterMemory lots
 
 if stack_start_icap "$STORE" "egress.UnknownClient allow" "egress.DenyMode page" \
     "egress.FlushInterval 500ms" "egress.MaxReaders 2048" "egress.MapSize 64M" \
+    "egress.KeyFilter off" "egress.KeyFilterMemory 4M" \
     'egress.AccessHint "Ask in the forum."'; then
     ok "every directive with a good value: c-icap starts"
     expect_match "the configuration is logged" "$(cat "$ICAP_LOG" "$STACK_DIR/c-icap/stdout.log")" \
-        "egress: store $STORE, unknown clients allowed, deny mode page, flush every 500 ms, 2048 reader slots"
+        "egress: store $STORE, unknown clients allowed, deny mode page, flush every 500 ms, 2048 reader slots, key filters off"
     out=$(c-icap-client -i 127.0.0.1 -p "$ICAP_PORT" -s egress -req http://a.test/ -v 2>&1)
     expect_match "UnknownClient allow lets an unknown client through" "$out" "^[[:space:]]*ICAP/1.0 204"
 else

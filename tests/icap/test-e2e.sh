@@ -63,7 +63,7 @@ denied "regex rule is anchored" $A api1.rx.test.evil.test
 
 page=$(get $A evil.test)
 expect_match "the page names the workspace address" "$page" "address 127.0.0.2"
-expect_match "the page says how to ask for access" "$page" "ask your teacher or administrator"
+expect_match "the page says how to ask for access" "$page" "Ask your teacher or administrator"
 
 # Two workspaces, two profiles, the same hosts.
 allowed "workspace A, its profile" $A exact.test

@@ -77,8 +77,11 @@ expect_no_match "no store error logged" "$(cat "$ICAP_LOG")" "egress: .*(cannot|
 
 stack_stop_icap
 
-# Page mode: the module answers with its own 403.
-stack_start_icap "$STORE" "egress.DenyMode page" \
+# Page mode: the module answers with its own 403, from the c-icap templates
+# of contrib/c-icap/templates (a copy, so that one can be edited below).
+cp -r "$top_srcdir/contrib/c-icap/templates" "$STACK_DIR/templates"
+chmod -R u+w "$STACK_DIR/templates"
+stack_start_icap "$STORE" "egress.DenyMode page" "TemplateDir $STACK_DIR/templates" \
     'egress.AccessHint "Write to help@example.edu & name the host."' || exit 99
 
 out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2" -hx "Accept: text/html" \
@@ -87,7 +90,10 @@ page=$(cat "$STACK_DIR/page.html")
 expect_match "page mode: HTTP 403" "$out" "^[[:space:]]*HTTP/1.1 403 Forbidden"
 expect_match "page mode: HTML for a browser" "$out" "^[[:space:]]*Content-Type: text/html"
 expect_match "page mode: names the host" "$page" "Access to evil.test is blocked"
-expect_match "page mode: names the workspace" "$page" "workspace <b>ws-sec</b>"
+expect_match "page mode: names the workspace and its address" "$page" \
+    "workspace <b>ws-sec</b> \(address 127.0.0.2\)"
+expect_match "page mode: names the URL" "$page" "<tt>http://evil.test/x</tt>"
+expect_match "page mode: says why" "$page" "\(not-whitelisted\)"
 expect_match "page mode: says how to ask (escaped)" "$page" "help@example.edu &amp; name the host"
 expect_eq "page mode: Content-Length is the body" \
     "$(printf '%s' "$out" | sed -n 's/^[[:space:]]*Content-Length: \([0-9]*\).*/\1/p')" \
@@ -96,7 +102,10 @@ expect_eq "page mode: Content-Length is the body" \
 out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2" -o "$STACK_DIR/page.txt")
 expect_match "page mode: plain text otherwise" "$out" "^[[:space:]]*Content-Type: text/plain"
 expect_match "page mode: plain text names host and workspace" "$(cat "$STACK_DIR/page.txt")" \
-    "The egress policy of workspace ws-sec does not allow this host"
+    "The egress policy of your workspace ws-sec \(address 127.0.0.2\) does not allow the host evil.test,"
+expect_match "page mode: plain text says how to ask" "$(cat "$STACK_DIR/page.txt")" \
+    "help@example.edu & name the host"
+expect_no_match "page mode: nothing escaped in plain text" "$(cat "$STACK_DIR/page.txt")" "&amp;"
 
 out=$(icap -method POST -f "$STACK_DIR/body" -req http://evil.test/up -x "X-Client-IP: 127.0.0.2" \
     -o "$STACK_DIR/page2.txt")
@@ -108,7 +117,24 @@ expect_match "page mode: allowed is still 204" "$out" "^[[:space:]]*ICAP/1.0 204
 
 out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.77" -o "$STACK_DIR/page3.txt")
 expect_match "page mode: unknown workspace named by its address" "$(cat "$STACK_DIR/page3.txt")" \
-    "workspace unknown \(127.0.0.77\)"
+    "workspace unknown \(address 127.0.0.77\)"
+
+# A URL with markup in it is escaped in the HTML page.
+icap -req 'http://evil.test/a<b>"c' -x "X-Client-IP: 127.0.0.2" -hx "Accept: text/html" \
+    -o "$STACK_DIR/page4.html" >/dev/null
+expect_no_match "page mode: markup of the URL is escaped" "$(cat "$STACK_DIR/page4.html")" \
+    '<b>"c'
+
+# An admin changes the page in TemplateDir without rebuilding or restarting:
+# here a page in a new language, which the client asks for with
+# Accept-Language and c-icap reads from disk on first use.
+mkdir -p "$STACK_DIR/templates/egress/xx"
+sed 's/is blocked/is not allowed here/' "$STACK_DIR/templates/egress/en/EGRESS_DENIED_TEXT" \
+    >"$STACK_DIR/templates/egress/xx/EGRESS_DENIED_TEXT"
+icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2" -hx "Accept-Language: xx" \
+    -o "$STACK_DIR/page5.txt" >/dev/null
+expect_match "page mode: an edited template is used without a rebuild" \
+    "$(cat "$STACK_DIR/page5.txt")" "Access to evil.test is not allowed here"
 
 stack_stop_icap
 

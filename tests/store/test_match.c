@@ -8,7 +8,11 @@
  * memory and again once it is too large and is searched in the tree; last
  * a profile large enough for a key filter (4,096 rules or more) is checked
  * over rounds that change it, so each round builds a new filter, with
- * hosts under a label no rule uses ("nx"), which the filter turns away.
+ * hosts under a label no rule uses ("nx"), which the filter turns away;
+ * and again with key filters turned off and with a memory budget too
+ * small for its filter (no filter memory, the same answers), and with two
+ * large profiles and room for one filter (each decision's profile gets it,
+ * the other's is dropped).
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -19,6 +23,8 @@
 /* The rule count from which store.c keeps a key filter for a profile. */
 #define FILTER_MIN 4096
 #define HOSTS      3000
+/* Rules "course2" has beyond those of "course". */
+#define EXTRA 3000
 /* The regex rule of "course" (as stored: without the '~'). */
 #define REGEX_RULE "^[a-z0-9.-]+\\.rx$"
 
@@ -32,6 +38,8 @@ struct ruleset {
 };
 
 static struct ruleset base, prof;
+/* The profile the store holds `prof` as (a copy of it is checked too). */
+static const char *prof_name = "course";
 static unsigned seed = 12345;
 /* Most labels of a random host rule. */
 static unsigned rule_depth = 3;
@@ -186,16 +194,16 @@ static void check_round(struct ep_store *s, const char *what)
         memset(&got_b, 0, sizeof got_b);
         memset(&got_p, 0, sizeof got_p);
         gb = ep_store_read_match(rd, EP_PROFILE_BASE, host, &got_b);
-        gp = ep_store_read_match(rd, "course", host, &got_p);
+        gp = ep_store_read_match(rd, prof_name, host, &got_p);
         ep_store_read_end(rd);
         if (gb != rb || gp != rp || (rb == 0 && !same_rule(&got_b, &want_b)) ||
             (rp == 0 && !same_rule(&got_p, &want_p))) {
             if (bad++ == 0)
                 fprintf(stderr,
-                        "  %s: %s: base got %d %d \"%s\" want %d %d \"%s\"; course got %d %d "
+                        "  %s: %s: base got %d %d \"%s\" want %d %d \"%s\"; %s got %d %d "
                         "\"%s\" want %d %d \"%s\"\n",
-                        what, host, gb, got_b.kind, got_b.host, rb, want_b.kind, want_b.host, gp,
-                        got_p.kind, got_p.host, rp, want_p.kind, want_p.host);
+                        what, host, gb, got_b.kind, got_b.host, rb, want_b.kind, want_b.host,
+                        prof_name, gp, got_p.kind, got_p.host, rp, want_p.kind, want_p.host);
         }
     }
     if (bad)
@@ -205,10 +213,13 @@ static void check_round(struct ep_store *s, const char *what)
 
 int main(void)
 {
-    struct ep_store *s = store_open_dir(store_dir("match"), 0);
+    char dir[512];
+    struct ep_store *s;
     struct ep_rule regex = {.kind = EP_RULE_REGEX, .host = REGEX_RULE};
     char what[64];
 
+    snprintf(dir, sizeof dir, "%s", store_dir("match"));
+    s = store_open_dir(dir, 0);
     /* Start from an empty base profile, so the reference knows all of it. */
     REQUIRE(ep_store_rules_replace(s, EP_PROFILE_BASE, NULL, 0) == 0);
     REQUIRE(ep_store_rules_replace(s, "course", &regex, 1) == 0);
@@ -241,9 +252,72 @@ int main(void)
         snprintf(what, sizeof what, "filtered course (%u rules), round %d", info.rules, round);
         check_round(s, what);
         check_round(s, what);
+        /* The filter is there, within the default budget. */
+        CHECK(ep_store_key_filter_bytes(s) > 0);
+        CHECK(ep_store_key_filter_bytes(s) <= EP_STORE_DEFAULT_KEY_FILTER_MEMORY);
         shrink(s, "course", &prof, 100);
         grow(s, "course", &prof, 200);
     }
     ep_store_close(s);
+
+    /*
+     * The same profile without key filters (the c-icap directive
+     * egress.KeyFilter off), and with a budget too small for its filter:
+     * the same answers, and no filter memory.
+     */
+    {
+        const struct ep_store_options variants[] = {
+            {.no_key_filter = true},
+            {.key_filter_memory = 1024},
+        };
+
+        for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+            REQUIRE(ep_store_open(dir, &variants[v], &s) == 0);
+            snprintf(what, sizeof what, "course without a filter (%s)",
+                     v == 0 ? "off" : "over budget");
+            check_round(s, what);
+            CHECK_INT(ep_store_key_filter_bytes(s), 0);
+            ep_store_close(s);
+        }
+    }
+
+    /*
+     * Two large profiles of different sizes and room for either filter but
+     * not both: deciding on one drops the other's filter (the memory held
+     * is the size of the one decided on last), and the answers stay
+     * right. "course2" holds the rules of "course" and EXTRA rules under a
+     * name no random host ends with.
+     */
+    {
+        static struct ep_rule copy[MAX_RULES + EXTRA + 1];
+        struct ep_store_options room = {0};
+        size_t small, big, n = prof.n;
+
+        memcpy(copy, prof.r, n * sizeof *copy);
+        copy[n++] = regex;
+        for (unsigned i = 0; i < EXTRA; i++, n++) {
+            copy[n].kind = EP_RULE_EXACT;
+            snprintf(copy[n].host, sizeof copy[n].host, "e%u.zzextra", i);
+        }
+        REQUIRE(ep_store_open(dir, NULL, &s) == 0);
+        REQUIRE(ep_store_rules_replace(s, "course2", copy, n) == 0);
+        prof_name = "course";
+        check_round(s, "course, to size its filter");
+        small = ep_store_key_filter_bytes(s);
+        prof_name = "course2";
+        check_round(s, "course2, to size its filter");
+        big = ep_store_key_filter_bytes(s) - small;
+        REQUIRE(small > 0 && big > small);
+        ep_store_close(s);
+        room.key_filter_memory = big + small / 2;
+        REQUIRE(ep_store_open(dir, &room, &s) == 0);
+        for (int round = 0; round < 4; round++) {
+            prof_name = round % 2 ? "course2" : "course";
+            snprintf(what, sizeof what, "%s, room for one filter, round %d", prof_name, round);
+            check_round(s, what);
+            CHECK_INT(ep_store_key_filter_bytes(s), round % 2 ? big : small);
+        }
+        ep_store_close(s);
+    }
     return test_exit();
 }

@@ -5,6 +5,8 @@ unit_tests = \
 	tests/unit/test_host \
 	tests/unit/test_rule \
 	tests/unit/test_rule_semantics \
+	tests/unit/test_covers \
+	tests/unit/test_size \
 	tests/unit/test_category \
 	tests/unit/test_alloc
 check_PROGRAMS += $(unit_tests)
@@ -22,3 +24,7 @@ tests_unit_test_category_SOURCES = tests/unit/test_category.c
 tests_unit_test_category_LDADD = policy/libpolicy.la
 tests_unit_test_alloc_SOURCES = tests/unit/test_alloc.c
 tests_unit_test_alloc_LDADD = policy/libpolicy.la
+tests_unit_test_covers_SOURCES = tests/unit/test_covers.c
+tests_unit_test_covers_LDADD = policy/libpolicy.la
+tests_unit_test_size_SOURCES = tests/unit/test_size.c
+tests_unit_test_size_LDADD = policy/libpolicy.la

@@ -1,0 +1,111 @@
+/*
+ * The one size parser (see size.h). Everything is integer arithmetic, so
+ * "1.5g" is exactly 1610612736 and nothing is lost to a double.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "policy/error.h"
+#include "policy/size.h"
+
+static const struct {
+    char unit;
+    unsigned shift;
+} units[] = {{'k', 10}, {'m', 20}, {'g', 30}, {'t', 40}};
+
+__attribute__((format(printf, 4, 5))) static int fail(char *why, size_t whysz, const char *text,
+                                                      const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (why == NULL || whysz == 0)
+        return EP_E_INVAL;
+    n = snprintf(why, whysz, "\"%.40s\" is not a size: ", text);
+    if (n >= 0 && (size_t)n < whysz) {
+        va_start(ap, fmt);
+        vsnprintf(why + n, whysz - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return EP_E_INVAL;
+}
+
+int ep_size_parse(const char *text, uint64_t *out, char *why, size_t whysz)
+{
+    uint64_t whole = 0, frac = 0, scale = 1, result;
+    const char *p = text;
+    unsigned shift = 0;
+    bool unit = false;
+
+    if (why != NULL && whysz > 0)
+        why[0] = '\0';
+    if (text == NULL || text[0] == '\0')
+        return fail(why, whysz, "", "it is empty (write e.g. 512m or 4g)");
+    if (*p == '-' || *p == '+')
+        return fail(why, whysz, text, "a size has no sign");
+    if (*p < '0' || *p > '9')
+        return fail(why, whysz, text, "it does not start with a digit (write e.g. 512m or 4g)");
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (whole > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return fail(why, whysz, text, "it is too large");
+        whole = whole * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return fail(why, whysz, text, "no digit after the decimal point");
+        /* Up to 12 fraction digits count; more cannot change a byte count of a terabyte. */
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (scale < 1000000000000ull) {
+                frac = frac * 10 + (uint64_t)(*p - '0');
+                scale *= 10;
+            }
+        }
+    }
+    if (*p != '\0') {
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+            if ((*p | 0x20) == units[i].unit) {
+                shift = units[i].shift;
+                unit = true;
+                p++;
+                break;
+            }
+        }
+        if (!unit)
+            return fail(why, whysz, text, "unknown unit \"%c\" (use k, m, g or t)", *p);
+        if (*p != '\0')
+            return fail(why, whysz, text, "unexpected \"%.20s\" after the unit", p);
+    }
+    if (scale > 1 && !unit)
+        return fail(why, whysz, text, "a fraction needs a unit (k, m, g or t)");
+    if (whole > (UINT64_MAX >> shift))
+        return fail(why, whysz, text, "it is too large");
+    result = whole << shift;
+    if (scale > 1) {
+        /*
+         * frac / scale of one unit, rounded down (frac < scale <= 10^12, so
+         * 128 bits hold it). It is below one unit, and whole + 1 units fit
+         * in 64 bits (checked above), so the sum cannot overflow.
+         */
+        result += (uint64_t)(((unsigned __int128)frac << shift) / scale);
+    }
+    *out = result;
+    return 0;
+}
+
+void ep_size_format(uint64_t bytes, char *out)
+{
+    for (size_t i = sizeof units / sizeof units[0]; i-- > 0;) {
+        uint64_t mask = ((uint64_t)1 << units[i].shift) - 1;
+
+        if (bytes != 0 && (bytes & mask) == 0) {
+            snprintf(out, EP_SIZE_BUFSZ, "%llu%c", (unsigned long long)(bytes >> units[i].shift),
+                     units[i].unit);
+            return;
+        }
+    }
+    snprintf(out, EP_SIZE_BUFSZ, "%llu", (unsigned long long)bytes);
+}

@@ -1,0 +1,37 @@
+/**
+ * @file size.h
+ * @brief Sizes as admins and clients write them: "4096", "512m", "4g", "1.5g".
+ *
+ * One parser for every size the project reads: egress-api's options
+ * (--map-size, --max-memory, --default-memory), the API's JSON members
+ * (memoryLimit) and the c-icap module's directives (egress.MapSize).
+ * A size is decimal digits, optionally a fraction, and an optional unit
+ * k, m, g or t (either case; powers of 1024). A fraction needs a unit
+ * (a byte count is whole); the result is rounded down to a byte.
+ */
+#ifndef EP_SIZE_H
+#define EP_SIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Room for any size ep_size_format() writes. */
+#define EP_SIZE_BUFSZ 24
+
+/**
+ * Parse @p text as a size into *@p out.
+ * @param why if not NULL, receives a sentence naming what is wrong with
+ *            @p text (at most @p whysz bytes)
+ * @return 0, or EP_E_INVAL (empty, not a number, a sign, an unknown unit,
+ *         text after the unit, a fraction without a unit, above 2^64 - 1).
+ */
+int ep_size_parse(const char *text, uint64_t *out, char *why, size_t whysz);
+
+/**
+ * Write @p bytes in the largest unit that divides it exactly ("16g",
+ * "512m", "4097") into @p out (EP_SIZE_BUFSZ bytes), so that
+ * ep_size_parse() reads it back unchanged.
+ */
+void ep_size_format(uint64_t bytes, char *out);
+
+#endif

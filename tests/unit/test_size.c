@@ -1,0 +1,105 @@
+/*
+ * The one size parser (policy/size.h): what it accepts and the exact
+ * value, and for every kind of bad input a refusal whose sentence names
+ * the problem; ep_size_format() reads back through the parser.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "policy/error.h"
+#include "policy/size.h"
+#include "tests/lib/testutil.h"
+
+struct good {
+    const char *text;
+    uint64_t bytes;
+};
+
+static const struct good goods[] = {
+    {"0", 0},
+    {"4096", 4096},
+    {"1k", 1024},
+    {"1K", 1024},
+    {"512m", 512ull << 20},
+    {"512M", 512ull << 20},
+    {"4g", 4ull << 30},
+    {"1G", 1ull << 30},
+    {"2t", 2ull << 40},
+    {"1.5g", 3ull << 29},
+    {"0.5k", 512},
+    {"1.0001k", 1024}, /* 1024.1024 bytes, rounded down */
+    {"16777215t", 16777215ull << 40},
+    {"18446744073709551615", UINT64_MAX},
+    {"17179869183.999999999999g", UINT64_MAX},
+};
+
+struct bad {
+    const char *text;
+    const char *why; /* a part of the sentence that names the problem */
+};
+
+static const struct bad bads[] = {
+    {"", "empty"},
+    {"-1g", "no sign"},
+    {"+1g", "no sign"},
+    {" 1g", "does not start with a digit"},
+    {"g", "does not start with a digit"},
+    {"1x", "unknown unit \"x\""},
+    {"1 g", "unknown unit \" \""},
+    {"1gb", "unexpected \"b\" after the unit"},
+    {"1g ", "unexpected \" \" after the unit"},
+    {"1.", "no digit after the decimal point"},
+    {"1.g", "no digit after the decimal point"},
+    {"1.5", "a fraction needs a unit"},
+    {"18446744073709551616", "too large"},
+    {"16777216t", "too large"},
+    {"17179869184g", "too large"},
+};
+
+int main(void)
+{
+    char why[160], text[EP_SIZE_BUFSZ];
+    uint64_t v;
+
+    for (size_t i = 0; i < sizeof goods / sizeof goods[0]; i++) {
+        v = 12345;
+        test_checks++;
+        if (ep_size_parse(goods[i].text, &v, why, sizeof why) != 0 || v != goods[i].bytes) {
+            test_failures++;
+            fprintf(stderr, "\"%s\": got %llu (%s), expected %llu\n", goods[i].text,
+                    (unsigned long long)v, why, (unsigned long long)goods[i].bytes);
+        }
+    }
+    for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
+        v = 12345;
+        test_checks++;
+        if (ep_size_parse(bads[i].text, &v, why, sizeof why) != EP_E_INVAL || v != 12345 ||
+            strstr(why, bads[i].why) == NULL) {
+            test_failures++;
+            fprintf(stderr, "\"%s\": refusal \"%s\" does not say \"%s\" (or it was accepted)\n",
+                    bads[i].text, why, bads[i].why);
+        }
+    }
+    /* The sentence quotes the input; NULL and a missing buffer are refused too. */
+    CHECK(ep_size_parse("12q", &v, why, sizeof why) == EP_E_INVAL);
+    CHECK(strstr(why, "\"12q\" is not a size") != NULL);
+    CHECK(ep_size_parse(NULL, &v, why, sizeof why) == EP_E_INVAL);
+    CHECK(ep_size_parse("1x", &v, NULL, 0) == EP_E_INVAL);
+
+    /* Formatting: the largest exact unit, and back through the parser. */
+    ep_size_format(16ull << 30, text);
+    CHECK_STR(text, "16g");
+    ep_size_format(512ull << 20, text);
+    CHECK_STR(text, "512m");
+    ep_size_format(4097, text);
+    CHECK_STR(text, "4097");
+    ep_size_format(0, text);
+    CHECK_STR(text, "0");
+    ep_size_format(UINT64_MAX, text);
+    CHECK(ep_size_parse(text, &v, NULL, 0) == 0 && v == UINT64_MAX);
+    for (uint64_t b = 1; b < (1ull << 62); b = b * 3 + 1024) {
+        ep_size_format(b, text);
+        CHECK(ep_size_parse(text, &v, NULL, 0) == 0 && v == b);
+    }
+    return test_exit();
+}
