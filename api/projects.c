@@ -672,14 +672,11 @@ void projects_handle_ip(struct http_request *r)
     }
     if (projects_load(r, &p, NULL) < 0)
         return;
-    err = json_is_null(v) ? ep_store_client_unmap(r->ctx->store, p.id)
-                          : ep_store_client_map(r->ctx->store, ip, p.id);
+    err = workspace_set_ip(r->ctx, &p, json_is_null(v) ? NULL : ip);
     if (err == EP_E_CONFLICT) {
         http_error(r, 409, "conflict", "%s is mapped to another project", ip);
         return;
     }
-    if (err == 0)
-        err = ep_store_project_get(r->ctx->store, p.id, &p);
     if (err) {
         http_error_store(r, err, "project");
         return;
