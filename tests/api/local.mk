@@ -28,3 +28,14 @@ EXTRA_DIST += tests/api/README.md
 TESTS += tests/api/test-flow.sh
 dist_check_SCRIPTS += tests/api/test-flow.sh
 tests/api/test-flow.log: api/egress-api$(EXEEXT)
+
+# Issue 9's defects (promote replace all or nothing, empty replace, reader
+# table full, a taken port), against the real daemon.
+check_PROGRAMS += tests/api/test_api_hardening
+TESTS += tests/api/test_api_hardening
+SANITIZER_TESTS += tests/api/test_api_hardening
+tests/api/test_api_hardening.log tests/api/test_api_load.log tests/api/test_api_kill.log: \
+	api/egress-api$(EXEEXT)
+tests_api_test_api_hardening_SOURCES = tests/api/test_api_hardening.c $(API_TEST_CLIENT)
+tests_api_test_api_hardening_CFLAGS = $(API_TEST_CFLAGS)
+tests_api_test_api_hardening_LDADD = $(API_TEST_LDADD) $(LMDB_LIBS)
