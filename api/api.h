@@ -34,8 +34,8 @@ struct api_config {
     unsigned max_connections;
     unsigned max_connections_per_ip; /* 0 = no per-address limit */
     unsigned connection_timeout;     /* seconds: idle connections, and a whole request body */
-    uint64_t max_memory_bytes; /* largest memoryLimit a project may ask for */
-    uint64_t max_nano_cpus;    /* largest cpuCores a project may ask for, in 1e-9 CPUs */
+    uint64_t max_memory_bytes;       /* largest memoryLimit a project may ask for */
+    uint64_t max_nano_cpus;          /* largest cpuCores a project may ask for, in 1e-9 CPUs */
 };
 
 struct engine;

@@ -732,8 +732,8 @@ static int listen_socket(const struct api_config *cfg, bool *v6)
     }
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        fprintf(stderr, "egress-api: cannot listen on %s%s%s:%u: socket: %s\n", l,
-                cfg->listen_host, rb, cfg->listen_port, strerror(errno));
+        fprintf(stderr, "egress-api: cannot listen on %s%s%s:%u: socket: %s\n", l, cfg->listen_host,
+                rb, cfg->listen_port, strerror(errno));
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
@@ -785,16 +785,16 @@ int http_start(struct api_ctx *ctx, struct MHD_Daemon **out, unsigned *port)
     if (v6)
         flags |= MHD_USE_IPv6;
     /* The logger comes first: MHD reports the options after it through it. */
-    d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+                         on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (d == NULL) {
-        fprintf(stderr, "egress-api: cannot start the HTTP server on %s%s%s:%u\n",
-                v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "", cfg->listen_port);
+        fprintf(stderr, "egress-api: cannot start the HTTP server on %s%s%s:%u\n", v6 ? "[" : "",
+                cfg->listen_host, v6 ? "]" : "", cfg->listen_port);
         close(fd);
         return -1;
     }

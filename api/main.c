@@ -111,8 +111,8 @@ static void usage(FILE *f)
             "Logs one line per request on stderr. SIGTERM or SIGINT: finish the requests\n"
             "in flight, then exit.\n",
             DEFAULT_DB, DEFAULT_LISTEN, TOKEN_MIN, EP_PROFILE_DEFAULT, DEFAULT_BCRYPT_COST,
-            DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_IP, DEFAULT_CONN_TIMEOUT, DEFAULT_SOCKET, DEFAULT_IMAGE, DEFAULT_NETWORK,
-            DEFAULT_PIDS_LIMIT, DEFAULT_STOP_TIMEOUT);
+            DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_IP, DEFAULT_CONN_TIMEOUT, DEFAULT_SOCKET,
+            DEFAULT_IMAGE, DEFAULT_NETWORK, DEFAULT_PIDS_LIMIT, DEFAULT_STOP_TIMEOUT);
 }
 
 static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

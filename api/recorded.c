@@ -446,8 +446,8 @@ void recorded_handle_promote(struct http_request *r)
         if (replace || added[i])
             err = json_array_append_new(added_json, json_string(text));
         else
-            err = json_array_append_new(covered_json, json_pack("{s:O, s:s}", "domain",
-                                                                accepted_names[i], "rule", text));
+            err = json_array_append_new(
+                covered_json, json_pack("{s:O, s:s}", "domain", accepted_names[i], "rule", text));
         if (err) {
             /* Committed already: say so rather than list a part of it. */
             log_line("promote into %s: committed, but out of memory for the answer", profile);

@@ -356,7 +356,8 @@ int workspace_set_ip(struct api_ctx *ctx, struct ep_project *p, const char *ip)
     int err;
 
     lock_project(p->id);
-    err = ip ? ep_store_client_map(ctx->store, ip, p->id) : ep_store_client_unmap(ctx->store, p->id);
+    err =
+        ip ? ep_store_client_map(ctx->store, ip, p->id) : ep_store_client_unmap(ctx->store, p->id);
     if (err == 0)
         err = ep_store_project_get(ctx->store, p->id, p);
     unlock_project(p->id);

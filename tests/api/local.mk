@@ -39,3 +39,15 @@ tests/api/test_api_hardening.log tests/api/test_api_load.log tests/api/test_api_
 tests_api_test_api_hardening_SOURCES = tests/api/test_api_hardening.c $(API_TEST_CLIENT)
 tests_api_test_api_hardening_CFLAGS = $(API_TEST_CFLAGS)
 tests_api_test_api_hardening_LDADD = $(API_TEST_LDADD) $(LMDB_LIBS)
+
+# The daemon's request handling in this process (inproc.c, through
+# http_dispatch()): every allocation of a request failing in turn, and
+# PUT /ip waiting for the project's lock.
+API_INPROC = tests/api/inproc.c tests/api/inproc.h
+API_INPROC_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(LMDB_CFLAGS)
+check_PROGRAMS += tests/api/test_api_inproc
+TESTS += tests/api/test_api_inproc
+SANITIZER_TESTS += tests/api/test_api_inproc
+tests_api_test_api_inproc_SOURCES = tests/api/test_api_inproc.c $(API_INPROC)
+tests_api_test_api_inproc_CFLAGS = $(API_INPROC_CFLAGS)
+tests_api_test_api_inproc_LDADD = api/libegressapi.la $(JANSSON_LIBS) $(PTHREAD_LIBS)

@@ -96,7 +96,8 @@ static void test_promote_replace(void)
               200);
 
     /* The reported case: "com" refused used to leave course1 with no rules at all. */
-    refused_replace(path, "{\"domains\": [\"com\"], \"replace\": true}", (const char *[]){"com", NULL});
+    refused_replace(path, "{\"domains\": [\"com\"], \"replace\": true}",
+                    (const char *[]){"com", NULL});
     refused_replace(path, "{\"domains\": [\"npmjs.org\", \"com\", \".com\"], \"replace\": true}",
                     (const char *[]){"com", ".com", NULL});
     /* Private suffixes (the PSL's private section): no rule may cover all of github.io. */
