@@ -51,3 +51,10 @@ SANITIZER_TESTS += tests/api/test_api_inproc
 tests_api_test_api_inproc_SOURCES = tests/api/test_api_inproc.c $(API_INPROC)
 tests_api_test_api_inproc_CFLAGS = $(API_INPROC_CFLAGS)
 tests_api_test_api_inproc_LDADD = api/libegressapi.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
+
+# Hostile load: 1,000 connections, slow bodies and headers, silent ones.
+check_PROGRAMS += tests/api/test_api_load
+TESTS += tests/api/test_api_load
+tests_api_test_api_load_SOURCES = tests/api/test_api_load.c $(API_TEST_CLIENT)
+tests_api_test_api_load_CFLAGS = $(API_TEST_CFLAGS)
+tests_api_test_api_load_LDADD = $(API_TEST_LDADD)
