@@ -58,3 +58,10 @@ TESTS += tests/api/test_api_load
 tests_api_test_api_load_SOURCES = tests/api/test_api_load.c $(API_TEST_CLIENT)
 tests_api_test_api_load_CFLAGS = $(API_TEST_CFLAGS)
 tests_api_test_api_load_LDADD = $(API_TEST_LDADD)
+
+# kill -9 in the middle of writes, 20 times: acknowledged changes kept, none half done.
+check_PROGRAMS += tests/api/test_api_kill
+TESTS += tests/api/test_api_kill
+tests_api_test_api_kill_SOURCES = tests/api/test_api_kill.c $(API_TEST_CLIENT)
+tests_api_test_api_kill_CFLAGS = $(API_TEST_CFLAGS)
+tests_api_test_api_kill_LDADD = $(API_TEST_LDADD)

@@ -113,8 +113,9 @@ static void send_some(struct conn *c)
 {
     static const char body_head[] = "POST /api/whitelist/domains HTTP/1.1\r\nHost: t\r\n"
                                     "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n";
-    static const char slow_head[] = "GET /api/health HTTP/1.1\r\nHost: t\r\nX-Slow: "
-                                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    static const char slow_head[] =
+        "GET /api/health HTTP/1.1\r\nHost: t\r\nX-Slow: "
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const char *text = c->kind == SLOW_BODY ? body_head : slow_head;
     size_t len = c->kind == SLOW_BODY ? sizeof body_head - 1 : 4;
 
