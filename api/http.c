@@ -123,6 +123,15 @@ void http_error(struct http_request *r, unsigned status, const char *error, cons
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    /*
+     * The message may quote what the caller sent (a method, a path), which
+     * need not be UTF-8, and JSON strings must be (vsnprintf may also have
+     * cut a character in two): then every non-ASCII byte becomes '?'.
+     */
+    if (http_utf8_length(message) < 0)
+        for (char *c = message; *c; c++)
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
     http_reply_json(r, status, json_pack("{s:s, s:s}", "error", error, "message", message));
 }
 

@@ -120,6 +120,7 @@ void inproc_call(struct inproc *ip, const char *method, const char *target, bool
     }
     out->status = r.status;
     out->failed = r.failed;
+    out->type = r.reply_text && !r.failed ? r.reply_type : "application/json";
     if (r.failed)
         out->text = strdup("{\"error\":\"internal\",\"message\":\"out of memory\"}");
     else if (r.reply)

@@ -21,9 +21,10 @@ struct inproc {
 
 struct inproc_reply {
     unsigned status;
-    bool failed;    /* an allocation failed: the daemon sends its fixed 500 */
-    char *text;     /* the body as the daemon would send it (malloc'd) */
-    bool exhausted; /* with fail_after >= 0: the injected failure was reached */
+    bool failed;      /* an allocation failed: the daemon sends its fixed 500 */
+    char *text;       /* the body as the daemon would send it (malloc'd) */
+    const char *type; /* its Content-Type */
+    bool exhausted;   /* with fail_after >= 0: the injected failure was reached */
 };
 
 /* Open the store in existing directory @p dir and build the context; 0 or a policy error. */
