@@ -386,7 +386,9 @@ static int parse_body(struct http_request *r, const char *body, size_t len)
         return -1;
     }
     r->body = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (r->body == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
+    /* jansson reports a failed allocation as such, or, at the very start, with no text at all. */
+    if (r->body == NULL &&
+        (json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0')) {
         reply_failed(r);
         return -1;
     }

@@ -14,6 +14,8 @@
 #define QUERY_MAX   16
 #define HEADERS_MAX 32
 
+void (*inproc_after_dispatch)(void);
+
 /* main.c of the daemon defines it; this process has its own. */
 const char *api_version(void)
 {
@@ -111,6 +113,8 @@ void inproc_call(struct inproc *ip, const char *method, const char *target, bool
     snprintf(r.source, sizeof r.source, "127.0.0.1");
     ep_alloc_fail_after(fail_after);
     http_dispatch(&r, body, len);
+    if (inproc_after_dispatch)
+        inproc_after_dispatch();
     if (fail_after >= 0) {
         void *probe = ep_malloc(1);
 

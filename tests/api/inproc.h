@@ -43,4 +43,7 @@ void inproc_call(struct inproc *ip, const char *method, const char *target, bool
                  struct inproc_reply *out);
 void inproc_reply_free(struct inproc_reply *r);
 
+/* Called, when set, right after each request ran and before its answer is rendered. */
+extern void (*inproc_after_dispatch)(void);
+
 #endif
