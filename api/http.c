@@ -778,7 +778,8 @@ static unsigned bound_port(int fd)
  * from one address (0 = no such limit), MHD closing connections idle for
  * cfg->connection_timeout seconds, and on_request() closing those whose
  * body takes longer than that: a slow or greedy caller holds a bounded
- * share, and connections over a limit are closed as soon as accepted.
+ * share. Connections over the per-address limit are closed as soon as
+ * accepted; over the total, they wait in the listen queue.
  */
 int http_start(struct api_ctx *ctx, struct MHD_Daemon **out, unsigned *port)
 {
