@@ -118,21 +118,26 @@ void http_reply_text(struct http_request *r, unsigned status, const char *type, 
 void http_error(struct http_request *r, unsigned status, const char *error, const char *fmt, ...)
 {
     char message[1024];
+    json_t *body;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    /*
-     * The message may quote what the caller sent (a method, a path), which
-     * need not be UTF-8, and JSON strings must be (vsnprintf may also have
-     * cut a character in two): then every non-ASCII byte becomes '?'.
-     */
-    if (http_utf8_length(message) < 0)
+    body = json_pack("{s:s, s:s}", "error", error, "message", message);
+    if (body == NULL) {
+        /*
+         * The message may quote what the caller sent (a method, a path),
+         * which need not be UTF-8 as JSON strings must be (vsnprintf may
+         * also have cut a character in two): every non-ASCII byte becomes
+         * '?'. A second failure is one of memory.
+         */
         for (char *c = message; *c; c++)
             if ((unsigned char)*c >= 0x80)
                 *c = '?';
-    http_reply_json(r, status, json_pack("{s:s, s:s}", "error", error, "message", message));
+        body = json_pack("{s:s, s:s}", "error", error, "message", message);
+    }
+    http_reply_json(r, status, body);
 }
 
 void http_error_store(struct http_request *r, int err, const char *what)

@@ -165,6 +165,7 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/api/create-wrong-type \
 	tests/fuzz/corpus/api/delete \
 	tests/fuzz/corpus/api/delete-anon \
+	tests/fuzz/corpus/api/delete-overlong-utf8 \
 	tests/fuzz/corpus/api/get-project \
 	tests/fuzz/corpus/api/get-project-anon \
 	tests/fuzz/corpus/api/get-project-bad-id \
@@ -176,6 +177,7 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/api/list-admin \
 	tests/fuzz/corpus/api/list-anon \
 	tests/fuzz/corpus/api/method-not-allowed \
+	tests/fuzz/corpus/api/method-not-utf8 \
 	tests/fuzz/corpus/api/metrics \
 	tests/fuzz/corpus/api/not-found \
 	tests/fuzz/corpus/api/password \
