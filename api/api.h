@@ -32,8 +32,10 @@ struct api_config {
     char default_profile[EP_PROFILE_MAX + 1];
     unsigned bcrypt_cost;
     unsigned max_connections;
-    uint64_t max_memory_bytes; /* largest memoryLimit a project may ask for */
-    uint64_t max_nano_cpus;    /* largest cpuCores a project may ask for, in 1e-9 CPUs */
+    unsigned max_connections_per_ip; /* 0 = no per-address limit */
+    unsigned connection_timeout;     /* seconds: idle connections, and a whole request body */
+    uint64_t max_memory_bytes;       /* largest memoryLimit a project may ask for */
+    uint64_t max_nano_cpus;          /* largest cpuCores a project may ask for, in 1e-9 CPUs */
 };
 
 struct engine;

@@ -72,7 +72,7 @@ int auth_hash_password(const char *password, char *out)
         log_line("auth: crypt_gensalt_rn failed");
         goto out;
     }
-    data = calloc(1, sizeof *data);
+    data = ep_calloc(1, sizeof *data);
     if (data == NULL)
         goto out;
     if (crypt_rn(password, setting, data, sizeof *data) == NULL || data->output[0] == '*' ||
@@ -91,7 +91,7 @@ out:
 
 bool auth_verify_password(const char *password, const char *hash)
 {
-    struct crypt_data *data = calloc(1, sizeof *data);
+    struct crypt_data *data = ep_calloc(1, sizeof *data);
     bool real = hash != NULL && hash[0] != '\0';
     const char *h = real ? hash : dummy_hash;
     unsigned char diff = 0;

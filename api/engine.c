@@ -22,6 +22,7 @@
 
 #include "api/engine.h"
 #include "api/engine_tar.h"
+#include "policy/error.h"
 
 /* Largest answer we read from the engine; a list of many containers fits. */
 #define RESPONSE_MAX (32 * 1024 * 1024)
@@ -139,7 +140,7 @@ static size_t response_write(char *ptr, size_t size, size_t nmemb, void *userdat
 
     if (r->len + n > RESPONSE_MAX)
         return 0;
-    p = realloc(r->data, r->len + n + 1);
+    p = ep_realloc(r->data, r->len + n + 1);
     if (p == NULL)
         return 0;
     memcpy(p + r->len, ptr, n);
@@ -406,7 +407,7 @@ int engine_open(const struct engine_config *cfg, struct engine **out, char *errb
         return rc;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return ENOMEM;
-    e = calloc(1, sizeof *e);
+    e = ep_calloc(1, sizeof *e);
     if (e == NULL) {
         rc = ENOMEM;
         goto out;
@@ -444,11 +445,11 @@ static char *auth_content(const char *password)
     char *s;
 
     if (password == NULL)
-        return strdup("AUTH_FLAG=none\n");
+        return ep_strdup("AUTH_FLAG=none\n");
     len = strlen(password);
     for (i = 0; i < len; i++)
         n += password[i] == '\'' ? 4 : 1;
-    s = malloc(sizeof "AUTH_FLAG=password\nexport PASSWORD=''\n" + n);
+    s = ep_malloc(sizeof "AUTH_FLAG=password\nexport PASSWORD=''\n" + n);
     if (s == NULL)
         return NULL;
     n = (size_t)sprintf(s, "AUTH_FLAG=password\nexport PASSWORD='");
@@ -1077,7 +1078,7 @@ int engine_list(struct engine *engine, struct engine_workspace **out, size_t *co
         goto out;
     }
     if (json_array_size(root) > 0) {
-        list = calloc(json_array_size(root), sizeof *list);
+        list = ep_calloc(json_array_size(root), sizeof *list);
         if (list == NULL) {
             rc = ENOMEM;
             goto out;

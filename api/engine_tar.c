@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "api/engine_tar.h"
+#include "policy/error.h"
 
 #define TAR_BLOCK 512
 
@@ -100,7 +101,7 @@ int engine_tar_build(const struct engine_tar_entry *entries, size_t n, char **ou
             return EINVAL;
         total += TAR_BLOCK + (entries[i].is_dir ? 0 : padded(entries[i].size));
     }
-    buf = calloc(1, total);
+    buf = ep_calloc(1, total);
     if (buf == NULL)
         return ENOMEM;
     for (i = 0; i < n; i++) {

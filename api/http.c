@@ -35,6 +35,7 @@ struct conn_state {
     size_t len;
     size_t cap;
     bool too_large;
+    bool timed_out;
     bool counted;
     struct timespec start;
     unsigned status;
@@ -65,38 +66,78 @@ static void copy_printable(char *out, size_t outsz, const char *in)
     out[i] = '\0';
 }
 
+/* A reply whose body could not be built: drop what there is, answer the fixed 500. */
+static void reply_failed(struct http_request *r)
+{
+    json_decref(r->reply);
+    r->reply = NULL;
+    ep_free(r->reply_text);
+    r->reply_text = NULL;
+    r->status = 500;
+    r->failed = true;
+}
+
 void http_reply_json(struct http_request *r, unsigned status, json_t *body)
 {
     json_decref(r->reply);
+    ep_free(r->reply_text);
+    r->reply_text = NULL;
+    r->failed = false;
     r->status = status;
     r->reply = body;
+    if (body == NULL)
+        reply_failed(r);
 }
 
 void http_reply_json_text(struct http_request *r, unsigned status, char *text)
 {
-    free(r->reply_text);
+    json_decref(r->reply);
+    r->reply = NULL;
+    ep_free(r->reply_text);
+    r->failed = false;
     r->status = status;
     r->reply_text = text;
     r->reply_type = "application/json";
+    if (text == NULL)
+        reply_failed(r);
 }
 
 void http_reply_text(struct http_request *r, unsigned status, const char *type, const char *text)
 {
-    free(r->reply_text);
+    json_decref(r->reply);
+    r->reply = NULL;
+    ep_free(r->reply_text);
+    r->failed = false;
     r->status = status;
-    r->reply_text = strdup(text);
+    r->reply_text = ep_strdup(text);
     r->reply_type = type;
+    if (r->reply_text == NULL)
+        reply_failed(r);
 }
 
 void http_error(struct http_request *r, unsigned status, const char *error, const char *fmt, ...)
 {
     char message[1024];
+    json_t *body;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    http_reply_json(r, status, json_pack("{s:s, s:s}", "error", error, "message", message));
+    body = json_pack("{s:s, s:s}", "error", error, "message", message);
+    if (body == NULL) {
+        /*
+         * The message may quote what the caller sent (a method, a path),
+         * which need not be UTF-8 as JSON strings must be (vsnprintf may
+         * also have cut a character in two): every non-ASCII byte becomes
+         * '?'. A second failure is one of memory.
+         */
+        for (char *c = message; *c; c++)
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+        body = json_pack("{s:s, s:s}", "error", error, "message", message);
+    }
+    http_reply_json(r, status, body);
 }
 
 void http_error_store(struct http_request *r, int err, const char *what)
@@ -116,6 +157,13 @@ void http_error_store(struct http_request *r, int err, const char *what)
         break;
     case EP_E_INVAL:
         http_error(r, 400, "bad_request", "%s: %s", what, ep_strerror(err));
+        break;
+    case MDB_READERS_FULL:
+        /* Every reader slot is taken: an overload that passes, not our fault. */
+        log_line("store busy on %s: %s", what, ep_strerror(err));
+        r->retry_after = 1;
+        http_error(r, 503, "store_busy",
+                   "the store has no free reader slot right now (%s): try again", what);
         break;
     case MDB_MAP_FULL:
         log_line("store full while writing %s: %s", what, ep_strerror(err));
@@ -190,13 +238,26 @@ int http_field_array(struct http_request *r, const char *name, bool required, js
     return 1;
 }
 
+/* The value of @p name in a "name", "value", ..., NULL list (http_dispatch()). */
+static const char *fake_lookup(const char *const *list, const char *name, bool caseless)
+{
+    for (; list && list[0] && list[1]; list += 2)
+        if (caseless ? strcasecmp(list[0], name) == 0 : strcmp(list[0], name) == 0)
+            return list[1];
+    return NULL;
+}
+
 const char *http_header(struct http_request *r, const char *name)
 {
+    if (r->conn == NULL)
+        return fake_lookup(r->fake_headers, name, true);
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 const char *http_query(struct http_request *r, const char *name)
 {
+    if (r->conn == NULL)
+        return fake_lookup(r->fake_query, name, false);
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
@@ -316,6 +377,10 @@ static int parse_body(struct http_request *r, const char *body, size_t len)
 
     if (len == 0) {
         r->body = json_object();
+        if (r->body == NULL) {
+            reply_failed(r);
+            return -1;
+        }
         return 0;
     }
     type = http_header(r, "Content-Type");
@@ -326,6 +391,12 @@ static int parse_body(struct http_request *r, const char *body, size_t len)
         return -1;
     }
     r->body = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* jansson reports a failed allocation as such, or, at the very start, with no text at all. */
+    if (r->body == NULL &&
+        (json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0')) {
+        reply_failed(r);
+        return -1;
+    }
     if (r->body == NULL) {
         http_error(r, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)",
                    jerr.text, jerr.line, jerr.column);
@@ -423,7 +494,15 @@ static void dispatch(struct http_request *r, struct conn_state *st)
     }
 }
 
-/* Turn the answer of @p r into an MHD response and queue it. */
+/* The answer when the real one could not be built: fixed text, nothing allocated. */
+static const char oom_body[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}\n";
+
+/*
+ * Turn the answer of @p r into an MHD response and queue it. An answer
+ * that cannot be built (r->failed, a JSON text that cannot be dumped)
+ * goes out as the fixed 500, never as a success with a wrong body; when
+ * not even that can be queued, the connection is closed (MHD_NO).
+ */
 static enum MHD_Result queue_reply(struct http_request *r, struct conn_state *st)
 {
     struct MHD_Response *resp;
@@ -432,28 +511,31 @@ static enum MHD_Result queue_reply(struct http_request *r, struct conn_state *st
     size_t len = 0;
     const char *type = "application/json";
 
-    if (r->reply) {
+    if (r->reply && !r->failed) {
         text = json_dumps(r->reply, JSON_COMPACT);
         if (text == NULL)
-            text = strdup("{\"error\":\"internal\",\"message\":\"out of memory\"}");
-    } else if (r->reply_text) {
+            reply_failed(r);
+    } else if (r->reply_text && !r->failed) {
         text = r->reply_text;
         r->reply_text = NULL;
         type = r->reply_type;
+    }
+    if (r->failed) {
+        log_line("out of memory answering %s %s: 500", st->method, st->path);
+        resp = MHD_create_response_from_buffer(sizeof oom_body - 1, (void *)oom_body,
+                                               MHD_RESPMEM_PERSISTENT);
+    } else if (text == NULL) {
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     } else {
-        text = strdup("");
+        len = strlen(text);
+        if (r->reply)
+            text[len++] = '\n'; /* replaces the NUL: MHD is given the length */
+        resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        if (resp == NULL)
+            ep_free(text);
     }
-    if (text == NULL)
+    if (resp == NULL)
         return MHD_NO;
-    len = strlen(text);
-    if (r->reply) {
-        text[len++] = '\n'; /* replaces the NUL: MHD is given the length */
-    }
-    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (resp == NULL) {
-        free(text);
-        return MHD_NO;
-    }
     MHD_add_response_header(resp, "Content-Type", type);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -503,7 +585,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (st == NULL) {
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 
-        st = calloc(1, sizeof *st);
+        st = ep_calloc(1, sizeof *st);
         if (st == NULL)
             return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &st->start);
@@ -523,6 +605,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t n = *upload_data_size;
 
         *upload_data_size = 0;
+        /*
+         * A body must arrive within the connection timeout of the request's
+         * start: one byte a second would otherwise hold a thread forever,
+         * since every byte restarts MHD's idle timer. Closed, not answered.
+         */
+        if (elapsed_ms(&st->start) > 1000.0 * http_ctx->cfg->connection_timeout) {
+            if (!st->timed_out)
+                log_line("%s %s: the body did not arrive within %u s; connection closed",
+                         st->method, st->path, http_ctx->cfg->connection_timeout);
+            st->timed_out = true;
+            st->status = 408;
+            return MHD_NO;
+        }
         if (st->too_large || st->len + n > API_BODY_MAX) {
             /*
              * A body without a declared length (chunked) went over the
@@ -530,7 +625,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
              * still goes out as JSON (MHD 0.9 cannot answer mid-body).
              */
             st->too_large = true;
-            free(st->body);
+            ep_free(st->body);
             st->body = NULL;
             st->len = st->cap = 0;
             return MHD_YES;
@@ -541,7 +636,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
             while (cap < st->len + n + 1)
                 cap *= 2;
-            b = realloc(st->body, cap);
+            b = ep_realloc(st->body, cap);
             if (b == NULL)
                 return MHD_NO;
             st->body = b;
@@ -560,10 +655,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     source_address(conn, r.source);
     dispatch(&r, st);
     ret = queue_reply(&r, st);
-    json_decref(r.reply);
-    json_decref(r.body);
-    free(r.reply_text);
+    http_request_release(&r);
     return ret;
+}
+
+void http_dispatch(struct http_request *r, const char *body, size_t len)
+{
+    struct conn_state st;
+
+    memset(&st, 0, sizeof st);
+    st.route = "unmatched";
+    copy_printable(st.method, sizeof st.method, r->method);
+    copy_printable(st.path, sizeof st.path, r->path);
+    st.body = (char *)body;
+    st.len = len;
+    st.too_large = len > API_BODY_MAX;
+    dispatch(r, &st);
+}
+
+void http_request_release(struct http_request *r)
+{
+    json_decref(r->reply);
+    r->reply = NULL;
+    json_decref(r->body);
+    r->body = NULL;
+    ep_free(r->reply_text);
+    r->reply_text = NULL;
 }
 
 /* One log line per request, the metrics, and the end of its state. */
@@ -580,8 +697,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     metrics_count_request(st->method, st->route, st->status);
     if (st->counted)
         atomic_fetch_sub(&in_flight, 1);
-    free(st->body);
-    free(st);
+    ep_free(st->body);
+    ep_free(st);
     *con_cls = NULL;
 }
 
@@ -598,44 +715,107 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     log_line("libmicrohttpd: %s", buf);
 }
 
-int http_start(struct api_ctx *ctx, struct MHD_Daemon **out, unsigned *port)
+/*
+ * Bind and listen on the configured address ourselves, so a failure names
+ * the address and the reason (MHD's own message says "port 0" when given
+ * a socket address). The socket, or -1 after a message on stderr.
+ */
+static int listen_socket(const struct api_config *cfg, bool *v6)
 {
     struct sockaddr_storage ss;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
-    const union MHD_DaemonInfo *info;
-    struct MHD_Daemon *d;
+    socklen_t sslen;
+    const char *l = "", *rb = "";
+    int fd, on = 1;
 
-    http_ctx = ctx;
     memset(&ss, 0, sizeof ss);
-    if (inet_pton(AF_INET, ctx->cfg->listen_host, &sin->sin_addr) == 1) {
+    if (inet_pton(AF_INET, cfg->listen_host, &sin->sin_addr) == 1) {
         sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)ctx->cfg->listen_port);
-    } else if (inet_pton(AF_INET6, ctx->cfg->listen_host, &sin6->sin6_addr) == 1) {
+        sin->sin_port = htons((uint16_t)cfg->listen_port);
+        sslen = sizeof *sin;
+        *v6 = false;
+    } else if (inet_pton(AF_INET6, cfg->listen_host, &sin6->sin6_addr) == 1) {
         sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)ctx->cfg->listen_port);
-        flags |= MHD_USE_IPv6;
+        sin6->sin6_port = htons((uint16_t)cfg->listen_port);
+        sslen = sizeof *sin6;
+        *v6 = true;
+        l = "[", rb = "]";
     } else {
         fprintf(stderr, "egress-api: --listen: \"%s\" is not an IPv4 or IPv6 address\n",
-                ctx->cfg->listen_host);
+                cfg->listen_host);
         return -1;
     }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fprintf(stderr, "egress-api: cannot listen on %s%s%s:%u: socket: %s\n", l, cfg->listen_host,
+                rb, cfg->listen_port, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (*v6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, SOMAXCONN) < 0) {
+        fprintf(stderr, "egress-api: cannot listen on %s%s%s:%u: %s\n", l, cfg->listen_host, rb,
+                cfg->listen_port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The port @p fd is bound to (the one the kernel chose for port 0). */
+static unsigned bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/*
+ * One thread per connection (handlers block on bcrypt and the engine), at
+ * most cfg->max_connections of them, at most cfg->max_connections_per_ip
+ * from one address (0 = no such limit), MHD closing connections idle for
+ * cfg->connection_timeout seconds, and on_request() closing those whose
+ * body takes longer than that: a slow or greedy caller holds a bounded
+ * share. Connections over the per-address limit are closed as soon as
+ * accepted; over the total, they wait in the listen queue.
+ */
+int http_start(struct api_ctx *ctx, struct MHD_Daemon **out, unsigned *port)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    const struct api_config *cfg = ctx->cfg;
+    struct MHD_Daemon *d;
+    bool v6 = false;
+    int fd;
+
+    http_ctx = ctx;
+    fd = listen_socket(cfg, &v6);
+    if (fd < 0)
+        return -1;
+    if (v6)
+        flags |= MHD_USE_IPv6;
     /* The logger comes first: MHD reports the options after it through it. */
     d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-                         on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                         on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)ctx->cfg->max_connections,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, NULL, MHD_OPTION_END);
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (d == NULL) {
-        fprintf(stderr, "egress-api: cannot listen on %s:%u: %s\n", ctx->cfg->listen_host,
-                ctx->cfg->listen_port, strerror(errno));
+        fprintf(stderr, "egress-api: cannot start the HTTP server on %s%s%s:%u\n", v6 ? "[" : "",
+                cfg->listen_host, v6 ? "]" : "", cfg->listen_port);
+        close(fd);
         return -1;
     }
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    *port = info ? info->port : ctx->cfg->listen_port;
+    *port = bound_port(fd);
     *out = d;
     return 0;
 }

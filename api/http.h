@@ -37,7 +37,12 @@ struct http_request {
     json_t *reply;
     char *reply_text;
     const char *reply_type;
-    unsigned retry_after; /* seconds, for 429; 0 = no Retry-After header */
+    unsigned retry_after; /* seconds, for 429 and 503; 0 = no Retry-After header */
+    bool failed;          /* an allocation failed while answering: a fixed 500 goes out */
+
+    /* Without a connection (http_dispatch()): "Name", "value", ..., NULL. */
+    const char *const *fake_headers;
+    const char *const *fake_query;
 };
 
 typedef void (*http_handler)(struct http_request *r);
@@ -68,6 +73,23 @@ int http_start(struct api_ctx *ctx, struct MHD_Daemon **out, unsigned *port);
 /* Stop accepting, wait for the requests in flight, stop the daemon. */
 void http_stop(struct MHD_Daemon *daemon);
 
+/*
+ * The seam for tests and the fuzzer: run one complete request without a
+ * socket, exactly as a connection would (routing, admin check, body
+ * checks, handler). The caller sets ctx, method, path, source and the
+ * fake_headers / fake_query lists of @p r; @p body of @p len bytes (over
+ * API_BODY_MAX is answered 413). The answer stays in @p r (status, and
+ * reply or reply_text, or failed); release it with http_request_release().
+ */
+void http_dispatch(struct http_request *r, const char *body, size_t len);
+/* Free what http_dispatch() left in @p r. */
+void http_request_release(struct http_request *r);
+
+/*
+ * The reply functions never leave a success without its body: when the
+ * body could not be built (NULL from jansson, a failed copy) the answer
+ * becomes a fixed 500 "out of memory".
+ */
 /* Answer with @p status and the JSON value @p body (stolen). */
 void http_reply_json(struct http_request *r, unsigned status, json_t *body);
 /* Answer with @p status and the JSON text @p text (malloc'd; taken over). */
@@ -80,7 +102,8 @@ void http_error(struct http_request *r, unsigned status, const char *error, cons
 /*
  * Answer with the HTTP status that fits a policy-core error code (404 for
  * EP_E_NOTFOUND, 409 for EP_E_EXISTS/EP_E_CONFLICT/EP_E_LIMIT, 400 for bad
- * input, 507 for a full store, 500 otherwise), naming @p what.
+ * input, 507 for a full store, 503 with Retry-After for a full reader
+ * table, 500 otherwise), naming @p what.
  */
 void http_error_store(struct http_request *r, int err, const char *what);
 

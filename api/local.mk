@@ -1,8 +1,10 @@
 # egress-api, the management daemon (libmicrohttpd, jansson, libxcrypt, libcurl for the
-# container engine).
-bin_PROGRAMS += api/egress-api
-api_egress_api_SOURCES = \
-	api/main.c api/api.h \
+# container engine). Everything but main.c is a convenience library, so the
+# in-process tests and the fuzz target (tests/api/test_api_inproc,
+# tests/fuzz/fuzz_api) call the request dispatcher without a socket.
+noinst_LTLIBRARIES += api/libegressapi.la
+api_libegressapi_la_SOURCES = \
+	api/api.h \
 	api/log.c api/log.h \
 	api/http.c api/http.h \
 	api/routes.c \
@@ -14,7 +16,13 @@ api_egress_api_SOURCES = \
 	api/recorded.c api/recorded.h \
 	api/metrics.c api/metrics.h \
 	api/audit.c api/audit.h
-api_egress_api_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) $(CURL_CFLAGS)
-api_egress_api_LDADD = policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
+api_libegressapi_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) \
+	$(CURL_CFLAGS)
+api_libegressapi_la_LIBADD = policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
 	$(CURL_LIBS) $(PTHREAD_LIBS) -lm
+
+bin_PROGRAMS += api/egress-api
+api_egress_api_SOURCES = api/main.c
+api_egress_api_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) $(CURL_CFLAGS)
+api_egress_api_LDADD = api/libegressapi.la
 EXTRA_DIST += api/README.md docs/API.md

@@ -22,6 +22,7 @@
 #include "api/http.h"
 #include "api/log.h"
 #include "api/workspace.h"
+#include "policy/error.h"
 #include "policy/rule.h"
 #include "policy/size.h"
 
@@ -29,6 +30,8 @@
 #define DEFAULT_DB              "/var/lib/egress-policy"
 #define DEFAULT_BCRYPT_COST     12
 #define DEFAULT_MAX_CONNECTIONS 256
+#define DEFAULT_MAX_PER_IP      64
+#define DEFAULT_CONN_TIMEOUT    30
 #define TOKEN_MIN               16
 #define WORKSPACE_CMD_MAX       64
 
@@ -71,7 +74,15 @@ static void usage(FILE *f)
             "  --bcrypt-cost N           bcrypt cost of workspace passwords, 10..20 (default "
             "%d)\n"
             "  --max-connections N       simultaneous connections, one thread each (default "
-            "%d)\n"
+            "%d);\n"
+            "                            further ones wait in the listen queue\n"
+            "  --max-connections-per-ip N  simultaneous connections from one address, so\n"
+            "                            one slow or greedy caller cannot take them all;\n"
+            "                            further ones are closed at once (default %d;\n"
+            "                            0 = no per-address limit)\n"
+            "  --connection-timeout SECONDS  close a connection idle this long, and one\n"
+            "                            whose request body takes longer than this to\n"
+            "                            arrive (default %d)\n"
             "\n"
             "Workspace containers (Docker Engine API; podman's service works too):\n"
             "  --docker-socket PATH      the engine's unix socket (default %s).\n"
@@ -102,10 +113,10 @@ static void usage(FILE *f)
             "Logs one line per request on stderr. SIGTERM or SIGINT: finish the requests\n"
             "in flight, then exit.\n",
             DEFAULT_DB, DEFAULT_LISTEN, TOKEN_MIN, map_size, EP_STORE_DEFAULT_MAX_READERS,
-            EP_PROFILE_DEFAULT, DEFAULT_BCRYPT_COST, DEFAULT_MAX_CONNECTIONS, ENGINE_DEFAULT_SOCKET,
-            ENGINE_DEFAULT_IMAGE, ENGINE_DEFAULT_NETWORK, max_memory,
-            ENGINE_DEFAULT_NANO_CPUS_MAX / 1e9, default_memory, ENGINE_DEFAULT_NANO_CPUS / 1e9,
-            ENGINE_DEFAULT_PIDS_LIMIT, ENGINE_DEFAULT_STOP_TIMEOUT);
+            EP_PROFILE_DEFAULT, DEFAULT_BCRYPT_COST, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_IP,
+            DEFAULT_CONN_TIMEOUT, ENGINE_DEFAULT_SOCKET, ENGINE_DEFAULT_IMAGE,
+            ENGINE_DEFAULT_NETWORK, max_memory, ENGINE_DEFAULT_NANO_CPUS_MAX / 1e9, default_memory,
+            ENGINE_DEFAULT_NANO_CPUS / 1e9, ENGINE_DEFAULT_PIDS_LIMIT, ENGINE_DEFAULT_STOP_TIMEOUT);
 }
 
 static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -254,7 +265,7 @@ static int load_base_domains(struct ep_store *store, const char *file)
         if (*s == '\0' || *s == '#')
             continue;
         if (n == cap) {
-            struct ep_rule *grown = realloc(rules, (cap = cap ? cap * 2 : 32) * sizeof *rules);
+            struct ep_rule *grown = ep_realloc(rules, (cap = cap ? cap * 2 : 32) * sizeof *rules);
 
             if (grown == NULL) {
                 fprintf(stderr, "egress-api: out of memory reading %s\n", file);
@@ -373,6 +384,8 @@ enum {
     OPT_DEFAULT_PROFILE,
     OPT_BCRYPT_COST,
     OPT_MAX_CONNECTIONS,
+    OPT_MAX_PER_IP,
+    OPT_CONN_TIMEOUT,
     OPT_MAX_MEMORY,
     OPT_MAX_CPUS,
     OPT_DOCKER_SOCKET,
@@ -403,6 +416,8 @@ static const struct option long_options[] = {
     {"default-profile", required_argument, NULL, OPT_DEFAULT_PROFILE},
     {"bcrypt-cost", required_argument, NULL, OPT_BCRYPT_COST},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"max-connections-per-ip", required_argument, NULL, OPT_MAX_PER_IP},
+    {"connection-timeout", required_argument, NULL, OPT_CONN_TIMEOUT},
     {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
     {"max-cpus", required_argument, NULL, OPT_MAX_CPUS},
     {"docker-socket", required_argument, NULL, OPT_DOCKER_SOCKET},
@@ -436,12 +451,16 @@ int main(int argc, char **argv)
     unsigned port;
     int opt, sig, err, rc = 1;
 
+    /* jansson allocates through the policy core's wrapper, as everything else does. */
+    json_set_alloc_funcs(ep_malloc, ep_free);
     cfg.db_dir = DEFAULT_DB;
     parse_listen(&cfg, DEFAULT_LISTEN);
     cfg.default_mode = EP_MODE_SECURITY;
     snprintf(cfg.default_profile, sizeof cfg.default_profile, "%s", EP_PROFILE_DEFAULT);
     cfg.bcrypt_cost = DEFAULT_BCRYPT_COST;
     cfg.max_connections = DEFAULT_MAX_CONNECTIONS;
+    cfg.max_connections_per_ip = DEFAULT_MAX_PER_IP;
+    cfg.connection_timeout = DEFAULT_CONN_TIMEOUT;
     engine_config_defaults(&ecfg);
     cfg.max_memory_bytes = ecfg.memory_max;
     cfg.max_nano_cpus = ecfg.nano_cpus_max;
@@ -490,6 +509,12 @@ int main(int argc, char **argv)
             break;
         case OPT_MAX_CONNECTIONS:
             cfg.max_connections = parse_uint("--max-connections", optarg, 1, 10000);
+            break;
+        case OPT_MAX_PER_IP:
+            cfg.max_connections_per_ip = parse_uint("--max-connections-per-ip", optarg, 0, 10000);
+            break;
+        case OPT_CONN_TIMEOUT:
+            cfg.connection_timeout = parse_uint("--connection-timeout", optarg, 1, 3600);
             break;
         case OPT_MAX_MEMORY:
             cfg.max_memory_bytes = parse_size("--max-memory", optarg, 64u << 20);

@@ -77,7 +77,7 @@ static void put(struct metrics_buf *b, const char *fmt, ...)
         if ((size_t)n < b->cap - b->len)
             break;
         size_t cap = b->cap * 2 + (size_t)n;
-        char *t = realloc(b->text, cap);
+        char *t = ep_realloc(b->text, cap);
 
         if (t == NULL) {
             b->failed = 1;
@@ -112,7 +112,7 @@ void metrics_handle(struct http_request *r)
     uint64_t seen = 0;
     int err;
 
-    b.text = malloc(b.cap);
+    b.text = ep_malloc(b.cap);
     if (b.text == NULL) {
         http_error(r, 500, "internal", "out of memory");
         return;

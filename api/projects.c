@@ -43,26 +43,29 @@ json_t *projects_json(const struct ep_project *p, bool admin)
     const char *mode = ep_mode_name((enum ep_mode)p->mode);
     char created[32];
     json_t *o = json_object(), *cpus;
+    int bad = 0;
 
     if (o == NULL)
         return NULL;
     http_time_iso(p->created_at, created);
-    json_object_set_new_nocheck(o, "projectId", json_string(p->id));
-    json_object_set_new_nocheck(o, "projectName", json_string(p->name));
-    json_object_set_new_nocheck(o, "projectType", json_string(p->type));
-    json_object_set_new_nocheck(o, "proxyMode", json_string(mode ? mode : "none"));
-    json_object_set_new_nocheck(o, "profile", json_string(p->profile));
-    json_object_set_new_nocheck(o, "passwordProtected", json_boolean(p->password_hash[0] != '\0'));
-    json_object_set_new_nocheck(o, "status",
-                                json_string(ep_status_name((enum ep_status)p->status)));
-    json_object_set_new_nocheck(o, "createdAt", json_string(created));
-    if (!admin)
-        return o;
-    json_object_set_new_nocheck(o, "ipAddress", string_or_null(p->ip));
-    json_object_set_new_nocheck(o, "containerId", string_or_null(p->container_id));
-    json_object_set_new_nocheck(o, "memoryLimit",
-                                p->memory_bytes ? json_integer((json_int_t)p->memory_bytes)
-                                                : json_null());
+    /* A member that cannot be added fails the whole object: never a project with a hole. */
+    bad |= json_object_set_new_nocheck(o, "projectId", json_string(p->id));
+    bad |= json_object_set_new_nocheck(o, "projectName", json_string(p->name));
+    bad |= json_object_set_new_nocheck(o, "projectType", json_string(p->type));
+    bad |= json_object_set_new_nocheck(o, "proxyMode", json_string(mode ? mode : "none"));
+    bad |= json_object_set_new_nocheck(o, "profile", json_string(p->profile));
+    bad |= json_object_set_new_nocheck(o, "passwordProtected",
+                                       json_boolean(p->password_hash[0] != '\0'));
+    bad |= json_object_set_new_nocheck(o, "status",
+                                       json_string(ep_status_name((enum ep_status)p->status)));
+    bad |= json_object_set_new_nocheck(o, "createdAt", json_string(created));
+    if (!admin || bad)
+        goto out;
+    bad |= json_object_set_new_nocheck(o, "ipAddress", string_or_null(p->ip));
+    bad |= json_object_set_new_nocheck(o, "containerId", string_or_null(p->container_id));
+    bad |= json_object_set_new_nocheck(o, "memoryLimit",
+                                       p->memory_bytes ? json_integer((json_int_t)p->memory_bytes)
+                                                       : json_null());
     /* Whole CPUs as integers ("cpuCores": 2), as the reference answered. */
     if (p->nano_cpus == 0)
         cpus = json_null();
@@ -70,7 +73,12 @@ json_t *projects_json(const struct ep_project *p, bool admin)
         cpus = json_integer((json_int_t)(p->nano_cpus / 1000000000u));
     else
         cpus = json_real((double)p->nano_cpus / 1e9);
-    json_object_set_new_nocheck(o, "cpuCores", cpus);
+    bad |= json_object_set_new_nocheck(o, "cpuCores", cpus);
+out:
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -670,14 +678,11 @@ void projects_handle_ip(struct http_request *r)
     }
     if (projects_load(r, &p, NULL) < 0)
         return;
-    err = json_is_null(v) ? ep_store_client_unmap(r->ctx->store, p.id)
-                          : ep_store_client_map(r->ctx->store, ip, p.id);
+    err = workspace_set_ip(r->ctx, &p, json_is_null(v) ? NULL : ip);
     if (err == EP_E_CONFLICT) {
         http_error(r, 409, "conflict", "%s is mapped to another project", ip);
         return;
     }
-    if (err == 0)
-        err = ep_store_project_get(r->ctx->store, p.id, &p);
     if (err) {
         http_error_store(r, err, "project");
         return;

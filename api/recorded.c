@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/audit.h"
+#include "api/log.h"
 #include "api/projects.h"
 #include "api/recorded.h"
 #include "policy/category.h"
@@ -195,7 +196,7 @@ static int collect_rule(void *ctx, const struct ep_rule *rule)
     if (rule->kind == EP_RULE_REGEX) {
         if (rs->n_regex == rs->cap_regex) {
             size_t cap = rs->cap_regex ? rs->cap_regex * 2 : 8;
-            struct ep_rule *re = realloc(rs->regex, cap * sizeof *re);
+            struct ep_rule *re = ep_realloc(rs->regex, cap * sizeof *re);
 
             if (re == NULL)
                 return EP_E_NOMEM;
@@ -207,7 +208,7 @@ static int collect_rule(void *ctx, const struct ep_rule *rule)
     }
     if (rs->n == rs->cap) {
         size_t cap = rs->cap ? rs->cap * 2 : 64;
-        char **t = realloc(rs->texts, cap * sizeof *t);
+        char **t = ep_realloc(rs->texts, cap * sizeof *t);
 
         if (t == NULL)
             return EP_E_NOMEM;
@@ -215,7 +216,7 @@ static int collect_rule(void *ctx, const struct ep_rule *rule)
         rs->cap = cap;
     }
     ep_rule_format(rule, text);
-    rs->texts[rs->n] = strdup(text);
+    rs->texts[rs->n] = ep_strdup(text);
     if (rs->texts[rs->n] == NULL)
         return EP_E_NOMEM;
     rs->n++;
@@ -302,11 +303,16 @@ static void promoted_text(const char *host, enum ep_host_kind kind, const char *
  * POST /api/projects/:id/recorded-domains/promote: turn hosts into rules
  * of a profile (the project's own unless named). Each host is reported as
  * added, already covered (and by which rule), or refused (and why).
+ *
+ * Adding is partial by nature: the good hosts are added, the refused ones
+ * reported. Replacing is all or nothing: one refused host answers 400 with
+ * every reason and changes nothing, and a replace that would leave the
+ * profile without a rule needs "allowEmpty": true.
  */
 void recorded_handle_promote(struct http_request *r)
 {
     const char *form = "exact", *profile_name = NULL;
-    bool replace = false;
+    bool replace = false, allow_empty = false;
     struct rule_set rs = {0};
     struct ep_rule *rules = NULL;
     bool *added = NULL;
@@ -320,7 +326,8 @@ void recorded_handle_promote(struct http_request *r)
     if (http_field_array(r, "domains", true, &domains) < 0 ||
         http_field_string(r, "form", false, &form) < 0 ||
         http_field_string(r, "profile", false, &profile_name) < 0 ||
-        http_field_bool(r, "replace", false, &replace) < 0)
+        http_field_bool(r, "replace", false, &replace) < 0 ||
+        http_field_bool(r, "allowEmpty", false, &allow_empty) < 0)
         return;
     if (strcmp(form, "exact") != 0 && strcmp(form, "suffix") != 0 &&
         strcmp(form, "subdomains") != 0) {
@@ -351,15 +358,15 @@ void recorded_handle_promote(struct http_request *r)
     if (rs.n)
         qsort(rs.texts, rs.n, sizeof *rs.texts, str_cmp);
 
-    rules = calloc(json_array_size(domains) + 1, sizeof *rules);
-    accepted_names = calloc(json_array_size(domains) + 1, sizeof *accepted_names);
+    rules = ep_calloc(json_array_size(domains) + 1, sizeof *rules);
+    accepted_names = ep_calloc(json_array_size(domains) + 1, sizeof *accepted_names);
     added_json = json_array();
     covered_json = json_array();
     refused_json = json_array();
-    if (rules == NULL || accepted_names == NULL) {
-        err = EP_E_NOMEM;
+    err = EP_E_NOMEM;
+    if (rules == NULL || accepted_names == NULL || added_json == NULL || covered_json == NULL ||
+        refused_json == NULL)
         goto store_error;
-    }
     json_array_foreach(domains, i, v)
     {
         const char *name = json_string_value(v);
@@ -369,26 +376,35 @@ void recorded_handle_promote(struct http_request *r)
 
         /* A pasted URL would otherwise be refused for its "port" ("http:" + "//host/"). */
         if (strstr(name, "://")) {
-            json_array_append_new(
-                refused_json,
-                json_pack("{s:s, s:s}", "domain", name, "message",
-                          "a URL, not a host: promote the host alone, without the scheme "
-                          "(\"https://\") or a path"));
+            if (json_array_append_new(
+                    refused_json,
+                    json_pack("{s:s, s:s}", "domain", name, "message",
+                              "a URL, not a host: promote the host alone, without the scheme "
+                              "(\"https://\") or a path")) != 0)
+                goto nomem;
             continue;
         }
         err = ep_host_normalize(name, json_string_length(v), host, NULL, &kind);
+        if (err == EP_E_NOMEM)
+            goto nomem;
         if (err == 0 && kind != EP_HOST_NAME && strcmp(form, "exact") != 0)
             snprintf(why, sizeof why, "an IP address can only be promoted in the exact form");
         if (err || why[0]) {
-            json_array_append_new(refused_json, json_pack("{s:s, s:s}", "domain", name, "message",
-                                                          why[0] ? why : ep_strerror(err)));
+            if (json_array_append_new(refused_json,
+                                      json_pack("{s:s, s:s}", "domain", name, "message",
+                                                why[0] ? why : ep_strerror(err))) != 0)
+                goto nomem;
             continue;
         }
         promoted_text(host, kind, form, text);
         err = ep_rule_parse(text, &rules[n], why, sizeof why);
+        if (err == EP_E_NOMEM)
+            goto nomem;
         if (err) {
-            json_array_append_new(refused_json, json_pack("{s:s, s:s}", "domain", name, "message",
-                                                          why[0] ? why : ep_strerror(err)));
+            if (json_array_append_new(refused_json,
+                                      json_pack("{s:s, s:s}", "domain", name, "message",
+                                                why[0] ? why : ep_strerror(err))) != 0)
+                goto nomem;
             continue;
         }
         for (size_t j = 0; j < n && !dup; j++)
@@ -396,18 +412,34 @@ void recorded_handle_promote(struct http_request *r)
         if (dup)
             continue;
         if (covered(&rs, &rules[n], by)) {
-            json_array_append_new(covered_json,
-                                  json_pack("{s:s, s:s}", "domain", name, "rule", by));
+            if (json_array_append_new(covered_json,
+                                      json_pack("{s:s, s:s}", "domain", name, "rule", by)) != 0)
+                goto nomem;
             continue;
         }
         accepted_names[n] = v;
         n++;
     }
+    if (replace && json_array_size(refused_json)) {
+        http_reply_json(r, 400,
+                        json_pack("{s:s, s:s, s:O}", "error", "invalid_domains", "message",
+                                  "a replace is all or nothing: some domains cannot become rules, "
+                                  "so nothing was changed",
+                                  "refused", refused_json));
+        goto out;
+    }
+    if (replace && n == 0 && !allow_empty) {
+        http_error(r, 400, "empty_replace",
+                   "this replace would leave profile \"%s\" with no rules; send "
+                   "\"allowEmpty\": true to empty it on purpose",
+                   profile);
+        goto out;
+    }
     err = 0;
     if (replace) {
         err = ep_store_rules_replace(r->ctx->store, profile, rules, n);
     } else if (n) {
-        added = calloc(n, sizeof *added);
+        added = ep_calloc(n, sizeof *added);
         err = added ? ep_store_rules_add(r->ctx->store, profile, rules, n, added) : EP_E_NOMEM;
     }
     if (err)
@@ -417,10 +449,15 @@ void recorded_handle_promote(struct http_request *r)
 
         ep_rule_format(&rules[i], text);
         if (replace || added[i])
-            json_array_append_new(added_json, json_string(text));
+            err = json_array_append_new(added_json, json_string(text));
         else
-            json_array_append_new(
+            err = json_array_append_new(
                 covered_json, json_pack("{s:O, s:s}", "domain", accepted_names[i], "rule", text));
+        if (err) {
+            /* Committed already: say so rather than list a part of it. */
+            log_line("promote into %s: committed, but out of memory for the answer", profile);
+            goto nomem;
+        }
     }
     if (replace || json_array_size(added_json))
         audit_record(r, replace ? "whitelist.replace" : "whitelist.promote", profile,
@@ -430,6 +467,8 @@ void recorded_handle_promote(struct http_request *r)
                               p.id, "profile", profile, "form", form, "replaced", replace, "added",
                               added_json, "covered", covered_json, "refused", refused_json));
     goto out;
+nomem:
+    err = EP_E_NOMEM;
 store_error:
     http_error_store(r, err, "whitelist");
 out:

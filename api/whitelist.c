@@ -70,7 +70,7 @@ static int parse_rules(struct http_request *r, json_t *list, const char *field,
                        struct ep_rule **out, size_t *n_out)
 {
     size_t n = json_array_size(list), kept = 0;
-    struct ep_rule *rules = calloc(n ? n : 1, sizeof *rules);
+    struct ep_rule *rules = ep_calloc(n ? n : 1, sizeof *rules);
     json_t *errors = json_array();
     char why[256];
     size_t i;
@@ -88,27 +88,30 @@ static int parse_rules(struct http_request *r, json_t *list, const char *field,
         int err;
 
         if (text == NULL) {
-            json_array_append_new(errors, json_pack("{s:I, s:n, s:s}", "index", (json_int_t)i,
-                                                    "rule", "message", "a rule must be a string"));
+            if (json_array_append_new(errors,
+                                      json_pack("{s:I, s:n, s:s}", "index", (json_int_t)i, "rule",
+                                                "message", "a rule must be a string")) != 0)
+                goto nomem;
             continue;
         }
         why[0] = '\0';
         err = ep_rule_parse(text, &rules[i], why, sizeof why);
-        if (err)
-            json_array_append_new(errors,
-                                  json_pack("{s:I, s:s, s:s}", "index", (json_int_t)i, "rule", text,
-                                            "message", why[0] ? why : ep_strerror(err)));
+        if (err == EP_E_NOMEM)
+            goto nomem;
+        if (err && json_array_append_new(errors, json_pack("{s:I, s:s, s:s}", "index",
+                                                           (json_int_t)i, "rule", text, "message",
+                                                           why[0] ? why : ep_strerror(err))) != 0)
+            goto nomem;
     }
     if (json_array_size(errors)) {
-        json_t *reply =
-            json_pack("{s:s, s:s, s:o}", "error", "invalid_rules", "message", "", "errors", errors);
         char message[128];
 
         snprintf(message, sizeof message, "%zu of the %zu entries of \"%s\" are not valid rules",
                  json_array_size(errors), n, field);
-        json_object_set_new(reply, "message", json_string(message));
-        free(rules);
-        http_reply_json(r, 400, reply);
+        ep_free(rules);
+        http_reply_json(r, 400,
+                        json_pack("{s:s, s:s, s:o}", "error", "invalid_rules", "message", message,
+                                  "errors", errors));
         return -1;
     }
     json_decref(errors);
@@ -121,6 +124,11 @@ static int parse_rules(struct http_request *r, json_t *list, const char *field,
     *out = rules;
     *n_out = kept;
     return 0;
+nomem:
+    ep_free(rules);
+    json_decref(errors);
+    http_error(r, 500, "internal", "out of memory");
+    return -1;
 }
 
 void whitelist_handle_get(struct http_request *r)
@@ -142,17 +150,32 @@ void whitelist_handle_get(struct http_request *r)
         r, 200, json_pack("{s:s, s:o, s:o}", "profile", profile, "domains", domains, "base", base));
 }
 
+/*
+ * PUT /api/whitelist: the profile becomes exactly the given rules, all or
+ * nothing. An empty list would wipe the profile: it needs "allowEmpty": true.
+ */
 void whitelist_handle_replace(struct http_request *r)
 {
     const char *name = NULL, *profile;
     struct ep_rule *rules = NULL;
+    bool allow_empty = false;
     json_t *list;
     size_t n;
     int err;
 
     if (http_field_array(r, "domains", true, &list) < 0 ||
-        http_field_string(r, "profile", false, &name) < 0 || take_profile(r, name, &profile) < 0 ||
-        parse_rules(r, list, "domains", &rules, &n) < 0)
+        http_field_string(r, "profile", false, &name) < 0 ||
+        http_field_bool(r, "allowEmpty", false, &allow_empty) < 0 ||
+        take_profile(r, name, &profile) < 0)
+        return;
+    if (json_array_size(list) == 0 && !allow_empty) {
+        http_error(r, 400, "empty_replace",
+                   "an empty \"domains\" would leave profile \"%s\" with no rules; send "
+                   "\"allowEmpty\": true to empty it on purpose",
+                   profile);
+        return;
+    }
+    if (parse_rules(r, list, "domains", &rules, &n) < 0)
         return;
     err = ep_store_rules_replace(r->ctx->store, profile, rules, n);
     free(rules);
@@ -190,13 +213,17 @@ void whitelist_handle_add(struct http_request *r)
     }
     if (one) {
         single = json_pack("[s]", one);
+        if (single == NULL) {
+            http_error(r, 500, "internal", "out of memory");
+            return;
+        }
         list = single;
     }
     err = parse_rules(r, list, one ? "domain" : "domains", &rules, &n);
     json_decref(single);
     if (err < 0)
         return;
-    added = calloc(n ? n : 1, sizeof *added);
+    added = ep_calloc(n ? n : 1, sizeof *added);
     err = added ? ep_store_rules_add(r->ctx->store, profile, rules, n, added) : EP_E_NOMEM;
     if (err) {
         free(rules);
@@ -206,16 +233,20 @@ void whitelist_handle_add(struct http_request *r)
     }
     added_json = json_array();
     existing_json = json_array();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && added_json && existing_json; i++) {
         char text[EP_RULE_BUFSZ];
 
         ep_rule_format(&rules[i], text);
-        json_array_append_new(added[i] ? added_json : existing_json, json_string(text));
+        if (json_array_append_new(added[i] ? added_json : existing_json, json_string(text)) != 0) {
+            /* Committed already; a 500 rather than a list missing some of it. */
+            json_decref(added_json);
+            added_json = NULL;
+        }
     }
     if (json_array_size(added_json))
         audit_record(r, "whitelist.add", profile, "%zu rules", json_array_size(added_json));
-    free(rules);
-    free(added);
+    ep_free(rules);
+    ep_free(added);
     http_reply_json(r, 200,
                     json_pack("{s:b, s:s, s:o, s:o}", "success", 1, "profile", profile, "added",
                               added_json, "existing", existing_json));

@@ -351,6 +351,29 @@ out:
     return err;
 }
 
+int workspace_set_ip(struct api_ctx *ctx, struct ep_project *p, const char *ip)
+{
+    int err;
+
+    lock_project(p->id);
+    err =
+        ip ? ep_store_client_map(ctx->store, ip, p->id) : ep_store_client_unmap(ctx->store, p->id);
+    if (err == 0)
+        err = ep_store_project_get(ctx->store, p->id, p);
+    unlock_project(p->id);
+    return err;
+}
+
+void workspace_lock(const char *id)
+{
+    lock_project(id);
+}
+
+void workspace_unlock(const char *id)
+{
+    unlock_project(id);
+}
+
 int workspace_set_mode(struct api_ctx *ctx, struct ep_project *p, enum ep_mode mode)
 {
     struct ep_project q;
@@ -398,7 +421,7 @@ static int states_load(struct api_ctx *ctx, struct workspace_states **out, char 
     int rc;
 
     *out = NULL;
-    s = calloc(1, sizeof *s);
+    s = ep_calloc(1, sizeof *s);
     if (s == NULL)
         return ENOMEM;
     rc = engine_list(ctx->engine, &s->list, &s->count, errbuf);
@@ -481,7 +504,7 @@ static int collect_id(void *arg, const struct ep_project *p)
 
     if (l->count == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
-        char(*grown)[EP_ID_MAX + 1] = realloc(l->ids, cap * sizeof *l->ids);
+        char(*grown)[EP_ID_MAX + 1] = ep_realloc(l->ids, cap * sizeof *l->ids);
 
         if (grown == NULL)
             return EP_E_NOMEM;

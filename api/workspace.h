@@ -67,6 +67,22 @@ int workspace_delete(struct api_ctx *ctx, const struct ep_project *p, bool purge
 int workspace_set_password(struct api_ctx *ctx, struct ep_project *p, const char *password,
                            const char *hash, char *errbuf);
 
+/*
+ * Map project @p p to @p ip (canonical IP text), or unmap it with NULL: an
+ * admin's mapping, serialised with start, stop and password changes (the
+ * one path for every change to a project's mapping). EP_E_CONFLICT when
+ * another project holds @p ip. @p p is reloaded.
+ */
+int workspace_set_ip(struct api_ctx *ctx, struct ep_project *p, const char *ip);
+
+/*
+ * Hold (and release) the lock every action on project @p id takes, to do
+ * several steps on one project as one. Tests use it to show an action
+ * waits for it.
+ */
+void workspace_lock(const char *id);
+void workspace_unlock(const char *id);
+
 /* Change the proxy mode of @p p (serialised with the lifecycle actions); @p p is reloaded. */
 int workspace_set_mode(struct api_ctx *ctx, struct ep_project *p, enum ep_mode mode);
 

@@ -23,6 +23,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <lmdb.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -104,6 +105,8 @@ static _Atomic unsigned long egress_suppressed;
 
 static int egress_pool = -1;
 static int stat_allowed = -1, stat_denied = -1, stat_recorded = -1, stat_errors = -1;
+/* Store reader table full (MDB_READERS_FULL): a temporary overload, counted on its own. */
+static int stat_readers_full = -1;
 
 /* Per-request state, from the object pool egress_pool. */
 struct egress_req {
@@ -141,6 +144,8 @@ static void log_store_error(const char *what, int err)
     int64_t next = atomic_load(&egress_next_log_ms);
 
     stat_inc(stat_errors);
+    if (err == MDB_READERS_FULL)
+        stat_inc(stat_readers_full);
     if (now < next ||
         !atomic_compare_exchange_strong(&egress_next_log_ms, &next, now + conf.flush_ms)) {
         atomic_fetch_add(&egress_suppressed, 1);
@@ -471,6 +476,8 @@ static int egress_init_service(ci_service_xdata_t *srv_xdata, struct ci_server_c
     stat_denied = ci_stat_entry_register("egress denied", STAT_INT64_T, "Service egress");
     stat_recorded = ci_stat_entry_register("egress recorded", STAT_INT64_T, "Service egress");
     stat_errors = ci_stat_entry_register("egress errors", STAT_INT64_T, "Service egress");
+    stat_readers_full =
+        ci_stat_entry_register("egress readers full", STAT_INT64_T, "Service egress");
 
     ci_command_register_action("egress_child_start", CI_CMD_CHILD_START, NULL, child_start);
     ci_command_register_action("egress_child_stop", CI_CMD_CHILD_STOP, NULL, child_stop);

@@ -28,3 +28,40 @@ EXTRA_DIST += tests/api/README.md
 TESTS += tests/api/test-flow.sh
 dist_check_SCRIPTS += tests/api/test-flow.sh
 tests/api/test-flow.log: api/egress-api$(EXEEXT)
+
+# Issue 9's defects (promote replace all or nothing, empty replace, reader
+# table full, a taken port), against the real daemon.
+check_PROGRAMS += tests/api/test_api_hardening
+TESTS += tests/api/test_api_hardening
+SANITIZER_TESTS += tests/api/test_api_hardening
+tests/api/test_api_hardening.log tests/api/test_api_load.log tests/api/test_api_kill.log: \
+	api/egress-api$(EXEEXT)
+tests_api_test_api_hardening_SOURCES = tests/api/test_api_hardening.c $(API_TEST_CLIENT)
+tests_api_test_api_hardening_CFLAGS = $(API_TEST_CFLAGS)
+tests_api_test_api_hardening_LDADD = $(API_TEST_LDADD) $(LMDB_LIBS)
+
+# The daemon's request handling in this process (inproc.c, through
+# http_dispatch()): every allocation of a request failing in turn, and
+# PUT /ip waiting for the project's lock.
+API_INPROC = tests/api/inproc.c tests/api/inproc.h
+API_INPROC_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(LMDB_CFLAGS)
+check_PROGRAMS += tests/api/test_api_inproc
+TESTS += tests/api/test_api_inproc
+SANITIZER_TESTS += tests/api/test_api_inproc
+tests_api_test_api_inproc_SOURCES = tests/api/test_api_inproc.c $(API_INPROC)
+tests_api_test_api_inproc_CFLAGS = $(API_INPROC_CFLAGS)
+tests_api_test_api_inproc_LDADD = api/libegressapi.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
+
+# Hostile load: 1,000 connections, slow bodies and headers, silent ones.
+check_PROGRAMS += tests/api/test_api_load
+TESTS += tests/api/test_api_load
+tests_api_test_api_load_SOURCES = tests/api/test_api_load.c $(API_TEST_CLIENT)
+tests_api_test_api_load_CFLAGS = $(API_TEST_CFLAGS)
+tests_api_test_api_load_LDADD = $(API_TEST_LDADD)
+
+# kill -9 in the middle of writes, 20 times: acknowledged changes kept, none half done.
+check_PROGRAMS += tests/api/test_api_kill
+TESTS += tests/api/test_api_kill
+tests_api_test_api_kill_SOURCES = tests/api/test_api_kill.c $(API_TEST_CLIENT)
+tests_api_test_api_kill_CFLAGS = $(API_TEST_CFLAGS)
+tests_api_test_api_kill_LDADD = $(API_TEST_LDADD)

@@ -132,3 +132,71 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/rule/userinfo \
 	tests/fuzz/corpus/rule/wild-empty \
 	tests/fuzz/corpus/rule/wild-trailing-dot
+
+# The API's request handling in this process (tests/api/inproc.c through
+# http_dispatch()), over a fresh store per input: fewer mutations in the
+# replay, as each input opens a store.
+check_PROGRAMS += tests/fuzz/replay_api
+TESTS += tests/fuzz/replay_api
+SANITIZER_TESTS += tests/fuzz/replay_api
+FUZZ_API_SOURCES = tests/fuzz/fuzz_api.c tests/fuzz/fuzz.h tests/api/inproc.c tests/api/inproc.h
+FUZZ_API_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(LMDB_CFLAGS)
+tests_fuzz_replay_api_SOURCES = tests/fuzz/replay.c $(FUZZ_API_SOURCES)
+tests_fuzz_replay_api_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_TARGET='"api"' -DFUZZ_REPLAY_DEFAULT_RUNS=3000
+tests_fuzz_replay_api_CFLAGS = $(FUZZ_API_CFLAGS)
+tests_fuzz_replay_api_LDADD = api/libegressapi.la $(JANSSON_LIBS)
+if FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz_api
+tests_fuzz_fuzz_api_SOURCES = $(FUZZ_API_SOURCES)
+tests_fuzz_fuzz_api_CFLAGS = $(FUZZ_API_CFLAGS)
+tests_fuzz_fuzz_api_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_api_LDADD = api/libegressapi.la $(JANSSON_LIBS)
+endif
+EXTRA_DIST += tests/fuzz/api.dict
+EXTRA_DIST += \
+	tests/fuzz/corpus/api/admin-header \
+	tests/fuzz/corpus/api/audit \
+	tests/fuzz/corpus/api/check \
+	tests/fuzz/corpus/api/create \
+	tests/fuzz/corpus/api/create-admin \
+	tests/fuzz/corpus/api/create-bad-json \
+	tests/fuzz/corpus/api/create-dup-key \
+	tests/fuzz/corpus/api/create-forbidden-mode \
+	tests/fuzz/corpus/api/create-wrong-type \
+	tests/fuzz/corpus/api/delete \
+	tests/fuzz/corpus/api/delete-anon \
+	tests/fuzz/corpus/api/delete-overlong-utf8 \
+	tests/fuzz/corpus/api/get-project \
+	tests/fuzz/corpus/api/get-project-anon \
+	tests/fuzz/corpus/api/get-project-bad-id \
+	tests/fuzz/corpus/api/health \
+	tests/fuzz/corpus/api/health-head \
+	tests/fuzz/corpus/api/ip-conflict \
+	tests/fuzz/corpus/api/ip-map \
+	tests/fuzz/corpus/api/ip-unmap \
+	tests/fuzz/corpus/api/list-admin \
+	tests/fuzz/corpus/api/list-anon \
+	tests/fuzz/corpus/api/method-not-allowed \
+	tests/fuzz/corpus/api/method-not-utf8 \
+	tests/fuzz/corpus/api/metrics \
+	tests/fuzz/corpus/api/not-found \
+	tests/fuzz/corpus/api/password \
+	tests/fuzz/corpus/api/password-header \
+	tests/fuzz/corpus/api/password-remove \
+	tests/fuzz/corpus/api/profiles \
+	tests/fuzz/corpus/api/promote \
+	tests/fuzz/corpus/api/promote-replace \
+	tests/fuzz/corpus/api/promote-replace-empty \
+	tests/fuzz/corpus/api/proxy-mode \
+	tests/fuzz/corpus/api/recorded \
+	tests/fuzz/corpus/api/recorded-clear \
+	tests/fuzz/corpus/api/start \
+	tests/fuzz/corpus/api/stop \
+	tests/fuzz/corpus/api/whitelist-add \
+	tests/fuzz/corpus/api/whitelist-get \
+	tests/fuzz/corpus/api/whitelist-put \
+	tests/fuzz/corpus/api/whitelist-put-bad \
+	tests/fuzz/corpus/api/whitelist-put-empty \
+	tests/fuzz/corpus/api/whitelist-remove \
+	tests/fuzz/corpus/api/whitelist-remove-regex \
+	tests/fuzz/corpus/api/wrong-token

@@ -26,7 +26,11 @@
 #error "FUZZ_TARGET names the target's corpus folder"
 #endif
 
+#ifdef FUZZ_REPLAY_DEFAULT_RUNS
+#define DEFAULT_RUNS FUZZ_REPLAY_DEFAULT_RUNS /* a slower target (fuzz_api) runs fewer */
+#else
 #define DEFAULT_RUNS 20000
+#endif
 /* Mutants stay below this size: a little over the longest raw host accepted (4 * 254). */
 #define MUTANT_MAX 1100
 
