@@ -25,7 +25,8 @@
  *
  * Words after HOST: "norecord" decides without recording, for a second
  * look at a request already counted (the SNI of an explicit CONNECT);
- * "record" is the default.
+ * "record" is the default; "-" (squid's %DATA of an acl line without
+ * words) is ignored.
  *
  * One thread reads, decides and answers; answers are written when no
  * complete request line is left in the input buffer, so squid's pipelined
@@ -320,7 +321,7 @@ static void handle_line(struct acl_state *st, char *line, bool too_long)
     while ((f = next_field(&p)) != NULL) {
         if (strcmp(f, "norecord") == 0)
             record = false;
-        else if (strcmp(f, "record") != 0)
+        else if (strcmp(f, "record") != 0 && strcmp(f, "-") != 0)
             goto bad;
     }
     url_unescape(ip);

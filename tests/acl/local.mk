@@ -1,0 +1,8 @@
+# The external ACL helper: fed directly (protocol edge cases) and end to end
+# through the real squid, compared with the ICAP path.
+ACL_TESTS = \
+	tests/acl/test-protocol.sh \
+	tests/acl/test-e2e-both.sh
+TESTS += $(ACL_TESTS)
+dist_check_SCRIPTS += $(ACL_TESTS)
+EXTRA_DIST += tests/acl/README.md
