@@ -244,8 +244,12 @@ static int hexval(char c)
     return -1;
 }
 
-/* Decode squid's URL escaping of one field in place ("%2F" → "/"). */
-static void url_unescape(char *s)
+/*
+ * Decode squid's URL escaping of one field in place ("%2F" → "/"). False
+ * when it hides a NUL ("%00"), which would cut the field short: a host
+ * "allowed.test%00.evil.test" must not become "allowed.test".
+ */
+static bool url_unescape(char *s)
 {
     char *w = s;
 
@@ -253,6 +257,8 @@ static void url_unescape(char *s)
         int hi, lo;
 
         if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0) {
+            if (hi == 0 && lo == 0)
+                return false;
             *w++ = (char)(hi * 16 + lo);
             r += 2;
         } else {
@@ -260,6 +266,7 @@ static void url_unescape(char *s)
         }
     }
     *w = '\0';
+    return true;
 }
 
 /* Split off the next space-separated field of *@p p; NULL at the end. */
@@ -324,14 +331,14 @@ static void handle_line(struct acl_state *st, char *line, bool too_long)
         else if (strcmp(f, "record") != 0 && strcmp(f, "-") != 0)
             goto bad;
     }
-    url_unescape(ip);
-    url_unescape(method);
-    url_unescape(rawhost);
+    if (!url_unescape(ip) || !url_unescape(method))
+        goto bad;
     if (strcmp(ip, "-") == 0)
         ip[0] = '\0';
 
     memset(&d, 0, sizeof d);
-    if (strcmp(rawhost, "-") == 0 || ep_host_normalize(rawhost, strlen(rawhost), host, NULL, NULL))
+    if (!url_unescape(rawhost) || strcmp(rawhost, "-") == 0 ||
+        ep_host_normalize(rawhost, strlen(rawhost), host, NULL, NULL) != 0)
         goto bad_host;
     store = current_store(st);
     if (store == NULL) {
