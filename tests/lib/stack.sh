@@ -51,6 +51,9 @@
 #                         default 200ms), "%ea" logged instead of the ICAP
 #                         reason header, no ICAP; SQUID_ACL_SNI=1 also
 #                         enables its "#sni " lines (squid-openssl).
+#                         SQUID_PRE_CONF=FILE inserts FILE's lines there too
+#                         (before the http_access allow lines), e.g. another
+#                         filter for a benchmark.
 #   stack_stop_squid      stop squid and wait for it.
 #   stack_curl IP ARGS... curl through squid from source address IP with a
 #                         10 s limit; prints what curl prints.
@@ -260,6 +263,7 @@ stack_start_squid() {
                 -e "${SQUID_ACL_SNI:+s/^#sni //}" \
                 "$top_srcdir/contrib/squid/egress-acl.conf"
         fi
+        [ -n "${SQUID_PRE_CONF:-}" ] && cat "$SQUID_PRE_CONF"
         echo "acl workspaces src 127.0.0.0/8"
         echo "http_access allow workspaces"
         echo "http_access deny all"
