@@ -2,7 +2,8 @@
 # through the real squid, compared with the ICAP path.
 ACL_TESTS = \
 	tests/acl/test-protocol.sh \
-	tests/acl/test-e2e-both.sh
+	tests/acl/test-e2e-both.sh \
+	tests/acl/test-sni.sh
 TESTS += $(ACL_TESTS)
 dist_check_SCRIPTS += $(ACL_TESTS)
 EXTRA_DIST += tests/acl/README.md

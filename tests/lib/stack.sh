@@ -50,7 +50,8 @@
 #                         acl/egress-acl over ACL_STORE (flush ACL_FLUSH,
 #                         default 200ms), "%ea" logged instead of the ICAP
 #                         reason header, no ICAP; SQUID_ACL_SNI=1 also
-#                         enables its "#sni " lines (squid-openssl).
+#                         enables its "#sni " lines as the snippet says
+#                         (squid-openssl).
 #                         SQUID_PRE_CONF=FILE inserts FILE's lines there too
 #                         (before the http_access allow lines), e.g. another
 #                         filter for a benchmark.
@@ -261,6 +262,7 @@ stack_start_squid() {
             sed -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$top_builddir/acl/egress-acl --database $ACL_STORE --flush-interval ${ACL_FLUSH:-200ms}#" \
                 -e "s#^error_directory .*#error_directory $d/errors#" \
                 -e "${SQUID_ACL_SNI:+s/^#sni //}" \
+                -e "${SQUID_ACL_SNI:+/^http_access deny !egress_allowed\$/d}" \
                 "$top_srcdir/contrib/squid/egress-acl.conf"
         fi
         [ -n "${SQUID_PRE_CONF:-}" ] && cat "$SQUID_PRE_CONF"
