@@ -5,7 +5,7 @@
 cicapconfdir = $(pkgdatadir)/c-icap
 dist_cicapconf_DATA = contrib/c-icap/egress.conf
 squidconfdir = $(pkgdatadir)/squid
-dist_squidconf_DATA = contrib/squid/egress.conf
+dist_squidconf_DATA = contrib/squid/egress.conf contrib/squid/egress-acl.conf
 # squid's error_directory: our template plus, at install time, a copy of
 # squid's stock templates (setting error_directory replaces them all).
 squiderrorsdir = $(pkgdatadir)/squid-errors
