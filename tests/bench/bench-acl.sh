@@ -4,7 +4,7 @@
 #   top_srcdir=.. top_builddir=. ../tests/bench/bench-acl.sh
 # (defaults: the script's source tree and the current directory).
 #
-# Seven squids on loopback in front of the fast origin, measured in
+# Eight squids on loopback in front of the fast origin, measured in
 # interleaved rounds (every row once per round), medians and ratios to
 # squid with no policy:
 #   plain        squid, no policy (baseline 1.00)
@@ -12,6 +12,10 @@
 #   sg10/100k    squidGuard as url_rewrite_program, 10 / 100,000 domains
 #   icap10/100k  squid + c-icap + srv_egress.so (contrib/squid/egress.conf)
 #   acl10/100k   squid + egress-acl (contrib/squid/egress-acl.conf)
+#   aclttl10     the same helper with squid's result cache on (ttl=60
+#                negative_ttl=60 cache=1024): NOT a correct configuration
+#                (stale verdicts for a minute, merged lookups miscount),
+#                only to show what the snippet's ttl=0 cache=0 costs
 # Each for an allowed host (wrk, -t2 -c20, absolute-URI GETs), a host not
 # listed (denied: squid's 403, squidGuard's redirect), and CONNECT tunnels
 # (tests/bench/connect-load: CONNECT, one GET through the tunnel, close).
@@ -103,6 +107,16 @@ EOF
     } >"$STACK_DIR/sg$n.conf"
 done
 
+# The helper behind squid's result cache, for the cost of going without.
+{
+    echo "external_acl_type egress_ttl ttl=60 negative_ttl=60 cache=1024 concurrency=200" \
+        "children-max=4 children-startup=1 children-idle=1 %>a %>rm %>rd" \
+        "$top_builddir/acl/egress-acl --database $STORE --flush-interval 1s"
+    echo "acl egress_ttl_ok external egress_ttl"
+    echo "http_access deny !egress_ttl_ok"
+    echo "deny_info ERR_EGRESS_DENIED egress_ttl_ok"
+} >"$STACK_DIR/aclttl.conf"
+
 ICAP_THREADS=${ICAP_THREADS:-60}
 export ICAP_THREADS
 stack_start_origin || exit 1
@@ -121,6 +135,8 @@ STACK_INSTANCE=-icap stack_start_squid || exit 1
 PORT_icap=$SQUID_PORT
 STACK_INSTANCE=-acl SQUID_POLICY=acl ACL_STORE=$STORE ACL_FLUSH=1s stack_start_squid || exit 1
 PORT_acl=$SQUID_PORT
+STACK_INSTANCE=-aclttl SQUID_NO_ICAP=1 SQUID_PRE_CONF="$STACK_DIR/aclttl.conf" stack_start_squid || exit 1
+PORT_aclttl=$SQUID_PORT
 sleep 2 # squidGuard children read their lists
 
 # Rows: NAME SQUIDPORT HOST WORKSPACE KIND (wrk or connect).
@@ -139,6 +155,7 @@ for kind in allowed denied connect; do
         rows+=("icap$n-$kind $PORT_icap $host $ws $k")
         rows+=("acl$n-$kind $PORT_acl $host $ws $k")
     done
+    [ $kind = connect ] || rows+=("aclttl10-$kind $PORT_aclttl $host ws-sec $k")
 done
 sel=()
 for r in "${rows[@]}"; do
@@ -148,7 +165,7 @@ done
 # The squid of each port and the processes that decide for it (helpers are
 # squid's children; c-icap is its own tree), for CPU accounting.
 declare -A SQUID_OF DECIDERS_OF
-for p in $PORT_plain $PORT_dst10 $PORT_dst100k $PORT_sg10 $PORT_sg100k $PORT_icap $PORT_acl; do
+for p in $PORT_plain $PORT_dst10 $PORT_dst100k $PORT_sg10 $PORT_sg100k $PORT_icap $PORT_acl $PORT_aclttl; do
     SQUID_OF[$p]=$(ss -Hltnp "sport = :$p" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
 done
 # cpu_ticks PID...: user+system clock ticks of these processes so far.
