@@ -5,5 +5,8 @@ ACL_TESTS = \
 	tests/acl/test-e2e-both.sh \
 	tests/acl/test-sni.sh
 TESTS += $(ACL_TESTS)
+# The helper needs no root and no squid for its protocol test: run it in the
+# sanitizer build too.
+SANITIZER_TESTS += tests/acl/test-protocol.sh
 dist_check_SCRIPTS += $(ACL_TESTS)
 EXTRA_DIST += tests/acl/README.md
