@@ -11,7 +11,7 @@ dist_egresstemplate_DATA = \
 	contrib/c-icap/templates/egress/en/EGRESS_DENIED \
 	contrib/c-icap/templates/egress/en/EGRESS_DENIED_TEXT
 squidconfdir = $(pkgdatadir)/squid
-dist_squidconf_DATA = contrib/squid/egress.conf
+dist_squidconf_DATA = contrib/squid/egress.conf contrib/squid/egress-acl.conf
 # squid's error_directory: our template plus, at install time, a copy of
 # squid's stock templates (setting error_directory replaces them all).
 squiderrorsdir = $(pkgdatadir)/squid-errors

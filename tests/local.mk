@@ -6,6 +6,7 @@ include $(srcdir)/tests/unit/local.mk
 include $(srcdir)/tests/fuzz/local.mk
 include $(srcdir)/tests/store/local.mk
 include $(srcdir)/tests/icap/local.mk
+include $(srcdir)/tests/acl/local.mk
 include $(srcdir)/tests/api/local.mk
 include $(srcdir)/tests/containers/local.mk
 include $(srcdir)/tests/bench/local.mk

@@ -5,3 +5,9 @@ check_PROGRAMS += tests/bench/icap-load
 tests_bench_icap_load_SOURCES = tests/bench/icap-load.c
 tests_bench_icap_load_LDADD = $(PTHREAD_LIBS)
 dist_noinst_SCRIPTS += tests/bench/bench-icap.sh tests/bench/bench-filter.sh
+# The external ACL helper beside ICAP and its peers: tests/bench/bench-acl.sh
+# (by hand) and its CONNECT load tool.
+check_PROGRAMS += tests/bench/connect-load
+tests_bench_connect_load_SOURCES = tests/bench/connect-load.c
+tests_bench_connect_load_LDADD = $(PTHREAD_LIBS)
+dist_noinst_SCRIPTS += tests/bench/bench-acl.sh

@@ -4,7 +4,9 @@
 # EGRESS_DENIED (HTML) and EGRESS_DENIED_TEXT (page mode). Each is reduced
 # to its sentences (tags and the footer dropped, every code replaced by
 # what it stands for, the default egress.AccessHint for %EA) and they must
-# match, except that squid cannot know the workspace's project (%EW).
+# match, except that squid cannot know the workspace's project (%EW) and
+# only squid's page carries the external ACL helper's message (%o, empty on
+# the ICAP path).
 set -u
 . "$(dirname "$0")/../lib/check.sh"
 
@@ -33,7 +35,7 @@ codes_cicap() {
         -e "s/%EA/$(printf '%s' "$hint" | sed 's/[&/\]/\\&/g')/g"
 }
 codes_squid() {
-    sed -e 's/%H/HOST/g' -e 's/%i/ADDRESS/g' -e 's/%U/URL/g'
+    sed -e 's/ *%o *//g' -e 's/%H/HOST/g' -e 's/%i/ADDRESS/g' -e 's/%U/URL/g'
 }
 
 s=$(sentences_html "$squid" | codes_squid)

@@ -44,6 +44,17 @@
 #                         see contrib/squid/README.md); pass
 #                         "client_request_buffer_max_size 64 MB" as a LINE
 #                         to upload through such a squid.
+#                         With SQUID_POLICY=acl the decision is the external
+#                         ACL helper instead: contrib/squid/egress-acl.conf
+#                         (before the http_access allow lines) with the built
+#                         acl/egress-acl over ACL_STORE (flush ACL_FLUSH,
+#                         default 200ms), "%ea" logged instead of the ICAP
+#                         reason header, no ICAP; SQUID_ACL_SNI=1 also
+#                         enables its "#sni " lines as the snippet says
+#                         (squid-openssl).
+#                         SQUID_PRE_CONF=FILE inserts FILE's lines there too
+#                         (before the http_access allow lines), e.g. another
+#                         filter for a benchmark.
 #   stack_stop_squid      stop squid and wait for it.
 #   stack_curl IP ARGS... curl through squid from source address IP with a
 #                         10 s limit; prints what curl prints.
@@ -239,14 +250,26 @@ stack_start_squid() {
         echo "snmp_port 0"
         echo "shutdown_lifetime 1 seconds"
         echo "coredump_dir $d"
-        echo "logformat egress %ts.%03tu %>a %Ss/%03>Hs %rm %ru \"%{X-Egress-Reason}>ha\""
+        if [ "${SQUID_POLICY:-icap}" = acl ]; then
+            echo "logformat egress %ts.%03tu %>a %Ss/%03>Hs %rm %ru \"%ea\""
+        else
+            echo "logformat egress %ts.%03tu %>a %Ss/%03>Hs %rm %ru \"%{X-Egress-Reason}>ha\""
+        fi
         echo "access_log stdio:$SQUID_ACCESS_LOG egress"
         echo "cache_log $SQUID_CACHE_LOG"
         echo "cache_store_log none"
+        if [ "${SQUID_POLICY:-icap}" = acl ]; then
+            sed -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$top_builddir/acl/egress-acl --database $ACL_STORE --flush-interval ${ACL_FLUSH:-200ms}#" \
+                -e "s#^error_directory .*#error_directory $d/errors#" \
+                -e "${SQUID_ACL_SNI:+s/^#sni //}" \
+                -e "${SQUID_ACL_SNI:+/^http_access deny !egress_allowed\$/d}" \
+                "$top_srcdir/contrib/squid/egress-acl.conf"
+        fi
+        [ -n "${SQUID_PRE_CONF:-}" ] && cat "$SQUID_PRE_CONF"
         echo "acl workspaces src 127.0.0.0/8"
         echo "http_access allow workspaces"
         echo "http_access deny all"
-        if [ "${SQUID_NO_ICAP:-0}" != 1 ]; then
+        if [ "${SQUID_NO_ICAP:-0}" != 1 ] && [ "${SQUID_POLICY:-icap}" != acl ]; then
             sed -e "s#icap://127.0.0.1:1344/egress#icap://127.0.0.1:$ICAP_PORT/${SQUID_ICAP_SERVICE:-egress}#" \
                 -e "s#^error_directory .*#error_directory $d/errors#" \
                 "$top_srcdir/contrib/squid/egress.conf"

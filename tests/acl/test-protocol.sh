@@ -1,0 +1,169 @@
+#!/bin/sh
+# The helper fed directly, as squid would and as squid never should: channel
+# ids, answers and their fields, malformed and huge lines, odd channel ids,
+# empty, IDN and percent-escaped hosts, norecord, a missing store, bad
+# options, and the two ways it ends (stdin closed, SIGTERM) with every count
+# written to the store before exit.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+: "${top_srcdir:?run from make check (top_srcdir unset)}"
+: "${top_builddir:?run from make check (top_builddir unset)}"
+. "$top_srcdir/tests/lib/check.sh"
+HELPER="$top_builddir/acl/egress-acl"
+STORECTL="$top_builddir/tests/lib/storectl"
+[ -x "$HELPER" ] && [ -x "$STORECTL" ] || {
+    echo "acl/egress-acl or tests/lib/storectl is not built"
+    exit 99
+}
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/ep-acl-XXXXXX") || exit 99
+HPID=
+cleanup() {
+    [ -n "$HPID" ] && kill -KILL "$HPID" 2>/dev/null
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+STORE="$DIR/store"
+mkdir -p "$STORE"
+st() { "$STORECTL" "$STORE" "$@" >/dev/null || {
+    echo "storectl $* failed"
+    exit 99
+}; }
+st create-project ws-a security course1
+st map 127.0.0.2 ws-a
+st rules-replace course1 exact.test .suffix.test '~^api[0-9]+\.rx\.test$'
+st create-project ws-log logging
+st map 127.0.0.4 ws-log
+
+# helper [OPTION...]: feed stdin to the helper; its answers on stdout, its log in $DIR/err.
+helper() {
+    timeout 20 "$HELPER" --database "$STORE" "$@" 2>"$DIR/err"
+}
+seen() { "$STORECTL" "$STORE" seen "$1" | awk -v h="$2" '$1 == h {print $2 "/" $3 "/" $4}'; }
+
+out=$(printf '%s\n' '1 127.0.0.2 GET exact.test' '2 127.0.0.2 CONNECT evil.test' \
+    '3 127.0.0.2 GET www.suffix.test -' '4 127.0.0.2 GET api7.rx.test' | helper)
+expect_match "allowed: OK with reason, host, project and rule" "$out" \
+    '^1 OK tag=rule log="rule; host=exact.test; project=ws-a; rule=exact.test" message="rule; host=exact.test; project=ws-a; rule=exact.test"$'
+expect_match "denied: ERR with the reason" "$out" \
+    '^2 ERR tag=not-whitelisted log="not-whitelisted; host=evil.test; project=ws-a" message="not-whitelisted; host=evil.test; project=ws-a"$'
+expect_match "squid's %DATA '-' is ignored; the suffix rule named" "$out" '^3 OK .*rule=\.suffix\.test"$'
+case "$out" in
+*'4 OK '*'rule=~^api[0-9]+\\.rx\\.test$"'*) ok "a regex rule's backslashes are escaped in quotes" ;;
+*) fail "a regex rule's backslashes are escaped in quotes" "$out" ;;
+esac
+expect_eq "one answer per request" "$(echo "$out" | wc -l)" 4
+
+out=$(printf '127.0.0.2 GET exact.test\n127.0.0.2 GET evil.test\n' | helper)
+expect_match "without concurrency: answers without channel id" "$out" '^OK tag=rule .*
+ERR tag=not-whitelisted'
+
+out=$(printf '%s\r\n' '8 127.0.0.2 GET exact.test' | helper)
+expect_match "CRLF line ends" "$out" '^8 OK tag=rule '
+
+# Odd channel ids are echoed as they came; order is squid's.
+out=$(printf '%s\n' '99999999999999999999 127.0.0.2 GET exact.test' '0 127.0.0.2 GET exact.test' \
+    '42 127.0.0.2 GET evil.test' '7 127.0.0.2 GET exact.test' | helper)
+expect_eq "unknown and unordered channel ids echoed" "$(echo "$out" | awk '{print $1 $2}' | tr '\n' ' ')" \
+    "99999999999999999999OK 0OK 42ERR 7OK "
+
+# Malformed lines: ERR bad-request, with the channel id when there is one.
+out=$(printf '%s\n' '' '5' '6 127.0.0.2' '7 127.0.0.2 GET' '9 127.0.0.2 GET exact.test bogusword' \
+    '10 127.0.0.2 GET exact.test' | helper)
+expect_match "empty line: ERR" "$out" '^ERR tag=bad-request'
+expect_match "only a channel id: ERR" "$out" '^5 ERR tag=bad-request'
+expect_match "no method or host: ERR" "$out" '^6 ERR tag=bad-request'
+expect_match "no host: ERR" "$out" '^7 ERR tag=bad-request'
+expect_match "an unknown word after the host: ERR" "$out" '^9 ERR tag=bad-request'
+expect_match "a good line after bad ones: answered" "$out" '^10 OK tag=rule'
+expect_eq "malformed lines: no OK but the good one" "$(echo "$out" | grep -c ' OK \|^OK ')" 1
+
+# A huge line (1 MB) is answered once, ERR with its channel id; the next line is fine.
+{
+    printf '11 127.0.0.2 GET '
+    head -c 1000000 /dev/zero | tr '\0' a
+    printf '\n12 127.0.0.2 GET exact.test\n'
+} >"$DIR/huge"
+out=$(helper <"$DIR/huge")
+expect_eq "huge line: answered ERR with its id, then the next line OK" \
+    "$(echo "$out" | awk '{print $1, $2, $3}' | tr '\n' ' ')" "11 ERR tag=bad-request 12 OK tag=rule "
+out=$({
+    printf '13 127.0.0.2 GET exact.test '
+    head -c 10000 /dev/zero | tr '\0' b
+    printf '\n'
+} | helper)
+expect_match "line over the limit in its words: ERR, never OK" "$out" '^13 ERR tag=bad-request'
+
+# Hosts: empty, unreadable, IDN, percent-escaped (squid URL-escapes each field).
+out=$(printf '%s\n' '20 127.0.0.2 GET -' '21 127.0.0.2 GET bad..host' \
+    '22 127.0.0.2 GET b%C3%BCcher.suffix.test' '23 127.0.0.2 GET %2565xact.test' \
+    '24 127.0.0.2 GET EXACT.TEST.' '25 127.0.0.2 CONNECT exact.test%3A443' \
+    '26 127.0.0.2 GET %5B%3A%3A1%5D' '27 127.0.0.2 GET exact.test%00.evil.test' | helper)
+expect_match "empty host ('-'): bad-host" "$out" '^20 ERR tag=bad-host'
+expect_match "unreadable host: bad-host" "$out" '^21 ERR tag=bad-host'
+expect_match "IDN host: allowed as punycode by the .suffix rule" "$out" \
+    '^22 OK .*host=xn--bcher-kva\.suffix\.test'
+expect_match "percent-escaped host decoded like the ICAP path" "$out" '^23 OK .*host=exact\.test;'
+expect_match "case and trailing dot" "$out" '^24 OK .*host=exact\.test;'
+expect_match "a port in the host field is dropped" "$out" '^25 OK .*host=exact\.test;'
+expect_match "IPv6 literal: denied (not listed)" "$out" '^26 ERR tag=not-whitelisted log="not-whitelisted; host=::1;'
+expect_match "NUL in a host: bad-host" "$out" '^27 ERR tag=bad-host'
+
+# Unknown and missing clients.
+out=$(printf '%s\n' '30 127.0.0.9 GET exact.test' '31 - GET exact.test' | helper)
+expect_match "unmapped IP: denied" "$out" '^30 ERR tag=unknown-client log="unknown-client; host=exact.test; project=-"'
+expect_match "no client IP: denied" "$out" '^31 ERR tag=unknown-client'
+out=$(printf '%s\n' '32 127.0.0.9 GET exact.test' | helper --unknown-client allow)
+expect_match "--unknown-client allow" "$out" '^32 OK tag=unknown-client'
+
+# Recording: exact counts written at the end of input, norecord not counted.
+for i in $(seq 1 500); do echo "$i 127.0.0.4 GET count.test"; done >"$DIR/many"
+echo "501 127.0.0.4 GET count.test norecord" >>"$DIR/many"
+out=$(helper --flush-interval 3600s <"$DIR/many")
+expect_eq "stdin closed: all answered" "$(echo "$out" | grep -c ' OK ')" 501
+expect_eq "stdin closed: 500 counted, norecord not, written before exit" "$(seen ws-log count.test)" "500/500/0"
+expect_match "stdin closed: exit line with the counts" "$(cat "$DIR/err")" \
+    'exit \(end of input\): 501 allowed, 0 denied, 500 recorded'
+out=$(printf '%s\n' '1 127.0.0.2 GET denied.test' '2 127.0.0.2 GET denied.test' | helper)
+expect_eq "security: denials counted" "$(seen ws-a denied.test)" "2/0/2"
+
+# SIGTERM: the loop ends and the counts are written.
+mkfifo "$DIR/in"
+"$HELPER" --database "$STORE" --flush-interval 3600s <"$DIR/in" >"$DIR/out" 2>"$DIR/err" &
+HPID=$!
+exec 3>"$DIR/in"
+for i in 1 2 3; do echo "$i 127.0.0.4 GET term.test" >&3; done
+for i in $(seq 1 50); do
+    [ "$(wc -l <"$DIR/out")" -ge 3 ] && break
+    sleep 0.1
+done
+kill -TERM "$HPID"
+for i in $(seq 1 50); do
+    kill -0 "$HPID" 2>/dev/null || break
+    sleep 0.1
+done
+kill -0 "$HPID" 2>/dev/null && fail "SIGTERM: the helper exits" "still running" || ok "SIGTERM: the helper exits"
+wait "$HPID"
+expect_eq "SIGTERM: exit status 0" "$?" 0
+HPID=
+exec 3>&-
+expect_eq "SIGTERM: 3 answered" "$(grep -c ' OK ' "$DIR/out")" 3
+expect_eq "SIGTERM: 3 counted and written" "$(seen ws-log term.test)" "3/3/0"
+
+# The store cannot be opened: every request denied, store-error; logging too.
+out=$(printf '%s\n' '1 127.0.0.2 GET exact.test' '2 127.0.0.4 GET exact.test' |
+    timeout 20 "$HELPER" --database "$DIR/missing" 2>"$DIR/err")
+expect_match "store missing: denied with store-error" "$out" '^1 ERR tag=store-error'
+expect_match "store missing: a logging workspace is denied too (nothing decided)" "$out" '^2 ERR tag=store-error'
+expect_match "store missing: the log names the store" "$(cat "$DIR/err")" "cannot open the store.*$DIR/missing"
+
+# Options.
+for bad in "--database relative" "--unknown-client maybe" "--flush-interval 5ms" \
+    "--flush-interval soon" "--max-readers 0" "--map-size 10" "--bogus" "extra"; do
+    # shellcheck disable=SC2086
+    msg=$("$HELPER" $bad </dev/null 2>&1)
+    rc=$?
+    expect_eq "option '$bad' refused (exit 2)" "$rc" 2
+    expect_match "option '$bad': the message names it" "$msg" "${bad%% *}|usage"
+done
+expect_match "--help" "$("$HELPER" --help)" "^usage: egress-acl"
+
+finish
