@@ -102,7 +102,7 @@ table() {
 
     page=$(get $A evil.test)
     v "the page names the workspace address" "$page" "address 127.0.0.2"
-    v "the page says how to ask for access" "$page" "ask your teacher or administrator"
+    v "the page says how to ask for access" "$page" "Ask your teacher or administrator"
     [ "$path" = acl ] && expect_match "acl: the page shows the helper's message (%o)" "$page" \
         "<tt>not-whitelisted; host=evil.test; project=ws-a</tt>"
 
