@@ -13,8 +13,17 @@ api_egress_api_SOURCES = \
 	api/whitelist.c api/whitelist.h \
 	api/recorded.c api/recorded.h \
 	api/metrics.c api/metrics.h \
-	api/audit.c api/audit.h
-api_egress_api_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) $(CURL_CFLAGS)
+	api/audit.c api/audit.h \
+	api/static.c api/static.h
+api_egress_api_CFLAGS = -DEP_UI_DIR='"$(uidir)"' $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) $(CURL_CFLAGS)
 api_egress_api_LDADD = policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
 	$(CURL_LIBS) $(PTHREAD_LIBS) -lm
 EXTRA_DIST += api/README.md docs/API.md
+
+# The review page, served by egress-api at / from $(uidir) (--ui-dir).
+uidir = $(pkgdatadir)/ui
+dist_ui_DATA = api/ui/index.html api/ui/app.css api/ui/app.js api/ui/api.js api/ui/dom.js
+uiviewsdir = $(uidir)/views
+dist_uiviews_DATA = api/ui/views/projects.js api/ui/views/review.js \
+	api/ui/views/whitelists.js api/ui/views/audit.js
+EXTRA_DIST += api/ui/README.md

@@ -20,6 +20,7 @@
 #include "api/auth.h"
 #include "api/engine.h"
 #include "api/http.h"
+#include "api/static.h"
 #include "api/log.h"
 #include "api/workspace.h"
 #include "policy/rule.h"
@@ -71,6 +72,9 @@ static void usage(FILE *f)
             "%d)\n"
             "  --max-connections N       simultaneous connections, one thread each (default "
             "%d)\n"
+            "  --ui-dir DIR              files of the review page served at / (default %s;\n"
+            "                            a missing default directory turns the page off)\n"
+            "  --no-ui                   serve no page, only the API\n"
             "\n"
             "Workspace containers (Docker Engine API; podman's service works too):\n"
             "  --docker-socket PATH      the engine's unix socket (default %s).\n"
@@ -101,7 +105,7 @@ static void usage(FILE *f)
             "Logs one line per request on stderr. SIGTERM or SIGINT: finish the requests\n"
             "in flight, then exit.\n",
             DEFAULT_DB, DEFAULT_LISTEN, TOKEN_MIN, EP_PROFILE_DEFAULT, DEFAULT_BCRYPT_COST,
-            DEFAULT_MAX_CONNECTIONS, DEFAULT_SOCKET, DEFAULT_IMAGE, DEFAULT_NETWORK,
+            DEFAULT_MAX_CONNECTIONS, EP_UI_DIR, DEFAULT_SOCKET, DEFAULT_IMAGE, DEFAULT_NETWORK,
             DEFAULT_PIDS_LIMIT, DEFAULT_STOP_TIMEOUT);
 }
 
@@ -399,6 +403,8 @@ enum {
     OPT_STOP_TIMEOUT,
     OPT_VERSION,
     OPT_HELP,
+    OPT_UI_DIR,
+    OPT_NO_UI,
 };
 
 static const struct option long_options[] = {
@@ -429,6 +435,8 @@ static const struct option long_options[] = {
     {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
+    {"ui-dir", required_argument, NULL, OPT_UI_DIR},
+    {"no-ui", no_argument, NULL, OPT_NO_UI},
     {NULL, 0, NULL, 0},
 };
 
@@ -441,7 +449,8 @@ int main(int argc, char **argv)
     const char *token_file = NULL;
     static const char *command[WORKSPACE_CMD_MAX + 1];
     struct engine_config ecfg;
-    bool socket_given = false, containers_off = false;
+    bool socket_given = false, containers_off = false, ui_given = false, ui_off = false;
+    const char *ui_dir = EP_UI_DIR;
     uint64_t size;
     sigset_t sigs;
     unsigned port;
@@ -569,6 +578,13 @@ int main(int argc, char **argv)
         case OPT_HELP:
             usage(stdout);
             return 0;
+        case OPT_UI_DIR:
+            ui_dir = optarg;
+            ui_given = true;
+            break;
+        case OPT_NO_UI:
+            ui_off = true;
+            break;
         default:
             fprintf(stderr, "Try 'egress-api --help'.\n");
             return 2;
@@ -583,6 +599,10 @@ int main(int argc, char **argv)
     if (ecfg.nano_cpus_default > ecfg.nano_cpus_max)
         die_usage("--default-cpus is above --max-cpus");
     load_token(&cfg, token_file);
+    if (ui_off && ui_given)
+        die_usage("--ui-dir and --no-ui exclude each other");
+    if (static_init(ui_off ? NULL : ui_dir, ui_given) < 0)
+        return 2;
 
     if (mkdir(cfg.db_dir, 0700) < 0 && errno != EEXIST) {
         fprintf(stderr, "egress-api: cannot create %s: %s\n", cfg.db_dir, strerror(errno));

@@ -31,6 +31,24 @@ int projects_load(struct http_request *r, struct ep_project *p, const char *pass
  */
 int projects_authorize(struct http_request *r, const struct ep_project *p, const char *password);
 
+/* A listing's paging and text filter (?limit=&offset=&q=); "on" when any was given. */
+struct projects_page {
+    bool on;
+    unsigned long limit;  /* at most this many items (0: none, only the counts) */
+    unsigned long offset; /* skip this many matching items first */
+    char q[101];          /* lower-case substring to match, "" for all */
+};
+
+/*
+ * Read ?limit= (0..10000, default 10000 when paging), ?offset= (default 0)
+ * and ?q= (at most 100 bytes, matched case-insensitively) into @p pg; -1
+ * after answering 400 naming the argument.
+ */
+int projects_page_args(struct http_request *r, struct projects_page *pg);
+
+/* Whether @p text contains @p pg's filter, ignoring case (true without a filter). */
+bool projects_page_match(const struct projects_page *pg, const char *text);
+
 void projects_handle_create(struct http_request *r);
 void projects_handle_list(struct http_request *r);
 void projects_handle_get(struct http_request *r);

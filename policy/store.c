@@ -827,6 +827,15 @@ int ep_store_readers_used(struct ep_store *store, unsigned *out)
     return mdb_reader_list(store->env, count_reader_line, out) < 0 ? EIO : 0;
 }
 
+int ep_store_generation(struct ep_store *store, uint64_t *out)
+{
+    MDB_envinfo info;
+    int rc = mdb_env_info(store->env, &info);
+
+    *out = rc == 0 ? (uint64_t)info.me_last_txnid : 0;
+    return rc;
+}
+
 /* ---- projects and clients ---- */
 
 static int client_row_put(struct ep_store *s, MDB_txn *txn, const struct ep_project *p)

@@ -157,6 +157,12 @@ int ep_store_open(const char *dir, const struct ep_store_options *opts, struct e
 void ep_store_close(struct ep_store *store);
 /** Number of reader slots in use right now (all processes), for tests and /api/health. */
 int ep_store_readers_used(struct ep_store *store, unsigned *out);
+/**
+ * The id of the last committed write transaction of any process: it
+ * changes with every change to the store, so it makes a cheap validator
+ * (an ETag) for answers read from it. Reads only the lock file's header.
+ */
+int ep_store_generation(struct ep_store *store, uint64_t *out);
 
 /** @name Projects @{ */
 /**
