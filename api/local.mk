@@ -22,7 +22,8 @@ EXTRA_DIST += api/README.md docs/API.md
 
 # The review page, served by egress-api at / from $(uidir) (--ui-dir).
 uidir = $(pkgdatadir)/ui
-dist_ui_DATA = api/ui/index.html api/ui/app.css api/ui/app.js api/ui/api.js api/ui/dom.js
+dist_ui_DATA = api/ui/index.html api/ui/app.css api/ui/app.js api/ui/api.js api/ui/dom.js \
+	api/ui/favicon.svg
 uiviewsdir = $(uidir)/views
 dist_uiviews_DATA = api/ui/views/projects.js api/ui/views/review.js \
 	api/ui/views/whitelists.js api/ui/views/audit.js
