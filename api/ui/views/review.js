@@ -253,9 +253,12 @@ export async function render(main, params, app) {
         h('div', {class: 'table-wrap'}, h('table', {class: 'hosts-table'},
           h('caption', {class: 'sr-only'}, `${category} hosts`),
           h('thead', null, h('tr', null,
-            h('td', null, ''), h('th', {scope: 'col'}, 'Host'), h('th', {scope: 'col'}, 'Allowed'),
-            h('th', {scope: 'col'}, 'Denied'), h('th', {scope: 'col'}, 'First seen (UTC)'),
-            h('th', {scope: 'col'}, 'Last seen (UTC)'), h('th', {scope: 'col'}, `Rule in ${state.target}`))),
+            h('td', {class: 'c-sel'}, ''), h('th', {scope: 'col', class: 'c-host'}, 'Host'),
+            h('th', {scope: 'col', class: 'c-num'}, 'Allowed'),
+            h('th', {scope: 'col', class: 'c-num'}, 'Denied'),
+            h('th', {scope: 'col', class: 'c-time'}, 'First seen (UTC)'),
+            h('th', {scope: 'col', class: 'c-time'}, 'Last seen (UTC)'),
+            h('th', {scope: 'col', class: 'c-rule'}, `Rule in ${state.target}`))),
           bodies))));
     }
     const total = state.hosts.length;
