@@ -27,7 +27,7 @@
 #define PASSWORD_MIN   8
 /* The most items one page of a listing holds. */
 #define PROJECTS_PAGE_MAX 10000ul
-#define PASSWORD_MAX   50
+#define PASSWORD_MAX      50
 /* bcrypt reads at most 72 bytes: a longer password would be cut silently. */
 #define PASSWORD_BYTES_MAX 72
 
@@ -418,8 +418,8 @@ static int page_number(struct http_request *r, const char *name, unsigned long m
         return 0;
     if (v[0] < '0' || v[0] > '9' || strlen(v) > 10 || (n = strtoul(v, &end, 10), *end != '\0') ||
         n > max) {
-        http_error(r, 400, "bad_field", "query argument \"%s\" must be a whole number from 0 to %lu",
-                   name, max);
+        http_error(r, 400, "bad_field",
+                   "query argument \"%s\" must be a whole number from 0 to %lu", name, max);
         return -1;
     }
     *out = n;
@@ -446,6 +446,14 @@ int projects_page_args(struct http_request *r, struct projects_page *pg)
         pg->q[i] = (char)tolower((unsigned char)q[i]);
     pg->on = a > 0 || b > 0 || q != NULL;
     return 0;
+}
+
+void projects_page_print_limit(const struct projects_page *pg, FILE *out)
+{
+    if (pg->limit == ULONG_MAX)
+        fputs("null", out);
+    else
+        fprintf(out, "%lu", pg->limit);
 }
 
 bool projects_page_match(const struct projects_page *pg, const char *text)
@@ -569,9 +577,10 @@ void projects_handle_list(struct http_request *r)
     err = ep_store_projects_list(r->ctx->store, list_one, &lc);
     workspace_states_free(states);
     fprintf(lc.out, "],\"count\":%u", lc.count);
-    if (page.on)
-        fprintf(lc.out, ",\"total\":%lu,\"offset\":%lu,\"limit\":%lu", lc.matched, page.offset,
-                page.limit);
+    if (page.on) {
+        fprintf(lc.out, ",\"total\":%lu,\"offset\":%lu,\"limit\":", lc.matched, page.offset);
+        projects_page_print_limit(&page, lc.out);
+    }
     fputc('}', lc.out);
     if (fclose(lc.out) != 0 && err == 0)
         err = EP_E_NOMEM;

@@ -6,6 +6,8 @@
 #ifndef API_PROJECTS_H
 #define API_PROJECTS_H
 
+#include <stdio.h>
+
 #include "api/http.h"
 
 /* The JSON of a project: summaries for anyone, every field for an admin. Never a hash. */
@@ -34,17 +36,20 @@ int projects_authorize(struct http_request *r, const struct ep_project *p, const
 /* A listing's paging and text filter (?limit=&offset=&q=); "on" when any was given. */
 struct projects_page {
     bool on;
-    unsigned long limit;  /* at most this many items (0: none, only the counts) */
+    unsigned long limit;  /* at most this many items (0: only the counts; ULONG_MAX: all) */
     unsigned long offset; /* skip this many matching items first */
     char q[101];          /* lower-case substring to match, "" for all */
 };
 
 /*
- * Read ?limit= (0..10000, default 10000 when paging), ?offset= (default 0)
+ * Read ?limit= (0..10000; absent: no limit), ?offset= (default 0)
  * and ?q= (at most 100 bytes, matched case-insensitively) into @p pg; -1
  * after answering 400 naming the argument.
  */
 int projects_page_args(struct http_request *r, struct projects_page *pg);
+
+/* Write the page's limit as JSON: the number, or null when none was given. */
+void projects_page_print_limit(const struct projects_page *pg, FILE *out);
 
 /* Whether @p text contains @p pg's filter, ignoring case (true without a filter). */
 bool projects_page_match(const struct projects_page *pg, const char *text);

@@ -24,17 +24,17 @@
  * malloc and free); the two groupings are small trees of host names.
  */
 struct seen_ctx {
-    FILE *domains; /* "host":{record},... */
-    size_t count;  /* hosts written */
-    size_t total;  /* hosts the project recorded */
-    size_t matched; /* hosts that passed the filters */
+    FILE *domains;       /* "host":{record},... */
+    size_t count;        /* hosts written */
+    size_t total;        /* hosts the project recorded */
+    size_t matched;      /* hosts that passed the filters */
     json_t *categorized; /* category → [host] */
     json_t *groups;      /* registrable domain → [host] */
     const struct projects_page *page;
-    const char *category;      /* ?category=: only this one, or NULL */
-    bool denied_only;          /* ?denied=1: only hosts denied at least once */
-    struct ep_store_read *rd;  /* ?coverage=1: a read for the covering rule, or NULL */
-    const char *profile;       /* whose rules cover (with rd) */
+    const char *category;     /* ?category=: only this one, or NULL */
+    bool denied_only;         /* ?denied=1: only hosts denied at least once */
+    struct ep_store_read *rd; /* ?coverage=1: a read for the covering rule, or NULL */
+    const char *profile;      /* whose rules cover (with rd) */
 };
 
 /* Append jansson's encoding of @p value (any JSON value) to @p out; consumes @p value. */
@@ -116,8 +116,8 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
         return rc;
     record = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "count", (json_int_t)s->count,
                        "allowed", (json_int_t)s->allowed, "denied", (json_int_t)s->denied,
-                       "first_seen", first, "last_seen", last, "category", category,
-                       "lastVerdict", s->last_verdict == EP_VERDICT_DENY ? "deny" : "allow");
+                       "first_seen", first, "last_seen", last, "category", category, "lastVerdict",
+                       s->last_verdict == EP_VERDICT_DENY ? "deny" : "allow");
     if (record && sc->rd) {
         rc = add_coverage(sc, host, record);
         if (rc) {
@@ -147,8 +147,8 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
  * (a category name), ?denied=1, ?coverage=1 with an optional ?profile=
  * (default the project's). -1 after answering 400 naming the argument.
  */
-static int list_args(struct http_request *r, const struct ep_project *p,
-                     struct projects_page *page, struct seen_ctx *sc)
+static int list_args(struct http_request *r, const struct ep_project *p, struct projects_page *page,
+                     struct seen_ctx *sc)
 {
     const char *category = http_query(r, "category"), *denied = http_query(r, "denied");
     const char *coverage = http_query(r, "coverage"), *profile = http_query(r, "profile");
@@ -191,8 +191,8 @@ static int list_args(struct http_request *r, const struct ep_project *p,
  */
 static bool list_not_modified(struct http_request *r, const struct ep_project *p)
 {
-    static const char *const args[] = {"limit", "offset", "q", "category", "denied",
-                                       "coverage", "profile", NULL};
+    static const char *const args[] = {"limit",  "offset",   "q",       "category",
+                                       "denied", "coverage", "profile", NULL};
     uint64_t gen, h = http_fnv(HTTP_FNV_START, p->id, strlen(p->id));
     char etag[48];
 
@@ -264,10 +264,13 @@ void recorded_handle_list(struct http_request *r)
     fputs(",\"groups\":", out);
     if (dump_value(out, json_incref(sc.groups)) != 0)
         goto fail;
-    if (page.on || sc.category || sc.denied_only)
-        fprintf(out, ",\"totalDomains\":%zu,\"matchedDomains\":%zu,\"offset\":%lu,\"limit\":%lu}",
-                sc.total, sc.matched, page.offset, page.limit);
-    else
+    if (page.on || sc.category || sc.denied_only) {
+        fprintf(out,
+                ",\"totalDomains\":%zu,\"matchedDomains\":%zu,\"offset\":%lu,\"limit\":", sc.total,
+                sc.matched, page.offset);
+        projects_page_print_limit(&page, out);
+        fputc('}', out);
+    } else
         fprintf(out, ",\"totalDomains\":%zu}", sc.count);
     if (fclose(out) != 0)
         goto fail_closed;

@@ -27,9 +27,9 @@
 #define STATIC_PATH_MAX 256
 
 /* The page loads only its own files and talks only to its own origin. */
-#define STATIC_CSP                                                                                \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "             \
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "                \
+#define STATIC_CSP                                                                                 \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "                 \
     "frame-ancestors 'none'"
 
 static char static_root[PATH_MAX];

@@ -28,3 +28,14 @@ EXTRA_DIST += tests/api/README.md
 TESTS += tests/api/test-flow.sh
 dist_check_SCRIPTS += tests/api/test-flow.sh
 tests/api/test-flow.log: api/egress-api$(EXEEXT)
+
+# Paging, filters and polls of the listings; the page's files.
+check_PROGRAMS += tests/api/test_api_paging
+TESTS += tests/api/test_api_paging
+SANITIZER_TESTS += tests/api/test_api_paging
+# (through a variable: automake would take a literal .log target for its own rule)
+API_PAGING_LOG = tests/api/test_api_paging.log
+$(API_PAGING_LOG): api/egress-api$(EXEEXT)
+tests_api_test_api_paging_SOURCES = tests/api/test_api_paging.c $(API_TEST_CLIENT)
+tests_api_test_api_paging_CFLAGS = $(API_TEST_CFLAGS)
+tests_api_test_api_paging_LDADD = $(API_TEST_LDADD)

@@ -23,7 +23,7 @@ int main(int argc, char **argv)
 {
     struct ep_store *store = NULL;
     struct ep_seen_delta *d = NULL;
-    char (*hosts)[64] = NULL;
+    char(*hosts)[64] = NULL;
     long n;
     int64_t now = (int64_t)time(NULL);
     int rc = 1, err;
