@@ -437,6 +437,12 @@ int projects_page_args(struct http_request *r, struct projects_page *pg)
     b = a < 0 ? -1 : page_number(r, "offset", 1000000000ul, &pg->offset);
     if (a < 0 || b < 0)
         return -1;
+    pg->after = http_query(r, "after");
+    if (pg->after && (pg->after[0] == '\0' || strlen(pg->after) > EP_HOST_MAX)) {
+        http_error(r, 400, "bad_field", "query argument \"after\" must be 1 to %d bytes",
+                   EP_HOST_MAX);
+        return -1;
+    }
     if (q && strlen(q) >= sizeof pg->q) {
         http_error(r, 400, "bad_field", "query argument \"q\" is longer than %zu bytes",
                    sizeof pg->q - 1);
@@ -444,16 +450,23 @@ int projects_page_args(struct http_request *r, struct projects_page *pg)
     }
     for (size_t i = 0; q && q[i]; i++)
         pg->q[i] = (char)tolower((unsigned char)q[i]);
-    pg->on = a > 0 || b > 0 || q != NULL;
+    pg->on = a > 0 || b > 0 || q != NULL || pg->after != NULL;
     return 0;
 }
 
-void projects_page_print_limit(const struct projects_page *pg, FILE *out)
+void projects_page_print(const struct projects_page *pg, FILE *out, bool more, const char *next)
 {
+    json_t *n = more ? json_string(next) : json_null();
+    char *text = json_dumps(n, JSON_ENCODE_ANY);
+
+    fprintf(out, ",\"offset\":%lu,\"limit\":", pg->offset);
     if (pg->limit == ULONG_MAX)
         fputs("null", out);
     else
         fprintf(out, "%lu", pg->limit);
+    fprintf(out, ",\"next\":%s", text ? text : "null");
+    free(text);
+    json_decref(n);
 }
 
 bool projects_page_match(const struct projects_page *pg, const char *text)
@@ -477,6 +490,8 @@ struct list_ctx {
     bool recorded;         /* add "recordedHosts" to each project */
     unsigned count;        /* projects written */
     unsigned long matched; /* projects that passed the filter */
+    bool more;             /* a matching project follows the page */
+    char last[EP_ID_MAX + 1];
 };
 
 static int count_seen(void *ctx, const char *host, const struct ep_seen *s)
@@ -509,8 +524,13 @@ static int list_one(void *ctx, const struct ep_project *stored)
 
     if (!project_matches(lc->page, stored))
         return 0;
-    if (lc->matched++ < lc->page->offset || lc->count >= lc->page->limit)
+    if (lc->matched++ < lc->page->offset)
         return 0;
+    if (lc->count >= lc->page->limit) {
+        lc->more = true;
+        return PROJECTS_LIST_STOP;
+    }
+    snprintf(lc->last, sizeof lc->last, "%s", stored->id);
     workspace_states_apply(lc->states, &p);
     o = projects_json(&p, lc->admin);
     if (o == NULL)
@@ -574,12 +594,20 @@ void projects_handle_list(struct http_request *r)
     workspace_states_fetch(r->ctx, &states);
     lc.states = states;
     fputs("{\"success\":true,\"projects\":[", lc.out);
-    err = ep_store_projects_list(r->ctx->store, list_one, &lc);
+    err = ep_store_projects_list_after(r->ctx->store, page.after, list_one, &lc);
+    if (err == PROJECTS_LIST_STOP)
+        err = 0;
     workspace_states_free(states);
     fprintf(lc.out, "],\"count\":%u", lc.count);
     if (page.on) {
-        fprintf(lc.out, ",\"total\":%lu,\"offset\":%lu,\"limit\":", lc.matched, page.offset);
-        projects_page_print_limit(&page, lc.out);
+        uint64_t total = 0;
+
+        /* The number of projects is known without reading them; a filter's count is not. */
+        if (page.q[0] == '\0' && err == 0)
+            err = ep_store_projects_count(r->ctx->store, &total);
+        if (page.q[0] == '\0')
+            fprintf(lc.out, ",\"total\":%llu", (unsigned long long)total);
+        projects_page_print(&page, lc.out, lc.more, lc.last);
     }
     fputc('}', lc.out);
     if (fclose(lc.out) != 0 && err == 0)

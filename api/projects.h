@@ -6,6 +6,7 @@
 #ifndef API_PROJECTS_H
 #define API_PROJECTS_H
 
+#include <limits.h>
 #include <stdio.h>
 
 #include "api/http.h"
@@ -39,17 +40,26 @@ struct projects_page {
     unsigned long limit;  /* at most this many items (0: only the counts; ULONG_MAX: all) */
     unsigned long offset; /* skip this many matching items first */
     char q[101];          /* lower-case substring to match, "" for all */
+    const char *after;    /* ?after=: start after this id or host (the previous page's "next") */
 };
 
+/* What a listing callback returns to end the walk once its page is full. */
+#define PROJECTS_LIST_STOP INT_MIN
+
 /*
- * Read ?limit= (0..10000; absent: no limit), ?offset= (default 0)
- * and ?q= (at most 100 bytes, matched case-insensitively) into @p pg; -1
- * after answering 400 naming the argument.
+ * Read ?limit= (0..10000; absent: no limit), ?offset= (default 0), ?after=
+ * (at most 253 bytes) and ?q= (at most 100 bytes, matched
+ * case-insensitively) into @p pg; -1 after answering 400 naming the
+ * argument.
  */
 int projects_page_args(struct http_request *r, struct projects_page *pg);
 
-/* Write the page's limit as JSON: the number, or null when none was given. */
-void projects_page_print_limit(const struct projects_page *pg, FILE *out);
+/*
+ * Write the paging members of a listing's answer: ,"offset":N,"limit":N
+ * (null when none was given),"next": @p next (the key to pass as ?after=
+ * for the following page, or null when @p more is false).
+ */
+void projects_page_print(const struct projects_page *pg, FILE *out, bool more, const char *next);
 
 /* Whether @p text contains @p pg's filter, ignoring case (true without a filter). */
 bool projects_page_match(const struct projects_page *pg, const char *text);

@@ -24,10 +24,11 @@
  * malloc and free); the two groupings are small trees of host names.
  */
 struct seen_ctx {
-    FILE *domains;       /* "host":{record},... */
-    size_t count;        /* hosts written */
-    size_t total;        /* hosts the project recorded */
-    size_t matched;      /* hosts that passed the filters */
+    FILE *domains;  /* "host":{record},... */
+    size_t count;   /* hosts written */
+    size_t matched; /* hosts that passed the filters */
+    bool more;      /* a matching host follows the page */
+    char last[EP_HOST_BUFSZ];
     json_t *categorized; /* category → [host] */
     json_t *groups;      /* registrable domain → [host] */
     const struct projects_page *page;
@@ -94,17 +95,23 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
 {
     struct seen_ctx *sc = ctx;
     char first[32], last[32], group[EP_HOST_BUFSZ];
-    const char *category = ep_category_of(host);
+    const char *category;
     json_t *members, *record;
     int rc;
 
-    sc->total++;
-    if (!projects_page_match(sc->page, host) ||
-        (sc->category && strcmp(sc->category, category) != 0) ||
-        (sc->denied_only && s->denied == 0))
+    /* Hosts outside the page cost a count and the cheap tests, nothing more. */
+    if (!projects_page_match(sc->page, host) || (sc->denied_only && s->denied == 0))
         return 0;
-    if (sc->matched++ < sc->page->offset || sc->count >= sc->page->limit)
+    category = ep_category_of(host);
+    if (sc->category && strcmp(sc->category, category) != 0)
         return 0;
+    if (sc->matched++ < sc->page->offset)
+        return 0;
+    if (sc->count >= sc->page->limit) {
+        sc->more = true;
+        return PROJECTS_LIST_STOP;
+    }
+    snprintf(sc->last, sizeof sc->last, "%s", host);
     http_time_iso(s->first_seen, first);
     http_time_iso(s->last_seen, last);
     if (sc->count++ > 0)
@@ -191,7 +198,7 @@ static int list_args(struct http_request *r, const struct ep_project *p, struct 
  */
 static bool list_not_modified(struct http_request *r, const struct ep_project *p)
 {
-    static const char *const args[] = {"limit",  "offset",   "q",       "category",
+    static const char *const args[] = {"limit",  "offset",   "q",       "after", "category",
                                        "denied", "coverage", "profile", NULL};
     uint64_t gen, h = http_fnv(HTTP_FNV_START, p->id, strlen(p->id));
     char etag[48];
@@ -244,7 +251,9 @@ void recorded_handle_list(struct http_request *r)
     for (int c = 0; ep_category_names[c]; c++)
         if (json_object_set_new_nocheck(sc.categorized, ep_category_names[c], json_array()) != 0)
             goto fail;
-    err = ep_store_seen_list(r->ctx->store, p.id, add_seen, &sc);
+    err = ep_store_seen_list_after(r->ctx->store, p.id, page.after, add_seen, &sc);
+    if (err == PROJECTS_LIST_STOP)
+        err = 0;
     if (fclose(sc.domains) != 0 && err == 0)
         err = EP_E_NOMEM;
     sc.domains = NULL;
@@ -264,14 +273,10 @@ void recorded_handle_list(struct http_request *r)
     fputs(",\"groups\":", out);
     if (dump_value(out, json_incref(sc.groups)) != 0)
         goto fail;
-    if (page.on || sc.category || sc.denied_only) {
-        fprintf(out,
-                ",\"totalDomains\":%zu,\"matchedDomains\":%zu,\"offset\":%lu,\"limit\":", sc.total,
-                sc.matched, page.offset);
-        projects_page_print_limit(&page, out);
-        fputc('}', out);
-    } else
-        fprintf(out, ",\"totalDomains\":%zu}", sc.count);
+    fprintf(out, ",\"totalDomains\":%zu", sc.count);
+    if (page.on || sc.category || sc.denied_only)
+        projects_page_print(&page, out, sc.more, sc.last);
+    fputc('}', out);
     if (fclose(out) != 0)
         goto fail_closed;
     http_reply_json_text(r, 200, text);

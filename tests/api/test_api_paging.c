@@ -104,14 +104,49 @@ static void test_projects(void)
     CHECK_INT(json_integer_value(json_object_get(page.json, "total")), PROJECTS);
     api_reply_free(&page);
 
-    /* The filter: name, case-insensitive; it counts what matched. */
-    CHECK_INT(api_call(&d, "GET", "/api/projects?q=ALPHA&limit=2", true, NULL, &page), 200);
-    CHECK_INT(json_integer_value(json_object_get(page.json, "total")), 5);
-    CHECK_INT(json_integer_value(json_object_get(page.json, "count")), 2);
-    CHECK(strstr(api_str(&page, "projects"), "") != NULL);
+    /* The same pages by cursor: ?after= the previous page's "next". */
+    char after[EP_ID_MAX + 1] = "";
+    size_t walked = 0;
+    for (int pages = 0; pages < 5; pages++) {
+        snprintf(path, sizeof path, "/api/projects?limit=10%s%s", after[0] ? "&after=" : "", after);
+        CHECK_INT(api_call(&d, "GET", path, true, NULL, &page), 200);
+        json_t *v, *next = json_object_get(page.json, "next");
+        size_t i;
+
+        json_array_foreach(json_object_get(page.json, "projects"), i, v)
+        {
+            CHECK(json_equal(json_object_get(v, "projectId"), json_array_get(ids, walked)));
+            walked++;
+        }
+        if (!json_is_string(next)) {
+            CHECK(json_is_null(next));
+            api_reply_free(&page);
+            break;
+        }
+        /* "next" is the last id of this page. */
+        json_t *list = json_object_get(page.json, "projects");
+        CHECK(json_equal(
+            next, json_object_get(json_array_get(list, json_array_size(list) - 1), "projectId")));
+        snprintf(after, sizeof after, "%s", json_string_value(next));
+        api_reply_free(&page);
+    }
+    CHECK_INT(walked, PROJECTS);
+
+    /* The filter: name, case-insensitive; "next" says whether more match. */
+    CHECK_INT(api_call(&d, "GET", "/api/projects?q=ALPHA&limit=4", true, NULL, &page), 200);
+    CHECK_INT(json_integer_value(json_object_get(page.json, "count")), 4);
+    CHECK(json_is_string(json_object_get(page.json, "next")));
+    CHECK(json_object_get(page.json, "total") == NULL); /* a filter's count is not known */
+    api_reply_free(&page);
+    CHECK_INT(api_call(&d, "GET", "/api/projects?q=ALPHA&limit=5", true, NULL, &page), 200);
+    CHECK_INT(json_integer_value(json_object_get(page.json, "count")), 5);
+    CHECK(json_is_null(json_object_get(page.json, "next")));
     api_reply_free(&page);
     CHECK_INT(api_call(&d, "GET", "/api/projects?q=course%2003", false, NULL, &page), 200);
-    CHECK_INT(json_integer_value(json_object_get(page.json, "total")), 1);
+    CHECK_INT(json_integer_value(json_object_get(page.json, "count")), 1);
+    CHECK_STR(json_string_value(json_object_get(
+                  json_array_get(json_object_get(page.json, "projects"), 0), "projectName")),
+              "Course 03 beta");
     api_reply_free(&page);
 
     /* Bad arguments: 400 naming the argument. */
@@ -195,8 +230,9 @@ static void test_recorded(void)
     for (int off = 0; off < HOSTS; off += 7) {
         snprintf(path, sizeof path, "/api/projects/%s/recorded-domains?limit=7&offset=%d", id, off);
         CHECK_INT(api_call(&d, "GET", path, true, NULL, &r), 200);
-        CHECK_INT(json_integer_value(json_object_get(r.json, "totalDomains")), HOSTS);
-        CHECK_INT(json_integer_value(json_object_get(r.json, "matchedDomains")), HOSTS);
+        CHECK_INT(json_integer_value(json_object_get(r.json, "totalDomains")),
+                  HOSTS - off < 7 ? HOSTS - off : 7);
+        CHECK_INT(json_is_string(json_object_get(r.json, "next")), off + 7 < HOSTS);
         json_object_foreach(json_object_get(r.json, "domains"), k, v)
         {
             char want[32];
@@ -216,16 +252,26 @@ static void test_recorded(void)
     /* Filters: text, denied only, category; a bad category is 400. */
     snprintf(path, sizeof path, "/api/projects/%s/recorded-domains?q=SITE1", id);
     CHECK_INT(api_call(&d, "GET", path, true, NULL, &r), 200);
-    CHECK_INT(json_integer_value(json_object_get(r.json, "matchedDomains")), HOSTS / 3);
+    CHECK_INT(json_integer_value(json_object_get(r.json, "totalDomains")), HOSTS / 3);
+    CHECK(json_is_null(json_object_get(r.json, "next")));
     api_reply_free(&r);
     snprintf(path, sizeof path, "/api/projects/%s/recorded-domains?denied=1&limit=1", id);
     CHECK_INT(api_call(&d, "GET", path, true, NULL, &r), 200);
-    CHECK_INT(json_integer_value(json_object_get(r.json, "matchedDomains")), HOSTS / 3);
+    CHECK_INT(json_integer_value(json_object_get(r.json, "totalDomains")), 1);
     CHECK(json_object_get(json_object_get(r.json, "domains"), "h00.site0.org") != NULL);
+    CHECK_STR(json_string_value(json_object_get(r.json, "next")) ?: "", "h00.site0.org");
+    api_reply_free(&r);
+    snprintf(path, sizeof path,
+             "/api/projects/%s/recorded-domains?denied=1&limit=2&after=h00.site0.org", id);
+    CHECK_INT(api_call(&d, "GET", path, true, NULL, &r), 200);
+    CHECK(json_object_get(json_object_get(r.json, "domains"), "h03.site0.org") != NULL);
+    CHECK(json_object_get(json_object_get(r.json, "domains"), "h06.site0.org") != NULL);
+    CHECK_INT(json_integer_value(json_object_get(r.json, "totalDomains")), 2);
     api_reply_free(&r);
     snprintf(path, sizeof path, "/api/projects/%s/recorded-domains?category=Other", id);
     CHECK_INT(api_call(&d, "GET", path, true, NULL, &r), 200);
-    CHECK_INT(json_integer_value(json_object_get(r.json, "matchedDomains")), HOSTS);
+    CHECK_INT(json_integer_value(json_object_get(r.json, "totalDomains")), HOSTS);
+    CHECK(json_is_null(json_object_get(r.json, "limit")));
     api_reply_free(&r);
     snprintf(path, sizeof path, "/api/projects/%s/recorded-domains?category=Nope", id);
     CHECK_INT(api_call(&d, "GET", path, true, NULL, &r), 400);

@@ -78,10 +78,13 @@ export async function render(main, params, app) {
       if (!alive) return;
       const d = res.data;
       const from = d.count ? d.offset + 1 : 0;
-      summary.textContent = `${d.total} project${d.total === 1 ? '' : 's'}` +
-        (query ? ` match “${query}”` : '') + (d.count ? `; showing ${from}–${d.offset + d.count}` : '');
+      const range = d.count ? `showing ${from}–${d.offset + d.count}` : 'none shown';
+      // The API counts all projects cheaply, not the matches of a filter.
+      summary.textContent = query
+        ? `Projects matching “${query}”: ${range}${d.next ? ', more on the next page' : ''}.`
+        : `${d.total} project${d.total === 1 ? '' : 's'}; ${range}.`;
       prev.disabled = d.offset === 0;
-      next.disabled = d.offset + d.count >= d.total;
+      next.disabled = d.next === null;
       replace(tableBox, d.count === 0 ? h('p', null, 'No projects.') :
         tableWrap('Projects', ['Name', 'Type', 'Mode', 'Profile', 'Status', 'IP', 'Lock',
           'Recorded hosts'], d.projects.map(row)));
