@@ -275,10 +275,14 @@ static void bench_pages(CURL *c, double *lat, double base)
     } pages[] = {
         {"GET /api/projects?limit=100", "/api/projects?limit=100"},
         {"GET /api/projects?limit=100&offset=5000", "/api/projects?limit=100&offset=5000"},
+        {"GET /api/projects?limit=100&after=(5000)", "/api/projects?limit=100&after=p0005000"},
         {"GET recorded ?limit=100 (of 10k)",
          "/api/projects/p0000000/recorded-domains?limit=100&coverage=1"},
         {"GET recorded ?limit=100&offset=9000",
          "/api/projects/p0000000/recorded-domains?limit=100&offset=9000&coverage=1"},
+        {"GET recorded ?limit=100&after=(middle)",
+         "/api/projects/p0000000/recorded-domains?limit=100&after=h5000.site0.example.org&"
+         "coverage=1"},
         {NULL, NULL},
     };
     const char *poll = "/api/projects/p0000000/recorded-domains?coverage=1";

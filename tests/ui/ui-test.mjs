@@ -50,11 +50,11 @@ page.on('console', (m) => {
 });
 page.on('pageerror', (e) => pageErrors.push(e.message));
 const status = () => page.textContent('#status');
-const rowSel = (host) => `tr.host[data-host="${host}"]`;
+const rowSel = (host) => `#review-list .host[data-host="${host}"]`;
 async function reviewLoaded(id) {
-  await page.evaluate(() => document.getElementById('review-list')?.removeAttribute('data-loaded'));
+  await page.evaluate(() => document.getElementById('review-list')?.removeAttribute('data-complete'));
   await page.goto(`${BASE}/#/review/${id}`);
-  await page.waitForSelector('#review-list[data-loaded]');
+  await page.waitForSelector('#review-list[data-complete]', {timeout: 60000});
 }
 
 try {
@@ -105,33 +105,33 @@ try {
   // ---- review: the teacher's logging workspace ----
   await reviewLoaded(env.TEACHER_ID);
   const cats = await page.$$eval('#review-list section.category', (els) => Object.fromEntries(els.map((s) =>
-    [s.dataset.category, [...s.querySelectorAll('tr.host')].map((r) => r.dataset.host).sort()])));
+    [s.dataset.category, [...s.querySelectorAll('.host')].map((r) => r.dataset.host).sort()])));
   expectEq('hosts grouped by category', cats, {
     'Package Managers': ['files.pythonhosted.org', 'pypi.org'],
     'Documentation': ['docs.python.org'],
     'Version Control': ['api.github.com', 'github.com'],
     'Other': ['cdn2.example.net', 'tracker.example.net'],
   });
-  const groups = await page.$$eval('#review-list tbody.group', (els) => els.map((g) =>
-    [g.querySelector('.group-head th').firstChild.textContent.trim(),
-      [...g.querySelectorAll('tr.host')].map((r) => r.dataset.host).sort()]));
+  const groups = await page.$$eval('#review-list .group', (els) => els.map((g) =>
+    [g.querySelector('.group-name').firstChild.textContent.trim(),
+      [...g.querySelectorAll('.host')].map((r) => r.dataset.host).sort()]));
   expect('hosts grouped by registrable domain',
     JSON.stringify(groups.find((g) => g[0] === 'github.com')) === JSON.stringify(['github.com', ['api.github.com', 'github.com']]) &&
     JSON.stringify(groups.find((g) => g[0] === 'example.net')) === JSON.stringify(['example.net', ['cdn2.example.net', 'tracker.example.net']]) &&
     JSON.stringify(groups.find((g) => g[0] === 'pythonhosted.org')) === JSON.stringify(['pythonhosted.org', ['files.pythonhosted.org']]),
     JSON.stringify(groups));
-  const counts = async (host) => [await page.textContent(`${rowSel(host)} td.allowed`),
-    await page.textContent(`${rowSel(host)} td.denied-count`)];
+  const counts = async (host) => [await page.textContent(`${rowSel(host)} > .allowed`),
+    await page.textContent(`${rowSel(host)} > .denied-count`)];
   expectEq('pypi.org: 3 allowed, 0 denied', await counts('pypi.org'), ['3', '0']);
   expectEq('api.github.com: 2 allowed', await counts('api.github.com'), ['2', '0']);
-  expectEq('first and last seen shown', await page.$$eval(`${rowSel('pypi.org')} td.time`,
+  expectEq('first and last seen shown', await page.$$eval(`${rowSel('pypi.org')} > .time`,
     (t) => t.every((x) => /^\d{4}-\d\d-\d\d \d\d:\d\d$/.test(x.textContent))), true);
   expectEq('nothing covered by course1 yet', await page.$$eval('#review-list .covered', (e) => e.length), 0);
 
   // Select two hosts and a group; promote as suffix into course1.
   await page.check(`${rowSel('pypi.org')} input[type=checkbox]`);
   await page.check(`${rowSel('docs.python.org')} input[type=checkbox]`);
-  await page.check('tbody.group:has(tr.host[data-host="github.com"]) tr.group-head input');
+  await page.check('#review-list .group:has(.host[data-host="github.com"]) .group-head input');
   expectEq('selection counted', await page.textContent('#selected-count'), '4 hosts selected');
   expect('the group box selected its hosts',
     await page.isChecked(`${rowSel('api.github.com')} input`) && await page.isChecked(`${rowSel('github.com')} input`));
@@ -148,25 +148,25 @@ try {
     added.includes('.api.github.com') || coveredList.some((c) => /api\.github\.com: by \.github\.com/.test(c)),
     `${added} / ${coveredList}`);
   await page.waitForFunction(() => document.querySelectorAll('#review-list .covered').length >= 4);
-  const cover = await page.textContent(`${rowSel('api.github.com')} td.cover`);
+  const cover = await page.textContent(`${rowSel('api.github.com')} > .cover`);
   expect('covered hosts marked with the covering rule',
-    /^covered by \.(api\.)?github\.com$/.test(cover) && (await page.textContent(`${rowSel('pypi.org')} td.cover`)) === 'covered by .pypi.org', cover);
+    /^covered by \.(api\.)?github\.com$/.test(cover) && (await page.textContent(`${rowSel('pypi.org')} > .cover`)) === 'covered by .pypi.org', cover);
   // The README's screenshot: the teacher's review with real data, just after a promotion.
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({path: env.SCREENSHOT, fullPage: false});
   ok('screenshot written');
   await page.check('#review-notallowed');
   expectEq('"not yet allowed" hides covered hosts',
-    (await page.$$eval('#review-list tr.host', (r) => r.map((x) => x.dataset.host))).sort(),
+    (await page.$$eval('#review-list .host', (r) => r.map((x) => x.dataset.host))).sort(),
     ['cdn2.example.net', 'files.pythonhosted.org', 'tracker.example.net']);
   await page.uncheck('#review-notallowed');
   await page.fill('#review-filter', 'github');
-  await page.waitForFunction(() => document.querySelectorAll('#review-list tr.host').length === 2);
+  await page.waitForFunction(() => document.querySelectorAll('#review-list .host').length === 2);
   ok('the text filter narrows the hosts');
   await page.fill('#review-filter', '');
-  await page.waitForFunction(() => document.querySelectorAll('#review-list tr.host').length === 7);
+  await page.waitForFunction(() => document.querySelectorAll('#review-list .host').length === 7);
   await page.selectOption('#review-category', 'Package Managers');
-  expectEq('the category filter', (await page.$$eval('#review-list tr.host', (r) => r.map((x) => x.dataset.host))).sort(),
+  expectEq('the category filter', (await page.$$eval('#review-list .host', (r) => r.map((x) => x.dataset.host))).sort(),
     ['files.pythonhosted.org', 'pypi.org']);
   await page.selectOption('#review-category', '');
 
@@ -208,9 +208,9 @@ try {
 
   // The student's review: denied hosts highlighted, "denied only".
   await reviewLoaded(env.STUDENT_ID);
-  expect('denied hosts are highlighted', await page.$(`tr.host.denied[data-host="pypi.org"]`) !== null);
+  expect('denied hosts are highlighted', await page.$('#review-list .host.denied[data-host="pypi.org"]') !== null);
   await page.check('#review-denied');
-  const deniedHosts = await page.$$eval('#review-list tr.host', (r) => r.map((x) => x.dataset.host));
+  const deniedHosts = await page.$$eval('#review-list .host', (r) => r.map((x) => x.dataset.host));
   expect('"denied only" shows only hosts with denials', deniedHosts.length > 0 &&
     deniedHosts.every((h) => ['pypi.org', 'tracker.example.net', 'files.pythonhosted.org'].includes(h)), deniedHosts.join(', '));
 
@@ -257,8 +257,8 @@ try {
 
   // ---- 10,000 recorded hosts: rendered and scrollable ----
   await reviewLoaded(env.BULK_ID);
-  expectEq('10,000 hosts rendered', await page.$$eval('#review-list tr.host', (r) => r.length), 10000);
-  const last = page.locator('#review-list tr.host').last();
+  expectEq('10,000 hosts rendered', await page.$$eval('#review-list .host', (r) => r.length), 10000);
+  const last = page.locator('#review-list .host').last();
   await last.scrollIntoViewIfNeeded();
   expect('scrolled to the last host', await last.isVisible() && (await page.evaluate(() => window.scrollY)) > 10000);
   await page.evaluate(() => window.scrollTo(0, 0));

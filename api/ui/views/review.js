@@ -7,6 +7,7 @@ import {api, path} from '../api.js';
 import {h, replace, select, shortTime} from '../dom.js';
 
 const POLL_MS = 3000;
+const ROW_PX = 33; // the height of a row in app.css, for the size of groups not yet laid out
 const FORMS = [
   ['suffix', 'Suffix: .host, the host and all its subdomains'],
   ['exact', 'Exact: only the host'],
@@ -180,7 +181,70 @@ export async function render(main, params, app) {
     denied: (a, b) => b.rec.denied - a.rec.denied,
   };
 
-  function draw() {
+  // One host's row: a clone of a template row, its cells filled as text.
+  const rowTemplate = h('div', {role: 'row', class: 'row host'},
+    h('span', {role: 'cell', class: 'c-sel'}, h('input', {type: 'checkbox'})),
+    h('span', {role: 'rowheader', class: 'hostname'}),
+    h('span', {role: 'cell', class: 'num allowed'}),
+    h('span', {role: 'cell', class: 'num denied-count'}),
+    h('span', {role: 'cell', class: 'time'}),
+    h('span', {role: 'cell', class: 'time'}),
+    h('span', {role: 'cell', class: 'cover'}, h('span')));
+  function hostRow(x) {
+    const r = x.rec;
+    const row = rowTemplate.cloneNode(true);
+    const [sel, name, allowed, denied, first, last, cover] = row.children;
+    const box = sel.firstChild;
+    row.dataset.host = x.host;
+    if (r.denied > 0) row.classList.add('denied');
+    box.dataset.host = x.host;
+    box.setAttribute('aria-label', `Select ${x.host}`);
+    hostBoxes.set(x.host, box);
+    name.textContent = x.host;
+    allowed.textContent = String(r.allowed);
+    denied.textContent = String(r.denied);
+    first.textContent = shortTime(r.first_seen);
+    last.textContent = shortTime(r.last_seen);
+    if (r.rule) {
+      cover.firstChild.className = 'covered';
+      cover.firstChild.textContent = `covered by ${r.rule}${r.ruleFrom === 'base' ? ' (base)' : ''}`;
+    } else {
+      cover.firstChild.className = 'uncovered';
+      cover.firstChild.textContent = 'not allowed yet';
+    }
+    return row;
+  }
+
+  // Drawing: the sections and the first rows at once, the rest in chunks
+  // between frames, so a long listing shows at once and stays responsive.
+  // A new draw cancels the chunks of the previous one.
+  const FIRST_ROWS = 400;
+  const CHUNK_ROWS = 1500;
+  let drawSerial = 0;
+
+  function groupElement(category, {name, hosts, agg}) {
+    const key = `${category}\u0000${name}`;
+    const groupBox = h('input', {type: 'checkbox', 'data-group': key,
+      'aria-label': `Select all ${hosts.length} hosts of ${name}`});
+    groupBoxes.set(key, {box: groupBox, hosts: hosts.map((x) => x.host)});
+    const group = h('div', {role: 'rowgroup', class: 'group'},
+      h('div', {role: 'row', class: 'row group-head'},
+        h('span', {role: 'cell', class: 'c-sel'}, groupBox),
+        h('span', {role: 'rowheader', class: 'group-name'}, name, ' ',
+          h('span', {class: 'help'}, `${hosts.length} host${hosts.length === 1 ? '' : 's'}, ` +
+            `${agg.rec.count} requests, ${agg.rec.denied} denied`))),
+      hosts.map(hostRow));
+    // Off-screen groups are neither laid out nor painted (content-visibility
+    // in app.css); this is their size until they are. CSSOM, not a style
+    // attribute: the CSP allows it.
+    group.style.containIntrinsicSize = `auto ${(hosts.length + 1) * ROW_PX}px`;
+    return group;
+  }
+
+  // all: every row at once (a refresh while the teacher is scrolled down
+  // must not shrink the page under them).
+  function draw(all = false) {
+    const serial = ++drawSerial;
     const f = state.filter;
     const shown = state.hosts.filter((x) =>
       (!f.text || x.host.includes(f.text)) &&
@@ -204,68 +268,56 @@ export async function render(main, params, app) {
     hostBoxes = new Map();
     groupBoxes = new Map();
     const sections = [];
+    const queue = []; // [table element, category, group]
     for (const [category, groups] of byCategory) {
       if (groups.size === 0) continue;
       const groupList = [...groups.entries()].map(([name, hosts]) => {
         hosts.sort(sorter);
         const agg = {host: name, rec: {
-          count: hosts.reduce((s, x) => s + x.rec.count, 0),
-          denied: hosts.reduce((s, x) => s + x.rec.denied, 0),
+          count: hosts.reduce((n, x) => n + x.rec.count, 0),
+          denied: hosts.reduce((n, x) => n + x.rec.denied, 0),
           last_seen: hosts.reduce((m, x) => (x.rec.last_seen > m ? x.rec.last_seen : m), ''),
         }};
         return {name, hosts, agg};
       });
       groupList.sort((a, b) => sorter(a.agg, b.agg));
-      let hostCount = 0;
-      const bodies = groupList.map(({name, hosts, agg}) => {
-        hostCount += hosts.length;
-        const key = `${category}\u0000${name}`;
-        const groupBox = h('input', {type: 'checkbox', 'data-group': key,
-          'aria-label': `Select all ${hosts.length} hosts of ${name}`});
-        groupBoxes.set(key, {box: groupBox, hosts: hosts.map((x) => x.host)});
-        return h('tbody', {class: 'group'},
-          h('tr', {class: 'group-head'},
-            h('td', null, groupBox),
-            h('th', {scope: 'rowgroup', colspan: '6'}, name, ' ',
-              h('span', {class: 'help'}, `${hosts.length} host${hosts.length === 1 ? '' : 's'}, ` +
-                `${agg.rec.count} requests, ${agg.rec.denied} denied`))),
-          hosts.map((x) => {
-            const r = x.rec;
-            const box = h('input', {type: 'checkbox', 'data-host': x.host,
-              'aria-label': `Select ${x.host}`});
-            hostBoxes.set(x.host, box);
-            return h('tr', {class: r.denied > 0 ? 'host denied' : 'host', 'data-host': x.host},
-              h('td', null, box),
-              h('th', {scope: 'row', class: 'hostname'}, x.host),
-              h('td', {class: 'num allowed'}, String(r.allowed)),
-              h('td', {class: 'num denied-count'}, String(r.denied)),
-              h('td', {class: 'time'}, shortTime(r.first_seen)),
-              h('td', {class: 'time'}, shortTime(r.last_seen)),
-              h('td', {class: 'cover'}, r.rule
-                ? h('span', {class: 'covered', title: `already allowed by ${r.rule}`},
-                  `covered by ${r.rule}${r.ruleFrom === 'base' ? ' (base)' : ''}`)
-                : h('span', {class: 'uncovered'}, 'not allowed yet')));
-          }));
-      });
+      const hostCount = groupList.reduce((n, g) => n + g.hosts.length, 0);
+      const table = h('div', {role: 'table', class: 'hosts-table', 'aria-label': `${category} hosts`},
+        h('div', {role: 'rowgroup'}, h('div', {role: 'row', class: 'row head'},
+          h('span', {role: 'columnheader', class: 'c-sel'}, h('span', {class: 'sr-only'}, 'Select')),
+          h('span', {role: 'columnheader'}, 'Host'),
+          h('span', {role: 'columnheader', class: 'num'}, 'Allowed'),
+          h('span', {role: 'columnheader', class: 'num'}, 'Denied'),
+          h('span', {role: 'columnheader'}, 'First seen (UTC)'),
+          h('span', {role: 'columnheader'}, 'Last seen (UTC)'),
+          h('span', {role: 'columnheader'}, `Rule in ${state.target}`))));
+      for (const g of groupList) queue.push([table, category, g]);
       sections.push(h('section', {class: 'category', 'data-category': category},
         h('h4', null, `${category} `, h('span', {class: 'help'},
           `${hostCount} host${hostCount === 1 ? '' : 's'} in ${groupList.length} domain${groupList.length === 1 ? '' : 's'}`)),
-        h('div', {class: 'table-wrap'}, h('table', {class: 'hosts-table'},
-          h('caption', {class: 'sr-only'}, `${category} hosts`),
-          h('thead', null, h('tr', null,
-            h('td', {class: 'c-sel'}, ''), h('th', {scope: 'col', class: 'c-host'}, 'Host'),
-            h('th', {scope: 'col', class: 'c-num'}, 'Allowed'),
-            h('th', {scope: 'col', class: 'c-num'}, 'Denied'),
-            h('th', {scope: 'col', class: 'c-time'}, 'First seen (UTC)'),
-            h('th', {scope: 'col', class: 'c-time'}, 'Last seen (UTC)'),
-            h('th', {scope: 'col', class: 'c-rule'}, `Rule in ${state.target}`))),
-          bodies))));
+        h('div', {class: 'table-wrap'}, table)));
     }
     const total = state.hosts.length;
     summary.textContent = `${shown.length} of ${total} recorded host${total === 1 ? '' : 's'} shown.`;
+
+    let next = 0;
+    const fill = (rows) => {
+      for (let n = 0; next < queue.length && n < rows; next++) {
+        const [table, category, g] = queue[next];
+        table.appendChild(groupElement(category, g));
+        n += g.hosts.length + 1;
+      }
+      syncChecks();
+      if (next < queue.length) {
+        setTimeout(() => { if (serial === drawSerial && state.alive) fill(CHUNK_ROWS); }, 0);
+      } else {
+        list.setAttribute('data-complete', String(serial));
+      }
+    };
+    list.removeAttribute('data-complete');
+    fill(all ? Infinity : FIRST_ROWS);
     replace(list, sections.length ? sections : h('p', null, total ? 'No host matches the filters.'
       : 'Nothing recorded yet. The page refreshes on its own while the workspace is used.'));
-    syncChecks();
     const again = focusHost ? hostBoxes.get(focusHost) : focusGroup ? (groupBoxes.get(focusGroup) || {}).box : null;
     if (again) again.focus({preventScroll: true});
   }
@@ -275,10 +327,11 @@ export async function render(main, params, app) {
     try {
       const res = await api('GET', `${path.project(id)}/recorded-domains?${qs}`, {etag: state.etag});
       if (!state.alive || res.status === 304) return;
+      const refresh = state.data !== null;
       state.etag = res.etag;
       state.data = res.data;
       model(res.data);
-      draw();
+      draw(refresh);
       list.setAttribute('data-loaded', String(Date.now()));
     } catch (err) {
       app.fail('Reading the recorded hosts', err);

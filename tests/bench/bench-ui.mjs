@@ -1,0 +1,52 @@
+// The browser half of bench-ui.sh: for each project, RUNS fresh page loads
+// of #/review/ID (signed in through sessionStorage before the page's own
+// scripts run), timed from navigation start to the first frame after the
+// listing was drawn. Prints median, min and max, and the ratio of medians
+// to the empty project.
+import {createRequire} from 'node:module';
+import path from 'node:path';
+
+const require = createRequire(path.join(process.env.UI_MODULES, 'x.js'));
+const {chromium} = require('playwright-core');
+const env = process.env;
+const runs = Number(env.RUNS);
+const projects = env.PROJECTS.trim().split(/\s+/).map((p) => p.split(':'));
+
+const browser = await chromium.launch({executablePath: env.CHROMIUM, headless: true,
+  args: process.getuid() === 0 ? ['--no-sandbox'] : []});
+const results = [];
+for (const [hosts, id] of projects) {
+  const times = [];
+  for (let i = 0; i < runs + 1; i++) {
+    const context = await browser.newContext({viewport: {width: 1280, height: 900}});
+    await context.addInitScript((token) => sessionStorage.setItem('egress-admin-token', token), env.TOKEN);
+    const page = await context.newPage();
+    await page.goto(`${env.BASE}/#/review/${id}`, {waitUntil: 'commit'});
+    // The page marks the listing: data-loaded when the first rows are drawn,
+    // data-complete when every row is in the document.
+    await page.waitForSelector('#review-list[data-loaded]', {timeout: 120000});
+    const first = await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() =>
+      setTimeout(() => resolve(performance.now()), 0))));
+    await page.waitForSelector('#review-list[data-complete]', {timeout: 120000});
+    const all = await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() =>
+      setTimeout(() => resolve(performance.now()), 0))));
+    const rows = await page.$$eval('#review-list .host', (r) => r.length);
+    if (rows !== Number(hosts)) throw new Error(`${hosts} hosts expected, ${rows} rendered`);
+    if (i > 0) times.push([first, all]); // the first load warms the browser and the server
+    await context.close();
+  }
+  const med = (k) => {
+    const v = times.map((t) => t[k]).sort((a, b) => a - b);
+    return {median: v[Math.floor(v.length / 2)], min: v[0], max: v[v.length - 1]};
+  };
+  results.push({hosts, first: med(0), all: med(1)});
+}
+await browser.close();
+const base = results[0].first.median;
+const f = (x) => x.toFixed(0).padStart(7);
+console.log(`review view, ms from navigation start (median of ${runs} runs after one warm-up; min-max)`);
+console.log('hosts   first rows shown              × empty   every row in the page');
+for (const r of results) {
+  console.log(`${r.hosts.padStart(5)} ${f(r.first.median)} (${f(r.first.min)}-${f(r.first.max)}) ` +
+    `${(r.first.median / base).toFixed(2).padStart(9)} ${f(r.all.median)} (${f(r.all.min)}-${f(r.all.max)})`);
+}
