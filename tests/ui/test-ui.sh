@@ -134,8 +134,8 @@ failures=$((failures + n_fail))
 if [ "$rc" -ne 0 ] && [ "$n_fail" -eq 0 ]; then
     fail "the browser script ran to its end" "exit $rc"
 fi
-# The README's screenshot: kept current when the source tree is writable.
-if [ -s "$SHOT" ] && [ -w "$top_srcdir/docs" ]; then
+# The README's screenshot: kept current in a git checkout (never in an unpacked release).
+if [ -s "$SHOT" ] && [ -e "$top_srcdir/.git" ] && [ -w "$top_srcdir/docs" ]; then
     cp "$SHOT" "$top_srcdir/docs/review.png"
 fi
 expect_no_match "the API log holds no token" "$(cat "$API_LOG")" "$TOKEN"
