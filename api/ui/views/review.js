@@ -193,7 +193,13 @@ export async function render(main, params, app) {
   function hostRow(x) {
     const r = x.rec;
     const row = rowTemplate.cloneNode(true);
-    const [sel, name, allowed, denied, first, last, cover] = row.children;
+    const sel = row.firstChild;
+    const name = sel.nextSibling;
+    const allowed = name.nextSibling;
+    const denied = allowed.nextSibling;
+    const first = denied.nextSibling;
+    const last = first.nextSibling;
+    const cover = last.nextSibling;
     const box = sel.firstChild;
     row.dataset.host = x.host;
     if (r.denied > 0) row.classList.add('denied');
