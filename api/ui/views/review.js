@@ -294,8 +294,8 @@ export async function render(main, params, app) {
           h('span', {role: 'columnheader'}, 'Host'),
           h('span', {role: 'columnheader', class: 'num'}, 'Allowed'),
           h('span', {role: 'columnheader', class: 'num'}, 'Denied'),
-          h('span', {role: 'columnheader'}, 'First seen (UTC)'),
-          h('span', {role: 'columnheader'}, 'Last seen (UTC)'),
+          h('span', {role: 'columnheader', class: 'time'}, 'First seen (UTC)'),
+          h('span', {role: 'columnheader', class: 'time'}, 'Last seen (UTC)'),
           h('span', {role: 'columnheader'}, `Rule in ${state.target}`))));
       for (const g of groupList) queue.push([table, category, g]);
       sections.push(h('section', {class: 'category', 'data-category': category},
