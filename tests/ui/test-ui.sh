@@ -94,7 +94,8 @@ S=$(create '{"projectName": "Student 1", "projectType": "python", "proxyMode": "
 W=$(create '{"projectName": "Switch me", "proxyMode": "security", "profile": "course2"}')
 X=$(create '{"projectName": "<img src=x onerror=\"window.pwned=1\">", "projectType": "xss"}')
 B=$(create '{"projectName": "Bulk (10000 hosts)", "proxyMode": "logging", "profile": "bulk"}')
-[ -n "$T" ] && [ -n "$S" ] && [ -n "$W" ] && [ -n "$X" ] && [ -n "$B" ] || {
+D=$(create '{"projectName": "Deleted behind the page", "proxyMode": "security"}')
+[ -n "$T" ] && [ -n "$S" ] && [ -n "$W" ] && [ -n "$X" ] && [ -n "$B" ] && [ -n "$D" ] || {
     echo "creating the projects failed"
     exit 99
 }
@@ -122,7 +123,7 @@ mkdir -p "$top_builddir/tests/ui"
 SHOT="$top_builddir/tests/ui/review.png"
 out=$(cd "$STACK_DIR" && NODE_PATH="$UI_MODULES" BASE="http://127.0.0.1:$API_PORT" TOKEN="$TOKEN" \
     CHROMIUM="$CHROMIUM" SQUID_PORT="$SQUID_PORT" ORIGIN_PORT="$ORIGIN_PORT" TEACHER_ID="$T" \
-    STUDENT_ID="$S" SWITCH_ID="$W" XSS_ID="$X" BULK_ID="$B" TEACHER_IP="$TEACHER" \
+    STUDENT_ID="$S" SWITCH_ID="$W" XSS_ID="$X" BULK_ID="$B" DOOMED_ID="$D" TEACHER_IP="$TEACHER" \
     STUDENT_IP="$STUDENT" SWITCH_IP="$SWITCH" SCREENSHOT="$SHOT" UI_MODULES="$UI_MODULES" \
     timeout 300 node "$top_srcdir/tests/ui/ui-test.mjs" 2>&1)
 rc=$?

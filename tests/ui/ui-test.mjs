@@ -92,6 +92,14 @@ try {
     (await page.textContent(`tr[data-project="${env.TEACHER_ID}"] td.num`)).trim(), '7');
   expectEq('the IP is shown', await page.textContent(`tr[data-project="${env.STUDENT_ID}"] td:nth-child(6)`),
     env.STUDENT_IP);
+  // A failing call shows the API's own message; the control goes back.
+  await fetch(`${BASE}/api/projects/${env.DOOMED_ID}`, {method: 'DELETE',
+    headers: {Authorization: `Bearer ${env.TOKEN}`}});
+  await page.selectOption(`select.mode[data-project="${env.DOOMED_ID}"]`, 'logging');
+  await page.waitForSelector('#status .msg.error');
+  expect('a failed call shows the API\'s message', /project not found/.test(await status()), await status());
+  expectEq('... and the mode shown goes back',
+    await page.inputValue(`select.mode[data-project="${env.DOOMED_ID}"]`), 'security');
   await page.fill('#project-filter', 'switch');
   await page.waitForFunction(() => document.querySelectorAll('#projects-table .project-name').length === 1);
   ok('the filter box narrows the table (through the API)');
