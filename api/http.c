@@ -24,6 +24,7 @@
 #include "api/http.h"
 #include "api/log.h"
 #include "api/metrics.h"
+#include "api/static.h"
 
 #define PATH_LOG_MAX      200
 #define PATH_SEGMENTS_MAX 8
@@ -245,6 +246,28 @@ static const char *fake_lookup(const char *const *list, const char *name, bool c
         if (caseless ? strcasecmp(list[0], name) == 0 : strcmp(list[0], name) == 0)
             return list[1];
     return NULL;
+}
+
+bool http_not_modified(struct http_request *r, const char *etag)
+{
+    const char *match = http_header(r, "If-None-Match");
+
+    snprintf(r->etag, sizeof r->etag, "%s", etag);
+    if (match == NULL || (strcmp(match, "*") != 0 && strstr(match, r->etag) == NULL))
+        return false;
+    http_reply_text(r, 304, "application/json", "");
+    return true;
+}
+
+uint64_t http_fnv(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
 }
 
 const char *http_header(struct http_request *r, const char *name)
@@ -539,6 +562,8 @@ static enum MHD_Result queue_reply(struct http_request *r, struct conn_state *st
     MHD_add_response_header(resp, "Content-Type", type);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r->etag[0])
+        MHD_add_response_header(resp, "ETag", r->etag);
     if (r->status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"egress-api\"");
     if (r->retry_after) {
@@ -647,6 +672,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
+    if (static_wants(method, url)) {
+        st->route = "ui";
+        return (enum MHD_Result)static_serve(conn, url, &st->status);
+    }
     memset(&r, 0, sizeof r);
     r.ctx = http_ctx;
     r.conn = conn;

@@ -43,6 +43,7 @@ struct http_request {
     /* Without a connection (http_dispatch()): "Name", "value", ..., NULL. */
     const char *const *fake_headers;
     const char *const *fake_query;
+    char etag[48]; /* quoted ETag of the answer, or "" for none */
 };
 
 typedef void (*http_handler)(struct http_request *r);
@@ -116,6 +117,16 @@ void http_error_store(struct http_request *r, int err, const char *what);
 int http_field_string(struct http_request *r, const char *name, bool required, const char **out);
 int http_field_bool(struct http_request *r, const char *name, bool required, bool *out);
 int http_field_array(struct http_request *r, const char *name, bool required, json_t **out);
+
+/*
+ * Give the answer the validator @p etag (quoted, at most 46 bytes). When
+ * the request's If-None-Match names it (or is "*"), answer 304 with no
+ * body and return true: the handler is done.
+ */
+bool http_not_modified(struct http_request *r, const char *etag);
+/* FNV-1a, 64 bits, of @p len bytes, continuing from @p h (start with HTTP_FNV_START). */
+#define HTTP_FNV_START 0xcbf29ce484222325ull
+uint64_t http_fnv(uint64_t h, const void *data, size_t len);
 
 /* A header or query argument of the request, or NULL. */
 const char *http_header(struct http_request *r, const char *name);

@@ -15,7 +15,8 @@ api_libegressapi_la_SOURCES = \
 	api/whitelist.c api/whitelist.h \
 	api/recorded.c api/recorded.h \
 	api/metrics.c api/metrics.h \
-	api/audit.c api/audit.h
+	api/audit.c api/audit.h \
+	api/static.c api/static.h
 api_libegressapi_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) \
 	$(CURL_CFLAGS)
 api_libegressapi_la_LIBADD = policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
@@ -23,6 +24,15 @@ api_libegressapi_la_LIBADD = policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(X
 
 bin_PROGRAMS += api/egress-api
 api_egress_api_SOURCES = api/main.c
-api_egress_api_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) $(CURL_CFLAGS)
+api_egress_api_CFLAGS = -DEP_UI_DIR='"$(uidir)"' $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) $(CURL_CFLAGS)
 api_egress_api_LDADD = api/libegressapi.la
 EXTRA_DIST += api/README.md docs/API.md
+
+# The review page, served by egress-api at / from $(uidir) (--ui-dir).
+uidir = $(pkgdatadir)/ui
+dist_ui_DATA = api/ui/index.html api/ui/app.css api/ui/app.js api/ui/api.js api/ui/dom.js \
+	api/ui/favicon.svg
+uiviewsdir = $(uidir)/views
+dist_uiviews_DATA = api/ui/views/projects.js api/ui/views/review.js \
+	api/ui/views/whitelists.js api/ui/views/audit.js
+EXTRA_DIST += api/ui/README.md

@@ -20,6 +20,7 @@
 #include "api/auth.h"
 #include "api/engine.h"
 #include "api/http.h"
+#include "api/static.h"
 #include "api/log.h"
 #include "api/workspace.h"
 #include "policy/error.h"
@@ -83,6 +84,10 @@ static void usage(FILE *f)
             "  --connection-timeout SECONDS  close a connection idle this long, and one\n"
             "                            whose request body takes longer than this to\n"
             "                            arrive (default %d)\n"
+            "  --ui-dir DIR              files of the review page served at /\n"
+            "                            (default %s;\n"
+            "                            a missing default directory turns the page off)\n"
+            "  --no-ui                   serve no page, only the API\n"
             "\n"
             "Workspace containers (Docker Engine API; podman's service works too):\n"
             "  --docker-socket PATH      the engine's unix socket (default %s).\n"
@@ -114,7 +119,7 @@ static void usage(FILE *f)
             "in flight, then exit.\n",
             DEFAULT_DB, DEFAULT_LISTEN, TOKEN_MIN, map_size, EP_STORE_DEFAULT_MAX_READERS,
             EP_PROFILE_DEFAULT, DEFAULT_BCRYPT_COST, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_IP,
-            DEFAULT_CONN_TIMEOUT, ENGINE_DEFAULT_SOCKET, ENGINE_DEFAULT_IMAGE,
+            DEFAULT_CONN_TIMEOUT, EP_UI_DIR, ENGINE_DEFAULT_SOCKET, ENGINE_DEFAULT_IMAGE,
             ENGINE_DEFAULT_NETWORK, max_memory, ENGINE_DEFAULT_NANO_CPUS_MAX / 1e9, default_memory,
             ENGINE_DEFAULT_NANO_CPUS / 1e9, ENGINE_DEFAULT_PIDS_LIMIT, ENGINE_DEFAULT_STOP_TIMEOUT);
 }
@@ -401,6 +406,8 @@ enum {
     OPT_STOP_TIMEOUT,
     OPT_VERSION,
     OPT_HELP,
+    OPT_UI_DIR,
+    OPT_NO_UI,
 };
 
 static const struct option long_options[] = {
@@ -433,6 +440,8 @@ static const struct option long_options[] = {
     {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
+    {"ui-dir", required_argument, NULL, OPT_UI_DIR},
+    {"no-ui", no_argument, NULL, OPT_NO_UI},
     {NULL, 0, NULL, 0},
 };
 
@@ -445,7 +454,8 @@ int main(int argc, char **argv)
     const char *token_file = NULL;
     static const char *command[WORKSPACE_CMD_MAX + 1];
     struct engine_config ecfg;
-    bool socket_given = false, containers_off = false;
+    bool socket_given = false, containers_off = false, ui_given = false, ui_off = false;
+    const char *ui_dir = EP_UI_DIR;
     uint64_t size;
     sigset_t sigs;
     unsigned port;
@@ -571,6 +581,13 @@ int main(int argc, char **argv)
         case OPT_HELP:
             usage(stdout);
             return 0;
+        case OPT_UI_DIR:
+            ui_dir = optarg;
+            ui_given = true;
+            break;
+        case OPT_NO_UI:
+            ui_off = true;
+            break;
         default:
             fprintf(stderr, "Try 'egress-api --help'.\n");
             return 2;
@@ -585,6 +602,10 @@ int main(int argc, char **argv)
     if (ecfg.nano_cpus_default > ecfg.nano_cpus_max)
         die_usage("--default-cpus is above --max-cpus");
     load_token(&cfg, token_file);
+    if (ui_off && ui_given)
+        die_usage("--ui-dir and --no-ui exclude each other");
+    if (static_init(ui_off ? NULL : ui_dir, ui_given) < 0)
+        return 2;
 
     if (mkdir(cfg.db_dir, 0700) < 0 && errno != EEXIST) {
         fprintf(stderr, "egress-api: cannot create %s: %s\n", cfg.db_dir, strerror(errno));

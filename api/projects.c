@@ -7,8 +7,10 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,7 +26,9 @@
 
 #define NAME_CHARS_MAX 100
 #define PASSWORD_MIN   8
-#define PASSWORD_MAX   50
+/* The most items one page of a listing holds. */
+#define PROJECTS_PAGE_MAX 10000ul
+#define PASSWORD_MAX      50
 /* bcrypt reads at most 72 bytes: a longer password would be cut silently. */
 #define PASSWORD_BYTES_MAX 72
 
@@ -408,12 +412,111 @@ void projects_handle_create(struct http_request *r)
     http_reply_json(r, 201, reply);
 }
 
+/* Parse a whole decimal number of at most @p max from query argument @p name. */
+static int page_number(struct http_request *r, const char *name, unsigned long max,
+                       unsigned long *out)
+{
+    const char *v = http_query(r, name);
+    char *end;
+    unsigned long n;
+
+    if (v == NULL)
+        return 0;
+    if (v[0] < '0' || v[0] > '9' || strlen(v) > 10 || (n = strtoul(v, &end, 10), *end != '\0') ||
+        n > max) {
+        http_error(r, 400, "bad_field",
+                   "query argument \"%s\" must be a whole number from 0 to %lu", name, max);
+        return -1;
+    }
+    *out = n;
+    return 1;
+}
+
+int projects_page_args(struct http_request *r, struct projects_page *pg)
+{
+    const char *q = http_query(r, "q");
+    int a, b;
+
+    memset(pg, 0, sizeof *pg);
+    pg->limit = ULONG_MAX;
+    a = page_number(r, "limit", PROJECTS_PAGE_MAX, &pg->limit);
+    b = a < 0 ? -1 : page_number(r, "offset", 1000000000ul, &pg->offset);
+    if (a < 0 || b < 0)
+        return -1;
+    pg->after = http_query(r, "after");
+    if (pg->after && (pg->after[0] == '\0' || strlen(pg->after) > EP_HOST_MAX)) {
+        http_error(r, 400, "bad_field", "query argument \"after\" must be 1 to %d bytes",
+                   EP_HOST_MAX);
+        return -1;
+    }
+    if (q && strlen(q) >= sizeof pg->q) {
+        http_error(r, 400, "bad_field", "query argument \"q\" is longer than %zu bytes",
+                   sizeof pg->q - 1);
+        return -1;
+    }
+    for (size_t i = 0; q && q[i]; i++)
+        pg->q[i] = (char)tolower((unsigned char)q[i]);
+    pg->on = a > 0 || b > 0 || q != NULL || pg->after != NULL;
+    return 0;
+}
+
+void projects_page_print(const struct projects_page *pg, FILE *out, bool more, const char *next)
+{
+    json_t *n = more ? json_string(next) : json_null();
+    char *text = json_dumps(n, JSON_ENCODE_ANY);
+
+    fprintf(out, ",\"offset\":%lu,\"limit\":", pg->offset);
+    if (pg->limit == ULONG_MAX)
+        fputs("null", out);
+    else
+        fprintf(out, "%lu", pg->limit);
+    fprintf(out, ",\"next\":%s", text ? text : "null");
+    free(text);
+    json_decref(n);
+}
+
+bool projects_page_match(const struct projects_page *pg, const char *text)
+{
+    size_t n = strlen(pg->q);
+
+    if (n == 0)
+        return true;
+    for (const char *t = text; *t; t++)
+        if (strncasecmp(t, pg->q, n) == 0)
+            return true;
+    return false;
+}
+
 struct list_ctx {
     FILE *out;
     const struct workspace_states *states;
+    struct ep_store *store;
+    const struct projects_page *page;
     bool admin;
-    unsigned count;
+    bool recorded;         /* add "recordedHosts" to each project */
+    unsigned count;        /* projects written */
+    unsigned long matched; /* projects that passed the filter */
+    bool more;             /* a matching project follows the page */
+    char last[EP_ID_MAX + 1];
 };
+
+static int count_seen(void *ctx, const char *host, const struct ep_seen *s)
+{
+    (void)host;
+    (void)s;
+    (*(unsigned long *)ctx)++;
+    return 0;
+}
+
+/* Whether a project passes ?q=: its name, id, type, profile or mode contains it. */
+static bool project_matches(const struct projects_page *pg, const struct ep_project *p)
+{
+    const char *mode = ep_mode_name((enum ep_mode)p->mode);
+
+    return projects_page_match(pg, p->name) || projects_page_match(pg, p->id) ||
+           projects_page_match(pg, p->type) || projects_page_match(pg, p->profile) ||
+           (mode && projects_page_match(pg, mode));
+}
 
 /* One project of the listing: a small jansson object, dumped and freed at once. */
 static int list_one(void *ctx, const struct ep_project *stored)
@@ -425,10 +528,29 @@ static int list_one(void *ctx, const struct ep_project *stored)
     json_t *o;
     int rc = 0;
 
+    if (!project_matches(lc->page, stored))
+        return 0;
+    if (lc->matched++ < lc->page->offset)
+        return 0;
+    if (lc->count >= lc->page->limit) {
+        lc->more = true;
+        return PROJECTS_LIST_STOP;
+    }
+    snprintf(lc->last, sizeof lc->last, "%s", stored->id);
     workspace_states_apply(lc->states, &p);
     o = projects_json(&p, lc->admin);
     if (o == NULL)
         return EP_E_NOMEM;
+    if (lc->recorded) {
+        unsigned long hosts = 0;
+
+        rc = ep_store_seen_list(lc->store, p.id, count_seen, &hosts);
+        json_object_set_new_nocheck(o, "recordedHosts", json_integer((json_int_t)hosts));
+        if (rc) {
+            json_decref(o);
+            return rc;
+        }
+    }
     if (lc->count++ > 0)
         fputc(',', lc->out);
     /* One fwrite per project: json_dumpf() writes token by token, several times slower. */
@@ -454,12 +576,22 @@ static int list_one(void *ctx, const struct ep_project *stored)
  */
 void projects_handle_list(struct http_request *r)
 {
-    struct list_ctx lc = {.admin = r->admin};
+    struct projects_page page;
+    struct list_ctx lc = {.admin = r->admin, .store = r->ctx->store, .page = &page};
     struct workspace_states *states;
-    char *text = NULL;
+    const char *recorded = http_query(r, "recorded");
+    char *text = NULL, etag[40];
     size_t len = 0;
     int err;
 
+    if (projects_page_args(r, &page) < 0)
+        return;
+    if (recorded && strcmp(recorded, "1") != 0 && strcmp(recorded, "true") != 0) {
+        http_error(r, 400, "bad_field", "query argument \"recorded\" must be 1 or true");
+        return;
+    }
+    /* Counting recorded hosts reads every project's records: the admin's only. */
+    lc.recorded = recorded && r->admin;
     lc.out = open_memstream(&text, &len);
     if (lc.out == NULL) {
         http_error_store(r, EP_E_NOMEM, "projects");
@@ -468,14 +600,34 @@ void projects_handle_list(struct http_request *r)
     workspace_states_fetch(r->ctx, &states);
     lc.states = states;
     fputs("{\"success\":true,\"projects\":[", lc.out);
-    err = ep_store_projects_list(r->ctx->store, list_one, &lc);
+    err = ep_store_projects_list_after(r->ctx->store, page.after, list_one, &lc);
+    if (err == PROJECTS_LIST_STOP)
+        err = 0;
     workspace_states_free(states);
-    fprintf(lc.out, "],\"count\":%u}", lc.count);
+    fprintf(lc.out, "],\"count\":%u", lc.count);
+    if (page.on) {
+        uint64_t total = 0;
+
+        /* The number of projects is known without reading them; a filter's count is not. */
+        if (page.q[0] == '\0' && err == 0)
+            err = ep_store_projects_count(r->ctx->store, &total);
+        if (page.q[0] == '\0')
+            fprintf(lc.out, ",\"total\":%llu", (unsigned long long)total);
+        projects_page_print(&page, lc.out, lc.more, lc.last);
+    }
+    fputc('}', lc.out);
     if (fclose(lc.out) != 0 && err == 0)
         err = EP_E_NOMEM;
     if (err) {
         free(text);
         http_error_store(r, err, "projects");
+        return;
+    }
+    /* The engine's states are not in the store: the validator is the answer's own hash. */
+    snprintf(etag, sizeof etag, "\"p%016llx\"",
+             (unsigned long long)http_fnv(HTTP_FNV_START, text, len));
+    if (http_not_modified(r, etag)) {
+        free(text);
         return;
     }
     http_reply_json_text(r, 200, text);

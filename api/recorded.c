@@ -26,10 +26,18 @@
  * malloc and free); the two groupings are small trees of host names.
  */
 struct seen_ctx {
-    FILE *domains; /* "host":{record},... */
-    size_t count;
+    FILE *domains;  /* "host":{record},... */
+    size_t count;   /* hosts written */
+    size_t matched; /* hosts that passed the filters */
+    bool more;      /* a matching host follows the page */
+    char last[EP_HOST_BUFSZ];
     json_t *categorized; /* category → [host] */
     json_t *groups;      /* registrable domain → [host] */
+    const struct projects_page *page;
+    const char *category;     /* ?category=: only this one, or NULL */
+    bool denied_only;         /* ?denied=1: only hosts denied at least once */
+    struct ep_store_read *rd; /* ?coverage=1: a read for the covering rule, or NULL */
+    const char *profile;      /* whose rules cover (with rd) */
 };
 
 /* Append jansson's encoding of @p value (any JSON value) to @p out; consumes @p value. */
@@ -55,15 +63,57 @@ static int dump_value(FILE *out, json_t *value)
     return rc;
 }
 
+/*
+ * ?coverage=1: the rule that already allows @p host, from the profile or
+ * the base domains, as "rule" and "ruleFrom" ("profile" or "base"), both
+ * null when none does.
+ */
+static int add_coverage(struct seen_ctx *sc, const char *host, json_t *record)
+{
+    struct ep_rule rule;
+    char text[EP_RULE_BUFSZ];
+    const char *from = "profile";
+    int rc = ep_store_read_match(sc->rd, sc->profile, host, &rule);
+
+    if (rc == EP_E_NOTFOUND) {
+        from = "base";
+        rc = ep_store_read_match(sc->rd, EP_PROFILE_BASE, host, &rule);
+    }
+    if (rc == EP_E_NOTFOUND) {
+        json_object_set_new_nocheck(record, "rule", json_null());
+        json_object_set_new_nocheck(record, "ruleFrom", json_null());
+        return 0;
+    }
+    if (rc)
+        return rc;
+    ep_rule_format(&rule, text);
+    json_object_set_new_nocheck(record, "rule", json_string(text));
+    json_object_set_new_nocheck(record, "ruleFrom", json_string(from));
+    return 0;
+}
+
 /* Add one host's record to "domains" and the host to its category and group. */
 static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
 {
     struct seen_ctx *sc = ctx;
     char first[32], last[32], group[EP_HOST_BUFSZ];
-    const char *category = ep_category_of(host);
-    json_t *members;
+    const char *category;
+    json_t *members, *record;
     int rc;
 
+    /* Hosts outside the page cost a count and the cheap tests, nothing more. */
+    if (!projects_page_match(sc->page, host) || (sc->denied_only && s->denied == 0))
+        return 0;
+    category = ep_category_of(host);
+    if (sc->category && strcmp(sc->category, category) != 0)
+        return 0;
+    if (sc->matched++ < sc->page->offset)
+        return 0;
+    if (sc->count >= sc->page->limit) {
+        sc->more = true;
+        return PROJECTS_LIST_STOP;
+    }
+    snprintf(sc->last, sizeof sc->last, "%s", host);
     http_time_iso(s->first_seen, first);
     http_time_iso(s->last_seen, last);
     if (sc->count++ > 0)
@@ -71,13 +121,20 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
     rc = dump_value(sc->domains, json_string(host));
     if (rc == 0 && fputc(':', sc->domains) == EOF)
         rc = EP_E_NOMEM;
-    if (rc == 0)
-        rc = dump_value(sc->domains,
-                        json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "count",
-                                  (json_int_t)s->count, "allowed", (json_int_t)s->allowed, "denied",
-                                  (json_int_t)s->denied, "first_seen", first, "last_seen", last,
-                                  "category", category, "lastVerdict",
-                                  s->last_verdict == EP_VERDICT_DENY ? "deny" : "allow"));
+    if (rc)
+        return rc;
+    record = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "count", (json_int_t)s->count,
+                       "allowed", (json_int_t)s->allowed, "denied", (json_int_t)s->denied,
+                       "first_seen", first, "last_seen", last, "category", category, "lastVerdict",
+                       s->last_verdict == EP_VERDICT_DENY ? "deny" : "allow");
+    if (record && sc->rd) {
+        rc = add_coverage(sc, host, record);
+        if (rc) {
+            json_decref(record);
+            return rc;
+        }
+    }
+    rc = dump_value(sc->domains, record);
     if (rc)
         return rc;
     if (json_array_append_new(json_object_get(sc->categorized, category), json_string(host)) != 0)
@@ -95,6 +152,74 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
 }
 
 /*
+ * The listing's optional arguments: paging and ?q= (projects.c), ?category=
+ * (a category name), ?denied=1, ?coverage=1 with an optional ?profile=
+ * (default the project's). -1 after answering 400 naming the argument.
+ */
+static int list_args(struct http_request *r, const struct ep_project *p, struct projects_page *page,
+                     struct seen_ctx *sc)
+{
+    const char *category = http_query(r, "category"), *denied = http_query(r, "denied");
+    const char *coverage = http_query(r, "coverage"), *profile = http_query(r, "profile");
+    bool known = false;
+
+    if (projects_page_args(r, page) < 0)
+        return -1;
+    sc->page = page;
+    for (int c = 0; category && ep_category_names[c]; c++)
+        known = known || strcmp(category, ep_category_names[c]) == 0;
+    if (category && !known) {
+        http_error(r, 400, "bad_field", "query argument \"category\": \"%s\" is not a category",
+                   category);
+        return -1;
+    }
+    sc->category = category;
+    if (denied && strcmp(denied, "1") != 0 && strcmp(denied, "true") != 0) {
+        http_error(r, 400, "bad_field", "query argument \"denied\" must be 1 or true");
+        return -1;
+    }
+    sc->denied_only = denied != NULL;
+    if (coverage && strcmp(coverage, "1") != 0 && strcmp(coverage, "true") != 0) {
+        http_error(r, 400, "bad_field", "query argument \"coverage\" must be 1 or true");
+        return -1;
+    }
+    if (profile && ep_profile_validate(profile) != 0) {
+        http_error(r, 400, "bad_field", "query argument \"profile\": \"%s\" is not a profile name",
+                   profile);
+        return -1;
+    }
+    if (coverage)
+        sc->profile = profile ? profile : p->profile;
+    return 0;
+}
+
+/*
+ * An unchanged poll: the validator is the store's generation (any write
+ * changes it) and the arguments, so a repeated call answers 304 without
+ * reading a single record. Checked after the caller was authorised.
+ */
+static bool list_not_modified(struct http_request *r, const struct ep_project *p)
+{
+    static const char *const args[] = {"limit",  "offset",   "q",       "after", "category",
+                                       "denied", "coverage", "profile", NULL};
+    uint64_t gen, h = http_fnv(HTTP_FNV_START, p->id, strlen(p->id));
+    char etag[48];
+
+    if (ep_store_generation(r->ctx->store, &gen) != 0)
+        return false;
+    for (int i = 0; args[i]; i++) {
+        const char *v = http_query(r, args[i]);
+
+        h = http_fnv(h, v ? "=" : "-", 1);
+        if (v)
+            h = http_fnv(h, v, strlen(v) + 1);
+    }
+    snprintf(etag, sizeof etag, "\"r%llx-%016llx\"", (unsigned long long)gen,
+             (unsigned long long)h);
+    return http_not_modified(r, etag);
+}
+
+/*
  * GET /api/projects/:id/recorded-domains: admin, anyone for an unprotected
  * workspace, the password (X-Project-Password) for a protected one. Hosts
  * come in host order from one read transaction; "categorized" lists every
@@ -102,7 +227,8 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
  */
 void recorded_handle_list(struct http_request *r)
 {
-    struct seen_ctx sc = {NULL, 0, json_object(), json_object()};
+    struct seen_ctx sc = {.categorized = json_object(), .groups = json_object()};
+    struct projects_page page;
     char *domains = NULL, *text = NULL;
     size_t domains_len = 0;
     const char *password;
@@ -112,15 +238,24 @@ void recorded_handle_list(struct http_request *r)
     int err = EP_E_NOMEM;
 
     if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
-        projects_authorize(r, &p, password) < 0)
+        projects_authorize(r, &p, password) < 0 || list_args(r, &p, &page, &sc) < 0 ||
+        list_not_modified(r, &p))
         goto out;
+    if (sc.profile) {
+        err = ep_store_read_begin(r->ctx->store, &sc.rd);
+        if (err)
+            goto fail;
+        err = EP_E_NOMEM;
+    }
     sc.domains = open_memstream(&domains, &domains_len);
     if (sc.domains == NULL || sc.categorized == NULL || sc.groups == NULL)
         goto fail;
     for (int c = 0; ep_category_names[c]; c++)
         if (json_object_set_new_nocheck(sc.categorized, ep_category_names[c], json_array()) != 0)
             goto fail;
-    err = ep_store_seen_list(r->ctx->store, p.id, add_seen, &sc);
+    err = ep_store_seen_list_after(r->ctx->store, p.id, page.after, add_seen, &sc);
+    if (err == PROJECTS_LIST_STOP)
+        err = 0;
     if (fclose(sc.domains) != 0 && err == 0)
         err = EP_E_NOMEM;
     sc.domains = NULL;
@@ -140,7 +275,10 @@ void recorded_handle_list(struct http_request *r)
     fputs(",\"groups\":", out);
     if (dump_value(out, json_incref(sc.groups)) != 0)
         goto fail;
-    fprintf(out, ",\"totalDomains\":%zu}", sc.count);
+    fprintf(out, ",\"totalDomains\":%zu", sc.count);
+    if (page.on || sc.category || sc.denied_only)
+        projects_page_print(&page, out, sc.more, sc.last);
+    fputc('}', out);
     if (fclose(out) != 0)
         goto fail_closed;
     http_reply_json_text(r, 200, text);
@@ -153,6 +291,7 @@ fail_closed:
     out = NULL;
     http_error_store(r, err, "recorded domains");
 out:
+    ep_store_read_end(sc.rd);
     if (sc.domains)
         fclose(sc.domains);
     free(domains);

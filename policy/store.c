@@ -807,6 +807,15 @@ int ep_store_readers_used(struct ep_store *store, unsigned *out)
     return mdb_reader_list(store->env, count_reader_line, out) < 0 ? EIO : 0;
 }
 
+int ep_store_generation(struct ep_store *store, uint64_t *out)
+{
+    MDB_envinfo info;
+    int rc = mdb_env_info(store->env, &info);
+
+    *out = rc == 0 ? (uint64_t)info.me_last_txnid : 0;
+    return rc;
+}
+
 /* ---- projects and clients ---- */
 
 static int client_row_put(struct ep_store *s, MDB_txn *txn, const struct ep_project *p)
@@ -937,6 +946,28 @@ out:
 int ep_store_projects_list(struct ep_store *store, int (*fn)(void *ctx, const struct ep_project *p),
                            void *ctx)
 {
+    return ep_store_projects_list_after(store, NULL, fn, ctx);
+}
+
+int ep_store_projects_count(struct ep_store *store, uint64_t *out)
+{
+    struct ep_store_read *rd;
+    MDB_stat st;
+    int rc = ep_store_read_begin(store, &rd);
+
+    *out = 0;
+    if (rc)
+        return rc;
+    rc = mdb_stat(rd->txn, store->projects, &st);
+    if (rc == 0)
+        *out = st.ms_entries;
+    ep_store_read_end(rd);
+    return rc;
+}
+
+int ep_store_projects_list_after(struct ep_store *store, const char *after,
+                                 int (*fn)(void *ctx, const struct ep_project *p), void *ctx)
+{
     struct ep_store_read *rd;
     struct ep_project p;
     MDB_cursor *cur = NULL;
@@ -946,8 +977,15 @@ int ep_store_projects_list(struct ep_store *store, int (*fn)(void *ctx, const st
     if (rc)
         return rc;
     rc = mdb_cursor_open(rd->txn, store->projects, &cur);
-    if (rc == 0)
+    if (rc == 0 && after) {
+        /* The first key above @p after: position at it or past it, skip an exact match. */
+        key = store_mkval(after, strlen(after));
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        if (rc == 0 && key.mv_size == strlen(after) && memcmp(key.mv_data, after, key.mv_size) == 0)
+            rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+    } else if (rc == 0) {
         rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
+    }
     while (rc == 0) {
         if (val.mv_size != sizeof p) {
             rc = EP_E_CORRUPT;
@@ -1242,19 +1280,33 @@ int ep_store_seen_add(struct ep_store *store, const struct ep_seen_delta *d, siz
 int ep_store_seen_list(struct ep_store *store, const char *project_id,
                        int (*fn)(void *ctx, const char *host, const struct ep_seen *s), void *ctx)
 {
+    return ep_store_seen_list_after(store, project_id, NULL, fn, ctx);
+}
+
+int ep_store_seen_list_after(struct ep_store *store, const char *project_id, const char *after,
+                             int (*fn)(void *ctx, const char *host, const struct ep_seen *s),
+                             void *ctx)
+{
     struct ep_store_read *rd;
     MDB_cursor *cur = NULL;
     size_t plen = strlen(project_id) + 1;
+    char start[EP_ID_MAX + 1 + EP_HOST_BUFSZ];
+    size_t slen = plen;
     MDB_val key, val;
     int rc;
 
-    if (!valid_id(project_id))
+    if (!valid_id(project_id) || (after && strlen(after) > EP_HOST_MAX))
         return EP_E_INVAL;
+    memcpy(start, project_id, plen);
+    if (after) {
+        memcpy(start + plen, after, strlen(after));
+        slen += strlen(after);
+    }
     rc = ep_store_read_begin(store, &rd);
     if (rc)
         return rc;
     rc = mdb_cursor_open(rd->txn, store->seen, &cur);
-    key = store_mkval(project_id, plen);
+    key = store_mkval(start, slen);
     for (rc = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
         char host[EP_HOST_BUFSZ];
@@ -1262,6 +1314,8 @@ int ep_store_seen_list(struct ep_store *store, const char *project_id,
 
         if (key.mv_size <= plen || memcmp(key.mv_data, project_id, plen) != 0)
             break;
+        if (after && key.mv_size == slen && memcmp(key.mv_data, start, slen) == 0)
+            continue; /* strictly after */
         if (val.mv_size != sizeof s || key.mv_size - plen > EP_HOST_MAX) {
             rc = EP_E_CORRUPT;
             goto out;

@@ -187,6 +187,12 @@ void ep_store_close(struct ep_store *store);
 size_t ep_store_key_filter_bytes(struct ep_store *store);
 /** Number of reader slots in use right now (all processes), for tests and /api/health. */
 int ep_store_readers_used(struct ep_store *store, unsigned *out);
+/**
+ * The id of the last committed write transaction of any process: it
+ * changes with every change to the store, so it makes a cheap validator
+ * (an ETag) for answers read from it. Reads only the lock file's header.
+ */
+int ep_store_generation(struct ep_store *store, uint64_t *out);
 
 /** @name Projects @{ */
 /**
@@ -212,6 +218,11 @@ int ep_store_project_delete(struct ep_store *store, const char *id);
  */
 int ep_store_projects_list(struct ep_store *store, int (*fn)(void *ctx, const struct ep_project *p),
                            void *ctx);
+/** The same, starting with the first project whose id sorts after @p after (NULL: the first). */
+int ep_store_projects_list_after(struct ep_store *store, const char *after,
+                                 int (*fn)(void *ctx, const struct ep_project *p), void *ctx);
+/** Number of projects, without reading them. */
+int ep_store_projects_count(struct ep_store *store, uint64_t *out);
 /** @} */
 
 /** @name Clients (IP → project) @{ */
@@ -267,6 +278,13 @@ int ep_store_seen_add(struct ep_store *store, const struct ep_seen_delta *d, siz
 /** Walk the seen records of one project in host order. */
 int ep_store_seen_list(struct ep_store *store, const char *project_id,
                        int (*fn)(void *ctx, const char *host, const struct ep_seen *s), void *ctx);
+/**
+ * The same, starting with the first host that sorts after @p after (NULL:
+ * the first): a page of a long list costs that page, not what precedes it.
+ */
+int ep_store_seen_list_after(struct ep_store *store, const char *project_id, const char *after,
+                             int (*fn)(void *ctx, const char *host, const struct ep_seen *s),
+                             void *ctx);
 /** Number of seen records in the whole store (for /metrics). */
 int ep_store_seen_total(struct ep_store *store, uint64_t *out);
 /** Delete every seen record of one project. */

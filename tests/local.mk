@@ -10,3 +10,4 @@ include $(srcdir)/tests/acl/local.mk
 include $(srcdir)/tests/api/local.mk
 include $(srcdir)/tests/containers/local.mk
 include $(srcdir)/tests/bench/local.mk
+include $(srcdir)/tests/ui/local.mk

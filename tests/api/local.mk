@@ -65,3 +65,14 @@ TESTS += tests/api/test_api_kill
 tests_api_test_api_kill_SOURCES = tests/api/test_api_kill.c $(API_TEST_CLIENT)
 tests_api_test_api_kill_CFLAGS = $(API_TEST_CFLAGS)
 tests_api_test_api_kill_LDADD = $(API_TEST_LDADD)
+
+# Paging, filters and polls of the listings; the page's files.
+check_PROGRAMS += tests/api/test_api_paging
+TESTS += tests/api/test_api_paging
+SANITIZER_TESTS += tests/api/test_api_paging
+# (through a variable: automake would take a literal .log target for its own rule)
+API_PAGING_LOG = tests/api/test_api_paging.log
+$(API_PAGING_LOG): api/egress-api$(EXEEXT)
+tests_api_test_api_paging_SOURCES = tests/api/test_api_paging.c $(API_TEST_CLIENT)
+tests_api_test_api_paging_CFLAGS = $(API_TEST_CFLAGS)
+tests_api_test_api_paging_LDADD = $(API_TEST_LDADD)

@@ -5,9 +5,11 @@
  * on a random loopback port driven over one keep-alive libcurl connection.
  *
  * Measures, each many times: GET /api/health (the baseline: routing, MHD
- * and the client, no store work), list projects, read the teacher's
+ * and the client, no store work); what the review page asks (a page of
+ * 100 projects, a page of 100 of the teacher's recorded hosts, an
+ * unchanged poll answered 304); list all projects, read all the teacher's
  * recorded domains, promote 1,000 hosts. Prints p50 and p99 latencies and
- * their ratio to the baseline of the same run.
+ * their ratios to the baseline of the same run.
  *
  * Usage: bench_api [--projects N] [--hosts-per-project N] [--teacher-hosts N]
  *                  [--promote N] [--rounds N]
@@ -196,6 +198,8 @@ static double pct(double *v, unsigned n, double p)
     return v[i];
 }
 
+static double base_p99;
+
 static double report(const char *name, double *v, unsigned n, size_t bytes, double base)
 {
     double p50, p99;
@@ -203,9 +207,100 @@ static double report(const char *name, double *v, unsigned n, size_t bytes, doub
     qsort(v, n, sizeof *v, cmp_double);
     p50 = pct(v, n, 0.50);
     p99 = pct(v, n, 0.99);
-    printf("%-36s %9.2f %9.2f %10.1f %12zu\n", name, p50, p99, base > 0 ? p50 / base : 1.0,
-           bytes / n);
+    if (base <= 0)
+        base_p99 = p99;
+    printf("%-40s %9.2f %9.2f %10.1f %10.1f %12zu\n", name, p50, p99, base > 0 ? p50 / base : 1.0,
+           base > 0 ? p99 / base_p99 : 1.0, bytes / n);
     return p50;
+}
+
+/* A GET with one extra header, expecting @p want (200 or 304); the time in ms. */
+static double timed_get(CURL *c, const char *path, const char *header, long want, size_t *bytes)
+{
+    struct curl_slist *hl = NULL;
+    char url[512];
+    long status = 0;
+    double t0;
+
+    hl = curl_slist_append(hl, "Authorization: Bearer " TOKEN);
+    if (header)
+        hl = curl_slist_append(hl, header);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, bytes);
+    t0 = now_ms();
+    if (curl_easy_perform(c) != CURLE_OK)
+        die(path, 0);
+    t0 = now_ms() - t0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hl);
+    if (status != want) {
+        fprintf(stderr, "bench_api: GET %s answered %ld, not %ld\n", path, status, want);
+        die("unexpected status", 0);
+    }
+    return t0;
+}
+
+/* The ETag of one answer to GET @p path. */
+static void etag_of(const char *path, char *out, size_t n)
+{
+    char cmd[1024];
+    FILE *f;
+
+    snprintf(cmd, sizeof cmd,
+             "curl -s --noproxy '*' -D - -o /dev/null -H 'Authorization: Bearer %s' "
+             "'http://127.0.0.1:%u%s' | sed -n 's/^ETag: \\(.*\\)\\r$/\\1/p'",
+             TOKEN, port, path);
+    out[0] = '\0';
+    f = popen(cmd, "r");
+    if (f == NULL || fgets(out, (int)n, f) == NULL)
+        die("read an ETag", 0);
+    out[strcspn(out, "\n")] = '\0';
+    pclose(f);
+}
+
+/*
+ * What the review page asks: a page of 100 projects (first and middle of
+ * 10,000), a page of 100 of the teacher's recorded hosts, and an unchanged
+ * poll of the whole listing (304). Each p99 against the health baseline.
+ */
+static void bench_pages(CURL *c, double *lat, double base)
+{
+    static const struct {
+        const char *name, *path;
+    } pages[] = {
+        {"GET /api/projects?limit=100", "/api/projects?limit=100"},
+        {"GET /api/projects?limit=100&offset=5000", "/api/projects?limit=100&offset=5000"},
+        {"GET /api/projects?limit=100&after=(5000)", "/api/projects?limit=100&after=p0005000"},
+        {"GET recorded ?limit=100 (of 10k)",
+         "/api/projects/p0000000/recorded-domains?limit=100&coverage=1"},
+        {"GET recorded ?limit=100&offset=9000",
+         "/api/projects/p0000000/recorded-domains?limit=100&offset=9000&coverage=1"},
+        {"GET recorded ?limit=100&after=(middle)",
+         "/api/projects/p0000000/recorded-domains?limit=100&after=h5000.site0.example.org&"
+         "coverage=1"},
+        {NULL, NULL},
+    };
+    const char *poll = "/api/projects/p0000000/recorded-domains?coverage=1";
+    char etag[96], header[128];
+    size_t bytes;
+
+    for (int p = 0; pages[p].name; p++) {
+        bytes = 0;
+        for (unsigned i = 0; i < rounds * 10; i++)
+            lat[i] = timed_get(c, pages[p].path, NULL, 200, &bytes);
+        report(pages[p].name, lat, rounds * 10, bytes, base);
+    }
+    etag_of(poll, etag, sizeof etag);
+    snprintf(header, sizeof header, "If-None-Match: %s", etag);
+    bytes = 0;
+    for (unsigned i = 0; i < rounds * 10; i++)
+        lat[i] = timed_get(c, poll, header, 304, &bytes);
+    report("poll recorded, unchanged (304)", lat, rounds * 10, bytes, base);
 }
 
 int main(int argc, char **argv)
@@ -261,12 +356,15 @@ int main(int argc, char **argv)
     if (c == NULL || lat == NULL || body == NULL)
         die("memory", 0);
 
-    printf("%-36s %9s %9s %10s %12s\n", "request (rounds)", "p50 ms", "p99 ms", "p50/health",
-           "bytes");
+    printf("%-40s %9s %9s %10s %10s %12s\n", "request", "p50 ms", "p99 ms", "p50/health",
+           "p99/health", "bytes");
     bytes = 0;
     for (unsigned i = 0; i < rounds * 10; i++)
         lat[i] = timed(c, "GET", "/api/health", NULL, &bytes);
     base = report("GET /api/health (baseline)", lat, rounds * 10, bytes, 0);
+
+    bench_pages(c, lat, base);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
 
     bytes = 0;
     for (unsigned i = 0; i < rounds; i++)

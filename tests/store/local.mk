@@ -33,3 +33,10 @@ tests_store_test_recorder_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
 tests_store_test_recorder_LDADD = policy/libpolicy.la $(LMDB_LIBS) $(PTHREAD_LIBS)
 tests_store_test_recorder_crash_SOURCES = tests/store/test_recorder_crash.c
 tests_store_test_recorder_crash_LDADD = policy/libpolicy.la
+
+# Listing from a key on, counting, the store generation (for paged API answers).
+check_PROGRAMS += tests/store/test_listing
+TESTS += tests/store/test_listing
+UNIT_TESTS += tests/store/test_listing
+tests_store_test_listing_SOURCES = tests/store/test_listing.c
+tests_store_test_listing_LDADD = policy/libpolicy.la

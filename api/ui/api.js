@@ -1,0 +1,71 @@
+// The API client: the admin token lives in sessionStorage (this browser
+// tab only, gone when it closes) and travels only as the Bearer header.
+
+const KEY = 'egress-admin-token';
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    const message = body && typeof body.message === 'string' ? body.message
+      : `the server answered ${status}`;
+    super(message);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+export function token() {
+  return sessionStorage.getItem(KEY);
+}
+
+export function setToken(value) {
+  sessionStorage.setItem(KEY, value);
+}
+
+export function forgetToken() {
+  sessionStorage.removeItem(KEY);
+}
+
+// Listeners told when the server refuses the token (it changed, or was wrong).
+const onUnauthorized = [];
+export function whenUnauthorized(fn) {
+  onUnauthorized.push(fn);
+}
+
+// api(method, path, {body, etag, signingIn}) → {status, data, etag}. A 304 (answer to
+// etag) has data null. Throws ApiError with the API's own message.
+export async function api(method, path, options = {}) {
+  const headers = {Accept: 'application/json'};
+  const t = token();
+  if (t) headers.Authorization = `Bearer ${t}`;
+  if (options.etag) headers['If-None-Match'] = options.etag;
+  let body;
+  if (options.body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(options.body);
+  }
+  let res;
+  try {
+    res = await fetch(path, {method, headers, body, cache: 'no-store', credentials: 'omit'});
+  } catch (e) {
+    throw new ApiError(0, {message: `the server cannot be reached (${e.message})`});
+  }
+  if (res.status === 304) return {status: 304, data: null, etag: options.etag};
+  let data = null;
+  const text = await res.text();
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch (e) {
+      data = {message: `the server answered ${res.status} with something that is not JSON`};
+    }
+  }
+  if (!res.ok) {
+    if (res.status === 401 && t && !options.signingIn) onUnauthorized.forEach((fn) => fn(data));
+    throw new ApiError(res.status, data);
+  }
+  return {status: res.status, data, etag: res.headers.get('ETag')};
+}
+
+export const path = {
+  project: (id) => `/api/projects/${encodeURIComponent(id)}`,
+};

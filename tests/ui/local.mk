@@ -1,0 +1,14 @@
+# The review page in a real headless Chromium (tests/ui/README.md).
+check_PROGRAMS += tests/ui/fill_seen
+tests_ui_fill_seen_SOURCES = tests/ui/fill_seen.c
+tests_ui_fill_seen_LDADD = policy/libpolicy.la
+
+UI_TESTS = tests/ui/test-ui.sh
+TESTS += $(UI_TESTS)
+dist_check_SCRIPTS += $(UI_TESTS)
+EXTRA_DIST += tests/ui/README.md tests/ui/ui.sh tests/ui/ui-test.mjs
+CLEANFILES += tests/ui/review.png tests/ui/review.png.failed.png
+clean-local: clean-ui-modules
+clean-ui-modules:
+	-rm -rf tests/ui/node_modules tests/ui/package-lock.json
+.PHONY: clean-ui-modules
