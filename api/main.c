@@ -31,7 +31,7 @@
 #define TOKEN_MIN               16
 #define DEFAULT_SOCKET          "/var/run/docker.sock"
 #define DEFAULT_IMAGE           "codercom/code-server:latest"
-#define DEFAULT_NETWORK         "bridge"
+#define DEFAULT_NETWORK         "egress-ws" /* contrib/network/egress-net up */
 #define DEFAULT_PIDS_LIMIT      1024
 #define DEFAULT_STOP_TIMEOUT    10
 #define WORKSPACE_CMD_MAX       64
