@@ -340,6 +340,7 @@ expect_eq "(the counter reads 0)" "$udp0" 0
 icmp0=$(outside_count icmp)
 out=$(ws_exec probe ping -c 1 -W 1 $ALLOWED)
 expect_eq "ICMP (ping with raw sockets): nothing arrives" "$(outside_count icmp)" "$icmp0"
+expect_match "(the ping was sent)" "$out" "1 packets transmitted"
 ws_exec "$B" sh -c 'nohup nc -ll -p 8000 -e echo hello-from-b >/dev/null 2>&1 &' >/dev/null
 sleep 0.3
 out=$(wcurl "$A" "http://$ipB:8000/")
@@ -389,6 +390,8 @@ expect_match "logging: HTTP denied.test (allowed in logging mode)" "$out" "path=
 sleep 0.6
 expect_eq "logging: HTTPS host counted once per TLS connection" "$(recorded "$B" other.test)" "3 3 0 allow"
 expect_eq "logging: HTTP host counted once per request" "$(recorded "$B" denied.test)" "2 2 0 allow"
+expect_eq "step 1 (the destination address) is not sent to ICAP: no address recorded" \
+    "$(recorded "$B" "$OTHER")" ""
 
 # --- changes take effect on the next connection ------------------------------------
 out=$(wcurl "$A" https://other.test/)
