@@ -163,9 +163,20 @@ start_squid() {
     done
 }
 start_squid egress 1
-E_PROXY=$PROXY E_HTTP=$HTTP E_HTTPS=$HTTPS
+E_PROXY=$PROXY E_HTTP=$HTTP E_HTTPS=$HTTPS E_PID=${PIDS##* }
 start_squid plain 0
-P_HTTP=$HTTP P_HTTPS=$HTTPS
+P_HTTP=$HTTP P_HTTPS=$HTTPS P_PID=${PIDS##* }
+
+# CPU time (clock ticks, user + system) of a process and its children.
+ticks() {
+    local pid total=0 t
+    for pid in "$@" $(pgrep -P "$1" 2>/dev/null); do
+        t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null)
+        total=$((total + ${t:-0}))
+    done
+    echo $total
+}
+HZ=$(getconf CLK_TCK)
 
 # redirect_to HTTPPORT HTTPSPORT: the workspace's 80/443 go to that squid.
 iptables -w -t nat -N EP-BENCH && iptables -w -t nat -A PREROUTING -i ws-h -j EP-BENCH || exit 1
@@ -176,14 +187,29 @@ redirect_to() {
 }
 inws() { ip netns exec ep-ws "$@"; }
 
-# One run: KIND (http|tls) CONFIG (egress|no-icap|explicit) -> a rate.
+# One run: KIND (http|tls) CONFIG (egress|no-icap|explicit|direct) -> a
+# rate. Sets CPU to "SQUID-US ICAP-US": microseconds of CPU the squid in
+# use and c-icap spent per request or connection during the run.
 run() {
-    local lua=$W/wrk.lua
+    local sq=$E_PID rate s0 i0
     case $2 in
     egress) redirect_to "$E_HTTP" "$E_HTTPS" ;;
-    no-icap) redirect_to "$P_HTTP" "$P_HTTPS" ;;
+    no-icap)
+        redirect_to "$P_HTTP" "$P_HTTPS"
+        sq=$P_PID
+        ;;
     explicit | direct) iptables -w -t nat -F EP-BENCH ;;
     esac
+    s0=$(ticks "$sq")
+    i0=$(ticks "$ICAP_PID")
+    rate=$(run_load "$@")
+    CPU=$(awk -v s="$(($(ticks "$sq") - s0))" -v i="$(($(ticks "$ICAP_PID") - i0))" -v r="${rate:-0}" \
+        -v d="$DURATION" -v hz="$HZ" 'BEGIN {n = r * d; if (n < 1) n = 1;
+        printf "%.0f %.0f", s * 1e6 / hz / n, i * 1e6 / hz / n}')
+    echo "$rate"
+}
+run_load() {
+    local lua=$W/wrk.lua
     if [ "$1" = http ]; then
         if [ "$2" = explicit ]; then
             echo 'wrk.path = "http://allowed.test/"' >"$lua"
@@ -209,19 +235,23 @@ iptables -w -t nat -F EP-BENCH
 echo "check explicit HTTP: $(inws curl -s -o /dev/null -w '%{http_code}' -x "http://$GW:$E_PROXY" http://allowed.test/)," \
     "HTTPS: $(inws curl -s -o /dev/null -w '%{http_code}' -x "http://$GW:$E_PROXY" --cacert "$W/ca.pem" https://allowed.test/)"
 
-declare -A results
+declare -A results squidcpu icapcpu
 configs=("http egress" "http no-icap" "http explicit" "http direct"
     "tls egress" "tls no-icap" "tls explicit" "tls direct")
 for r in $(seq 1 "$ROUNDS"); do
     for c in "${configs[@]}"; do
         read -r kind conf <<<"$c"
         if [ "$conf" = explicit ] && [ "$kind" = tls ]; then
-            rate=$(run tls explicit proxy)
+            run tls explicit proxy >"$W/rate"
         else
-            rate=$(run "$kind" "$conf")
+            run "$kind" "$conf" >"$W/rate"
         fi
+        rate=$(cat "$W/rate")
         results[$c]="${results[$c]:-} $rate"
-        echo "round $r $kind $conf $rate/s"
+        read -r sq ic <<<"$CPU"
+        squidcpu[$c]="${squidcpu[$c]:-} $sq"
+        icapcpu[$c]="${icapcpu[$c]:-} $ic"
+        echo "round $r $kind $conf $rate/s (CPU per op: squid $sq us, c-icap $ic us)"
     done
 done
 
@@ -229,14 +259,20 @@ median() {
     tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
-printf '\n%-44s %10s %8s  %s\n' "configuration" "median" "ratio" "runs"
+printf '\n%-28s %8s %7s %10s %10s  %s\n' "configuration" "median" "ratio" "squid us" "c-icap us" "runs"
 for kind in http tls; do
     base=$(echo "${results[$kind no-icap]}" | median)
     for conf in no-icap egress explicit direct; do
         m=$(echo "${results[$kind $conf]}" | median)
         unit="req/s"
         [ "$kind" = tls ] && unit="conn/s"
-        printf '%-44s %10s %8s  %s\n' "$kind $conf ($unit)" "$m" "$(ratio "$m" "$base")" "${results[$kind $conf]}"
+        sq=$(echo "${squidcpu[$kind $conf]}" | median)
+        ic=$(echo "${icapcpu[$kind $conf]}" | median)
+        [ "$conf" = direct ] && sq=- ic=-
+        [ "$conf" = no-icap ] && ic=-
+        printf '%-28s %8s %7s %10s %10s  %s\n' "$kind $conf ($unit)" "$m" "$(ratio "$m" "$base")" \
+            "$sq" "$ic" "${results[$kind $conf]}"
     done
 done
+echo "(squid us, c-icap us: median CPU time per request or connection of the squid in use and of c-icap)"
 echo "(median of $ROUNDS interleaved rounds of ${DURATION}s; wrk -t$THREADS -c$CONNS; tls-load -c$CONNS)"

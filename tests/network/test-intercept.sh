@@ -76,6 +76,7 @@ ALLOWED=198.51.100.10
 OTHER=198.51.100.11
 DENIED=203.0.113.20
 DNS=198.51.100.53
+DNS_OTHER=198.51.100.54 # a resolver the workspaces must not reach
 OUT=ep-out
 PIDS=
 stack_init || exit 99
@@ -106,7 +107,7 @@ ip link add ep-h type veth peer name ep-o && ip link set ep-o netns "$OUT" &&
     ip -n "$OUT" addr add 10.255.0.2/30 dev ep-o && ip -n "$OUT" link set ep-o up &&
     ip -n "$OUT" link set lo up && ip -n "$OUT" route add default via 10.255.0.1 &&
     ip route add 198.51.100.0/24 via 10.255.0.2 && ip route add 203.0.113.0/24 via 10.255.0.2 || exit 99
-for a in $ALLOWED $OTHER $DENIED $DNS; do
+for a in $ALLOWED $OTHER $DENIED $DNS $DNS_OTHER; do
     ip -n "$OUT" addr add "$a/32" dev lo || exit 99
 done
 # Counters of what reaches the outside: UDP 443 and ICMP echo.
@@ -143,6 +144,9 @@ start_origin $ALLOWED 8080
 ip netns exec "$OUT" dnsmasq -k --no-resolv --no-hosts --bind-interfaces --listen-address=$DNS \
     --user=root --pid-file="$work/dnsmasq.pid" --log-facility="$work/dnsmasq.log" \
     --address=/allowed.test/$ALLOWED --address=/other.test/$OTHER --address=/denied.test/$DENIED &
+PIDS="$PIDS $!"
+ip netns exec "$OUT" dnsmasq -k --no-resolv --no-hosts --bind-interfaces --listen-address=$DNS_OTHER \
+    --user=root --pid-file="$work/dnsmasq-other.pid" --address=/allowed.test/$ALLOWED &
 PIDS="$PIDS $!"
 
 # --- the engine, the network ---------------------------------------------------
@@ -358,6 +362,10 @@ out=$(ws_exec "$A" sh -c "echo OPTIONS | nc -w 3 $GW $ICAP_GW_PORT; echo rc=\$?"
 expect_no_match "c-icap's port: unreachable" "$out" "ICAP/1.0"
 expect_match "(c-icap answers on the gateway from the host)" \
     "$(c-icap-client -i $GW -p "$ICAP_GW_PORT" -s egress 2>&1)" "ICAP/1.0 200|Methods"
+out=$(ws_exec "$A" nslookup allowed.test $DNS)
+expect_match "DNS to the chosen resolver answers" "$out" "Address:? *(1: )?$ALLOWED"
+out=$(ws_exec "$A" nslookup allowed.test $DNS_OTHER)
+expect_no_match "DNS to another resolver: no answer" "$out" "$ALLOWED"
 out=$(wcurl "$A" "http://$GW:22/")
 expect_match "sshd's port on the host: unreachable" "$out" "code=000 .* exit=(7|28)"
 
@@ -418,6 +426,8 @@ ws_exec "$A" bash -c "echo quic >/dev/udp/$ALLOWED/443" >/dev/null
 expect_match "control: without the rules UDP 443 arrives" "$(outside_count udp)" "^[1-9]"
 out=$(ws_exec probe ping -c 1 -W 1 $ALLOWED)
 expect_match "control: without the rules ICMP arrives" "$(outside_count icmp)" "^[1-9]"
+out=$(ws_exec "$A" nslookup allowed.test $DNS_OTHER)
+expect_match "control: without the rules another resolver answers" "$out" "$ALLOWED"
 out=$(netcmd up 2>&1)
 expect_eq "up again over the existing network" "$(fw_dump)" "$after_up"
 dockerd_api DELETE '/containers/workspace-probe?force=true' >/dev/null
