@@ -25,7 +25,9 @@
 #   shows whether squid or the machine is the limit.
 #
 # Knobs (environment): ROUNDS (5), DURATION (seconds a run, 5), CONNS (wrk
-# connections and tls-load threads, 20), THREADS (wrk threads, 2).
+# connections and tls-load threads, 20), THREADS (wrk threads, 2),
+# RESUME=1 (tls-load -R: resumed TLS sessions, so that the client and the
+# origin spend less per connection and squid's share shows).
 set -u
 top_srcdir=$(cd "${top_srcdir:-$(dirname "$0")/../..}" && pwd)
 top_builddir=$(cd "${top_builddir:-.}" && pwd)
@@ -34,6 +36,8 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-20}
 THREADS=${THREADS:-2}
+TLS_RESUME=
+[ "${RESUME:-0}" = 1 ] && TLS_RESUME=-R
 STORECTL="$top_builddir/tests/lib/storectl"
 TLSLOAD="$top_builddir/tests/bench/tls-load"
 
@@ -217,8 +221,12 @@ run_load() {
         else
             inws wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" http://allowed.test/ 2>&1
         fi | awk '/^Requests\/sec:/ {print int($2)}'
+    elif [ "$1" = tlswrk ]; then
+        inws wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -H 'Connection: close' https://allowed.test/ 2>&1 |
+            awk '/^Requests\/sec:/ {print int($2)}'
     else
-        inws "$TLSLOAD" -u https://allowed.test/ -C "$W/ca.pem" -c "$CONNS" -d "$DURATION" \
+        # shellcheck disable=SC2086
+        inws "$TLSLOAD" -u https://allowed.test/ -C "$W/ca.pem" -c "$CONNS" -d "$DURATION" $TLS_RESUME \
             ${3:+-x "http://$GW:$E_PROXY"} | sed 's/.*rate=\([0-9]*\).*/\1/'
     fi
 }
@@ -237,7 +245,8 @@ echo "check explicit HTTP: $(inws curl -s -o /dev/null -w '%{http_code}' -x "htt
 
 declare -A results squidcpu icapcpu
 configs=("http egress" "http no-icap" "http explicit" "http direct"
-    "tls egress" "tls no-icap" "tls explicit" "tls direct")
+    "tls egress" "tls no-icap" "tls explicit" "tls direct"
+    "tlswrk egress" "tlswrk no-icap" "tlswrk direct")
 for r in $(seq 1 "$ROUNDS"); do
     for c in "${configs[@]}"; do
         read -r kind conf <<<"$c"
@@ -260,12 +269,13 @@ median() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
 printf '\n%-28s %8s %7s %10s %10s  %s\n' "configuration" "median" "ratio" "squid us" "c-icap us" "runs"
-for kind in http tls; do
+for kind in http tls tlswrk; do
     base=$(echo "${results[$kind no-icap]}" | median)
     for conf in no-icap egress explicit direct; do
+        [ -n "${results[$kind $conf]:-}" ] || continue
         m=$(echo "${results[$kind $conf]}" | median)
         unit="req/s"
-        [ "$kind" = tls ] && unit="conn/s"
+        [ "$kind" != http ] && unit="conn/s"
         sq=$(echo "${squidcpu[$kind $conf]}" | median)
         ic=$(echo "${icapcpu[$kind $conf]}" | median)
         [ "$conf" = direct ] && sq=- ic=-
@@ -275,4 +285,4 @@ for kind in http tls; do
     done
 done
 echo "(squid us, c-icap us: median CPU time per request or connection of the squid in use and of c-icap)"
-echo "(median of $ROUNDS interleaved rounds of ${DURATION}s; wrk -t$THREADS -c$CONNS; tls-load -c$CONNS)"
+echo "(median of $ROUNDS interleaved rounds of ${DURATION}s; wrk -t$THREADS -c$CONNS; tls-load -c$CONNS $TLS_RESUME)"

@@ -3,11 +3,13 @@
  * HTTP request, from C threads with libcurl (a curl process per connection
  * would measure process start-up instead).
  *
- *   tls-load -u URL [-x PROXY] [-r HOST:PORT:ADDR] [-C CAFILE] [-c THREADS] [-d SECONDS]
+ *   tls-load -u URL [-x PROXY] [-r HOST:PORT:ADDR] [-C CAFILE] [-c THREADS] [-d SECONDS] [-R]
  *
- * Each thread loops: a fresh connection (no reuse, no TLS session cache),
- * the handshake with certificate verification against CAFILE, GET URL,
- * the whole answer read. With -x the connection is a CONNECT tunnel
+ * Each thread loops: a fresh connection (no reuse), the handshake with
+ * certificate verification against CAFILE, GET URL, the whole answer
+ * read. Every handshake is a full one unless -R: then a thread resumes its
+ * previous TLS session where the server allows it (cheaper for client and
+ * origin, the same work for a proxy that only splices). With -x the connection is a CONNECT tunnel
  * through the proxy. Prints "connections=N errors=E rate=R" (R per
  * second, only transfers that ended in HTTP 200 count); the first error
  * is printed on stderr.
@@ -26,6 +28,7 @@
 static const char *url, *proxy, *resolve, *cafile;
 static atomic_long done, errors;
 static atomic_int stop, reported;
+static long resume;
 
 static size_t discard(char *p, size_t size, size_t n, void *ud)
 {
@@ -57,7 +60,7 @@ static void *worker(void *arg)
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, resume);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
@@ -93,7 +96,7 @@ int main(int argc, char **argv)
     int nthreads = 10, seconds = 5, opt, started = 0;
     double t0, t1;
 
-    while ((opt = getopt(argc, argv, "u:x:r:C:c:d:")) != -1) {
+    while ((opt = getopt(argc, argv, "u:x:r:C:c:d:R")) != -1) {
         switch (opt) {
         case 'u':
             url = optarg;
@@ -112,6 +115,9 @@ int main(int argc, char **argv)
             break;
         case 'd':
             seconds = atoi(optarg);
+            break;
+        case 'R':
+            resume = 1;
             break;
         default:
             goto usage;
@@ -138,6 +144,6 @@ int main(int argc, char **argv)
     return started == nthreads ? 0 : 1;
 usage:
     fprintf(stderr, "usage: tls-load -u URL [-x PROXY] [-r HOST:PORT:ADDR] [-C CAFILE] "
-                    "[-c THREADS] [-d SECONDS]\n");
+                    "[-c THREADS] [-d SECONDS] [-R]\n");
     return 2;
 }
