@@ -233,7 +233,7 @@ Try:
   # 3. inside it, without any proxy setting
   docker exec workspace-PROJECT_ID curl -sI https://example.org/     # allowed: 200
   docker exec workspace-PROJECT_ID curl -sI http://example.com/      # blocked: our 403 page
-  docker exec workspace-PROJECT_ID curl -sI https://example.com/     # blocked: connection reset
+  docker exec workspace-PROJECT_ID curl -sI https://example.com/     # blocked: TLS error at once
   # 4. what it tried
   curl -s $api/api/projects/PROJECT_ID/recorded-domains -H "\$H"
 
