@@ -252,7 +252,7 @@ recorded() {
 }
 
 # ws_exec ID CMD...: run CMD in container workspace-ID (a workspace, or
-# the probe); prints its output, sets EXEC_RC.
+# the probe); prints its output.
 ws_exec() {
     local id=$1 extra='' arg cmd='' eid
     shift
@@ -265,7 +265,6 @@ ws_exec() {
         grep -o '"Id":"[0-9a-f]*"' | cut -d'"' -f4)
     curl -sS --max-time 30 --unix-socket "$DOCKERD_SOCK" -X POST -H 'Content-Type: application/json' \
         --data '{"Detach":false,"Tty":true}' "http://localhost/exec/$eid/start" | tr -d '\r'
-    EXEC_RC=$(dockerd_api GET "/exec/$eid/json" | grep -o '"ExitCode":[0-9-]*' | cut -d: -f2)
 }
 # wcurl ID ARGS...: curl in the workspace with the test CA; the output ends
 # with "code=HTTP-STATUS exit=CURL-EXIT".
