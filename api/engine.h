@@ -97,7 +97,7 @@
 /** @{ */
 #define ENGINE_DEFAULT_SOCKET        "/var/run/docker.sock"
 #define ENGINE_DEFAULT_IMAGE         "codercom/code-server:latest"
-#define ENGINE_DEFAULT_NETWORK       "bridge"
+#define ENGINE_DEFAULT_NETWORK       "egress-ws"   /* contrib/network/egress-net up */
 #define ENGINE_DEFAULT_MEMORY        (2ULL << 30)  /**< 2 GiB */
 #define ENGINE_DEFAULT_MEMORY_MAX    (16ULL << 30) /**< 16 GiB */
 #define ENGINE_DEFAULT_NANO_CPUS     1000000000ULL /**< 1 CPU */

@@ -11,14 +11,15 @@ dist_egresstemplate_DATA = \
 	contrib/c-icap/templates/egress/en/EGRESS_DENIED \
 	contrib/c-icap/templates/egress/en/EGRESS_DENIED_TEXT
 squidconfdir = $(pkgdatadir)/squid
-dist_squidconf_DATA = contrib/squid/egress.conf contrib/squid/egress-acl.conf
+dist_squidconf_DATA = contrib/squid/egress.conf contrib/squid/egress-acl.conf \
+	contrib/squid/egress-intercept.conf
 # squid's error_directory: our template plus, at install time, a copy of
 # squid's stock templates (setting error_directory replaces them all).
 squiderrorsdir = $(pkgdatadir)/squid-errors
 dist_squiderrors_DATA = contrib/squid/errors/ERR_EGRESS_DENIED
 SQUID_TEMPLATES = /usr/share/squid/errors/templates
 systemdunitdir = $(pkgdatadir)/systemd
-systemdunit_DATA = contrib/systemd/egress-api.service
+systemdunit_DATA = contrib/systemd/egress-api.service contrib/systemd/egress-net.service
 cicapdropindir = $(pkgdatadir)/systemd/c-icap.service.d
 dist_cicapdropin_DATA = contrib/systemd/c-icap.service.d/egress.conf
 dist_doc_DATA = README.md docs/API.md
@@ -28,6 +29,16 @@ contrib/systemd/egress-api.service: contrib/systemd/egress-api.service.in Makefi
 	sed -e 's|@bindir[@]|$(bindir)|g' -e 's|@docdir[@]|$(docdir)|g' \
 	    $(srcdir)/contrib/systemd/egress-api.service.in >$@
 CLEANFILES += contrib/systemd/egress-api.service
+
+contrib/systemd/egress-net.service: contrib/systemd/egress-net.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) contrib/systemd && \
+	sed -e 's|@pkgdatadir[@]|$(pkgdatadir)|g' -e 's|@docdir[@]|$(docdir)|g' \
+	    $(srcdir)/contrib/systemd/egress-net.service.in >$@
+CLEANFILES += contrib/systemd/egress-net.service
+
+# The workspace network script (egress-net up|down|status).
+networkdir = $(pkgdatadir)/network
+dist_network_SCRIPTS = contrib/network/egress-net
 
 install-data-hook:
 	@if [ -d "$(SQUID_TEMPLATES)" ]; then \
@@ -46,4 +57,5 @@ uninstall-hook:
 
 dist_noinst_SCRIPTS += contrib/install-deps.sh contrib/quickstart.sh
 EXTRA_DIST += contrib/README.md contrib/c-icap/README.md contrib/squid/README.md \
-	contrib/systemd/README.md contrib/systemd/egress-api.service.in
+	contrib/systemd/README.md contrib/systemd/egress-api.service.in \
+	contrib/systemd/egress-net.service.in contrib/network/README.md

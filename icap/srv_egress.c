@@ -18,6 +18,14 @@
  *     access; an admin edits the page there, without rebuilding.
  * A body sent with a denied request is read and dropped as it arrives.
  *
+ * Intercepted traffic (contrib/squid/egress-intercept.conf) needs nothing
+ * else: X-Client-IP is still the workspace (REDIRECT keeps the source), a
+ * plain HTTP request names its host in the Host header, and an intercepted
+ * TLS connection reaches us once, as squid's "CONNECT <sni>:443" of the
+ * step-2 splice (or "CONNECT <address>:443" without SNI, for ip: rules):
+ * the step-1 CONNECT is not sent here, so a TLS connection is decided and
+ * counted once.
+ *
  * The LMDB store is opened in every child after fork (CI_CMD_CHILD_START)
  * and closed at child stop, after the recorder's last flush.
  */

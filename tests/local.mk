@@ -11,3 +11,4 @@ include $(srcdir)/tests/api/local.mk
 include $(srcdir)/tests/containers/local.mk
 include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/ui/local.mk
+include $(srcdir)/tests/network/local.mk

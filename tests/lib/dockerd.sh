@@ -21,6 +21,12 @@
 # SIGKILL they outlive it), and deletes the work directory. It is safe to
 # call twice or when the start failed.
 #
+# dockerd_start_here DIR starts dockerd in the caller's own namespaces (for a
+# test that made a network and mount namespace of its own first, with /run
+# a tmpfs there). DOCKERD_IMAGE_BINARIES (host executables, e.g.
+# /usr/bin/curl) are copied into the image with the libraries ldd names,
+# and DOCKERD_IMAGE_FILES ("SRC:DEST" pairs) as files.
+#
 # podman_service_start DIR does the same for `podman system service` (the
 # Docker-compatible API of podman), in the same kind of namespaces and with
 # a containers.conf of its own; every dockerd_* function then works on it
@@ -88,6 +94,32 @@ dockerd_start() {
     dockerd_wait_ready
 }
 
+# dockerd_start without unshare: the caller is in namespaces of its own
+# already (its /run must be private). Sets the same variables.
+dockerd_start_here() {
+    DOCKERD_DIR=$1
+    DOCKERD_SOCK=$DOCKERD_DIR/docker.sock
+    [ -n "$DOCKERD_DIR" ] || return 1
+    mkdir -p "$DOCKERD_DIR/data" "$DOCKERD_DIR/exec" || return 1
+    dockerd --data-root "$DOCKERD_DIR/data" --exec-root "$DOCKERD_DIR/exec" \
+        --pidfile "$DOCKERD_DIR/dockerd.pid" -H "unix://$DOCKERD_SOCK" \
+        >"$DOCKERD_DIR/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    DOCKERD_NETNS=
+    dockerd_wait_ready
+}
+
+# Copy the host executable BIN into ROOT at the same path, with every
+# library ldd lists for it (and the dynamic loader).
+dockerd_image_add_binary() {
+    local root=$1 bin=$2 lib
+    mkdir -p "$root$(dirname "$bin")" && cp -L "$bin" "$root$bin" || return 1
+    for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+        [ -e "$root$lib" ] && continue
+        mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib" || return 1
+    done
+}
+
 # Wait until the engine started as DOCKERD_PID answers /_ping on
 # DOCKERD_SOCK (at most 30 s); on failure show the end of its log.
 dockerd_wait_ready() {
@@ -147,6 +179,12 @@ done
 EOF
     chmod 755 "$root/bin/ws-idle"
     chown 1000:1000 "$root/home/coder"
+    for bin in ${DOCKERD_IMAGE_BINARIES:-}; do
+        dockerd_image_add_binary "$root" "$bin" || return 1
+    done
+    for pair in ${DOCKERD_IMAGE_FILES:-}; do
+        mkdir -p "$root$(dirname "${pair#*:}")" && cp "${pair%%:*}" "$root${pair#*:}" || return 1
+    done
     chmod 1777 "$root/tmp"
     # changes=CMD ["/bin/ws-idle"], URI-encoded.
     tar -C "$root" -cf - . |

@@ -3,9 +3,11 @@
  * end-to-end tests and the benchmarks (python's http.server is too slow to
  * measure squid against).
  *
- *   origin [-p PORT] [-f PORTFILE]
+ *   origin [-a ADDR] [-p PORT] [-f PORTFILE] [-c CERT -k KEY]
  *
- * Listens on 127.0.0.1:PORT (0, the default, takes a free port) and writes
+ * Listens on ADDR:PORT (ADDR an IPv4 address, default 127.0.0.1; PORT 0,
+ * the default, takes a free port), speaking HTTPS with the PEM certificate
+ * chain CERT and key KEY when both are given, and writes
  * the port it listens on to PORTFILE (and stdout) once it accepts
  * connections. Answers:
  *   - POST and PUT: reads the body as it streams in, without keeping it,
@@ -35,6 +37,8 @@ struct upload {
 };
 
 static uint32_t crc_table[256];
+/* The state of a request without a body (no upload to count). */
+static char headers_only;
 
 /* The table of the CRC-32 used by POSIX cksum (polynomial 0x04C11DB7, MSB first). */
 static void crc_init(void)
@@ -107,28 +111,61 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                  (unsigned long)crc_finish(up->crc, up->bytes));
         return reply(conn, text);
     }
+    /* Answered on the second call, once the whole request is in: a
+     * response queued on the first one makes MHD close the connection. */
+    if (*state == NULL) {
+        *state = &headers_only;
+        return MHD_YES;
+    }
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
     snprintf(text, sizeof text, "origin host=%s path=%s\n", host ? host : "-", url);
     return reply(conn, text);
 }
 
+/* The whole of the file @p path as a NUL-terminated string, or NULL. */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+
+    if (f == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+        goto out;
+    buf = malloc((size_t)n + 1);
+    if (buf == NULL)
+        goto out;
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+        goto out;
+    }
+    buf[n] = '\0';
+out:
+    fclose(f);
+    return buf;
+}
+
 static void completed(void *cls, struct MHD_Connection *conn, void **state,
                       enum MHD_RequestTerminationCode toe)
 {
-    free(*state);
+    if (*state != &headers_only)
+        free(*state);
     *state = NULL;
 }
 
 int main(int argc, char **argv)
 {
-    const char *portfile = NULL;
-    unsigned port = 0;
+    const char *portfile = NULL, *addr = "127.0.0.1", *certfile = NULL, *keyfile = NULL;
+    char *cert = NULL, *key = NULL;
+    unsigned port = 0, flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     struct MHD_Daemon *d;
     const union MHD_DaemonInfo *info;
     sigset_t set;
     int sig, opt;
 
-    while ((opt = getopt(argc, argv, "p:f:")) != -1) {
+    while ((opt = getopt(argc, argv, "a:p:f:c:k:")) != -1) {
         switch (opt) {
         case 'p':
             port = (unsigned)strtoul(optarg, NULL, 10);
@@ -136,8 +173,18 @@ int main(int argc, char **argv)
         case 'f':
             portfile = optarg;
             break;
+        case 'a':
+            addr = optarg;
+            break;
+        case 'c':
+            certfile = optarg;
+            break;
+        case 'k':
+            keyfile = optarg;
+            break;
         default:
-            fprintf(stderr, "usage: %s [-p PORT] [-f PORTFILE]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-a ADDR] [-p PORT] [-f PORTFILE] [-c CERT -k KEY]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -148,14 +195,30 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-                         (uint16_t)port, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+        fprintf(stderr, "origin: -a %s is not an IPv4 address\n", addr);
+        return 2;
+    }
+    if ((certfile == NULL) != (keyfile == NULL)) {
+        fprintf(stderr, "origin: HTTPS needs both -c CERT and -k KEY\n");
+        return 2;
+    }
+    if (certfile != NULL) {
+        cert = read_file(certfile);
+        key = read_file(keyfile);
+        if (cert == NULL || key == NULL) {
+            fprintf(stderr, "origin: cannot read %s\n", cert == NULL ? certfile : keyfile);
+            return 1;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, &sa,
                          MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, 4000u,
                          MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_NOTIFY_COMPLETED, completed,
-                         NULL, MHD_OPTION_END);
+                         NULL, cert != NULL ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+                         MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
     if (d == NULL) {
-        fprintf(stderr, "origin: cannot listen on 127.0.0.1:%u\n", port);
+        fprintf(stderr, "origin: cannot listen on %s:%u%s\n", addr, port, cert ? " (HTTPS)" : "");
         return 1;
     }
     info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
@@ -171,9 +234,11 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    printf("origin listening on 127.0.0.1:%u\n", port);
+    printf("origin listening on %s:%u\n", addr, port);
     fflush(stdout);
     sigwait(&set, &sig);
     MHD_stop_daemon(d);
+    free(cert);
+    free(key);
     return 0;
 }
