@@ -8,7 +8,8 @@ policy_libpolicy_la_SOURCES = \
 	policy/store.c policy/store.h \
 	policy/store_match.c policy/store_internal.h \
 	policy/decide.c policy/decide.h \
-	policy/recorder.c policy/recorder.h
+	policy/recorder.c policy/recorder.h \
+	policy/capture_store.c policy/capture_store.h
 policy_libpolicy_la_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(PCRE2_CFLAGS) $(IDN2_CFLAGS) $(PSL_CFLAGS)
 policy_libpolicy_la_LIBADD = $(LMDB_LIBS) $(PCRE2_LIBS) $(IDN2_LIBS) $(PSL_LIBS) $(PTHREAD_LIBS)
 EXTRA_DIST += policy/README.md

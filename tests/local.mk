@@ -9,3 +9,4 @@ include $(srcdir)/tests/icap/local.mk
 include $(srcdir)/tests/api/local.mk
 include $(srcdir)/tests/containers/local.mk
 include $(srcdir)/tests/bench/local.mk
+include $(srcdir)/tests/capture/local.mk

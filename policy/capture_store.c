@@ -1,0 +1,528 @@
+/*
+ * Captured LLM API exchanges and the LLM host list (capture_store.h).
+ * Shares the store handle and its transactions with store.c through
+ * store_internal.h.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "policy/capture_store.h"
+#include "policy/error.h"
+#include "policy/host.h"
+#include "policy/store_internal.h"
+
+/* The LLM API hosts a new (or upgraded) store lists. */
+static const char *const default_llm_hosts[] = {
+    "api.openai.com",   "api.anthropic.com", "generativelanguage.googleapis.com",
+    "api.mistral.ai",   "api.groq.com",      "openrouter.ai",
+    "api.deepseek.com",
+};
+
+#define CAP_VERSION 1
+#define CAP_FIELDS  9
+#define CAP_KEY_MAX (EP_ID_MAX + 1 + 8)
+
+/* The fixed head of a stored exchange; the CAP_FIELDS texts follow it back to back. */
+struct cap_head {
+    uint32_t version;
+    uint32_t flags;
+    int64_t time_us;
+    uint32_t status;
+    uint32_t reserved;
+    uint64_t input_tokens, output_tokens;
+    uint64_t request_size, response_size;
+    uint32_t len[CAP_FIELDS];
+    uint32_t reserved2;
+};
+
+/* The text fields of @p c in stored order. */
+static void cap_fields(const struct ep_capture *c, const struct ep_capture_text **f)
+{
+    f[0] = &c->host;
+    f[1] = &c->method;
+    f[2] = &c->path;
+    f[3] = &c->model;
+    f[4] = &c->first_user;
+    f[5] = &c->request_headers;
+    f[6] = &c->response_headers;
+    f[7] = &c->request_body;
+    f[8] = &c->response_body;
+}
+
+static size_t cap_key(const char *project_id, uint64_t id, unsigned char *key)
+{
+    size_t n = strlen(project_id) + 1;
+
+    memcpy(key, project_id, n);
+    for (int i = 7; i >= 0; i--, id >>= 8)
+        key[n + (size_t)i] = (unsigned char)(id & 0xff);
+    return n + 8;
+}
+
+static uint64_t cap_key_id(const MDB_val *key)
+{
+    const unsigned char *p = (const unsigned char *)key->mv_data + key->mv_size - 8;
+    uint64_t id = 0;
+
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | p[i];
+    return id;
+}
+
+/* Whether @p key belongs to the project whose prefix (id NUL) is @p prefix. */
+static bool cap_key_of(const MDB_val *key, const char *prefix, size_t plen)
+{
+    return key->mv_size == plen + 8 && memcmp(key->mv_data, prefix, plen) == 0;
+}
+
+/* Decode a stored exchange; the texts point into @p val. */
+static int cap_decode(const MDB_val *key, const MDB_val *val, struct ep_capture *c)
+{
+    const struct ep_capture_text *f[CAP_FIELDS];
+    struct cap_head h;
+    const char *p;
+    size_t left;
+
+    if (val->mv_size < sizeof h || key->mv_size < 9)
+        return EP_E_CORRUPT;
+    memcpy(&h, val->mv_data, sizeof h);
+    if (h.version != CAP_VERSION)
+        return EP_E_CORRUPT;
+    memset(c, 0, sizeof *c);
+    c->id = cap_key_id(key);
+    c->time_us = h.time_us;
+    c->status = h.status;
+    c->flags = h.flags;
+    c->input_tokens = h.input_tokens;
+    c->output_tokens = h.output_tokens;
+    c->request_size = h.request_size;
+    c->response_size = h.response_size;
+    cap_fields(c, f);
+    p = (const char *)val->mv_data + sizeof h;
+    left = val->mv_size - sizeof h;
+    for (int i = 0; i < CAP_FIELDS; i++) {
+        struct ep_capture_text *t = (struct ep_capture_text *)f[i];
+
+        if (h.len[i] > left)
+            return EP_E_CORRUPT;
+        t->p = p;
+        t->n = h.len[i];
+        p += h.len[i];
+        left -= h.len[i];
+    }
+    return left == 0 ? 0 : EP_E_CORRUPT;
+}
+
+/* Delete the oldest exchanges of a project over the limits, within @p txn. */
+static int cap_limit(struct ep_store *s, MDB_txn *txn, const char *project_id,
+                     const struct ep_capture_limits *lim, int64_t now_us, uint64_t *gone)
+{
+    unsigned char key0[CAP_KEY_MAX];
+    size_t plen = strlen(project_id) + 1, klen;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    uint64_t count = 0, cutoff = 0;
+    int rc;
+
+    if (!lim || (lim->retention_s <= 0 && lim->project_max == 0))
+        return 0;
+    if (lim->retention_s > 0 && now_us > lim->retention_s * 1000000)
+        cutoff = (uint64_t)(now_us - lim->retention_s * 1000000);
+    rc = mdb_cursor_open(txn, s->conversations, &cur);
+    if (rc)
+        return rc;
+    /* Count the project's exchanges first (the cap needs the total). */
+    if (lim->project_max) {
+        klen = cap_key(project_id, 0, key0);
+        key = store_mkval(key0, klen);
+        for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+             rc == 0 && cap_key_of(&key, project_id, plen);
+             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
+            count++;
+        if (rc && rc != MDB_NOTFOUND)
+            goto out;
+    }
+    /* Delete from the oldest on; seek again after each delete (the cursor may be at an end). */
+    klen = cap_key(project_id, 0, key0);
+    for (;;) {
+        bool over, old;
+
+        key = store_mkval(key0, klen);
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        if (rc || !cap_key_of(&key, project_id, plen))
+            break;
+        over = lim->project_max && count > lim->project_max;
+        old = cutoff && cap_key_id(&key) < cutoff;
+        if (!over && !old)
+            break;
+        rc = mdb_cursor_del(cur, 0);
+        if (rc)
+            goto out;
+        count--;
+        if (gone)
+            ++*gone;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int ep_capture_put(struct ep_store *store, const char *project_id, const struct ep_capture *c,
+                   const struct ep_capture_limits *limits, uint64_t *id)
+{
+    const struct ep_capture_text *f[CAP_FIELDS];
+    unsigned char kbuf[CAP_KEY_MAX];
+    struct ep_project proj;
+    struct cap_head h;
+    MDB_txn *txn = NULL;
+    MDB_val key, val, old;
+    size_t total = sizeof h, klen;
+    uint64_t want;
+    char *p;
+    int rc;
+
+    if (ep_project_id_validate(project_id))
+        return EP_E_INVAL;
+    memset(&h, 0, sizeof h);
+    h.version = CAP_VERSION;
+    h.flags = c->flags;
+    h.time_us = c->time_us ? c->time_us : now_us();
+    h.status = c->status;
+    h.input_tokens = c->input_tokens;
+    h.output_tokens = c->output_tokens;
+    h.request_size = c->request_size;
+    h.response_size = c->response_size;
+    cap_fields(c, f);
+    for (int i = 0; i < CAP_FIELDS; i++) {
+        if (f[i]->n > UINT32_MAX || (f[i]->n && !f[i]->p))
+            return EP_E_INVAL;
+        h.len[i] = (uint32_t)f[i]->n;
+        total += f[i]->n;
+    }
+    rc = store_write_begin(store, &txn);
+    if (rc)
+        goto out;
+    rc = store_get_fixed(txn, store->projects, project_id, strlen(project_id), &proj, sizeof proj);
+    if (rc)
+        goto out;
+    /* Limits first, so a full project makes room for the new exchange. */
+    if (limits && limits->project_max) {
+        struct ep_capture_limits room = *limits;
+
+        room.project_max = limits->project_max - 1;
+        rc = room.project_max ? cap_limit(store, txn, project_id, &room, h.time_us, NULL)
+                              : store_capture_clear(store, txn, project_id, NULL);
+    } else {
+        rc = cap_limit(store, txn, project_id, limits, h.time_us, NULL);
+    }
+    if (rc)
+        goto out;
+    want = (uint64_t)h.time_us;
+    for (;;) {
+        klen = cap_key(project_id, want, kbuf);
+        key = store_mkval(kbuf, klen);
+        rc = mdb_get(txn, store->conversations, &key, &old);
+        if (rc == MDB_NOTFOUND)
+            break;
+        if (rc)
+            goto out;
+        want++;
+    }
+    val.mv_size = total;
+    val.mv_data = NULL;
+    rc = mdb_put(txn, store->conversations, &key, &val, MDB_RESERVE);
+    if (rc)
+        goto out;
+    p = val.mv_data;
+    memcpy(p, &h, sizeof h);
+    p += sizeof h;
+    for (int i = 0; i < CAP_FIELDS; i++) {
+        if (f[i]->n)
+            memcpy(p, f[i]->p, f[i]->n);
+        p += f[i]->n;
+    }
+    if (id)
+        *id = want;
+out:
+    return store_write_end(store, txn, rc);
+}
+
+/* Walk exchanges of one project from a read transaction; @p only != 0 stops at that id. */
+static int cap_walk(struct ep_store *store, const char *project_id, uint64_t only,
+                    int (*fn)(void *ctx, const struct ep_capture *c), void *ctx)
+{
+    unsigned char kbuf[CAP_KEY_MAX];
+    size_t plen, klen;
+    struct ep_store_read *rd = NULL;
+    struct ep_capture c;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    int rc;
+
+    if (ep_project_id_validate(project_id))
+        return EP_E_INVAL;
+    plen = strlen(project_id) + 1;
+    rc = ep_store_read_begin(store, &rd);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_open(rd->txn, store->conversations, &cur);
+    if (rc)
+        goto out;
+    klen = cap_key(project_id, only, kbuf);
+    key = store_mkval(kbuf, klen);
+    if (only) {
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
+        if (rc == MDB_NOTFOUND)
+            rc = EP_E_NOTFOUND;
+        if (rc == 0)
+            rc = cap_decode(&key, &val, &c);
+        if (rc == 0)
+            rc = fn(ctx, &c);
+        goto out;
+    }
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+         rc == 0 && cap_key_of(&key, project_id, plen);
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        rc = cap_decode(&key, &val, &c);
+        if (rc == 0)
+            rc = fn(ctx, &c);
+        if (rc)
+            goto out;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    ep_store_read_end(rd);
+    return rc;
+}
+
+int ep_capture_list(struct ep_store *store, const char *project_id,
+                    int (*fn)(void *ctx, const struct ep_capture *c), void *ctx)
+{
+    return cap_walk(store, project_id, 0, fn, ctx);
+}
+
+int ep_capture_get(struct ep_store *store, const char *project_id, uint64_t id,
+                   int (*fn)(void *ctx, const struct ep_capture *c), void *ctx)
+{
+    if (id == 0)
+        return EP_E_NOTFOUND;
+    return cap_walk(store, project_id, id, fn, ctx);
+}
+
+int ep_capture_delete(struct ep_store *store, const char *project_id, uint64_t id)
+{
+    unsigned char kbuf[CAP_KEY_MAX];
+    MDB_txn *txn = NULL;
+    MDB_val key;
+    int rc;
+
+    if (ep_project_id_validate(project_id))
+        return EP_E_INVAL;
+    rc = store_write_begin(store, &txn);
+    if (rc)
+        goto out;
+    key = store_mkval(kbuf, cap_key(project_id, id, kbuf));
+    rc = mdb_del(txn, store->conversations, &key, NULL);
+    if (rc == MDB_NOTFOUND)
+        rc = EP_E_NOTFOUND;
+out:
+    return store_write_end(store, txn, rc);
+}
+
+int store_capture_clear(struct ep_store *s, MDB_txn *txn, const char *project_id, uint64_t *n)
+{
+    unsigned char kbuf[CAP_KEY_MAX];
+    size_t plen = strlen(project_id) + 1;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    int rc = mdb_cursor_open(txn, s->conversations, &cur);
+
+    if (rc)
+        return rc;
+    for (;;) {
+        key = store_mkval(kbuf, cap_key(project_id, 0, kbuf));
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        if (rc || !cap_key_of(&key, project_id, plen))
+            break;
+        rc = mdb_cursor_del(cur, 0);
+        if (rc)
+            break;
+        if (n)
+            ++*n;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int ep_capture_clear(struct ep_store *store, const char *project_id, uint64_t *n)
+{
+    MDB_txn *txn = NULL;
+    int rc;
+
+    if (n)
+        *n = 0;
+    if (ep_project_id_validate(project_id))
+        return EP_E_INVAL;
+    rc = store_write_begin(store, &txn);
+    if (rc == 0)
+        rc = store_capture_clear(store, txn, project_id, n);
+    return store_write_end(store, txn, rc);
+}
+
+int ep_capture_prune(struct ep_store *store, const struct ep_capture_limits *limits, int64_t now,
+                     uint64_t *n)
+{
+    char project[EP_ID_MAX + 1];
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    int rc;
+
+    if (n)
+        *n = 0;
+    rc = store_write_begin(store, &txn);
+    if (rc)
+        goto out;
+    rc = mdb_cursor_open(txn, store->projects, &cur);
+    for (rc = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if (key.mv_size > EP_ID_MAX)
+            continue;
+        memcpy(project, key.mv_data, key.mv_size);
+        project[key.mv_size] = '\0';
+        rc = cap_limit(store, txn, project, limits, now, n);
+        if (rc)
+            break;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    return store_write_end(store, txn, rc);
+}
+
+/* ---- the LLM host list ---- */
+
+int store_capture_seed(struct ep_store *s, MDB_txn *txn)
+{
+    const unsigned char one = 1;
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < sizeof default_llm_hosts / sizeof default_llm_hosts[0]; i++) {
+        MDB_val key = store_mkval(default_llm_hosts[i], strlen(default_llm_hosts[i]));
+        MDB_val val = store_mkval(&one, 1);
+
+        rc = mdb_put(txn, s->llm_hosts, &key, &val, 0);
+    }
+    return rc;
+}
+
+int ep_capture_host_listed(struct ep_store *store, const char *host, bool *listed)
+{
+    struct ep_store_read *rd = NULL;
+    MDB_val key = store_mkval(host, strlen(host)), val;
+    int rc = ep_store_read_begin(store, &rd);
+
+    *listed = false;
+    if (rc)
+        return rc;
+    rc = mdb_get(rd->txn, store->llm_hosts, &key, &val);
+    *listed = rc == 0;
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    ep_store_read_end(rd);
+    return rc;
+}
+
+int ep_capture_host_add(struct ep_store *store, const char *host, bool *added)
+{
+    const unsigned char one = 1;
+    char canon[EP_HOST_BUFSZ];
+    enum ep_host_kind kind;
+    MDB_txn *txn = NULL;
+    MDB_val key, val = store_mkval(&one, 1);
+    int port = 0, rc = ep_host_normalize(host, strlen(host), canon, &port, &kind);
+
+    if (added)
+        *added = false;
+    if (rc)
+        return rc;
+    if (port || kind != EP_HOST_NAME)
+        return EP_E_INVAL;
+    rc = store_write_begin(store, &txn);
+    if (rc)
+        goto out;
+    key = store_mkval(canon, strlen(canon));
+    rc = mdb_put(txn, store->llm_hosts, &key, &val, MDB_NOOVERWRITE);
+    if (rc == 0 && added)
+        *added = true;
+    if (rc == MDB_KEYEXIST)
+        rc = 0;
+out:
+    return store_write_end(store, txn, rc);
+}
+
+int ep_capture_host_remove(struct ep_store *store, const char *host)
+{
+    char canon[EP_HOST_BUFSZ];
+    MDB_txn *txn = NULL;
+    MDB_val key;
+    int rc = ep_host_normalize(host, strlen(host), canon, NULL, NULL);
+
+    if (rc)
+        return rc;
+    rc = store_write_begin(store, &txn);
+    if (rc)
+        goto out;
+    key = store_mkval(canon, strlen(canon));
+    rc = mdb_del(txn, store->llm_hosts, &key, NULL);
+    if (rc == MDB_NOTFOUND)
+        rc = EP_E_NOTFOUND;
+out:
+    return store_write_end(store, txn, rc);
+}
+
+int ep_capture_hosts_list(struct ep_store *store, int (*fn)(void *ctx, const char *host), void *ctx)
+{
+    char host[EP_HOST_BUFSZ];
+    struct ep_store_read *rd = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    int rc = ep_store_read_begin(store, &rd);
+
+    if (rc)
+        return rc;
+    rc = mdb_cursor_open(rd->txn, store->llm_hosts, &cur);
+    for (rc = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if (key.mv_size > EP_HOST_MAX)
+            continue;
+        memcpy(host, key.mv_data, key.mv_size);
+        host[key.mv_size] = '\0';
+        rc = fn(ctx, host);
+        if (rc)
+            break;
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    if (cur)
+        mdb_cursor_close(cur);
+    ep_store_read_end(rd);
+    return rc;
+}
