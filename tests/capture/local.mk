@@ -1,7 +1,8 @@
 # LLM conversation capture: the capture store (and the upgrade of a schema 1
 # store), the parsers, and end to end through squid-openssl and c-icap.
 capture_unit_tests = \
-	tests/capture/test_capture_store
+	tests/capture/test_capture_store \
+	tests/capture/test_capture_parse
 check_PROGRAMS += $(capture_unit_tests)
 TESTS += $(capture_unit_tests)
 UNIT_TESTS += $(capture_unit_tests)
@@ -11,3 +12,6 @@ EXTRA_DIST += tests/capture/README.md tests/capture/fixtures/store-v1/data.mdb \
 tests_capture_test_capture_store_SOURCES = tests/capture/test_capture_store.c
 tests_capture_test_capture_store_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
 tests_capture_test_capture_store_LDADD = policy/libpolicy.la $(LMDB_LIBS)
+tests_capture_test_capture_parse_SOURCES = tests/capture/test_capture_parse.c
+tests_capture_test_capture_parse_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(ZLIB_CFLAGS) $(BROTLIENC_CFLAGS)
+tests_capture_test_capture_parse_LDADD = policy/libcapture.la $(JANSSON_LIBS) $(ZLIB_LIBS) $(BROTLIENC_LIBS)
