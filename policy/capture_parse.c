@@ -283,6 +283,7 @@ struct reply {
     uint64_t in, out;
     bool recognised;
     bool raw;
+    bool done; /* the body ended as its shape ends: [DONE], a final event, whole JSON */
 };
 
 static const char *jstr(json_t *o, const char *key)
@@ -588,6 +589,9 @@ static void reply_event(struct reply *r, json_t *ev)
             set_model(r->model, sizeof r->model, jstr(resp, "model"));
             r->in = jnum(json_object_get(resp, "usage"), "input_tokens");
             r->out = jnum(json_object_get(resp, "usage"), "output_tokens");
+            r->done = true;
+        } else if (strcmp(type, "response.failed") == 0) {
+            r->done = true;
         }
         return;
     }
@@ -621,6 +625,8 @@ static void reply_event(struct reply *r, json_t *ev)
             buf_str(&r->text, jstr(d, "text") ? jstr(d, "text") : "");
         else if (dtype && strcmp(dtype, "input_json_delta") == 0)
             tool_append(reply_tool(r, key, NULL, NULL), jstr(d, "partial_json"));
+    } else if (strcmp(type, "message_stop") == 0 || strcmp(type, "error") == 0) {
+        r->done = true;
     } else if (strcmp(type, "message_delta") == 0) {
         if (jnum(usage, "output_tokens"))
             r->out = jnum(usage, "output_tokens");
@@ -653,7 +659,9 @@ static void reply_sse(struct reply *r, const char *s, size_t n)
             json_error_t err;
             json_t *ev;
 
-            if (strcmp(data.p, "[DONE]") != 0) {
+            if (strcmp(data.p, "[DONE]") == 0) {
+                r->done = true;
+            } else {
                 ev = json_loadb(data.p, data.n, 0, &err);
                 if (ev)
                     reply_event(r, ev);
@@ -711,6 +719,7 @@ json_t *ep_capture_conversation(const char *request, size_t request_n, const cha
         reply_sse(&r, response, response_n);
     } else if (response_n) {
         body = json_loadb(response, response_n, 0, NULL);
+        r.done = body != NULL;
         if (body)
             reply_json(&r, body);
         json_decref(body);
@@ -741,6 +750,7 @@ json_t *ep_capture_conversation(const char *request, size_t request_n, const cha
     sum->output_tokens = r.out;
     sum->raw = r.raw;
     sum->streamed = streamed;
+    sum->complete = r.done || response_n == 0;
     json_decref(r.tools);
     json_decref(req);
     ep_free(r.text.p);

@@ -62,6 +62,7 @@ struct ep_capture_summary {
     uint64_t input_tokens, output_tokens;
     bool raw;      /**< a body of an unknown shape */
     bool streamed; /**< the response was Server-Sent Events */
+    bool complete; /**< the body ended as its shape ends ([DONE], a final event, whole JSON) */
 };
 
 /**

@@ -179,84 +179,236 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int ep_capture_put(struct ep_store *store, const char *project_id, const struct ep_capture *c,
-                   const struct ep_capture_limits *limits, uint64_t *id)
+/* The stored size of @p c and its head; EP_E_INVAL for a field too long. */
+static int cap_measure(const struct ep_capture *c, struct cap_head *h, size_t *total)
 {
     const struct ep_capture_text *f[CAP_FIELDS];
-    unsigned char kbuf[CAP_KEY_MAX];
-    struct ep_project proj;
-    struct cap_head h;
-    MDB_txn *txn = NULL;
-    MDB_val key, val, old;
-    size_t total = sizeof h, klen;
-    uint64_t want;
-    char *p;
-    int rc;
 
-    if (ep_project_id_validate(project_id))
-        return EP_E_INVAL;
-    memset(&h, 0, sizeof h);
-    h.version = CAP_VERSION;
-    h.flags = c->flags;
-    h.time_us = c->time_us ? c->time_us : now_us();
-    h.status = c->status;
-    h.input_tokens = c->input_tokens;
-    h.output_tokens = c->output_tokens;
-    h.request_size = c->request_size;
-    h.response_size = c->response_size;
+    memset(h, 0, sizeof *h);
+    h->version = CAP_VERSION;
+    h->flags = c->flags;
+    h->time_us = c->time_us ? c->time_us : now_us();
+    h->status = c->status;
+    h->input_tokens = c->input_tokens;
+    h->output_tokens = c->output_tokens;
+    h->request_size = c->request_size;
+    h->response_size = c->response_size;
+    *total = sizeof *h;
     cap_fields(c, f);
     for (int i = 0; i < CAP_FIELDS; i++) {
         if (f[i]->n > UINT32_MAX || (f[i]->n && !f[i]->p))
             return EP_E_INVAL;
-        h.len[i] = (uint32_t)f[i]->n;
-        total += f[i]->n;
+        h->len[i] = (uint32_t)f[i]->n;
+        *total += f[i]->n;
     }
-    rc = store_write_begin(store, &txn);
-    if (rc)
-        goto out;
-    rc = store_get_fixed(txn, store->projects, project_id, strlen(project_id), &proj, sizeof proj);
-    if (rc)
-        goto out;
-    /* Limits first, so a full project makes room for the new exchange. */
-    if (limits && limits->project_max) {
-        struct ep_capture_limits room = *limits;
+    return 0;
+}
 
-        room.project_max = limits->project_max - 1;
-        rc = room.project_max ? cap_limit(store, txn, project_id, &room, h.time_us, NULL)
-                              : store_capture_clear(store, txn, project_id, NULL);
-    } else {
-        rc = cap_limit(store, txn, project_id, limits, h.time_us, NULL);
-    }
-    if (rc)
-        goto out;
-    want = (uint64_t)h.time_us;
-    for (;;) {
-        klen = cap_key(project_id, want, kbuf);
-        key = store_mkval(kbuf, klen);
-        rc = mdb_get(txn, store->conversations, &key, &old);
-        if (rc == MDB_NOTFOUND)
-            break;
-        if (rc)
-            goto out;
-        want++;
-    }
-    val.mv_size = total;
-    val.mv_data = NULL;
-    rc = mdb_put(txn, store->conversations, &key, &val, MDB_RESERVE);
-    if (rc)
-        goto out;
-    p = val.mv_data;
-    memcpy(p, &h, sizeof h);
-    p += sizeof h;
+/* Write head @p h and the texts of @p c at @p p (cap_measure()'s size). */
+static void cap_encode(const struct ep_capture *c, const struct cap_head *h, char *p)
+{
+    const struct ep_capture_text *f[CAP_FIELDS];
+
+    cap_fields(c, f);
+    memcpy(p, h, sizeof *h);
+    p += sizeof *h;
     for (int i = 0; i < CAP_FIELDS; i++) {
         if (f[i]->n)
             memcpy(p, f[i]->p, f[i]->n);
         p += f[i]->n;
     }
-    if (id)
+}
+
+/*
+ * Put an encoded exchange (@p total bytes: head and texts, written by
+ * @p fill into the reserved value) under the first free id from @p want on.
+ */
+static int cap_insert(struct ep_store *s, MDB_txn *txn, const char *project_id, uint64_t want,
+                      size_t total, MDB_val *val, uint64_t *id)
+{
+    unsigned char kbuf[CAP_KEY_MAX];
+    MDB_val key, old;
+    int rc;
+
+    for (;;) {
+        key = store_mkval(kbuf, cap_key(project_id, want, kbuf));
+        rc = mdb_get(txn, s->conversations, &key, &old);
+        if (rc == MDB_NOTFOUND)
+            break;
+        if (rc)
+            return rc;
+        want++;
+    }
+    val->mv_size = total;
+    val->mv_data = NULL;
+    rc = mdb_put(txn, s->conversations, &key, val, MDB_RESERVE);
+    if (rc == 0 && id)
         *id = want;
+    return rc;
+}
+
+/* Make room for one more exchange of a project under @p limits, at time @p t. */
+static int cap_room(struct ep_store *s, MDB_txn *txn, const char *project_id,
+                    const struct ep_capture_limits *limits, int64_t t)
+{
+    struct ep_capture_limits room;
+
+    if (!limits || !limits->project_max)
+        return cap_limit(s, txn, project_id, limits, t, NULL);
+    room = *limits;
+    room.project_max = limits->project_max - 1;
+    return room.project_max ? cap_limit(s, txn, project_id, &room, t, NULL)
+                            : store_capture_clear(s, txn, project_id, NULL);
+}
+
+int ep_capture_put(struct ep_store *store, const char *project_id, const struct ep_capture *c,
+                   const struct ep_capture_limits *limits, uint64_t *id)
+{
+    struct ep_project proj;
+    struct cap_head h;
+    MDB_txn *txn = NULL;
+    MDB_val val;
+    size_t total;
+    int rc;
+
+    if (ep_project_id_validate(project_id))
+        return EP_E_INVAL;
+    rc = cap_measure(c, &h, &total);
+    if (rc)
+        return rc;
+    rc = store_write_begin(store, &txn);
+    if (rc)
+        goto out;
+    rc = store_get_fixed(txn, store->projects, project_id, strlen(project_id), &proj, sizeof proj);
+    if (rc == 0)
+        rc = cap_room(store, txn, project_id, limits, h.time_us);
+    if (rc == 0)
+        rc = cap_insert(store, txn, project_id, (uint64_t)h.time_us, total, &val, id);
+    if (rc == 0)
+        cap_encode(c, &h, val.mv_data);
 out:
     return store_write_end(store, txn, rc);
+}
+
+/* ---- request halves waiting for their response ---- */
+
+/* A pending value: the project id (EP_ID_MAX + 1 bytes, NUL-padded), then an encoded exchange. */
+#define PENDING_PROJECT (EP_ID_MAX + 1)
+
+int ep_capture_pending_put(struct ep_store *store, const char *key, const char *project_id,
+                           const struct ep_capture *c)
+{
+    struct cap_head h;
+    MDB_txn *txn = NULL;
+    MDB_val k = store_mkval(key, strlen(key)), val;
+    size_t total;
+    int rc;
+
+    if (ep_project_id_validate(project_id) || !*key || strlen(key) > 400)
+        return EP_E_INVAL;
+    rc = cap_measure(c, &h, &total);
+    if (rc)
+        return rc;
+    rc = store_write_begin(store, &txn);
+    if (rc)
+        goto out;
+    val.mv_size = PENDING_PROJECT + total;
+    val.mv_data = NULL;
+    rc = mdb_put(txn, store->pending, &k, &val, MDB_RESERVE);
+    if (rc == 0) {
+        memset(val.mv_data, 0, PENDING_PROJECT);
+        memcpy(val.mv_data, project_id, strlen(project_id));
+        cap_encode(c, &h, (char *)val.mv_data + PENDING_PROJECT);
+    }
+out:
+    return store_write_end(store, txn, rc);
+}
+
+/* Decode a pending value into its project id and exchange. */
+static int pending_decode(const MDB_val *val, char *project, struct ep_capture *c)
+{
+    MDB_val rec, key;
+    unsigned char kbuf[9] = {0};
+
+    if (val->mv_size < PENDING_PROJECT || ((const char *)val->mv_data)[EP_ID_MAX] != '\0')
+        return EP_E_CORRUPT;
+    memcpy(project, val->mv_data, PENDING_PROJECT);
+    rec.mv_data = (char *)val->mv_data + PENDING_PROJECT;
+    rec.mv_size = val->mv_size - PENDING_PROJECT;
+    key = store_mkval(kbuf, sizeof kbuf);
+    return cap_decode(&key, &rec, c);
+}
+
+int ep_capture_pending_take(struct ep_store *store, const char *key,
+                            int (*fn)(void *ctx, const char *project_id,
+                                      const struct ep_capture *c),
+                            void *ctx)
+{
+    char project[PENDING_PROJECT];
+    struct ep_capture c;
+    MDB_txn *txn = NULL;
+    MDB_val k = store_mkval(key, strlen(key)), val;
+    int rc = store_write_begin(store, &txn);
+
+    if (rc)
+        goto out;
+    rc = mdb_get(txn, store->pending, &k, &val);
+    if (rc == MDB_NOTFOUND)
+        rc = EP_E_NOTFOUND;
+    if (rc == 0)
+        rc = pending_decode(&val, project, &c);
+    if (rc == 0)
+        rc = fn(ctx, project, &c);
+    if (rc == 0)
+        rc = mdb_del(txn, store->pending, &k, NULL);
+out:
+    return store_write_end(store, txn, rc);
+}
+
+/*
+ * Request halves older than @p cutoff_us never got a response (the origin
+ * was unreachable, squid answered itself): they become exchanges of their
+ * project, marked incomplete, or go when the project is gone.
+ */
+static int pending_expire(struct ep_store *s, MDB_txn *txn, int64_t cutoff_us)
+{
+    char project[PENDING_PROJECT];
+    struct ep_project proj;
+    struct ep_capture c;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val, out;
+    int rc = mdb_cursor_open(txn, s->pending, &cur);
+
+    for (rc = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+        if (pending_decode(&val, project, &c) == 0 && c.time_us >= cutoff_us)
+            continue;
+        if (pending_decode(&val, project, &c) == 0 &&
+            store_get_fixed(txn, s->projects, project, strlen(project), &proj, sizeof proj) == 0) {
+            size_t total = val.mv_size - PENDING_PROJECT;
+            char *rec = (char *)val.mv_data + PENDING_PROJECT;
+            struct cap_head h;
+
+            rc = cap_insert(s, txn, project, (uint64_t)c.time_us, total, &out, NULL);
+            if (rc)
+                break;
+            /* The insert may have moved the pending page: read the value again. */
+            rc = mdb_cursor_get(cur, &key, &val, MDB_GET_CURRENT);
+            if (rc)
+                break;
+            rec = (char *)val.mv_data + PENDING_PROJECT;
+            memcpy(out.mv_data, rec, total);
+            memcpy(&h, out.mv_data, sizeof h);
+            h.flags |= EP_CAPTURE_INCOMPLETE;
+            memcpy(out.mv_data, &h, sizeof h);
+        }
+        rc = mdb_cursor_del(cur, 0);
+        if (rc)
+            break;
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* Walk exchanges of one project from a read transaction; @p only != 0 stops at that id. */
@@ -411,6 +563,8 @@ int ep_capture_prune(struct ep_store *store, const struct ep_capture_limits *lim
     }
     if (rc == MDB_NOTFOUND)
         rc = 0;
+    if (rc == 0)
+        rc = pending_expire(store, txn, now - (int64_t)EP_CAPTURE_PENDING_S * 1000000);
 out:
     if (cur)
         mdb_cursor_close(cur);

@@ -8,6 +8,7 @@
  * |---------------|-------------------------------------|--------------------------|
  * | conversations | project id NUL uint64 big-endian id | head + nine text fields  |
  * | llm_hosts     | canonical host                      | one byte (1)             |
+ * | capture_pending | join key (squid's transaction id)  | project id, exchange     |
  *
  * An exchange id is the capture time in microseconds, bumped by one when
  * that key is taken, so a project's exchanges are in time order and the
@@ -87,9 +88,35 @@ int ep_capture_get(struct ep_store *store, const char *project_id, uint64_t id,
 int ep_capture_delete(struct ep_store *store, const char *project_id, uint64_t id);
 /** Delete every exchange of @p project_id; *@p n (may be NULL) receives how many. */
 int ep_capture_clear(struct ep_store *store, const char *project_id, uint64_t *n);
-/** Apply @p limits to every project at time @p now_us; *@p n (may be NULL): how many went. */
+/**
+ * Apply @p limits to every project at time @p now_us, and store request
+ * halves older than EP_CAPTURE_PENDING_S as incomplete exchanges; *@p n
+ * (may be NULL): how many exchanges went.
+ */
 int ep_capture_prune(struct ep_store *store, const struct ep_capture_limits *limits, int64_t now_us,
                      uint64_t *n);
+
+/** @name Request halves waiting for their response
+ * The capture service sees a request (ICAP REQMOD) and its response
+ * (RESPMOD) as two transactions, possibly in two processes; the request
+ * half waits in `capture_pending` under a key both know (squid's master
+ * transaction id and the client address) until the response takes it.
+ * @{ */
+/** Seconds a request half waits; ep_capture_prune() then stores it alone, marked incomplete. */
+#define EP_CAPTURE_PENDING_S 600
+/** Keep the request half @p c of project @p project_id under @p key (replacing one there). */
+int ep_capture_pending_put(struct ep_store *store, const char *key, const char *project_id,
+                           const struct ep_capture *c);
+/**
+ * Call @p fn with the request half under @p key and delete it, in one
+ * write transaction (so @p fn must not call the store). EP_E_NOTFOUND
+ * when there is none; a non-zero return of @p fn keeps it and is returned.
+ */
+int ep_capture_pending_take(struct ep_store *store, const char *key,
+                            int (*fn)(void *ctx, const char *project_id,
+                                      const struct ep_capture *c),
+                            void *ctx);
+/** @} */
 
 /** @name The LLM host list (names whose TLS is decrypted for logging workspaces) @{ */
 /** Whether canonical @p host is on the list (exact name). */

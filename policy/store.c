@@ -679,7 +679,7 @@ static int open_dbis(struct ep_store *s, MDB_txn *txn, unsigned flags)
         {"clients", &s->clients},     {"profiles", &s->profiles},
         {"rules", &s->rules},         {"seen", &s->seen},
         {"audit", &s->audit},         {"conversations", &s->conversations},
-        {"llm_hosts", &s->llm_hosts},
+        {"llm_hosts", &s->llm_hosts}, {"capture_pending", &s->pending},
     };
     int rc = 0;
 

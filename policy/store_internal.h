@@ -118,7 +118,7 @@ struct filter_slot {
 struct ep_store {
     MDB_env *env;
     MDB_dbi meta, projects, clients, profiles, rules, seen, audit;
-    MDB_dbi conversations, llm_hosts; /* schema 2: capture_store.c */
+    MDB_dbi conversations, llm_hosts, pending; /* schema 2: capture_store.c */
     bool read_only;
     /*
      * pool_lock guards the pool and the count of transactions in use, which

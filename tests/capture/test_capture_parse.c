@@ -185,6 +185,7 @@ static void test_openai_chat(void)
     CHECK_STR(sum.first_user, "Weather in Paris?");
     CHECK_STR(sum.model, "gpt-4o-2024");
     CHECK(sum.streamed);
+    CHECK(sum.complete);
     CHECK(!sum.raw);
     CHECK_INT(sum.input_tokens, 21);
     json_decref(c);
@@ -222,6 +223,7 @@ static void test_openai_responses(void)
 
     check_conv(c, "openai.responses", "gpt-4.1-2025", "Hello", "lookup", "{}", 7, 3);
     CHECK_STR(sum.first_user, "Hi there");
+    CHECK(sum.complete);
     CHECK_STR(json_string_value(
                   json_object_get(json_array_get(json_object_get(c, "messages"), 0), "role")),
               "system");
@@ -274,6 +276,7 @@ static void test_anthropic(void)
               "{\"path\":\"/\"}");
     CHECK_STR(json_string_value(json_object_get(json_array_get(msgs, 3), "content")), "a b");
     CHECK_STR(sum.first_user, "List files");
+    CHECK(sum.complete);
     json_decref(c);
     c = PARSE(req, whole, NULL, &sum);
     check_conv(c, "anthropic.messages", "claude-haiku", "Hi", NULL, NULL, 3, 1);
@@ -297,6 +300,7 @@ static void test_raw(void)
               "data: {\"choices\":[{\"delta\":{\"content\":\"par\"}}]}\n\ndata: {\"choi", NULL,
               &sum);
     CHECK(sum.streamed);
+    CHECK(!sum.complete);
     CHECK_STR(json_string_value(json_object_get(json_object_get(c, "reply"), "content")), "par");
     json_decref(c);
     /* The first user message is cut on a character boundary. */

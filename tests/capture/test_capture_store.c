@@ -160,6 +160,50 @@ static void test_limits(void)
     ep_store_close(s);
 }
 
+struct taken {
+    char project[64];
+    char path[64];
+};
+
+static int take_cb(void *ctx, const char *project_id, const struct ep_capture *c)
+{
+    struct taken *t = ctx;
+
+    snprintf(t->project, sizeof t->project, "%s", project_id);
+    snprintf(t->path, sizeof t->path, "%.*s", (int)c->path.n, c->path.p);
+    return 0;
+}
+
+static void test_pending(void)
+{
+    struct ep_store *s = store_open_dir(store_dir("pending"), 0);
+    const int64_t t0 = 1700000000000000LL;
+    struct ep_capture c = exchange(t0, "");
+    struct ep_capture_limits none = {0};
+    struct taken t = {0};
+    struct collect col = {0};
+    uint64_t gone;
+
+    project_add(s, "teacher", "default", EP_MODE_LOGGING, NULL);
+    c.flags = EP_CAPTURE_INCOMPLETE;
+    CHECK_INT(ep_capture_pending_put(s, "17 127.0.0.5", "teacher", &c), 0);
+    CHECK_INT(ep_capture_pending_take(s, "18 127.0.0.5", take_cb, &t), EP_E_NOTFOUND);
+    CHECK_INT(ep_capture_pending_take(s, "17 127.0.0.5", take_cb, &t), 0);
+    CHECK_STR(t.project, "teacher");
+    CHECK_STR(t.path, "/v1/chat/completions");
+    CHECK_INT(ep_capture_pending_take(s, "17 127.0.0.5", take_cb, &t), EP_E_NOTFOUND);
+    /* A request half that never gets its response becomes an incomplete exchange. */
+    CHECK_INT(ep_capture_pending_put(s, "19 127.0.0.5", "teacher", &c), 0);
+    CHECK_INT(ep_capture_prune(s, &none, t0 + 1000000, &gone), 0);
+    CHECK_INT(count(s, "teacher"), 0);
+    CHECK_INT(ep_capture_prune(s, &none, t0 + (EP_CAPTURE_PENDING_S + 1) * 1000000LL, &gone), 0);
+    CHECK_INT(ep_capture_list(s, "teacher", collect_cb, &col), 0);
+    CHECK_INT(col.n, 1);
+    CHECK(col.first_flags & EP_CAPTURE_INCOMPLETE);
+    CHECK_INT(ep_capture_pending_take(s, "19 127.0.0.5", take_cb, &t), EP_E_NOTFOUND);
+    ep_store_close(s);
+}
+
 static int host_count_cb(void *ctx, const char *host)
 {
     (void)host;
@@ -286,6 +330,7 @@ int main(void)
     test_put_get_delete();
     test_limits();
     test_hosts();
+    test_pending();
     test_upgrade();
     return test_exit();
 }
