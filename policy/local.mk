@@ -19,4 +19,4 @@ EXTRA_DIST += policy/README.md
 noinst_LTLIBRARIES += policy/libcapture.la
 policy_libcapture_la_SOURCES = policy/capture_parse.c policy/capture_parse.h
 policy_libcapture_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(ZLIB_CFLAGS) $(BROTLIDEC_CFLAGS)
-policy_libcapture_la_LIBADD = policy/libpolicy.la $(JANSSON_LIBS) $(ZLIB_LIBS) $(BROTLIDEC_LIBS)
+policy_libcapture_la_LIBADD = $(JANSSON_LIBS) $(ZLIB_LIBS) $(BROTLIDEC_LIBS)

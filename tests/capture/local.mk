@@ -14,4 +14,4 @@ tests_capture_test_capture_store_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
 tests_capture_test_capture_store_LDADD = policy/libpolicy.la $(LMDB_LIBS)
 tests_capture_test_capture_parse_SOURCES = tests/capture/test_capture_parse.c
 tests_capture_test_capture_parse_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(ZLIB_CFLAGS) $(BROTLIENC_CFLAGS)
-tests_capture_test_capture_parse_LDADD = policy/libcapture.la $(JANSSON_LIBS) $(ZLIB_LIBS) $(BROTLIENC_LIBS)
+tests_capture_test_capture_parse_LDADD = policy/libcapture.la policy/libpolicy.la $(JANSSON_LIBS) $(ZLIB_LIBS) $(BROTLIENC_LIBS)
