@@ -15,3 +15,14 @@ tests_capture_test_capture_store_LDADD = policy/libpolicy.la $(LMDB_LIBS)
 tests_capture_test_capture_parse_SOURCES = tests/capture/test_capture_parse.c
 tests_capture_test_capture_parse_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(ZLIB_CFLAGS) $(BROTLIENC_CFLAGS)
 tests_capture_test_capture_parse_LDADD = policy/libcapture.la policy/libpolicy.la $(JANSSON_LIBS) $(ZLIB_LIBS) $(BROTLIENC_LIBS)
+
+# End to end through squid-openssl, c-icap with srv_capture.so and a fake
+# LLM origin over TLS.
+check_PROGRAMS += tests/capture/capturectl
+tests_capture_capturectl_SOURCES = tests/capture/capturectl.c
+tests_capture_capturectl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_capture_capturectl_LDADD = policy/libcapture.la policy/libpolicy.la $(JANSSON_LIBS)
+CAPTURE_E2E_TESTS = tests/capture/test-capture-e2e.sh
+TESTS += $(CAPTURE_E2E_TESTS)
+dist_check_SCRIPTS += $(CAPTURE_E2E_TESTS)
+EXTRA_DIST += tests/capture/fake-llm.py
