@@ -13,8 +13,9 @@ api_egress_api_SOURCES = \
 	api/whitelist.c api/whitelist.h \
 	api/recorded.c api/recorded.h \
 	api/metrics.c api/metrics.h \
-	api/audit.c api/audit.h
+	api/audit.c api/audit.h \
+	api/conversations.c api/conversations.h
 api_egress_api_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) $(CURL_CFLAGS)
-api_egress_api_LDADD = policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
+api_egress_api_LDADD = policy/libcapture.la policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
 	$(CURL_LIBS) $(PTHREAD_LIBS) -lm
 EXTRA_DIST += api/README.md docs/API.md

@@ -26,3 +26,12 @@ CAPTURE_E2E_TESTS = tests/capture/test-capture-e2e.sh
 TESTS += $(CAPTURE_E2E_TESTS)
 dist_check_SCRIPTS += $(CAPTURE_E2E_TESTS)
 EXTRA_DIST += tests/capture/fake-llm.py
+
+# The conversation endpoints of egress-api (the real daemon, libcurl).
+check_PROGRAMS += tests/capture/test_api_conversations
+TESTS += tests/capture/test_api_conversations
+SANITIZER_TESTS += tests/capture/test_api_conversations
+tests/capture/test_api_conversations.log tests/capture/test-capture-e2e.log: api/egress-api$(EXEEXT)
+tests_capture_test_api_conversations_SOURCES = tests/capture/test_api_conversations.c $(API_TEST_CLIENT)
+tests_capture_test_api_conversations_CFLAGS = $(API_TEST_CFLAGS)
+tests_capture_test_api_conversations_LDADD = $(API_TEST_LDADD)
