@@ -35,3 +35,12 @@ tests/capture/test_api_conversations.log tests/capture/test-capture-e2e.log: api
 tests_capture_test_api_conversations_SOURCES = tests/capture/test_api_conversations.c $(API_TEST_CLIENT)
 tests_capture_test_api_conversations_CFLAGS = $(API_TEST_CFLAGS)
 tests_capture_test_api_conversations_LDADD = $(API_TEST_LDADD)
+
+# The capture CA in workspace containers, against a real dockerd.
+check_PROGRAMS += tests/capture/test_engine_ca
+tests_capture_test_engine_ca_SOURCES = tests/capture/test_engine_ca.c \
+	api/engine.c api/engine.h api/engine_tar.c api/engine_tar.h
+tests_capture_test_engine_ca_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
+tests_capture_test_engine_ca_LDADD = $(CURL_LIBS) $(JANSSON_LIBS)
+TESTS += tests/capture/test-engine-ca.sh
+dist_check_SCRIPTS += tests/capture/test-engine-ca.sh
