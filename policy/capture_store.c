@@ -115,6 +115,43 @@ static int cap_decode(const MDB_val *key, const MDB_val *val, struct ep_capture 
     return left == 0 ? 0 : EP_E_CORRUPT;
 }
 
+/*
+ * The number of a project's exchanges, kept under its id 0 (no exchange
+ * has id 0: ids are capture times), so the cap costs one lookup instead
+ * of a walk over the project.
+ */
+static int count_get(MDB_txn *txn, MDB_dbi dbi, const char *project_id, uint64_t *count)
+{
+    unsigned char kbuf[CAP_KEY_MAX];
+    int rc = store_get_fixed(txn, dbi, kbuf, cap_key(project_id, 0, kbuf), count, sizeof *count);
+
+    if (rc == EP_E_NOTFOUND) {
+        *count = 0;
+        rc = 0;
+    }
+    return rc;
+}
+
+/* Add @p delta (may be negative) to the project's count. */
+static int count_add(MDB_txn *txn, MDB_dbi dbi, const char *project_id, int64_t delta)
+{
+    unsigned char kbuf[CAP_KEY_MAX];
+    MDB_val key, val;
+    uint64_t count;
+    int rc = count_get(txn, dbi, project_id, &count);
+
+    if (rc)
+        return rc;
+    count = delta < 0 && (uint64_t)-delta > count ? 0 : count + (uint64_t)delta;
+    key = store_mkval(kbuf, cap_key(project_id, 0, kbuf));
+    if (count == 0) {
+        rc = mdb_del(txn, dbi, &key, NULL);
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    val = store_mkval(&count, sizeof count);
+    return mdb_put(txn, dbi, &key, &val, 0);
+}
+
 /* Delete the oldest exchanges of a project over the limits, within @p txn. */
 static int cap_limit(struct ep_store *s, MDB_txn *txn, const char *project_id,
                      const struct ep_capture_limits *lim, int64_t now_us, uint64_t *gone)
@@ -133,19 +170,11 @@ static int cap_limit(struct ep_store *s, MDB_txn *txn, const char *project_id,
     rc = mdb_cursor_open(txn, s->conversations, &cur);
     if (rc)
         return rc;
-    /* Count the project's exchanges first (the cap needs the total). */
-    if (lim->project_max) {
-        klen = cap_key(project_id, 0, key0);
-        key = store_mkval(key0, klen);
-        for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-             rc == 0 && cap_key_of(&key, project_id, plen);
-             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT))
-            count++;
-        if (rc && rc != MDB_NOTFOUND)
-            goto out;
-    }
+    rc = count_get(txn, s->conversations, project_id, &count);
+    if (rc)
+        goto out;
     /* Delete from the oldest on; seek again after each delete (the cursor may be at an end). */
-    klen = cap_key(project_id, 0, key0);
+    klen = cap_key(project_id, 1, key0);
     for (;;) {
         bool over, old;
 
@@ -158,6 +187,8 @@ static int cap_limit(struct ep_store *s, MDB_txn *txn, const char *project_id,
         if (!over && !old)
             break;
         rc = mdb_cursor_del(cur, 0);
+        if (rc == 0)
+            rc = count_add(txn, s->conversations, project_id, -1);
         if (rc)
             goto out;
         count--;
@@ -286,6 +317,8 @@ int ep_capture_put(struct ep_store *store, const char *project_id, const struct 
         rc = cap_insert(store, txn, project_id, (uint64_t)h.time_us, total, &val, id);
     if (rc == 0)
         cap_encode(c, &h, val.mv_data);
+    if (rc == 0)
+        rc = count_add(txn, store->conversations, project_id, 1);
 out:
     return store_write_end(store, txn, rc);
 }
@@ -401,6 +434,9 @@ static int pending_expire(struct ep_store *s, MDB_txn *txn, int64_t cutoff_us)
             memcpy(&h, out.mv_data, sizeof h);
             h.flags |= EP_CAPTURE_INCOMPLETE;
             memcpy(out.mv_data, &h, sizeof h);
+            rc = count_add(txn, s->conversations, project, 1);
+            if (rc)
+                break;
         }
         rc = mdb_cursor_del(cur, 0);
         if (rc)
@@ -432,7 +468,7 @@ static int cap_walk(struct ep_store *store, const char *project_id, uint64_t onl
     rc = mdb_cursor_open(rd->txn, store->conversations, &cur);
     if (rc)
         goto out;
-    klen = cap_key(project_id, only, kbuf);
+    klen = cap_key(project_id, only ? only : 1, kbuf);
     key = store_mkval(kbuf, klen);
     if (only) {
         rc = mdb_cursor_get(cur, &key, &val, MDB_SET_KEY);
@@ -489,9 +525,11 @@ int ep_capture_delete(struct ep_store *store, const char *project_id, uint64_t i
     if (rc)
         goto out;
     key = store_mkval(kbuf, cap_key(project_id, id, kbuf));
-    rc = mdb_del(txn, store->conversations, &key, NULL);
+    rc = id ? mdb_del(txn, store->conversations, &key, NULL) : MDB_NOTFOUND;
     if (rc == MDB_NOTFOUND)
         rc = EP_E_NOTFOUND;
+    if (rc == 0)
+        rc = count_add(txn, store->conversations, project_id, -1);
 out:
     return store_write_end(store, txn, rc);
 }
@@ -511,11 +549,11 @@ int store_capture_clear(struct ep_store *s, MDB_txn *txn, const char *project_id
         rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
         if (rc || !cap_key_of(&key, project_id, plen))
             break;
+        if (n && cap_key_id(&key) != 0)
+            ++*n;
         rc = mdb_cursor_del(cur, 0);
         if (rc)
             break;
-        if (n)
-            ++*n;
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;

@@ -137,6 +137,18 @@ static void test_limits(void)
     CHECK_INT(ep_capture_list(s, "teacher", collect_cb, &col), 0);
     CHECK_INT(col.n, 3);
     CHECK_STR(col.first_body, "n2");
+    /* The count behind the cap follows deletions: delete one, then three more fit before the cap.
+     */
+    CHECK_INT(ep_capture_delete(s, "teacher", col.ids[1]), 0);
+    for (int i = 5; i < 8; i++) {
+        struct ep_capture c = exchange(t0 + i, "more");
+
+        CHECK_INT(ep_capture_put(s, "teacher", &c, &cap, NULL), 0);
+    }
+    memset(&col, 0, sizeof col);
+    CHECK_INT(ep_capture_list(s, "teacher", collect_cb, &col), 0);
+    CHECK_INT(col.n, 3);
+    CHECK_INT(col.ids[0], t0 + 5);
     /* Retention at put time: an exchange two hours later drops the old ones. */
     {
         struct ep_capture c = exchange(t0 + 2 * hour, "late");
