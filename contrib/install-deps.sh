@@ -7,7 +7,7 @@ set -eu
 
 build="autoconf automake libtool pkg-config make gcc
  liblmdb-dev libpcre2-dev libidn2-dev libpsl-dev libcurl4-openssl-dev
- libmicrohttpd-dev libcrypt-dev libjansson-dev libicapapi-dev zlib1g-dev libbrotli-dev"
+ libmicrohttpd-dev libcrypt-dev libjansson-dev libicapapi-dev zlib1g-dev libbrotli-dev libssl-dev"
 # squid-openssl is Debian's TLS-capable squid (ssl-bump for interception and
 # capture); it conflicts with, and replaces, the plain "squid" package.
 run="squid-openssl c-icap lmdb-utils curl ca-certificates openssl"

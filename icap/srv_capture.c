@@ -11,11 +11,13 @@
  * A captured body is echoed back as it arrives (a ring buffer, as
  * c-icap's srv_echo does): the first Server-Sent Event reaches the client
  * as soon as squid hands it over. A copy of at most MaxBodySize bytes is
- * kept on the side. The request half goes to the store's capture_pending
- * when its body is complete; the response, decoded and parsed, joins it
- * when the ICAP transaction is over (release), so storing never delays
- * the client. Nothing here ever fails a request: errors are counted and
- * logged at most once per LogInterval, and the body goes through.
+ * kept on the side. When a half is complete (the request at its end of
+ * data, the response when the ICAP transaction is over) it is queued for
+ * the child's writer thread, which writes every queued half in one
+ * transaction per batch: request halves to the store's capture_pending,
+ * responses joined with theirs (decoded, parsed) into conversations. So
+ * storing never delays the client, and a commit is shared by a batch. Nothing here ever fails a
+ * request: errors are counted and logged at most once per LogInterval, and the body goes through.
  *
  * A response whose body ends before its shape says it is over ([DONE],
  * message_stop, response.completed) is marked incomplete: squid ends the
@@ -34,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 /* c-icap's headers declare functions without prototypes (f()); keep our warnings for our code. */
 #pragma GCC diagnostic push
@@ -86,7 +89,6 @@ static pthread_mutex_t capture_open_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int64_t capture_next_open_ms;
 static _Atomic int64_t capture_next_log_ms;
 static _Atomic unsigned long capture_suppressed;
-static _Atomic int64_t capture_next_prune_ms;
 
 static int capture_pool = -1;
 static int stat_captured = -1, stat_skipped = -1, stat_truncated = -1, stat_errors = -1;
@@ -180,13 +182,19 @@ static struct ep_store *current_store(void)
     return store;
 }
 
+static void writer_start(void);
+static void writer_stop(void);
+
 static void child_start(const char *name, int type, void *data)
 {
     (void)current_store();
+    writer_start();
 }
 
+/* Child stop: the worker threads are gone; write what is queued, then close. */
 static void child_stop(const char *name, int type, void *data)
 {
+    writer_stop();
     ep_store_close(atomic_exchange(&capture_store, NULL));
 }
 
@@ -510,180 +518,327 @@ static void body_keep(struct capture_req *r, const char *data, size_t n)
         r->truncated = true;
 }
 
-/* --- storing ------------------------------------------------------------ */
+/* --- storing: a writer thread per child, one commit per batch ----------- */
+
+/*
+ * A finished half waiting to be written. The ICAP threads only copy what
+ * they kept into a job and queue it; the child's writer thread writes all
+ * queued jobs in one transaction every CAPTURE_BATCH_MS (ep_capture_write),
+ * so a commit (and its fsync) is shared by every exchange of the batch
+ * instead of costing three per exchange.
+ */
+struct job {
+    struct job *next;
+    enum ep_capture_op_kind kind; /* PENDING (request half), JOIN (response), PUT */
+    int64_t queued_ms;
+    bool eof;
+    char project[EP_ID_MAX + 1];
+    char key[CAPTURE_KEY_MAX];
+    char host[EP_HOST_BUFSZ];
+    char method[16];
+    char content_type[128];
+    char *path, *headers, *body; /* ep_malloc'd */
+    size_t headers_n, body_n;
+    struct ep_capture c; /* this half; texts point into the job */
+    struct ep_capture_summary sum;
+};
+
+#define CAPTURE_BATCH_MS     50
+#define CAPTURE_JOIN_WAIT_MS 5000
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct job *head, *tail;
+    bool stop;
+    bool running;
+    pthread_t thread;
+} wq = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, false, false, 0};
 
 #define TEXT(s, len) ((struct ep_capture_text){(s), (len)})
 
-/* The body as stored: decoded when it had a content coding (ep_malloc'd into *@p dec). */
-static void body_decoded(struct capture_req *r, char **dec, struct ep_capture_text *out,
-                         uint32_t *flags, uint32_t cut_flag)
+static void job_free(struct job *j)
+{
+    if (j == NULL)
+        return;
+    ep_free(j->path);
+    ep_free(j->headers);
+    ep_free(j->body);
+    ep_free(j);
+}
+
+static void queue_push(struct job *j)
+{
+    pthread_mutex_lock(&wq.lock);
+    j->next = NULL;
+    if (wq.tail)
+        wq.tail->next = j;
+    else
+        wq.head = j;
+    wq.tail = j;
+    pthread_cond_signal(&wq.cond);
+    pthread_mutex_unlock(&wq.lock);
+}
+
+/* The body as stored: decoded when it had a content coding. */
+static void body_decoded(struct capture_req *r, struct job *j, uint32_t cut_flag)
 {
     size_t n = 0;
     bool cut = false;
+    char *dec = NULL;
 
-    *dec = NULL;
-    *out = TEXT(r->body, r->body_n <= conf.max_body ? r->body_n : 0);
     if (r->truncated)
-        *flags |= cut_flag;
-    if (r->coding[0] == '\0' || strcasecmp(r->coding, "identity") == 0 || r->body_n == 0)
-        return;
-    if (ep_capture_decode(r->coding, r->body, r->body_n, conf.max_body, dec, &n, &cut) != 0) {
-        *flags |= EP_CAPTURE_UNDECODED;
-        return;
+        j->c.flags |= cut_flag;
+    if (r->coding[0] != '\0' && strcasecmp(r->coding, "identity") != 0 && r->body_n > 0) {
+        if (ep_capture_decode(r->coding, r->body, r->body_n, conf.max_body, &dec, &n, &cut) == 0) {
+            if (cut)
+                j->c.flags |= cut_flag;
+            j->body = dec;
+            j->body_n = n;
+            return;
+        }
+        j->c.flags |= EP_CAPTURE_UNDECODED;
     }
-    if (cut)
-        *flags |= cut_flag;
-    *out = TEXT(*dec, n);
+    /* As it came: the job takes the buffer over. */
+    j->body = r->body;
+    j->body_n = r->body_n;
+    r->body = NULL;
+    r->body_n = r->body_cap = 0;
 }
 
-/* REQMOD: the request half waits in capture_pending for its response. */
-static void store_request(struct capture_req *r)
+/* Queue this transaction's half: the request (REQMOD) or the response (RESPMOD). */
+static void queue_half(struct capture_req *r)
 {
-    struct ep_store *store = current_store();
-    struct ep_capture c;
-    char *dec = NULL;
-    int rc;
+    struct job *j = ep_calloc(1, sizeof *j);
 
     r->stored = true;
-    if (store == NULL || r->key[0] == '\0')
+    if (j == NULL) {
+        log_error("out of memory queueing an exchange; it is lost", EP_E_NOMEM);
         return;
-    memset(&c, 0, sizeof c);
-    c.time_us = r->time_us;
-    c.flags = r->eof ? 0 : EP_CAPTURE_INCOMPLETE;
-    c.request_size = r->seen;
-    c.host = TEXT(r->host, strlen(r->host));
-    c.method = TEXT(r->method, strlen(r->method));
-    c.path = TEXT(r->path, r->path ? strlen(r->path) : 0);
-    c.request_headers = TEXT(r->headers, r->headers_n);
-    body_decoded(r, &dec, &c.request_body, &c.flags, EP_CAPTURE_REQ_TRUNCATED);
-    if (c.flags & EP_CAPTURE_REQ_TRUNCATED)
-        stat_inc(stat_truncated);
-    rc = ep_capture_pending_put(store, r->key, r->project, &c);
-    if (rc)
-        log_error("cannot keep a request half", rc);
-    ep_free(dec);
-}
-
-/* What the response side copies out of the pending request half. */
-struct request_half {
-    int64_t time_us;
-    uint32_t flags;
-    uint64_t size;
-    char *method, *path, *headers, *body;
-    size_t headers_n, body_n;
-};
-
-static char *dup_text(const struct ep_capture_text *t)
-{
-    char *p = ep_malloc(t->n + 1);
-
-    if (p) {
-        memcpy(p, t->p, t->n);
-        p[t->n] = '\0';
     }
-    return p;
+    j->kind = r->respmod ? EP_CAPTURE_OP_JOIN : EP_CAPTURE_OP_PENDING;
+    j->queued_ms = now_ms();
+    j->eof = r->eof;
+    memcpy(j->project, r->project, sizeof j->project);
+    memcpy(j->key, r->key, sizeof j->key);
+    memcpy(j->host, r->host, sizeof j->host);
+    memcpy(j->method, r->method, sizeof j->method);
+    memcpy(j->content_type, r->content_type, sizeof j->content_type);
+    j->path = r->path;
+    r->path = NULL;
+    j->headers = r->headers;
+    j->headers_n = r->headers_n;
+    r->headers = NULL;
+    j->c.time_us = r->time_us;
+    j->c.status = r->status;
+    body_decoded(r, j, r->respmod ? EP_CAPTURE_RESP_TRUNCATED : EP_CAPTURE_REQ_TRUNCATED);
+    if (j->c.flags & (EP_CAPTURE_REQ_TRUNCATED | EP_CAPTURE_RESP_TRUNCATED))
+        stat_inc(stat_truncated);
+    j->c.host = TEXT(j->host, strlen(j->host));
+    j->c.method = TEXT(j->method, strlen(j->method));
+    j->c.path = TEXT(j->path, j->path ? strlen(j->path) : 0);
+    if (r->respmod) {
+        j->c.response_size = r->seen;
+        j->c.response_headers = TEXT(j->headers, j->headers_n);
+        j->c.response_body = TEXT(j->body, j->body_n);
+        /* Without a join key the request cannot be found: store the response alone. */
+        if (j->key[0] == '\0')
+            j->kind = EP_CAPTURE_OP_PUT;
+    } else {
+        if (!r->eof)
+            j->c.flags |= EP_CAPTURE_INCOMPLETE;
+        j->c.request_size = r->seen;
+        j->c.request_headers = TEXT(j->headers, j->headers_n);
+        j->c.request_body = TEXT(j->body, j->body_n);
+        if (j->key[0] == '\0') {
+            job_free(j); /* a request squid will not name again: nothing to join */
+            return;
+        }
+    }
+    queue_push(j);
 }
 
-static int take_half(void *ctx, const char *project_id, const struct ep_capture *c)
+/*
+ * The stored exchange of response job @p j and request half @p half (NULL
+ * when the request is not known): merged, parsed for the list's summary.
+ */
+static int job_merge(void *ctx, const struct ep_capture *half, struct ep_capture *out)
 {
-    struct request_half *h = ctx;
+    struct job *j = ctx;
+    static const struct ep_capture none;
+    uint32_t flags;
 
-    h->time_us = c->time_us;
-    h->flags = c->flags;
-    h->size = c->request_size;
-    h->method = dup_text(&c->method);
-    h->path = dup_text(&c->path);
-    h->headers = dup_text(&c->request_headers);
-    h->body = dup_text(&c->request_body);
-    h->headers_n = c->request_headers.n;
-    h->body_n = c->request_body.n;
-    if (!h->method || !h->path || !h->headers || !h->body)
-        return EP_E_NOMEM;
+    if (half == NULL) {
+        half = &none;
+        j->c.flags |= EP_CAPTURE_INCOMPLETE; /* the request is not known */
+    }
+    flags = half->flags | j->c.flags;
+    *out = j->c;
+    out->time_us = half->time_us ? half->time_us : j->c.time_us;
+    out->request_size = half->request_size;
+    if (half->method.n)
+        out->method = half->method;
+    if (half->path.n)
+        out->path = half->path;
+    out->request_headers = half->request_headers;
+    out->request_body = half->request_body;
+    json_decref(ep_capture_conversation(out->request_body.p, out->request_body.n,
+                                        out->response_body.p, out->response_body.n, j->content_type,
+                                        &j->sum));
+    out->model = TEXT(j->sum.model, strlen(j->sum.model));
+    out->first_user = TEXT(j->sum.first_user, strlen(j->sum.first_user));
+    out->input_tokens = j->sum.input_tokens;
+    out->output_tokens = j->sum.output_tokens;
+    if (j->sum.raw)
+        flags |= EP_CAPTURE_RAW;
+    if (j->sum.streamed)
+        flags |= EP_CAPTURE_STREAMED;
+    if (!j->eof || (!j->sum.complete && !(flags & EP_CAPTURE_RESP_TRUNCATED)))
+        flags |= EP_CAPTURE_INCOMPLETE;
+    out->flags = flags;
     return 0;
 }
 
-static void half_free(struct request_half *h)
-{
-    ep_free(h->method);
-    ep_free(h->path);
-    ep_free(h->headers);
-    ep_free(h->body);
-}
-
-/* RESPMOD, at release: join the request half, parse, store the exchange. */
-static void store_exchange(struct capture_req *r)
+/* Write one batch; a response whose request half is not there yet waits for the next. */
+static struct job *flush(struct job *list, bool stopping)
 {
     struct ep_capture_limits lim = {.retention_s = conf.retention_s,
                                     .project_max = conf.project_max};
     struct ep_store *store = current_store();
-    struct request_half half;
-    struct ep_capture_summary sum;
-    struct ep_capture c;
-    char *dec = NULL;
-    json_t *conv;
+    struct ep_capture_op *ops;
+    struct ep_capture merged;
+    struct job *j, *next, *again = NULL;
+    size_t n = 0, i = 0;
     int rc;
 
-    r->stored = true;
-    if (store == NULL)
-        return;
-    memset(&half, 0, sizeof half);
-    memset(&c, 0, sizeof c);
-    rc = r->key[0] ? ep_capture_pending_take(store, r->key, take_half, &half) : EP_E_NOTFOUND;
-    if (rc && rc != EP_E_NOTFOUND)
-        log_error("cannot read a request half", rc);
-    if (rc) {
-        half_free(&half);
-        memset(&half, 0, sizeof half);
-        half.time_us = r->time_us;
-        half.flags = EP_CAPTURE_INCOMPLETE; /* the request is not known */
+    for (j = list; j; j = j->next)
+        n++;
+    ops = ep_calloc(n ? n : 1, sizeof *ops);
+    if (store == NULL || ops == NULL) {
+        log_error("cannot write captured exchanges; they are lost",
+                  ops ? EP_E_NOTFOUND : EP_E_NOMEM);
+        goto drop;
     }
-    c.time_us = half.time_us;
-    c.status = r->status;
-    c.flags = half.flags;
-    c.request_size = half.size;
-    c.response_size = r->seen;
-    c.host = TEXT(r->host, strlen(r->host));
-    c.method =
-        half.method ? TEXT(half.method, strlen(half.method)) : TEXT(r->method, strlen(r->method));
-    c.path = half.path ? TEXT(half.path, strlen(half.path))
-                       : TEXT(r->path, r->path ? strlen(r->path) : 0);
-    c.request_headers = TEXT(half.headers, half.headers_n);
-    c.request_body = TEXT(half.body, half.body_n);
-    c.response_headers = TEXT(r->headers, r->headers_n);
-    body_decoded(r, &dec, &c.response_body, &c.flags, EP_CAPTURE_RESP_TRUNCATED);
-    conv = ep_capture_conversation(c.request_body.p, c.request_body.n, c.response_body.p,
-                                   c.response_body.n, r->content_type, &sum);
-    json_decref(conv);
-    c.model = TEXT(sum.model, strlen(sum.model));
-    c.first_user = TEXT(sum.first_user, strlen(sum.first_user));
-    c.input_tokens = sum.input_tokens;
-    c.output_tokens = sum.output_tokens;
-    if (sum.raw)
-        c.flags |= EP_CAPTURE_RAW;
-    if (sum.streamed)
-        c.flags |= EP_CAPTURE_STREAMED;
-    if (!r->eof || (!sum.complete && !(c.flags & EP_CAPTURE_RESP_TRUNCATED)))
-        c.flags |= EP_CAPTURE_INCOMPLETE;
-    if (c.flags & EP_CAPTURE_RESP_TRUNCATED)
-        stat_inc(stat_truncated);
-    rc = ep_capture_put(store, r->project, &c, &lim, NULL);
+    for (j = list; j; j = j->next, i++) {
+        if (j->kind == EP_CAPTURE_OP_PUT) {
+            /* The response alone: merged with no request half (marked incomplete). */
+            job_merge(j, NULL, &merged);
+            j->c = merged;
+        }
+        ops[i] = (struct ep_capture_op){.kind = j->kind,
+                                        .project_id = j->project,
+                                        .key = j->key,
+                                        .c = &j->c,
+                                        .join = job_merge,
+                                        .ctx = j};
+    }
+    rc = ep_capture_write(store, ops, n, &lim);
     if (rc)
-        log_error("cannot store an exchange", rc);
-    else
-        stat_inc(stat_captured);
-    ep_free(dec);
-    half_free(&half);
-    /* Retention and caps for every project, at most once a minute per child. */
-    {
-        int64_t now = now_ms(), next = atomic_load(&capture_next_prune_ms);
+        log_error("cannot write captured exchanges", rc);
+    for (j = list, i = 0; j; j = next, i++) {
+        next = j->next;
+        if (ops[i].kind == EP_CAPTURE_OP_JOIN && ops[i].result == EP_E_NOTFOUND) {
+            /* Its request half is still on its way (another child's batch) or lost. */
+            if (stopping || now_ms() - j->queued_ms > CAPTURE_JOIN_WAIT_MS)
+                j->kind = EP_CAPTURE_OP_PUT;
+            j->next = again;
+            again = j;
+            continue;
+        }
+        if (ops[i].result == 0 && ops[i].kind != EP_CAPTURE_OP_PENDING)
+            stat_inc(stat_captured);
+        else if (ops[i].result && ops[i].result != rc)
+            log_error("cannot store a captured exchange", ops[i].result);
+        job_free(j);
+    }
+    ep_free(ops);
+    return again;
+drop:
+    ep_free(ops);
+    for (j = list; j; j = next) {
+        next = j->next;
+        job_free(j);
+    }
+    return NULL;
+}
 
-        if (now >= next &&
-            atomic_compare_exchange_strong(&capture_next_prune_ms, &next, now + 60000)) {
-            rc = ep_capture_prune(store, &lim, wall_us(), NULL);
+static void *writer(void *arg)
+{
+    struct job *list, *again = NULL, *j;
+    int64_t next_prune = now_ms() + 60000;
+    bool stop;
+
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&wq.lock);
+        if (again) {
+            /* Retries go first, ahead of what came meanwhile. */
+            for (j = again; j->next; j = j->next)
+                ;
+            j->next = wq.head;
+            if (!wq.tail)
+                wq.tail = j;
+            wq.head = again;
+            again = NULL;
+        }
+        while (!wq.head && !wq.stop) {
+            struct timespec ts;
+
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&wq.cond, &wq.lock, &ts);
+            if (now_ms() >= next_prune)
+                break;
+        }
+        stop = wq.stop;
+        pthread_mutex_unlock(&wq.lock);
+        if (!stop)
+            usleep(CAPTURE_BATCH_MS * 1000); /* let a batch gather */
+        pthread_mutex_lock(&wq.lock);
+        list = wq.head;
+        wq.head = wq.tail = NULL;
+        stop = wq.stop;
+        pthread_mutex_unlock(&wq.lock);
+        if (list)
+            again = flush(list, stop);
+        if (now_ms() >= next_prune) {
+            struct ep_capture_limits lim = {.retention_s = conf.retention_s,
+                                            .project_max = conf.project_max};
+            struct ep_store *store = current_store();
+            int rc = store ? ep_capture_prune(store, &lim, wall_us(), NULL) : 0;
+
             if (rc)
                 log_error("cannot apply retention", rc);
+            next_prune = now_ms() + 60000;
         }
+        if (stop && !list && !again)
+            break;
     }
+    return NULL;
+}
+
+static void writer_start(void)
+{
+    pthread_mutex_lock(&wq.lock);
+    wq.stop = false;
+    if (!wq.running && pthread_create(&wq.thread, NULL, writer, NULL) == 0)
+        wq.running = true;
+    pthread_mutex_unlock(&wq.lock);
+    if (!wq.running)
+        log_error("cannot start the writer thread; nothing is stored", EP_E_NOMEM);
+}
+
+/* Write what is queued and end the thread. */
+static void writer_stop(void)
+{
+    if (!wq.running)
+        return;
+    pthread_mutex_lock(&wq.lock);
+    wq.stop = true;
+    pthread_cond_signal(&wq.cond);
+    pthread_mutex_unlock(&wq.lock);
+    pthread_join(wq.thread, NULL);
+    wq.running = false;
 }
 
 static void capture_release_request_data(void *data)
@@ -692,12 +847,8 @@ static void capture_release_request_data(void *data)
 
     if (r == NULL)
         return;
-    if (r->active && !r->stored) {
-        if (r->respmod)
-            store_exchange(r);
-        else
-            store_request(r);
-    }
+    if (r->active && !r->stored)
+        queue_half(r);
     if (r->ring != NULL)
         ci_ring_buf_destroy(r->ring);
     ep_free(r->body);
@@ -783,7 +934,7 @@ static int capture_end_of_data(ci_request_t *req)
     if (r != NULL) {
         r->eof = true;
         if (r->active && !r->respmod && !r->stored)
-            store_request(r);
+            queue_half(r);
     }
     return CI_MOD_DONE;
 }

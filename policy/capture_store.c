@@ -292,12 +292,12 @@ static int cap_room(struct ep_store *s, MDB_txn *txn, const char *project_id,
                             : store_capture_clear(s, txn, project_id, NULL);
 }
 
-int ep_capture_put(struct ep_store *store, const char *project_id, const struct ep_capture *c,
-                   const struct ep_capture_limits *limits, uint64_t *id)
+/* Store exchange @p c of @p project_id within @p txn (the project must exist). */
+static int put_txn(struct ep_store *s, MDB_txn *txn, const char *project_id,
+                   const struct ep_capture *c, const struct ep_capture_limits *limits, uint64_t *id)
 {
     struct ep_project proj;
     struct cap_head h;
-    MDB_txn *txn = NULL;
     MDB_val val;
     size_t total;
     int rc;
@@ -305,21 +305,30 @@ int ep_capture_put(struct ep_store *store, const char *project_id, const struct 
     if (ep_project_id_validate(project_id))
         return EP_E_INVAL;
     rc = cap_measure(c, &h, &total);
-    if (rc)
-        return rc;
-    rc = store_write_begin(store, &txn);
-    if (rc)
-        goto out;
-    rc = store_get_fixed(txn, store->projects, project_id, strlen(project_id), &proj, sizeof proj);
     if (rc == 0)
-        rc = cap_room(store, txn, project_id, limits, h.time_us);
+        rc = store_get_fixed(txn, s->projects, project_id, strlen(project_id), &proj, sizeof proj);
     if (rc == 0)
-        rc = cap_insert(store, txn, project_id, (uint64_t)h.time_us, total, &val, id);
+        rc = cap_room(s, txn, project_id, limits, h.time_us);
+    if (rc == 0)
+        rc = cap_insert(s, txn, project_id, (uint64_t)h.time_us, total, &val, id);
     if (rc == 0)
         cap_encode(c, &h, val.mv_data);
     if (rc == 0)
-        rc = count_add(txn, store->conversations, project_id, 1);
-out:
+        rc = count_add(txn, s->conversations, project_id, 1);
+    return rc;
+}
+
+int ep_capture_put(struct ep_store *store, const char *project_id, const struct ep_capture *c,
+                   const struct ep_capture_limits *limits, uint64_t *id)
+{
+    MDB_txn *txn = NULL;
+    int rc;
+
+    if (ep_project_id_validate(project_id))
+        return EP_E_INVAL;
+    rc = store_write_begin(store, &txn);
+    if (rc == 0)
+        rc = put_txn(store, txn, project_id, c, limits, id);
     return store_write_end(store, txn, rc);
 }
 
@@ -328,11 +337,10 @@ out:
 /* A pending value: the project id (EP_ID_MAX + 1 bytes, NUL-padded), then an encoded exchange. */
 #define PENDING_PROJECT (EP_ID_MAX + 1)
 
-int ep_capture_pending_put(struct ep_store *store, const char *key, const char *project_id,
-                           const struct ep_capture *c)
+static int pending_put_txn(struct ep_store *s, MDB_txn *txn, const char *key,
+                           const char *project_id, const struct ep_capture *c)
 {
     struct cap_head h;
-    MDB_txn *txn = NULL;
     MDB_val k = store_mkval(key, strlen(key)), val;
     size_t total;
     int rc;
@@ -342,18 +350,25 @@ int ep_capture_pending_put(struct ep_store *store, const char *key, const char *
     rc = cap_measure(c, &h, &total);
     if (rc)
         return rc;
-    rc = store_write_begin(store, &txn);
-    if (rc)
-        goto out;
     val.mv_size = PENDING_PROJECT + total;
     val.mv_data = NULL;
-    rc = mdb_put(txn, store->pending, &k, &val, MDB_RESERVE);
+    rc = mdb_put(txn, s->pending, &k, &val, MDB_RESERVE);
     if (rc == 0) {
         memset(val.mv_data, 0, PENDING_PROJECT);
         memcpy(val.mv_data, project_id, strlen(project_id));
         cap_encode(c, &h, (char *)val.mv_data + PENDING_PROJECT);
     }
-out:
+    return rc;
+}
+
+int ep_capture_pending_put(struct ep_store *store, const char *key, const char *project_id,
+                           const struct ep_capture *c)
+{
+    MDB_txn *txn = NULL;
+    int rc = store_write_begin(store, &txn);
+
+    if (rc == 0)
+        rc = pending_put_txn(store, txn, key, project_id, c);
     return store_write_end(store, txn, rc);
 }
 
@@ -394,6 +409,76 @@ int ep_capture_pending_take(struct ep_store *store, const char *key,
         rc = fn(ctx, project, &c);
     if (rc == 0)
         rc = mdb_del(txn, store->pending, &k, NULL);
+out:
+    return store_write_end(store, txn, rc);
+}
+
+/* A JOIN op: the half under op->key, merged by op->join, stored, the half deleted. */
+static int join_txn(struct ep_store *s, MDB_txn *txn, struct ep_capture_op *op,
+                    const struct ep_capture_limits *limits)
+{
+    char project[PENDING_PROJECT];
+    struct ep_capture half, out;
+    MDB_val k = store_mkval(op->key, strlen(op->key)), val;
+    int rc = mdb_get(txn, s->pending, &k, &val);
+
+    if (rc == MDB_NOTFOUND)
+        return EP_E_NOTFOUND;
+    if (rc == 0)
+        rc = pending_decode(&val, project, &half);
+    if (rc)
+        return rc;
+    memset(&out, 0, sizeof out);
+    rc = op->join(op->ctx, &half, &out);
+    /* The half's texts stay valid until it is deleted below: nothing here frees its page. */
+    if (rc == 0)
+        rc = put_txn(s, txn, project, &out, limits, NULL);
+    if (rc == 0 || rc == EP_E_NOTFOUND) {
+        /* Stored, or its project is gone: the half is done with either way. */
+        int del = mdb_del(txn, s->pending, &k, NULL);
+
+        if (del)
+            rc = del;
+    }
+    return rc;
+}
+
+/* Errors that concern one op only; anything else (a full map) ends the batch. */
+static bool op_local(int rc)
+{
+    return rc == EP_E_NOTFOUND || rc == EP_E_INVAL;
+}
+
+int ep_capture_write(struct ep_store *store, struct ep_capture_op *ops, size_t n,
+                     const struct ep_capture_limits *limits)
+{
+    MDB_txn *txn = NULL;
+    int rc = store_write_begin(store, &txn);
+
+    for (size_t i = 0; i < n; i++)
+        ops[i].result = rc;
+    if (rc)
+        goto out;
+    /* Request halves first, so a join later in the same batch finds its half. */
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            struct ep_capture_op *op = &ops[i];
+
+            if ((op->kind == EP_CAPTURE_OP_PENDING) != (pass == 0))
+                continue;
+            if (op->kind == EP_CAPTURE_OP_PENDING)
+                op->result = pending_put_txn(store, txn, op->key, op->project_id, op->c);
+            else if (op->kind == EP_CAPTURE_OP_JOIN)
+                op->result = join_txn(store, txn, op, limits);
+            else
+                op->result = put_txn(store, txn, op->project_id, op->c, limits, NULL);
+            if (!op_local(op->result))
+                rc = op->result;
+        }
+    }
+    if (rc)
+        for (size_t i = 0; i < n; i++)
+            ops[i].result = rc;
 out:
     return store_write_end(store, txn, rc);
 }

@@ -116,6 +116,42 @@ int ep_capture_pending_take(struct ep_store *store, const char *key,
                             int (*fn)(void *ctx, const char *project_id,
                                       const struct ep_capture *c),
                             void *ctx);
+
+/** What one op of ep_capture_write() does. */
+enum ep_capture_op_kind {
+    EP_CAPTURE_OP_PENDING = 0, /**< keep request half @p c under @p key */
+    EP_CAPTURE_OP_JOIN = 1,    /**< take the half under @p key, merge it with @p join, store */
+    EP_CAPTURE_OP_PUT = 2,     /**< store exchange @p c as it is */
+};
+
+/** One op of a batch. */
+struct ep_capture_op {
+    enum ep_capture_op_kind kind;
+    const char *project_id; /**< PENDING, PUT (JOIN: the half's own project) */
+    const char *key;        /**< PENDING, JOIN */
+    const struct ep_capture *c;
+    /**
+     * JOIN: fill @p out from the request half @p half (whose texts point
+     * into the store and are valid during the call) and the response the
+     * caller holds; the texts of @p out must stay valid until the batch
+     * returns. A non-zero return skips the op with that result.
+     */
+    int (*join)(void *ctx, const struct ep_capture *half, struct ep_capture *out);
+    void *ctx;
+    int result; /**< set by ep_capture_write(): 0, EP_E_NOTFOUND (JOIN: no half yet; PUT:
+                   no such project), EP_E_INVAL, or the batch's error */
+};
+
+/**
+ * Apply @p n ops in one write transaction (request halves first, then the
+ * rest in order), with @p limits applied to each stored exchange's
+ * project. An op that fails with EP_E_NOTFOUND or EP_E_INVAL fails alone
+ * (its result says so); any other error rolls the whole batch back, is
+ * set as every op's result and returned. The capture service writes in
+ * such batches: one commit (one fsync) for many exchanges.
+ */
+int ep_capture_write(struct ep_store *store, struct ep_capture_op *ops, size_t n,
+                     const struct ep_capture_limits *limits);
 /** @} */
 
 /** @name The LLM host list (names whose TLS is decrypted for logging workspaces) @{ */
