@@ -8,8 +8,10 @@
 # an LLM host, answered with a 6-event SSE stream. They differ only in the
 # ICAP service behind them:
 #   echo     c-icap's srv_echo (REQMOD and RESPMOD; the cost of ICAP and of
-#            bumping without capture)
+#            bumping without capture; note srv_echo asks for a 1024-byte
+#            preview, so it holds a body until 1024 bytes or its end)
 #   capture  srv_capture.so storing every exchange into the store
+# and, for reference, the same squid with no ICAP at all (plain).
 # Interleaved rounds, each configuration once per round:
 #   rps      CONNS keep-alive connections for DURATION s, origin without pause
 #   ttfe     4 connections, the origin pauses PAUSE_MS after the first event:
@@ -65,20 +67,23 @@ CAP_ICAP=$ICAP_PORT
 STACK_INSTANCE=-echo ICAP_SERVICE_LINE="Service echo srv_echo.so" stack_start_icap "$STORE" || exit 1
 ECHO_ICAP=$ICAP_PORT
 
-# start_bump NAME ICAP-PORT SERVICE: a bumping squid; sets BUMP_<NAME>.
+# start_bump NAME ICAP-PORT SERVICE: a bumping squid; sets BUMP_<NAME>. ICAP-PORT "none":
+# the same squid without the ICAP lines.
 start_bump() {
-    local name=$1 icap=$2 svc=$3 port
+    local name=$1 icap=$2 svc=$3 port drop='^$'
     port=$(stack_free_port) || exit 1
-    mapfile -t snippet < <(sed -e "s#icap://127.0.0.1:1345/capture#icap://127.0.0.1:$icap/$svc#" \
+    [ "$icap" = none ] && drop='^(icap_service|adaptation_access|adaptation_meta) '
+    mapfile -t snippet < <(grep -Ev "$drop" "$top_srcdir/contrib/squid/egress-capture.conf" |
+        sed -e "s#icap://127.0.0.1:1345/capture#icap://127.0.0.1:$icap/$svc#" \
         -e "s#/usr/libexec/egress-policy/egress-capture-acl /var/lib/egress-policy#$ACL $STORE#" \
-        -e "s#-s /var/lib/egress-policy/ca/ssl_db#-s $D/ca/ssl_db#" \
-        "$top_srcdir/contrib/squid/egress-capture.conf")
+        -e "s#-s /var/lib/egress-policy/ca/ssl_db#-s $D/ca/ssl_db#")
     STACK_INSTANCE=-$name SQUID_NO_ICAP=1 stack_start_squid \
         "http_port 127.0.0.1:$port ssl-bump tls-cert=$D/ca/ca.pem tls-key=$D/ca/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=4MB" \
         "tls_outgoing_options cafile=$D/oca.pem" "${snippet[@]}" || exit 1
     stack_wait_port "$port" 20 || exit 1
     eval "BUMP_$name=$port"
 }
+start_bump plain none none
 start_bump echo "$ECHO_ICAP" echo
 start_bump capture "$CAP_ICAP" capture
 URL="https://api.openai.com:$P/v1/chat/completions"
@@ -89,10 +94,11 @@ run() { # NAME CONNS PAUSE
     "$LOAD" client "$port" "$URL" "$D/ca/ca.pem" 127.0.0.21 "$2" "$DURATION" "$3"
 }
 # Warm up (certificate generation, helper start, connections).
+run plain 4 0 >/dev/null
 run echo 4 0 >/dev/null
 run capture 4 0 >/dev/null
 for r in $(seq 1 "$ROUNDS"); do
-    for cfg in echo capture; do
+    for cfg in plain echo capture; do
         echo "round $r $cfg rps $(run $cfg "$CONNS" 0)"
         echo "round $r $cfg ttfe $(run $cfg 4 "$PAUSE_MS")"
     done
@@ -104,17 +110,18 @@ field() { # CFG KIND FIELD
 }
 echo
 printf '%-8s %10s %14s %14s %14s\n' config rps ttfe_med_ms ttfe_p99_ms errors
-for cfg in echo capture; do
+for cfg in plain echo capture; do
     printf '%-8s %10s %14s %14s %14s\n' "$cfg" "$(field $cfg rps rps | median)" \
         "$(field $cfg ttfe ttfe_median_ms | median)" "$(field $cfg ttfe ttfe_p99_ms | median)" \
         "$(field $cfg rps errors | awk '{s+=$1} END {print s}')"
 done
 echo "rps ratio capture/echo per round: $(paste <(field capture rps rps) <(field echo rps rps) |
     awk '{printf "%.2f ", $1/$2}')"
+echo "rps ratio capture/plain per round: $(paste <(field capture rps rps) <(field plain rps rps) |
+    awk '{printf "%.2f ", $1/$2}')"
 echo "captured exchanges: $("$top_builddir/tests/capture/capturectl" "$STORE" list teacher 2>/dev/null | wc -l)"
 
 # One c-icap for a policy-like service and capture: 8 threads, 8 held streams.
-stack_stop_squid
 STACK_INSTANCE=-shared ICAP_THREADS=8 ICAP_SERVERS=1 \
     ICAP_SERVICE_LINE="Service capture $top_builddir/icap/.libs/srv_capture.so" \
     stack_start_icap "$STORE" "capture.Database $STORE" "Service echo srv_echo.so" || exit 1
