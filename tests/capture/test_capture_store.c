@@ -216,6 +216,53 @@ static void test_pending(void)
     ep_store_close(s);
 }
 
+/* The join of the batch test: the half's path and the response's body. */
+static int join_cb(void *ctx, const struct ep_capture *half, struct ep_capture *out)
+{
+    *out = *(const struct ep_capture *)ctx;
+    out->path = half->path;
+    out->request_body = half->request_body;
+    out->time_us = half->time_us;
+    return 0;
+}
+
+static void test_batch(void)
+{
+    struct ep_store *s = store_open_dir(store_dir("batch"), 0);
+    const int64_t t0 = 1700000000000000LL;
+    struct ep_capture req = exchange(t0, ""), resp = exchange(t0 + 5, "the answer");
+    struct ep_capture_op ops[4];
+    struct collect col = {0};
+
+    project_add(s, "teacher", "default", EP_MODE_LOGGING, NULL);
+    req.path = TXT("/v1/messages?x=1");
+    memset(ops, 0, sizeof ops);
+    /* The join comes first in the array: halves are written first anyway. */
+    ops[0] = (struct ep_capture_op){
+        .kind = EP_CAPTURE_OP_JOIN, .key = "7 a", .join = join_cb, .ctx = &resp};
+    ops[1] = (struct ep_capture_op){
+        .kind = EP_CAPTURE_OP_PENDING, .project_id = "teacher", .key = "7 a", .c = &req};
+    ops[2] = (struct ep_capture_op){
+        .kind = EP_CAPTURE_OP_JOIN, .key = "8 a", .join = join_cb, .ctx = &resp};
+    ops[3] = (struct ep_capture_op){.kind = EP_CAPTURE_OP_PUT, .project_id = "nobody", .c = &resp};
+    CHECK_INT(ep_capture_write(s, ops, 4, NULL), 0);
+    CHECK_INT(ops[0].result, 0);
+    CHECK_INT(ops[1].result, 0);
+    CHECK_INT(ops[2].result, EP_E_NOTFOUND); /* no half yet: the caller tries again */
+    CHECK_INT(ops[3].result, EP_E_NOTFOUND); /* no such project: only this op fails */
+    CHECK_INT(ep_capture_list(s, "teacher", collect_cb, &col), 0);
+    CHECK_INT(col.n, 1);
+    CHECK_STR(col.first_body, "the answer");
+    CHECK_INT(col.ids[0], t0);
+    /* The half was taken by the join. */
+    {
+        struct taken t = {0};
+
+        CHECK_INT(ep_capture_pending_take(s, "7 a", take_cb, &t), EP_E_NOTFOUND);
+    }
+    ep_store_close(s);
+}
+
 static int host_count_cb(void *ctx, const char *host)
 {
     (void)host;
@@ -343,6 +390,7 @@ int main(void)
     test_limits();
     test_hosts();
     test_pending();
+    test_batch();
     test_upgrade();
     return test_exit();
 }
