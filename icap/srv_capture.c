@@ -550,10 +550,14 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct job *head, *tail;
+    size_t queued; /* jobs in the queue */
     bool stop;
     bool running;
     pthread_t thread;
-} wq = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, false, false, 0};
+} wq = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, false, false, 0};
+
+/* Most jobs waiting for the writer; past it new ones are dropped (and counted). */
+#define CAPTURE_QUEUE_MAX 10000
 
 #define TEXT(s, len) ((struct ep_capture_text){(s), (len)})
 
@@ -570,6 +574,13 @@ static void job_free(struct job *j)
 static void queue_push(struct job *j)
 {
     pthread_mutex_lock(&wq.lock);
+    if (wq.queued >= CAPTURE_QUEUE_MAX) {
+        pthread_mutex_unlock(&wq.lock);
+        log_error("the store does not keep up; an exchange is dropped", EP_E_LIMIT);
+        job_free(j);
+        return;
+    }
+    wq.queued++;
     j->next = NULL;
     if (wq.tail)
         wq.tail->next = j;
@@ -797,6 +808,7 @@ static void *writer(void *arg)
         pthread_mutex_lock(&wq.lock);
         list = wq.head;
         wq.head = wq.tail = NULL;
+        wq.queued = 0;
         stop = wq.stop;
         pthread_mutex_unlock(&wq.lock);
         if (list)
