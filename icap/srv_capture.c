@@ -104,6 +104,7 @@ struct capture_req {
     size_t body_n, body_cap;
     uint64_t seen; /* body bytes seen */
     bool truncated;
+    bool keep_off; /* out of memory: keep nothing more of this body */
     int64_t time_us;
     uint32_t status;
     char project[EP_ID_MAX + 1];
@@ -488,7 +489,7 @@ static void body_keep(struct capture_req *r, const char *data, size_t n)
     size_t room, take;
 
     r->seen += n;
-    if (r->body_n >= conf.max_body) {
+    if (r->body_n >= conf.max_body || r->keep_off) {
         r->truncated = r->truncated || n > 0;
         return;
     }
@@ -506,7 +507,7 @@ static void body_keep(struct capture_req *r, const char *data, size_t n)
         if (nb == NULL) {
             log_error("out of memory keeping a body; it is cut", EP_E_NOMEM);
             r->truncated = true;
-            r->body_n = conf.max_body; /* keep nothing more */
+            r->keep_off = true;
             return;
         }
         r->body = nb;

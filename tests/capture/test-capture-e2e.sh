@@ -13,7 +13,8 @@
 # non-LLM host are spliced (the client sees the origin's own certificate)
 # and nothing is captured; an origin error; a stream the client cuts
 # (incomplete); a 20 MB request body (passes whole, stored cut at the cap);
-# the capture service down (requests still work).
+# the capture service down (requests still work); retention and the
+# per-project cap.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$top_srcdir/tests/icap/common.sh"
 need_squid
@@ -257,5 +258,31 @@ stack_stop_icap
 via $TEACHER "$D/ca/ca.pem" "$OPENAI/v1/chat/completions" -N -d "$CHAT_STREAM" >"$D/down.sse"
 if cmp -s "$D/ref-chat.sse" "$D/down.sse"; then ok "capture down: streamed answer still byte-identical"; else fail "capture down: streamed answer still byte-identical" "$(head -c 200 "$D/down.sse")"; fi
 expect_eq "capture down: nothing captured" "$(n_before)" "$n"
+
+# --- 11. Retention and the per-project cap, enforced when an exchange is stored ---
+stack_stop_squid
+stack_start_icap "$STORE" "capture.Database $STORE" "capture.Retention 3s" \
+    "capture.ProjectMax 3" "capture.LogInterval 1" || exit 99
+CAPTURE_ICAP_PORT=$ICAP_PORT
+mapfile -t SNIPPET < <(snippet)
+SQUID_NO_ICAP=1 stack_start_squid \
+    "http_port 127.0.0.1:$BUMP_PORT ssl-bump tls-cert=$D/ca/ca.pem tls-key=$D/ca/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=4MB" \
+    "tls_outgoing_options cafile=$D/origin-ca.pem" \
+    "${SNIPPET[@]}" || exit 99
+stack_wait_port "$BUMP_PORT" 20 || exit 99
+sleep 3 # everything stored so far is now older than the retention
+expect_match "limits: the store holds the earlier exchanges" "$(n_before)" '^([5-9]|[0-9]{2,})$'
+via $TEACHER "$D/ca/ca.pem" "$OPENAI/v1/chat/completions" -d "$CHAT_JSON" -o /dev/null
+for _ in $(seq 1 100); do [ "$(n_before)" -le 1 ] && break; sleep 0.1; done
+expect_eq "retention: storing an exchange deleted the ones older than 3 s" "$(n_before)" 1
+for i in 1 2 3 4; do
+    via $TEACHER "$D/ca/ca.pem" "$OPENAI/v1/messages" -d "{\"model\":\"m$i\",\"messages\":[]}" -o /dev/null
+done
+for _ in $(seq 1 100); do
+    [ "$(captures teacher | grep -c '/v1/messages$')" -eq 3 ] && break
+    sleep 0.1
+done
+expect_eq "per-project cap: 3 exchanges kept" "$(n_before)" 3
+expect_no_match "per-project cap: the oldest went first" "$(captures teacher)" '/v1/chat/completions$'
 
 finish
