@@ -14,7 +14,7 @@
 # and nothing is captured; an origin error; a stream the client cuts
 # (incomplete); a 20 MB request body (passes whole, stored cut at the cap);
 # the capture service down (requests still work); retention and the
-# per-project cap.
+# per-project cap; and srv_egress chained before capture for bumped requests.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$top_srcdir/tests/icap/common.sh"
 need_squid
@@ -284,5 +284,30 @@ for _ in $(seq 1 100); do
 done
 expect_eq "per-project cap: 3 exchanges kept" "$(n_before)" 3
 expect_no_match "per-project cap: the oldest went first" "$(captures teacher)" '/v1/chat/completions$'
+
+# --- 12. With the policy service too: srv_egress and capture chained for bumped requests ---
+# (the combination contrib/squid/egress-capture.conf describes).
+stack_stop_squid
+STACK_INSTANCE=-egress ICAP_SERVICE_LINE= stack_start_icap "$STORE" || exit 99
+EGRESS_ICAP_PORT=$ICAP_PORT
+mapfile -t EGRESS < <(sed -e "s#icap://127.0.0.1:1344/egress#icap://127.0.0.1:$EGRESS_ICAP_PORT/egress#" \
+    -e "s#^error_directory .*#error_directory /usr/share/squid/errors/templates#" \
+    "$top_srcdir/contrib/squid/egress.conf" | grep -v '^adaptation_access egress allow all')
+mapfile -t SNIPPET < <(snippet | grep -v '^adaptation_access egress_capture_req ')
+STACK_INSTANCE= SQUID_NO_ICAP=1 stack_start_squid \
+    "http_port 127.0.0.1:$BUMP_PORT ssl-bump tls-cert=$D/ca/ca.pem tls-key=$D/ca/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=4MB" \
+    "tls_outgoing_options cafile=$D/origin-ca.pem" "${EGRESS[@]}" "${SNIPPET[@]}" \
+    "adaptation_service_chain egress_then_capture egress egress_capture_req" \
+    "adaptation_access egress_then_capture allow egress_bumped" \
+    "adaptation_access egress allow all" || exit 99
+stack_wait_port "$BUMP_PORT" 20 || exit 99
+n=$(captures teacher | grep -c '/v1/responses$')
+via $TEACHER "$D/ca/ca.pem" "$OPENAI/v1/responses" -N -d '{"model":"gpt-4.1","input":"chained","stream":true}' >"$D/chain.sse"
+expect_match "with srv_egress: the answer comes through" "$(tail -c 300 "$D/chain.sse")" 'response.completed'
+for _ in $(seq 1 100); do [ "$(captures teacher | grep -c '/v1/responses$')" -gt "$n" ] && break; sleep 0.1; done
+expect_match "with srv_egress: captured with its request (not incomplete)" \
+    "$(captures teacher | grep '/v1/responses$' | tail -1)" "^[0-9]+ api\.openai\.com POST 200 s gpt-4.1-test 3 4 "
+expect_match "with srv_egress: the policy service recorded the host" \
+    "$("$STORECTL" "$STORE" seen teacher)" '^api\.openai\.com '
 
 finish
