@@ -12,7 +12,8 @@
  *
  * An exchange id is the capture time in microseconds, bumped by one when
  * that key is taken, so a project's exchanges are in time order and the
- * oldest is the first key of its prefix. Bodies are stored decoded
+ * oldest is the first key of its prefix. Id 0 of a project holds its
+ * number of exchanges (uint64), which makes the cap one lookup. Bodies are stored decoded
  * (gzip/deflate/br removed) and at most the capture's size cap; headers
  * are stored only after ep_capture_redact_headers() removed every secret.
  *
