@@ -13,9 +13,10 @@ build="autoconf automake libtool pkg-config make gcc
 run="squid-openssl c-icap lmdb-utils curl ca-certificates openssl"
 # Tests: a real engine (docker.io, podman), a real browser (chromium, driven
 # by playwright-core from npm), a resolver and firewall for the workspace
-# network (dnsmasq-base, nftables, iptables), peers for the benchmarks.
+# network (dnsmasq-base, nftables, iptables), peers for the benchmarks, python3
+# for the fake LLM origin of the capture tests.
 test="docker.io podman busybox-static wrk clang clang-format iproute2 util-linux procps psmisc
- chromium dnsmasq-base nftables iptables squidguard"
+ chromium dnsmasq-base nftables iptables squidguard python3"
 
 # npm comes with nodejs where that is installed from elsewhere; Debian's
 # own npm package otherwise.
