@@ -471,8 +471,9 @@ static char *auth_content(const char *password)
  * its tar header: the engine applies them as written. The caller wipes
  * @p entry's data afterwards if it is secret; the archive copy is wiped here.
  */
-static int archive_put(struct engine *e, const char *name, const char *dir,
-                       const struct engine_tar_entry *entry, const char *what, char *errbuf)
+static int archive_put_n(struct engine *e, const char *name, const char *dir,
+                         const struct engine_tar_entry *entry, size_t n, const char *what,
+                         char *errbuf)
 {
     struct request_body body = {"application/x-tar", NULL, 0};
     struct response r = {0};
@@ -480,7 +481,7 @@ static int archive_put(struct engine *e, const char *name, const char *dir,
     size_t tar_len = 0;
     int rc;
 
-    rc = engine_tar_build(entry, 1, &tar, &tar_len);
+    rc = engine_tar_build(entry, n, &tar, &tar_len);
     if (rc != 0)
         goto out;
     esc = curl_easy_escape(NULL, dir, 0);
@@ -504,6 +505,12 @@ out:
     curl_free(esc);
     response_free(&r);
     return rc;
+}
+
+static int archive_put(struct engine *e, const char *name, const char *dir,
+                       const struct engine_tar_entry *entry, const char *what, char *errbuf)
+{
+    return archive_put_n(e, name, dir, entry, 1, what, errbuf);
 }
 
 /* Split an absolute path into its directory ("/" for a top-level name) and last component. */
@@ -537,6 +544,61 @@ static int auth_upload(struct engine *e, const char *name, const char *password,
     rc = archive_put(e, name, dir, &entry, "writing the auth file", errbuf);
     explicit_bzero(content, entry.size);
     free(content);
+    return rc;
+}
+
+/* The CA variables of every workspace when capture is configured (engine_write_ca()). */
+static int ca_env(json_t *env)
+{
+    static const char *const vars[] = {
+        "SSL_CERT_FILE=" ENGINE_CA_DIR "/bundle.pem",
+        "REQUESTS_CA_BUNDLE=" ENGINE_CA_DIR "/bundle.pem",
+        "CURL_CA_BUNDLE=" ENGINE_CA_DIR "/bundle.pem",
+        "NODE_EXTRA_CA_CERTS=" ENGINE_CA_DIR "/extra.pem",
+    };
+    int err = 0;
+
+    for (size_t i = 0; !err && i < sizeof vars / sizeof vars[0]; i++)
+        err = json_array_append_new(env, json_string(vars[i])) ? ENOMEM : 0;
+    return err;
+}
+
+/* Read @p name of directory @p dir whole (malloc'd). */
+static int file_read(const char *dir, const char *name, char **out, size_t *len, char *errbuf)
+{
+    char path[1024];
+    FILE *f;
+    long n;
+    int rc = 0;
+
+    *out = NULL;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    f = fopen(path, "rb");
+    if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
+        fseek(f, 0, SEEK_SET) != 0) {
+        errbuf_set(errbuf, "cannot read %s: %s (make it with egress-ca create)", path,
+                   strerror(errno));
+        rc = ENGINE_E_INVAL;
+        goto out;
+    }
+    *out = malloc((size_t)n + 1);
+    if (*out == NULL) {
+        rc = ENOMEM;
+        goto out;
+    }
+    if (fread(*out, 1, (size_t)n, f) != (size_t)n) {
+        errbuf_set(errbuf, "cannot read %s", path);
+        rc = ENGINE_E_INVAL;
+        goto out;
+    }
+    *len = (size_t)n;
+out:
+    if (f != NULL)
+        fclose(f);
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -619,6 +681,8 @@ static json_t *create_body(const struct engine *e, const char *project_id, const
         err = env_add_both(env, "HTTPS_PROXY", c->proxy_url);
     if (!err && c->no_proxy != NULL)
         err = env_add_both(env, "NO_PROXY", c->no_proxy);
+    if (!err && c->capture_ca_dir != NULL)
+        err = ca_env(env);
     for (i = 0; !err && c->cap_add != NULL && c->cap_add[i] != NULL; i++)
         err = array_add(caps, c->cap_add[i]);
     if (err) {
@@ -1118,4 +1182,34 @@ out:
 void engine_list_free(struct engine_workspace *list)
 {
     free(list);
+}
+
+int engine_write_ca(struct engine *engine, const char *project_id, bool capture, char *errbuf)
+{
+    struct engine_tar_entry entries[3] = {{0}};
+    char container[128], volume[128], *bundle = NULL, *extra = NULL;
+    size_t bundle_len = 0, extra_len = 0;
+    const char *dir = engine->cfg.capture_ca_dir;
+    int rc;
+
+    if (dir == NULL)
+        return 0;
+    if (!project_id_valid(project_id))
+        return ENGINE_E_INVAL;
+    names(project_id, container, sizeof container, volume, sizeof volume);
+    rc = file_read(dir, capture ? "bundle.pem" : "system.pem", &bundle, &bundle_len, errbuf);
+    if (rc == 0)
+        rc = file_read(dir, capture ? "ca.pem" : "system.pem", &extra, &extra_len, errbuf);
+    if (rc != 0)
+        goto out;
+    entries[0] = (struct engine_tar_entry){.name = "egress-policy-ca", .mode = 0755, .is_dir = 1};
+    entries[1] = (struct engine_tar_entry){
+        .name = "egress-policy-ca/bundle.pem", .data = bundle, .size = bundle_len, .mode = 0644};
+    entries[2] = (struct engine_tar_entry){
+        .name = "egress-policy-ca/extra.pem", .data = extra, .size = extra_len, .mode = 0644};
+    rc = archive_put_n(engine, container, "/etc", entries, 3, "writing the CA files", errbuf);
+out:
+    free(bundle);
+    free(extra);
+    return rc;
 }

@@ -139,7 +139,18 @@ struct engine_config {
     const char *tmp_size;   /**< /tmp tmpfs size, digits and an optional k/m/g; default "1G" */
     unsigned stop_timeout;  /**< seconds before SIGKILL on stop; ENGINE_DEFAULT_STOP_TIMEOUT */
     long timeout_ms;        /**< limit for one request, on top of stop_timeout; default 60000 */
+    /**
+     * LLM capture: the egress-ca directory (ca.pem, bundle.pem, system.pem);
+     * NULL = workspaces get no CA settings. When set, every workspace gets
+     * SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE (ENGINE_CA_DIR/bundle.pem)
+     * and NODE_EXTRA_CA_CERTS (ENGINE_CA_DIR/extra.pem); engine_write_ca()
+     * decides what those files hold.
+     */
+    const char *capture_ca_dir;
 };
+
+/** Where engine_write_ca() puts the CA files inside a workspace. */
+#define ENGINE_CA_DIR "/etc/egress-policy-ca"
 
 /** Fill @p cfg with the defaults documented above. */
 void engine_config_defaults(struct engine_config *cfg);
@@ -238,6 +249,18 @@ int engine_remove(struct engine *engine, const char *project_id, bool purge_volu
  */
 int engine_write_auth(struct engine *engine, const char *project_id, const char *password,
                       char ip[ENGINE_IP_MAX + 1], char *errbuf);
+
+/**
+ * Write the trust files of the workspace (cfg->capture_ca_dir set; 0 and
+ * nothing otherwise) into ENGINE_CA_DIR, running or not: with @p capture
+ * (a logging project) bundle.pem is the system bundle plus the capture CA
+ * and extra.pem the capture CA; without, both are the system bundle alone,
+ * so no other workspace trusts the CA. Processes started afterwards read
+ * them (Node reads NODE_EXTRA_CA_CERTS once, at its start).
+ * @return 0, ENGINE_E_NOTFOUND, ENGINE_E_REFUSED, ENGINE_E_UNREACHABLE,
+ * ENGINE_E_INVAL (a file of capture_ca_dir cannot be read), ENOMEM.
+ */
+int engine_write_ca(struct engine *engine, const char *project_id, bool capture, char *errbuf);
 
 /**
  * One workspace's state, container id and IP.

@@ -104,6 +104,8 @@ static void usage(FILE *f)
             "  --proxy-url URL           HTTP_PROXY and HTTPS_PROXY (both cases) of the\n"
             "                            workspaces, e.g. http://squid:3128 (default: none)\n"
             "  --no-proxy LIST           NO_PROXY (both cases) of the workspaces (default: none)\n"
+            "  --capture-ca DIR          egress-ca directory: logging workspaces trust its CA\n"
+            "                            (LLM capture), others the system bundle (default: none)\n"
             "  --max-memory SIZE         largest memoryLimit a project may ask for (default %s)\n"
             "  --max-cpus N              largest cpuCores a project may ask for (default %g)\n"
             "  --default-memory SIZE     memory of a project that asks for none (default %s)\n"
@@ -400,6 +402,7 @@ enum {
     OPT_WORKSPACE_CMD,
     OPT_PROXY_URL,
     OPT_NO_PROXY,
+    OPT_CAPTURE_CA,
     OPT_DEFAULT_MEMORY,
     OPT_DEFAULT_CPUS,
     OPT_PIDS_LIMIT,
@@ -434,6 +437,7 @@ static const struct option long_options[] = {
     {"workspace-cmd", required_argument, NULL, OPT_WORKSPACE_CMD},
     {"proxy-url", required_argument, NULL, OPT_PROXY_URL},
     {"no-proxy", required_argument, NULL, OPT_NO_PROXY},
+    {"capture-ca", required_argument, NULL, OPT_CAPTURE_CA},
     {"default-memory", required_argument, NULL, OPT_DEFAULT_MEMORY},
     {"default-cpus", required_argument, NULL, OPT_DEFAULT_CPUS},
     {"pids-limit", required_argument, NULL, OPT_PIDS_LIMIT},
@@ -560,6 +564,9 @@ int main(int argc, char **argv)
             break;
         case OPT_NO_PROXY:
             ecfg.no_proxy = optarg[0] ? optarg : NULL;
+            break;
+        case OPT_CAPTURE_CA:
+            ecfg.capture_ca_dir = optarg[0] ? optarg : NULL;
             break;
         case OPT_DEFAULT_MEMORY:
             ecfg.memory_default = parse_size("--default-memory", optarg, 64u << 20);

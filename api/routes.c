@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "api/audit.h"
+#include "api/conversations.h"
 #include "api/http.h"
 #include "api/metrics.h"
 #include "api/projects.h"
@@ -56,5 +57,12 @@ const struct http_route http_routes[] = {
     {"GET", "/api/profiles", HTTP_ADMIN, whitelist_handle_profiles},
     {"GET", "/api/audit", HTTP_ADMIN, audit_handle_list},
     {"GET", "/metrics", HTTP_ADMIN, metrics_handle},
+    {"GET", "/api/projects/:id/conversations", HTTP_ANYONE, conversations_handle_list},
+    {"GET", "/api/projects/:id/conversations/*", HTTP_ANYONE, conversations_handle_get},
+    {"DELETE", "/api/projects/:id/conversations", HTTP_ANYONE, conversations_handle_clear},
+    {"DELETE", "/api/projects/:id/conversations/*", HTTP_ANYONE, conversations_handle_delete},
+    {"GET", "/api/capture/hosts", HTTP_ADMIN, conversations_handle_hosts},
+    {"POST", "/api/capture/hosts", HTTP_ADMIN, conversations_handle_host_add},
+    {"DELETE", "/api/capture/hosts/*", HTTP_ADMIN, conversations_handle_host_remove},
     {NULL, NULL, HTTP_ANYONE, NULL},
 };

@@ -238,7 +238,10 @@ int workspace_start(struct api_ctx *ctx, struct ep_project *p, char *errbuf)
 
     lock_project(p->id);
     if (ctx->engine) {
-        err = engine_start(ctx->engine, p->id, ip, errbuf);
+        /* The CA files first (logging projects trust the capture CA, no other does). */
+        err = engine_write_ca(ctx->engine, p->id, p->mode == EP_MODE_LOGGING, errbuf);
+        if (err == 0)
+            err = engine_start(ctx->engine, p->id, ip, errbuf);
         if (err == ENGINE_E_NOTFOUND)
             mark_not_found(ctx, p->id);
         if (err)
@@ -384,6 +387,15 @@ int workspace_set_mode(struct api_ctx *ctx, struct ep_project *p, enum ep_mode m
     if (err == 0) {
         q.mode = (uint32_t)mode;
         err = ep_store_project_update(ctx->store, &q);
+    }
+    /* The workspace's CA files follow the mode (new processes see them); its next start retries. */
+    if (err == 0 && ctx->engine) {
+        char why[ENGINE_ERRBUF_SIZE] = "";
+        int rc = engine_write_ca(ctx->engine, p->id, mode == EP_MODE_LOGGING, why);
+
+        if (rc && rc != ENGINE_E_NOTFOUND)
+            log_line("workspace %s: writing the CA files for mode %s: %s (%s)", p->id,
+                     ep_mode_name(mode), engine_strerror(rc), why);
     }
     if (err == 0)
         err = ep_store_project_get(ctx->store, p->id, p);

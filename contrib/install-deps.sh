@@ -7,15 +7,16 @@ set -eu
 
 build="autoconf automake libtool pkg-config make gcc
  liblmdb-dev libpcre2-dev libidn2-dev libpsl-dev libcurl4-openssl-dev
- libmicrohttpd-dev libcrypt-dev libjansson-dev libicapapi-dev"
+ libmicrohttpd-dev libcrypt-dev libjansson-dev libicapapi-dev zlib1g-dev libbrotli-dev libssl-dev"
 # squid-openssl is Debian's TLS-capable squid (ssl-bump for interception and
 # capture); it conflicts with, and replaces, the plain "squid" package.
 run="squid-openssl c-icap lmdb-utils curl ca-certificates openssl"
 # Tests: a real engine (docker.io, podman), a real browser (chromium, driven
 # by playwright-core from npm), a resolver and firewall for the workspace
-# network (dnsmasq-base, nftables, iptables), peers for the benchmarks.
+# network (dnsmasq-base, nftables, iptables), peers for the benchmarks, python3
+# for the fake LLM origin of the capture tests.
 test="docker.io podman busybox-static wrk clang clang-format iproute2 util-linux procps psmisc
- chromium dnsmasq-base nftables iptables squidguard"
+ chromium dnsmasq-base nftables iptables squidguard python3"
 # podman's network plugins are only a recommendation of the package.
 test="$test containernetworking-plugins"
 

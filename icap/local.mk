@@ -9,3 +9,11 @@ icap_srv_egress_la_CFLAGS = $(AM_CFLAGS) $(CICAP_CFLAGS)
 icap_srv_egress_la_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^service$$'
 icap_srv_egress_la_LIBADD = policy/libpolicy.la $(CICAP_LIBS)
 EXTRA_DIST += icap/README.md
+
+# The LLM capture service srv_capture.so (Service capture srv_capture.so):
+# REQMOD and RESPMOD for the bumped LLM API traffic of logging workspaces.
+cicapservices_LTLIBRARIES += icap/srv_capture.la
+icap_srv_capture_la_SOURCES = icap/srv_capture.c
+icap_srv_capture_la_CFLAGS = $(AM_CFLAGS) $(CICAP_CFLAGS) $(JANSSON_CFLAGS)
+icap_srv_capture_la_LDFLAGS = -module -avoid-version -shared
+icap_srv_capture_la_LIBADD = policy/libcapture.la policy/libpolicy.la $(CICAP_LIBS)

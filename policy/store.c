@@ -294,6 +294,16 @@ static int write_end(struct ep_store *s, MDB_txn *txn, int rc)
     return rc;
 }
 
+int store_write_begin(struct ep_store *s, MDB_txn **txn)
+{
+    return write_begin(s, txn);
+}
+
+int store_write_end(struct ep_store *s, MDB_txn *txn, int rc)
+{
+    return write_end(s, txn, rc);
+}
+
 void store_copy_str(char *dst, size_t dstsz, const char *src)
 {
     size_t n = strnlen(src, dstsz - 1);
@@ -642,9 +652,11 @@ static int open_dbis(struct ep_store *s, MDB_txn *txn, unsigned flags)
         const char *name;
         MDB_dbi *dbi;
     } dbs[] = {
-        {"meta", &s->meta},         {"projects", &s->projects}, {"clients", &s->clients},
-        {"profiles", &s->profiles}, {"rules", &s->rules},       {"seen", &s->seen},
-        {"audit", &s->audit},
+        {"meta", &s->meta},           {"projects", &s->projects},
+        {"clients", &s->clients},     {"profiles", &s->profiles},
+        {"rules", &s->rules},         {"seen", &s->seen},
+        {"audit", &s->audit},         {"conversations", &s->conversations},
+        {"llm_hosts", &s->llm_hosts}, {"capture_pending", &s->pending},
     };
     int rc = 0;
 
@@ -653,8 +665,12 @@ static int open_dbis(struct ep_store *s, MDB_txn *txn, unsigned flags)
     return rc;
 }
 
-/* Read the schema number: 0 and *found false when none is written yet. */
-static int schema_read(struct ep_store *s, MDB_txn *txn, bool *found)
+/*
+ * Read the schema number: 0 and *found false when none is written yet.
+ * With @p old not NULL, a store of schema 1 (which this version upgrades)
+ * is 0 with *old set instead of EP_E_SCHEMA.
+ */
+static int schema_read(struct ep_store *s, MDB_txn *txn, bool *found, bool *old)
 {
     uint32_t schema;
     int rc = store_get_fixed(txn, s->meta, "schema", 6, &schema, sizeof schema);
@@ -664,7 +680,27 @@ static int schema_read(struct ep_store *s, MDB_txn *txn, bool *found)
         return 0;
     if (rc)
         return rc;
+    if (old && schema == 1) {
+        *old = true;
+        return 0;
+    }
     return schema == EP_STORE_SCHEMA ? 0 : EP_E_SCHEMA;
+}
+
+/*
+ * Upgrade a schema 1 store: the conversations and llm_hosts databases are
+ * new (open_dbis created them in this transaction), the LLM host list gets
+ * its defaults and the schema number moves to 2. Nothing else changes, so
+ * every project, rule, mapping and record stays.
+ */
+static int schema_upgrade(struct ep_store *s, MDB_txn *txn)
+{
+    uint32_t schema = EP_STORE_SCHEMA;
+    int rc = store_capture_seed(s, txn);
+
+    if (rc == 0)
+        rc = put_fixed(txn, s->meta, "schema", 6, &schema, sizeof schema, 0);
+    return rc;
 }
 
 /* First use: schema number, the default base domains and the "default" profile. */
@@ -683,6 +719,8 @@ static int schema_create(struct ep_store *s, MDB_txn *txn)
     if (rc == 0)
         rc = profile_ensure(s, txn, EP_PROFILE_DEFAULT, &info);
     if (rc == 0)
+        rc = store_capture_seed(s, txn);
+    if (rc == 0)
         rc = put_fixed(txn, s->meta, "schema", 6, &schema, sizeof schema, 0);
     return rc;
 }
@@ -696,14 +734,14 @@ static int schema_create(struct ep_store *s, MDB_txn *txn)
 static int schema_init(struct ep_store *s)
 {
     MDB_txn *txn = NULL;
-    bool found = false;
+    bool found = false, old = false;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 
     if (rc)
         return rc;
     rc = open_dbis(s, txn, 0);
     if (rc == 0)
-        rc = schema_read(s, txn, &found);
+        rc = schema_read(s, txn, &found, NULL);
     if (rc == 0 && found)
         return mdb_txn_commit(txn);
     mdb_txn_abort(txn);
@@ -717,9 +755,11 @@ static int schema_init(struct ep_store *s)
         return rc;
     rc = open_dbis(s, txn, MDB_CREATE);
     if (rc == 0)
-        rc = schema_read(s, txn, &found);
+        rc = schema_read(s, txn, &found, &old);
     if (rc == 0 && !found)
         rc = schema_create(s, txn);
+    if (rc == 0 && old)
+        rc = schema_upgrade(s, txn);
     return txn_finish(txn, rc);
 }
 
@@ -746,7 +786,7 @@ int ep_store_open(const char *dir, const struct ep_store_options *opts, struct e
     rc = mdb_env_create(&s->env);
     if (rc)
         goto out;
-    rc = mdb_env_set_maxdbs(s->env, 8);
+    rc = mdb_env_set_maxdbs(s->env, 16);
     if (rc == 0)
         rc = mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE);
     if (rc == 0)
@@ -937,6 +977,8 @@ int ep_store_project_delete(struct ep_store *store, const char *id)
         memcpy(prefix, id, strlen(id) + 1);
         rc = del_prefix(txn, store->seen, prefix, strlen(id) + 1);
     }
+    if (rc == 0)
+        rc = store_capture_clear(store, txn, id, NULL);
     if (rc == 0)
         rc = del_key(txn, store->projects, id, strlen(id));
 out:

@@ -16,6 +16,11 @@
  * |          | profile NUL "#" IP               | (ip: rules)                   |
  * | seen     | project id NUL host              | struct ep_seen                |
  * | audit    | uint64 big-endian µs + seq       | struct ep_audit_entry text    |
+ * | conversations, llm_hosts | see capture_store.h (schema 2) |                       |
+ *
+ * A store of schema 1 is upgraded to 2 by the first writer that opens it,
+ * in one write transaction (new databases, default LLM hosts); a
+ * read-only opener refuses it with EP_E_SCHEMA until then.
  *
  * Base domains are the rules of the reserved profile EP_PROFILE_BASE.
  *
@@ -56,7 +61,7 @@
 #include "policy/host.h"
 #include "policy/rule.h"
 
-#define EP_STORE_SCHEMA 1
+#define EP_STORE_SCHEMA 2
 /** Reserved profile holding the base domains (always allowed). */
 #define EP_PROFILE_BASE    "@base"
 #define EP_PROFILE_DEFAULT "default"
@@ -210,7 +215,8 @@ int ep_store_project_get(struct ep_store *store, const char *id, struct ep_proje
  * The ip field is not changed here (see ep_store_client_map()).
  */
 int ep_store_project_update(struct ep_store *store, const struct ep_project *p);
-/** Delete the project, its IP mapping and its seen records in one transaction. */
+/** Delete the project, its IP mapping, its seen records and its captured exchanges in one
+ * transaction. */
 int ep_store_project_delete(struct ep_store *store, const char *id);
 /**
  * Call @p fn for every project in id order, from one read transaction;

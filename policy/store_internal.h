@@ -120,6 +120,7 @@ struct filter_slot {
 struct ep_store {
     MDB_env *env;
     MDB_dbi meta, projects, clients, profiles, rules, seen, audit;
+    MDB_dbi conversations, llm_hosts, pending; /* schema 2: capture_store.c */
     bool read_only;
     /*
      * pool_lock guards the pool and the count of transactions in use, which
@@ -169,5 +170,13 @@ STORE_INTERNAL int store_rules_cursor(struct ep_store_read *rd, MDB_cursor **cur
 STORE_INTERNAL void store_regex_set_clear(struct regex_set *set);
 /* Free a key filter (NULL is fine). */
 STORE_INTERNAL void store_filter_free(struct key_filter *f);
+
+/* Begin and end (commit when @p rc is 0) a write transaction of the handle. */
+int store_write_begin(struct ep_store *s, MDB_txn **txn);
+int store_write_end(struct ep_store *s, MDB_txn *txn, int rc);
+/* capture_store.c: list the default LLM hosts (new store, upgrade to schema 2). */
+int store_capture_seed(struct ep_store *s, MDB_txn *txn);
+/* capture_store.c: delete every captured exchange of a project within @p txn. */
+int store_capture_clear(struct ep_store *s, MDB_txn *txn, const char *project_id, uint64_t *n);
 
 #endif

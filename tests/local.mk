@@ -12,3 +12,4 @@ include $(srcdir)/tests/containers/local.mk
 include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/ui/local.mk
 include $(srcdir)/tests/network/local.mk
+include $(srcdir)/tests/capture/local.mk

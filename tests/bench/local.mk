@@ -4,4 +4,5 @@ include $(srcdir)/tests/bench/policy.mk
 include $(srcdir)/tests/bench/icap.mk
 include $(srcdir)/tests/bench/api.mk
 include $(srcdir)/tests/bench/intercept.mk
+include $(srcdir)/tests/bench/capture.mk
 EXTRA_DIST += tests/bench/README.md tests/bench/bench-ui.sh tests/bench/bench-ui.mjs
