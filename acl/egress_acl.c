@@ -28,6 +28,16 @@
  * "record" is the default; "-" (squid's %DATA of an acl line without
  * words) is ignored.
  *
+ * "bump" asks another question, the ssl_bump decision of LLM capture
+ * (contrib/squid/egress-capture.conf): OK (tag=bump) only when CLIENT-IP
+ * is mapped to a project in logging mode AND the host is on the store's
+ * LLM host list; ERR otherwise (not-logging, not-llm-host, bad-host,
+ * store-error): such a connection is spliced, never decrypted, never
+ * failed. HOST is the TLS server name (%ssl::>sni); one more field right
+ * after it (%>rd, the CONNECT host) is used when the ClientHello carried
+ * no server name ("-"). Nothing is recorded: the connection was decided
+ * and counted by the policy already.
+ *
  * One thread reads, decides and answers; answers are written when no
  * complete request line is left in the input buffer, so squid's pipelined
  * requests are answered in batches. The recorder's own thread writes the
@@ -49,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "policy/capture_store.h"
 #include "policy/decide.h"
 #include "policy/error.h"
 #include "policy/host.h"
@@ -72,7 +83,7 @@ struct acl_conf {
 
 /* Counts of this process, printed at exit. */
 struct acl_counts {
-    unsigned long long allowed, denied, recorded, errors, bad;
+    unsigned long long allowed, denied, recorded, errors, bad, bumped, spliced;
 };
 
 /* The running helper. */
@@ -296,6 +307,62 @@ static bool all_digits(const char *s)
 }
 
 /*
+ * The ssl_bump question ("bump" word): whether to decrypt the TLS of
+ * client @p ip to @p sni (or @p alt when the ClientHello had no server
+ * name; both URL-escaped, "-" when squid has none). Only a logging
+ * workspace reaching a listed LLM host is OK; an unknown client, a
+ * security workspace, an unreadable host or a store error is ERR.
+ */
+static void handle_bump(struct acl_state *st, const char *id, const char *ip, char *sni, char *alt)
+{
+    char *name = sni;
+    char host[EP_HOST_BUFSZ];
+    struct ep_store_read *rd = NULL;
+    struct ep_client client;
+    struct ep_store *store;
+    const char *reason;
+    bool listed = false;
+    int rc;
+
+    if ((strcmp(name, "-") == 0 || name[0] == '\0') && alt != NULL)
+        name = alt;
+    if (!url_unescape(name) || strcmp(name, "-") == 0 ||
+        ep_host_from_request_target(name, strlen(name), host, NULL, NULL) != 0) {
+        st->n.spliced++;
+        answer(st, id, false, "bad-host", "invalid", "", "");
+        return;
+    }
+    store = current_store(st);
+    if (store == NULL) {
+        log_store_error(st, "cannot open the store, not bumped", st->open_error);
+        st->n.spliced++;
+        answer(st, id, false, ep_reason_name(EP_REASON_STORE_ERROR), host, "", "");
+        return;
+    }
+    memset(&client, 0, sizeof client);
+    rc = ep_store_read_begin(store, &rd);
+    if (rc == 0)
+        rc = ep_store_read_client(rd, ip, &client);
+    ep_store_read_end(rd);
+    if (rc != 0 && rc != EP_E_NOTFOUND) {
+        log_store_error(st, "reading the client for the bump decision failed, not bumped", rc);
+        reason = ep_reason_name(EP_REASON_STORE_ERROR);
+    } else if (rc != 0 || client.mode != EP_MODE_LOGGING) {
+        reason = "not-logging";
+    } else if ((rc = ep_capture_host_listed(store, host, &listed)) != 0) {
+        log_store_error(st, "reading the LLM host list failed, not bumped", rc);
+        reason = ep_reason_name(EP_REASON_STORE_ERROR);
+    } else {
+        reason = listed ? "bump" : "not-llm-host";
+    }
+    if (strcmp(reason, "bump") == 0)
+        st->n.bumped++;
+    else
+        st->n.spliced++;
+    answer(st, id, strcmp(reason, "bump") == 0, reason, host, rc == 0 ? client.project_id : "", "");
+}
+
+/*
  * One request line (without its newline). The decision and the recording
  * are those of srv_egress.c: a host that cannot be read is denied
  * (bad-host) and not recorded; otherwise ep_decide() decides and the
@@ -306,8 +373,9 @@ static void handle_line(struct acl_state *st, char *line, bool too_long)
 {
     char id[ACL_ID_MAX + 1] = "";
     char host[EP_HOST_BUFSZ];
-    char *p = line, *f, *ip, *method, *rawhost;
-    bool record = true;
+    char *p = line, *f, *ip, *method, *rawhost, *alt = NULL;
+    bool record = true, bump = false;
+    unsigned nword = 0;
     struct ep_decision d;
     struct ep_request er;
     struct ep_store *store;
@@ -325,16 +393,28 @@ static void handle_line(struct acl_state *st, char *line, bool too_long)
     rawhost = next_field(&p);
     if (too_long || ip == NULL || method == NULL || rawhost == NULL)
         goto bad;
+    /* The first field after HOST may be bump mode's fallback host. */
     while ((f = next_field(&p)) != NULL) {
         if (strcmp(f, "norecord") == 0)
             record = false;
+        else if (strcmp(f, "bump") == 0)
+            bump = true;
+        else if (nword == 0 && strcmp(f, "record") != 0 && strcmp(f, "-") != 0)
+            alt = f;
         else if (strcmp(f, "record") != 0 && strcmp(f, "-") != 0)
             goto bad;
+        nword++;
     }
+    if (alt != NULL && !bump)
+        goto bad;
     if (!url_unescape(ip) || !url_unescape(method))
         goto bad;
     if (strcmp(ip, "-") == 0)
         ip[0] = '\0';
+    if (bump) {
+        handle_bump(st, id, ip, rawhost, alt);
+        return;
+    }
 
     memset(&d, 0, sizeof d);
     if (!url_unescape(rawhost) || strcmp(rawhost, "-") == 0 ||
@@ -462,6 +542,9 @@ static void usage(FILE *f)
             "usage: egress-acl [OPTION...]\n"
             "squid external ACL helper for the egress policy (contrib/squid/egress-acl.conf).\n"
             "Reads \"[ID] CLIENT-IP METHOD HOST [norecord]\" lines, answers \"[ID] OK|ERR ...\".\n"
+            "With the word bump (\"[ID] CLIENT-IP METHOD SNI [CONNECT-HOST] bump\") it answers\n"
+            "the ssl_bump question of LLM capture: OK for a logging workspace reaching\n"
+            "a listed LLM host (contrib/squid/egress-capture.conf).\n"
             "\n"
             "  --database DIR        the LMDB store shared with egress-api\n"
             "                        (default " ACL_DEFAULT_DATABASE ")\n"
@@ -597,10 +680,11 @@ int main(int argc, char **argv)
     ep_store_close(st.store);
     fprintf(stderr,
             "egress-acl: exit (%s): %llu allowed, %llu denied, %llu recorded, %llu store errors, "
-            "%llu bad requests\n",
+            "%llu bad requests, %llu bumped, %llu not bumped\n",
             acl_stop == SIGPIPE ? "output closed"
             : acl_stop          ? "signal"
                                 : "end of input",
-            st.n.allowed, st.n.denied, st.n.recorded, st.n.errors, st.n.bad);
+            st.n.allowed, st.n.denied, st.n.recorded, st.n.errors, st.n.bad, st.n.bumped,
+            st.n.spliced);
     return 0;
 }
