@@ -316,12 +316,10 @@ static bool all_digits(const char *s)
 static void handle_bump(struct acl_state *st, const char *id, const char *ip, char *sni, char *alt)
 {
     char *name = sni;
-    char host[EP_HOST_BUFSZ];
-    struct ep_store_read *rd = NULL;
-    struct ep_client client;
+    char host[EP_HOST_BUFSZ], project[EP_ID_MAX + 1];
+    enum ep_capture_verdict verdict;
     struct ep_store *store;
     const char *reason;
-    bool listed = false;
     int rc;
 
     if ((strcmp(name, "-") == 0 || name[0] == '\0') && alt != NULL)
@@ -339,27 +337,19 @@ static void handle_bump(struct acl_state *st, const char *id, const char *ip, ch
         answer(st, id, false, ep_reason_name(EP_REASON_STORE_ERROR), host, "", "");
         return;
     }
-    memset(&client, 0, sizeof client);
-    rc = ep_store_read_begin(store, &rd);
-    if (rc == 0)
-        rc = ep_store_read_client(rd, ip, &client);
-    ep_store_read_end(rd);
-    if (rc != 0 && rc != EP_E_NOTFOUND) {
-        log_store_error(st, "reading the client for the bump decision failed, not bumped", rc);
-        reason = ep_reason_name(EP_REASON_STORE_ERROR);
-    } else if (rc != 0 || client.mode != EP_MODE_LOGGING) {
-        reason = "not-logging";
-    } else if ((rc = ep_capture_host_listed(store, host, &listed)) != 0) {
-        log_store_error(st, "reading the LLM host list failed, not bumped", rc);
+    rc = ep_capture_decide(store, ip, host, &verdict, project);
+    if (rc != 0) {
+        log_store_error(st, "reading the store for the bump decision failed, not bumped", rc);
         reason = ep_reason_name(EP_REASON_STORE_ERROR);
     } else {
-        reason = listed ? "bump" : "not-llm-host";
+        /* squid's word for "decrypt and capture" is bump. */
+        reason = verdict == EP_CAPTURE_YES ? "bump" : ep_capture_verdict_name(verdict);
     }
-    if (strcmp(reason, "bump") == 0)
+    if (verdict == EP_CAPTURE_YES)
         st->n.bumped++;
     else
         st->n.spliced++;
-    answer(st, id, strcmp(reason, "bump") == 0, reason, host, rc == 0 ? client.project_id : "", "");
+    answer(st, id, verdict == EP_CAPTURE_YES, reason, host, project, "");
 }
 
 /*

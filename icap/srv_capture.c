@@ -801,13 +801,11 @@ static void capture_release_request_data(void *data)
 static int capture_check_preview(char *preview_data, int preview_data_len, ci_request_t *req)
 {
     struct capture_req *r = ci_service_data(req);
+    enum ep_capture_verdict verdict;
     struct ep_store *store;
-    struct ep_store_read *rd = NULL;
-    struct ep_client client;
     ci_headers_list_t *h;
     char ip[EP_IP_MAX + 1];
     const char *xaction;
-    bool listed = false;
     int rc;
 
     if (r == NULL)
@@ -817,16 +815,9 @@ static int capture_check_preview(char *preview_data, int preview_data_len, ci_re
     client_ip(req, ip, sizeof ip);
     if ((store = current_store()) == NULL || ip[0] == '\0' || request_target(req, r) != 0)
         goto skip;
-    rc = ep_store_read_begin(store, &rd);
-    if (rc == 0)
-        rc = ep_store_read_client(rd, ip, &client);
-    ep_store_read_end(rd);
-    if (rc || client.mode != EP_MODE_LOGGING)
+    rc = ep_capture_decide(store, ip, r->host, &verdict, r->project);
+    if (rc || verdict != EP_CAPTURE_YES)
         goto skip;
-    rc = ep_capture_host_listed(store, r->host, &listed);
-    if (rc || !listed)
-        goto skip;
-    snprintf(r->project, sizeof r->project, "%s", client.project_id);
     xaction = ci_headers_value(req->request_header, CAPTURE_XACTION_HEADER);
     if (xaction != NULL && strlen(xaction) < 64 && strspn(xaction, "0123456789") == strlen(xaction))
         snprintf(r->key, sizeof r->key, "%s %s", xaction, ip);
