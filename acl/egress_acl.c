@@ -64,6 +64,7 @@
 #include "policy/error.h"
 #include "policy/host.h"
 #include "policy/recorder.h"
+#include "policy/size.h"
 #include "policy/store.h"
 
 #define ACL_DEFAULT_DATABASE "/var/lib/egress-policy"
@@ -498,34 +499,6 @@ static void serve(struct acl_state *st)
 
 /* --- command line ------------------------------------------------------- */
 
-struct unit {
-    const char *suffix;
-    unsigned long long mult;
-};
-
-/* An unsigned number with an optional unit from @p units (NULL-terminated). */
-static bool parse_scaled(const char *text, const struct unit *units, unsigned long long *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (errno != 0)
-        return false;
-    for (; units->suffix != NULL; units++) {
-        if (strcasecmp(end, units->suffix) == 0) {
-            if (units->mult != 0 && v > ULLONG_MAX / units->mult)
-                return false;
-            *out = v * units->mult;
-            return true;
-        }
-    }
-    return false;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -560,11 +533,8 @@ static int parse_args(int argc, char **argv, struct acl_conf *conf)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    static const struct unit time_units[] = {{"", 1000}, {"s", 1000}, {"ms", 1}, {NULL, 0}};
-    static const struct unit plain[] = {{"", 1}, {NULL, 0}};
-    static const struct unit sizes[] = {{"", 1},           {"k", 1ULL << 10}, {"m", 1ULL << 20},
-                                        {"g", 1ULL << 30}, {"t", 1ULL << 40}, {NULL, 0}};
-    unsigned long long v;
+    char why[160], *end;
+    uint64_t v;
     int c;
 
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -586,7 +556,11 @@ static int parse_args(int argc, char **argv, struct acl_conf *conf)
                     optarg);
             return 2;
         case 'f':
-            if (!parse_scaled(optarg, time_units, &v) || v < 10 || v > 3600 * 1000) {
+            if (ep_duration_parse(optarg, 1000, &v, why, sizeof why) != 0) {
+                fprintf(stderr, "egress-acl: --flush-interval: %s\n", why);
+                return 2;
+            }
+            if (v < 10 || v > 3600 * 1000) {
                 fprintf(stderr,
                         "egress-acl: --flush-interval must be a time from 10ms to 3600s (e.g. "
                         "1s or 500ms), not '%s'\n",
@@ -596,7 +570,8 @@ static int parse_args(int argc, char **argv, struct acl_conf *conf)
             conf->flush_ms = (unsigned)v;
             break;
         case 'r':
-            if (!parse_scaled(optarg, plain, &v) || v < 1 || v > 1000000) {
+            v = strtoull(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || v < 1 || v > 1000000) {
                 fprintf(stderr,
                         "egress-acl: --max-readers must be a number from 1 to 1000000, not "
                         "'%s'\n",
@@ -606,10 +581,12 @@ static int parse_args(int argc, char **argv, struct acl_conf *conf)
             conf->max_readers = (unsigned)v;
             break;
         case 'm':
-            if (!parse_scaled(optarg, sizes, &v) || v < (1ULL << 20) || v > SIZE_MAX) {
-                fprintf(stderr,
-                        "egress-acl: --map-size must be a size of at least 1M with an optional "
-                        "K, M, G or T suffix (e.g. 1G), not '%s'\n",
+            if (ep_size_parse(optarg, &v, why, sizeof why) != 0) {
+                fprintf(stderr, "egress-acl: --map-size: %s\n", why);
+                return 2;
+            }
+            if (v < (1ULL << 20) || v > SIZE_MAX) {
+                fprintf(stderr, "egress-acl: --map-size must be a size of at least 1m, not '%s'\n",
                         optarg);
                 return 2;
             }
