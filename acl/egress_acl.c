@@ -13,12 +13,14 @@
  * field is URL-escaped by squid; "-" stands for a value squid does not
  * have. The answer is one line per request, in any order:
  *
- *     ID OK  tag=REASON log="REASON; host=HOST; project=ID" message="..."
+ *     ID OK  tag=REASON log="REASON; host=HOST; project=ID[; rule=RULE]"
  *     ID ERR tag=REASON log="..." message="..."
  *
  * OK means the request may pass (the acl matches), ERR that it is denied;
- * message= (shown by %o on squid's error page) and log= (logged by %ea)
- * carry the reason, the host, the project and the matching rule. A line
+ * log= (logged by %ea) carries the reason, the host, the project and the
+ * matching rule, and a denial repeats it in message= (shown by %o on
+ * squid's error page; an allowed request has no page, so squid is spared
+ * parsing and keeping it). A line
  * that cannot be read is answered ERR with reason bad-request, a host that
  * cannot be read ERR with bad-host: never OK for what was not decided.
  * Without a channel id (no concurrency=) the answer carries none.
@@ -224,8 +226,9 @@ static void quote_into(char *buf, size_t size, size_t *used, const char *s)
 }
 
 /*
- * One answer line: "[ID ]OK|ERR tag=REASON log="TEXT" message="TEXT"" where
- * TEXT is "REASON; host=HOST; project=ID[; rule=RULE]".
+ * One answer line: "[ID ]OK tag=REASON log="TEXT"" or "[ID ]ERR
+ * tag=REASON log="TEXT" message="TEXT"" where TEXT is "REASON; host=HOST;
+ * project=ID[; rule=RULE]".
  */
 static void answer(struct acl_state *st, const char *id, bool allow, const char *reason,
                    const char *host, const char *project, const char *rule)
@@ -238,8 +241,12 @@ static void answer(struct acl_state *st, const char *id, bool allow, const char 
     snprintf(text, sizeof text, "%s; host=%s; project=%s%s%s", reason, host,
              project[0] ? project : "-", rule[0] ? "; rule=" : "", rule);
     quote_into(quoted, sizeof quoted, &q, text);
-    snprintf(line, sizeof line, "%s%s%s tag=%s log=\"%s\" message=\"%s\"\n", id, id[0] ? " " : "",
-             allow ? "OK" : "ERR", reason, quoted, quoted);
+    if (allow)
+        snprintf(line, sizeof line, "%s%sOK tag=%s log=\"%s\"\n", id, id[0] ? " " : "", reason,
+                 quoted);
+    else
+        snprintf(line, sizeof line, "%s%sERR tag=%s log=\"%s\" message=\"%s\"\n", id,
+                 id[0] ? " " : "", reason, quoted, quoted);
     out_str(st, line);
 }
 

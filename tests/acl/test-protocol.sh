@@ -43,7 +43,7 @@ seen() { "$STORECTL" "$STORE" seen "$1" | awk -v h="$2" '$1 == h {print $2 "/" $
 out=$(printf '%s\n' '1 127.0.0.2 GET exact.test' '2 127.0.0.2 CONNECT evil.test' \
     '3 127.0.0.2 GET www.suffix.test -' '4 127.0.0.2 GET api7.rx.test' | helper)
 expect_match "allowed: OK with reason, host, project and rule" "$out" \
-    '^1 OK tag=rule log="rule; host=exact.test; project=ws-a; rule=exact.test" message="rule; host=exact.test; project=ws-a; rule=exact.test"$'
+    '^1 OK tag=rule log="rule; host=exact.test; project=ws-a; rule=exact.test"$'
 expect_match "denied: ERR with the reason" "$out" \
     '^2 ERR tag=not-whitelisted log="not-whitelisted; host=evil.test; project=ws-a" message="not-whitelisted; host=evil.test; project=ws-a"$'
 expect_match "squid's %DATA '-' is ignored; the suffix rule named" "$out" '^3 OK .*rule=\.suffix\.test"$'
