@@ -407,6 +407,15 @@ try {
   const above = await page.evaluate(() => document.querySelector('.side').getBoundingClientRect().bottom <=
     document.getElementById('review-filter').getBoundingClientRect().top);
   expect('390 px: ... which is also above it on screen', above);
+  // Back to a wide screen (or a zoom crossing the width): the list first
+  // again, and the control that had the focus keeps it.
+  await page.focus('#promote-profile');
+  await page.setViewportSize({width: 1280, height: 900});
+  await page.waitForFunction(() => document.querySelector('.review-layout').firstElementChild.tagName === 'SECTION');
+  ok('1280 px again: the list comes first, the form beside it');
+  expectEq('... and the control that had the focus keeps it', await page.evaluate(() => document.activeElement.id),
+    'promote-profile');
+  await page.setViewportSize({width: 390, height: 844});
   await page.goto(`${BASE}/#/projects`);
   await page.waitForSelector('#projects-table table');
   const wide = () => page.evaluate(() => [...document.querySelectorAll('body *')]
@@ -414,9 +423,13 @@ try {
     .map((e) => `${e.tagName}#${e.id}.${e.className}`).slice(0, 5).join(' '));
   expect('390 px: the projects page does not scroll sideways',
     await page.evaluate(() => document.documentElement.scrollWidth <= 390), await wide());
+  await page.goto(`${BASE}/#/conversations`);
+  await page.waitForSelector('#llm-hosts ul.rules');
+  expect('390 px: the conversations view does not scroll sideways',
+    await page.evaluate(() => document.documentElement.scrollWidth <= 390), await wide());
+  expectEq('390 px: the navigation names its views whole',
+    await page.$$eval('#nav a', (a) => a.filter((x) => x.getClientRects().length > 1).length), 0);
   await page.setViewportSize({width: 1280, height: 900});
-  await reviewLoaded(env.TEACHER_ID);
-  expectEq('1280 px: the list comes first, the form beside it', await firstInLayout(), 'SECTION');
 
   // ---- sign out ----
   await page.click('#signout');

@@ -117,8 +117,14 @@ export async function render(main, params, app) {
   // (CSS order alone would move it only on screen).
   const narrow = window.matchMedia('(max-width: 900px)');
   const arrange = () => {
+    // Moving a node blurs what has the focus inside it (a zoom can cross
+    // the width): give it back.
+    const focused = document.activeElement;
     if (narrow.matches) layout.replaceChildren(side, hostsSection);
     else layout.replaceChildren(hostsSection, side);
+    if (focused && focused !== document.activeElement && layout.contains(focused)) {
+      focused.focus({preventScroll: true});
+    }
   };
   arrange();
   narrow.addEventListener('change', arrange);
