@@ -39,14 +39,16 @@ static json_t *string_or_null(const char *s)
 }
 
 /*
- * The one definition of a project's fields, in the reference's names.
- * Strings in a project were checked as UTF-8 when they were stored.
+ * The one definition of a project's fields, in the reference's names, set
+ * into object @p o (new, or one a listing reuses for every project: its
+ * members are replaced in place, in the same order). Strings in a project
+ * were checked as UTF-8 when they were stored. @p o is consumed on failure.
  */
-json_t *projects_json(const struct ep_project *p, bool admin)
+static json_t *projects_json_fill(json_t *o, const struct ep_project *p, bool admin)
 {
     const char *mode = ep_mode_name((enum ep_mode)p->mode);
     char created[32];
-    json_t *o = json_object(), *cpus;
+    json_t *cpus;
     int bad = 0;
 
     if (o == NULL)
@@ -84,6 +86,11 @@ out:
         return NULL;
     }
     return o;
+}
+
+json_t *projects_json(const struct ep_project *p, bool admin)
+{
+    return projects_json_fill(json_object(), p, admin);
 }
 
 /*
@@ -498,6 +505,7 @@ struct list_ctx {
     unsigned long matched; /* projects that passed the filter */
     bool more;             /* a matching project follows the page */
     char last[EP_ID_MAX + 1];
+    json_t *item; /* the one object every project of the answer is written through */
 };
 
 static int count_seen(void *ctx, const char *host, const struct ep_seen *s)
@@ -538,9 +546,12 @@ static int list_one(void *ctx, const struct ep_project *stored)
     }
     snprintf(lc->last, sizeof lc->last, "%s", stored->id);
     workspace_states_apply(lc->states, &p);
-    o = projects_json(&p, lc->admin);
+    /* The same object for every project: no new object, keys or hash table each time. */
+    o = projects_json_fill(lc->item, &p, lc->admin);
+    lc->item = NULL;
     if (o == NULL)
         return EP_E_NOMEM;
+    lc->item = json_incref(o);
     if (lc->recorded) {
         unsigned long hosts = 0;
 
@@ -565,6 +576,32 @@ static int list_one(void *ctx, const struct ep_project *stored)
     free(big);
     json_decref(o);
     return rc;
+}
+
+/*
+ * The listing's validator when every status shown comes from the store (no
+ * container engine, or it could not be asked): the store's generation and
+ * the arguments, known before a single project is read, so an unchanged
+ * poll is a 304 at once. Empty when the engine gave statuses: then the
+ * answer's own hash is the validator.
+ */
+static void list_store_etag(struct http_request *r, const struct workspace_states *states,
+                            char *etag, size_t size)
+{
+    static const char *const args[] = {"limit", "offset", "q", "after", "recorded", NULL};
+    uint64_t gen, h = http_fnv(HTTP_FNV_START, r->admin ? "A" : "-", 1);
+
+    etag[0] = '\0';
+    if (states != NULL || ep_store_generation(r->ctx->store, &gen) != 0)
+        return;
+    for (int i = 0; args[i]; i++) {
+        const char *v = http_query(r, args[i]);
+
+        h = http_fnv(h, v ? "=" : "-", 1);
+        if (v)
+            h = http_fnv(h, v, strlen(v) + 1);
+    }
+    snprintf(etag, size, "\"s%llx-%016llx\"", (unsigned long long)gen, (unsigned long long)h);
 }
 
 /*
@@ -599,10 +636,20 @@ void projects_handle_list(struct http_request *r)
     }
     workspace_states_fetch(r->ctx, &states);
     lc.states = states;
+    list_store_etag(r, states, etag, sizeof etag);
+    if (etag[0] && http_not_modified(r, etag)) {
+        workspace_states_free(states);
+        fclose(lc.out);
+        free(text);
+        return;
+    }
     fputs("{\"success\":true,\"projects\":[", lc.out);
-    err = ep_store_projects_list_after(r->ctx->store, page.after, list_one, &lc);
+    lc.item = json_object();
+    err = lc.item ? ep_store_projects_list_after(r->ctx->store, page.after, list_one, &lc)
+                  : EP_E_NOMEM;
     if (err == PROJECTS_LIST_STOP)
         err = 0;
+    json_decref(lc.item);
     workspace_states_free(states);
     fprintf(lc.out, "],\"count\":%u", lc.count);
     if (page.on) {
@@ -624,8 +671,9 @@ void projects_handle_list(struct http_request *r)
         return;
     }
     /* The engine's states are not in the store: the validator is the answer's own hash. */
-    snprintf(etag, sizeof etag, "\"p%016llx\"",
-             (unsigned long long)http_fnv(HTTP_FNV_START, text, len));
+    if (etag[0] == '\0')
+        snprintf(etag, sizeof etag, "\"p%016llx\"",
+                 (unsigned long long)http_fnv(HTTP_FNV_START, text, len));
     if (http_not_modified(r, etag)) {
         free(text);
         return;

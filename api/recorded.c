@@ -19,6 +19,9 @@
 #include "policy/host.h"
 #include "policy/rule.h"
 
+/* Room for the category names (policy/category.h has 8). */
+#define RECORDED_CATEGORIES_MAX 16
+
 /*
  * The answer being built. "domains" can hold tens of thousands of hosts:
  * each record is dumped by jansson as soon as it is built into one memory
@@ -38,6 +41,15 @@ struct seen_ctx {
     bool denied_only;         /* ?denied=1: only hosts denied at least once */
     struct ep_store_read *rd; /* ?coverage=1: a read for the covering rule, or NULL */
     const char *profile;      /* whose rules cover (with rd) */
+    /*
+     * Reused for every host of the answer: one record object whose members
+     * are replaced in place (no new object, keys or hash table per host),
+     * and the strings every record shares, made once.
+     */
+    json_t *record;
+    json_t *category_names[RECORDED_CATEGORIES_MAX];
+    json_t *verdicts[2]; /* "allow", "deny" */
+    json_t *from_profile, *from_base;
 };
 
 /* Append jansson's encoding of @p value (any JSON value) to @p out; consumes @p value. */
@@ -72,11 +84,11 @@ static int add_coverage(struct seen_ctx *sc, const char *host, json_t *record)
 {
     struct ep_rule rule;
     char text[EP_RULE_BUFSZ];
-    const char *from = "profile";
+    json_t *from = sc->from_profile;
     int rc = ep_store_read_match(sc->rd, sc->profile, host, &rule);
 
     if (rc == EP_E_NOTFOUND) {
-        from = "base";
+        from = sc->from_base;
         rc = ep_store_read_match(sc->rd, EP_PROFILE_BASE, host, &rule);
     }
     if (rc == EP_E_NOTFOUND) {
@@ -87,68 +99,128 @@ static int add_coverage(struct seen_ctx *sc, const char *host, json_t *record)
     if (rc)
         return rc;
     ep_rule_format(&rule, text);
-    json_object_set_new_nocheck(record, "rule", json_string(text));
-    json_object_set_new_nocheck(record, "ruleFrom", json_string(from));
+    if (json_object_set_new_nocheck(record, "rule", json_string(text)) != 0 ||
+        json_object_set_nocheck(record, "ruleFrom", from) != 0)
+        return EP_E_NOMEM;
     return 0;
 }
 
-/* Add one host's record to "domains" and the host to its category and group. */
+/* The index of @p category in ep_category_names (the last entry, "Other", when absent). */
+static int category_index(const char *category)
+{
+    int c = 0;
+
+    /* ep_category_of() answers with the table's own pointers: no string compare. */
+    while (ep_category_names[c + 1] && ep_category_names[c] != category &&
+           strcmp(ep_category_names[c], category) != 0)
+        c++;
+    return c;
+}
+
+/* Fill the shared record and strings of @p sc once per answer. */
+static int seen_ctx_prepare(struct seen_ctx *sc)
+{
+    int bad = 0;
+
+    sc->record = json_object();
+    bad |= sc->record == NULL;
+    for (int c = 0; ep_category_names[c]; c++)
+        bad |= c >= RECORDED_CATEGORIES_MAX ||
+               (sc->category_names[c] = json_string(ep_category_names[c])) == NULL;
+    bad |= (sc->verdicts[0] = json_string("allow")) == NULL;
+    bad |= (sc->verdicts[1] = json_string("deny")) == NULL;
+    bad |= (sc->from_profile = json_string("profile")) == NULL;
+    bad |= (sc->from_base = json_string("base")) == NULL;
+    return bad ? EP_E_NOMEM : 0;
+}
+
+static void seen_ctx_release(struct seen_ctx *sc)
+{
+    json_decref(sc->record);
+    for (int c = 0; c < RECORDED_CATEGORIES_MAX; c++)
+        json_decref(sc->category_names[c]);
+    json_decref(sc->verdicts[0]);
+    json_decref(sc->verdicts[1]);
+    json_decref(sc->from_profile);
+    json_decref(sc->from_base);
+}
+
+/*
+ * Add one host's record to "domains" and the host to its category and
+ * group. One JSON string of the host serves as the key and in both
+ * groupings; the record is the shared one, its members replaced.
+ */
 static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
 {
     struct seen_ctx *sc = ctx;
     char first[32], last[32], group[EP_HOST_BUFSZ];
-    const char *category;
-    json_t *members, *record;
-    int rc;
+    const char *category = NULL;
+    json_t *members, *record = sc->record, *name = NULL;
+    int rc = EP_E_NOMEM, c;
 
     /* Hosts outside the page cost a count and the cheap tests, nothing more. */
     if (!projects_page_match(sc->page, host) || (sc->denied_only && s->denied == 0))
         return 0;
-    category = ep_category_of(host);
-    if (sc->category && strcmp(sc->category, category) != 0)
-        return 0;
+    if (sc->category) {
+        category = ep_category_of(host);
+        if (strcmp(sc->category, category) != 0)
+            return 0;
+    }
     if (sc->matched++ < sc->page->offset)
         return 0;
     if (sc->count >= sc->page->limit) {
         sc->more = true;
         return PROJECTS_LIST_STOP;
     }
+    if (category == NULL)
+        category = ep_category_of(host);
+    c = category_index(category);
     snprintf(sc->last, sizeof sc->last, "%s", host);
     http_time_iso(s->first_seen, first);
     http_time_iso(s->last_seen, last);
+    name = json_string(host);
+    if (name == NULL)
+        goto out;
     if (sc->count++ > 0)
         fputc(',', sc->domains);
-    rc = dump_value(sc->domains, json_string(host));
+    rc = dump_value(sc->domains, json_incref(name));
     if (rc == 0 && fputc(':', sc->domains) == EOF)
         rc = EP_E_NOMEM;
     if (rc)
-        return rc;
-    record = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s}", "count", (json_int_t)s->count,
-                       "allowed", (json_int_t)s->allowed, "denied", (json_int_t)s->denied,
-                       "first_seen", first, "last_seen", last, "category", category, "lastVerdict",
-                       s->last_verdict == EP_VERDICT_DENY ? "deny" : "allow");
-    if (record && sc->rd) {
+        goto out;
+    rc = EP_E_NOMEM;
+    if (json_object_set_new_nocheck(record, "count", json_integer((json_int_t)s->count)) ||
+        json_object_set_new_nocheck(record, "allowed", json_integer((json_int_t)s->allowed)) ||
+        json_object_set_new_nocheck(record, "denied", json_integer((json_int_t)s->denied)) ||
+        json_object_set_new_nocheck(record, "first_seen", json_string(first)) ||
+        json_object_set_new_nocheck(record, "last_seen", json_string(last)) ||
+        json_object_set_nocheck(record, "category", sc->category_names[c]) ||
+        json_object_set_nocheck(record, "lastVerdict",
+                                sc->verdicts[s->last_verdict == EP_VERDICT_DENY]))
+        goto out;
+    if (sc->rd) {
         rc = add_coverage(sc, host, record);
-        if (rc) {
-            json_decref(record);
-            return rc;
-        }
+        if (rc)
+            goto out;
     }
-    rc = dump_value(sc->domains, record);
+    rc = dump_value(sc->domains, json_incref(record));
     if (rc)
-        return rc;
-    if (json_array_append_new(json_object_get(sc->categorized, category), json_string(host)) != 0)
-        return EP_E_NOMEM;
-
+        goto out;
+    rc = EP_E_NOMEM;
+    if (json_array_append(json_object_get(sc->categorized, category), name) != 0)
+        goto out;
     if (ep_registrable_domain(host, group) != 0)
         snprintf(group, sizeof group, "%s", host);
     members = json_object_get(sc->groups, group);
     if (members == NULL) {
         members = json_array();
         if (json_object_set_new_nocheck(sc->groups, group, members) != 0)
-            return EP_E_NOMEM;
+            goto out;
     }
-    return json_array_append_new(members, json_string(host)) == 0 ? 0 : EP_E_NOMEM;
+    rc = json_array_append(members, name) == 0 ? 0 : EP_E_NOMEM;
+out:
+    json_decref(name);
+    return rc;
 }
 
 /*
@@ -248,7 +320,8 @@ void recorded_handle_list(struct http_request *r)
         err = EP_E_NOMEM;
     }
     sc.domains = open_memstream(&domains, &domains_len);
-    if (sc.domains == NULL || sc.categorized == NULL || sc.groups == NULL)
+    if (sc.domains == NULL || sc.categorized == NULL || sc.groups == NULL ||
+        seen_ctx_prepare(&sc) != 0)
         goto fail;
     for (int c = 0; ep_category_names[c]; c++)
         if (json_object_set_new_nocheck(sc.categorized, ep_category_names[c], json_array()) != 0)
@@ -298,6 +371,7 @@ out:
     free(text);
     json_decref(sc.categorized);
     json_decref(sc.groups);
+    seen_ctx_release(&sc);
 }
 
 void recorded_handle_clear(struct http_request *r)

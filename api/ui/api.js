@@ -69,3 +69,37 @@ export async function api(method, path, options = {}) {
 export const path = {
   project: (id) => `/api/projects/${encodeURIComponent(id)}`,
 };
+
+// download(path, filename): fetch a text answer with the token and hand it
+// to the browser as a file (an <a download> on a blob: URL; the token never
+// goes into a URL). Throws ApiError as api() does.
+export async function download(path, filename) {
+  const headers = {};
+  const t = token();
+  if (t) headers.Authorization = `Bearer ${t}`;
+  let res;
+  try {
+    res = await fetch(path, {headers, cache: 'no-store', credentials: 'omit'});
+  } catch (e) {
+    throw new ApiError(0, {message: `the server cannot be reached (${e.message})`});
+  }
+  if (!res.ok) {
+    let data = null;
+    try {
+      data = await res.json();
+    } catch (e) {
+      data = null;
+    }
+    if (res.status === 401 && t) onUnauthorized.forEach((fn) => fn(data));
+    throw new ApiError(res.status, data);
+  }
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  a.hidden = true;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}

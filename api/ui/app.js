@@ -12,6 +12,7 @@ const ROUTES = {
   review: {title: 'Review', load: () => import('./views/review.js'), nav: false},
   whitelists: {title: 'Whitelists', load: () => import('./views/whitelists.js'), nav: true},
   audit: {title: 'Audit', load: () => import('./views/audit.js'), nav: true},
+  conversations: {title: 'LLM conversations', load: () => import('./views/conversations.js'), nav: true},
 };
 const DEFAULT_ROUTE = 'projects';
 

@@ -41,10 +41,11 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
-// "2024-05-01T12:00:00Z" as "2024-05-01 12:00" (UTC, as the API stores it).
+// "2024-05-01T12:00:00Z" (or with fractions of a second) as
+// "2024-05-01 12:00" (UTC, as the API stores it).
 export function shortTime(iso) {
   if (typeof iso !== 'string') return '';
-  return iso.replace('T', ' ').replace(/:\d\dZ$/, '').replace(/Z$/, '');
+  return iso.replace(/\.\d+Z$/, 'Z').replace('T', ' ').replace(/:\d\dZ$/, '').replace(/Z$/, '');
 }
 
 // A <select> of options [value, label] with one selected.

@@ -2,6 +2,9 @@
 check_PROGRAMS += tests/ui/fill_seen
 tests_ui_fill_seen_SOURCES = tests/ui/fill_seen.c
 tests_ui_fill_seen_LDADD = policy/libpolicy.la
+check_PROGRAMS += tests/ui/fill_conversations
+tests_ui_fill_conversations_SOURCES = tests/ui/fill_conversations.c
+tests_ui_fill_conversations_LDADD = policy/libpolicy.la
 
 UI_TESTS = tests/ui/test-ui.sh
 TESTS += $(UI_TESTS)

@@ -38,7 +38,8 @@ TEACHER=127.0.0.20 STUDENT=127.0.0.21 SWITCH=127.0.0.22
 # ---- the HTTP side of the page ----
 headers() { curl -sS --noproxy '*' --path-as-is -o "$STACK_DIR/body" -D - "http://127.0.0.1:$API_PORT$1" | tr -d '\r'; }
 for f in / /index.html /app.js /app.css /api.js /dom.js /favicon.svg /views/projects.js \
-    /views/review.js /views/whitelists.js /views/audit.js /no-such.js /views/none.css; do
+    /views/review.js /views/whitelists.js /views/audit.js /views/conversations.js /no-such.js \
+    /views/none.css; do
     h=$(headers "$f")
     expect_match "$f: CSP without inline script or other origins" "$h" \
         "^Content-Security-Policy: default-src 'self'; script-src 'self'.*frame-ancestors 'none'"
@@ -117,6 +118,8 @@ for _ in $(seq 1 100); do
 done
 expect_match "seven hosts recorded for the teacher" "$(api GET "/api/projects/$T/recorded-domains")" '"totalDomains":7'
 "$top_builddir/tests/ui/fill_seen" "$STORE" "$B" 10000 || exit 99
+# Three captured LLM exchanges for the teacher (one with HTML in its text).
+"$top_builddir/tests/ui/fill_conversations" "$STORE" "$T" || exit 99
 
 # ---- the browser ----
 mkdir -p "$top_builddir/tests/ui"

@@ -271,6 +271,112 @@ try {
   expect('scrolled to the last host', await last.isVisible() && (await page.evaluate(() => window.scrollY)) > 10000);
   await page.evaluate(() => window.scrollTo(0, 0));
 
+  // ---- LLM conversations (three stored by fill_conversations) ----
+  await page.goto(`${BASE}/#/conversations`);
+  await page.waitForSelector('#llm-hosts ul.rules');
+  expect('the conversations view is in the navigation',
+    await page.$('#nav a[href="#/conversations"]') !== null);
+  const llmHosts = await page.$$eval('#llm-hosts code', (e) => e.map((x) => x.textContent));
+  expect('the LLM host list is shown', llmHosts.includes('api.openai.com') &&
+    llmHosts.includes('api.anthropic.com'), llmHosts.join(', '));
+  await page.fill('#llm-new-host', 'llm.example.com:8443');
+  await page.click('#llm-add button[type=submit]');
+  await page.waitForSelector('#llm-add-error:not([hidden])');
+  expect('a bad LLM host shows the API\'s message', /not a host name without port/.test(
+    await page.textContent('#llm-add-error')), await page.textContent('#llm-add-error'));
+  await page.fill('#llm-new-host', 'llm.example.com');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => [...document.querySelectorAll('#llm-hosts code')].some((c) => c.textContent === 'llm.example.com'));
+  expect('an LLM host added in the page is listed ... and by the API',
+    (await apiGet('/api/capture/hosts')).hosts.includes('llm.example.com'));
+  await page.click('button[aria-label="Remove LLM host llm.example.com"]');
+  await page.waitForSelector('#conv-dialog[open]');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#conv-dialog', {state: 'detached'});
+  expect('removing a host asks first; Escape keeps it',
+    (await apiGet('/api/capture/hosts')).hosts.includes('llm.example.com'));
+  await page.click('button[aria-label="Remove LLM host llm.example.com"]');
+  await page.click('#conv-confirm');
+  await page.waitForFunction(() => ![...document.querySelectorAll('#llm-hosts code')].some((c) => c.textContent === 'llm.example.com'));
+  expect('... confirmed, it is gone from the API\'s list',
+    !(await apiGet('/api/capture/hosts')).hosts.includes('llm.example.com'));
+  await page.fill('#conv-project-filter', 'Teacher');
+  await page.waitForFunction(() => document.querySelectorAll('#conv-projects a').length === 1);
+  await page.click(`#conv-projects a[data-project="${env.TEACHER_ID}"]`);
+  await page.waitForSelector('#conv-list table');
+  const convRows = await page.$$eval('#conv-list tbody tr', (rows) => rows.map((r) =>
+    [...r.children].slice(0, 6).map((c) => (c.querySelector('a') || c).textContent.trim())
+      .concat([r.querySelector('.marks')?.textContent || ''])));
+  expectEq('three conversations listed, newest first: host, model, first message, tokens',
+    convRows.map((r) => [r[1], r[2], r[3], r[4], r[6]]), [
+      ['api.openai.com', 'gpt-4o-mini', 'Write a long story', '0 / 0', 'truncatedincomplete'],
+      ['api.anthropic.com', 'claude-sonnet-4', '<img src=x onerror="window.pwned=1">', '12 / 5', ''],
+      ['api.openai.com', 'gpt-4o', 'How do I read a file in Python?', '21 / 9', ''],
+    ]);
+  expect('times and sizes shown', convRows.every((r) => /^\d{4}-\d\d-\d\d \d\d:\d\d$/.test(r[0])) &&
+    convRows[0][5] === '200.1 kB', JSON.stringify(convRows.map((r) => [r[0], r[5]])));
+  expectEq('a message with HTML in it runs nothing', await page.evaluate(() => window.pwned), undefined);
+  expectEq('... and makes no element', await page.$$eval('main img, main script, main b', (e) => e.length), 0);
+  const convIds = await page.$$eval('#conv-list tbody tr', (rows) => rows.map((r) => r.dataset.conversation));
+  // Open the OpenAI one by keyboard: its link, Enter.
+  await page.focus('#conv-list tbody tr:nth-child(3) th a');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#conv-messages');
+  const msgs = await page.$$eval('#conv-messages > li', (li) => li.map((m) =>
+    [m.querySelector('h4').textContent, m.querySelector('.content')?.textContent || '']));
+  expectEq('opening one shows its messages in order, then the reply', msgs, [
+    ['system', 'Be brief.'], ['user', 'How do I read a file in Python?'],
+    ['assistant (the reply)', 'Use open() in a with block.']]);
+  expectEq('... its tool call', await page.$$eval('#conv-messages .tool-call', (t) => t.map((x) =>
+    [x.querySelector('code').textContent, x.querySelector('pre').textContent])),
+  [['read_file', '{"path": "a.txt"}']]);
+  const facts = await page.textContent('#conv-facts');
+  expect('... and its usage and model', /21 in, 9 out/.test(facts) && /gpt-4o/.test(facts), facts);
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#conv-export')]);
+  const md = await (async () => {
+    const chunks = [];
+    for await (const chunk of await dl.createReadStream()) chunks.push(chunk);
+    return Buffer.concat(chunks).toString();
+  })();
+  expect('export downloads the Markdown', /^## .*POST api\.openai\.com\/v1\/chat\/completions/m.test(md) &&
+    /How do I read a file in Python\?/.test(md) && /\.md$/.test(dl.suggestedFilename()), md.slice(0, 200));
+  // The HTML one, opened: text only.
+  await page.goto(`${BASE}/#/conversations/${env.TEACHER_ID}/${convIds[1]}`);
+  await page.waitForSelector('#conv-messages');
+  expectEq('an opened message with HTML shows it as text', await page.$$eval('#conv-messages .content',
+    (c) => c.map((x) => x.textContent)), ['<img src=x onerror="window.pwned=1">',
+    '<script>window.pwned=2</script><b>bold?</b>']);
+  expectEq('... and runs nothing', await page.evaluate(() => window.pwned), undefined);
+  expectEq('... and makes no element', await page.$$eval('main img, main script, main b', (e) => e.length), 0);
+  // The cut one: marked, its body as received.
+  await page.goto(`${BASE}/#/conversations/${env.TEACHER_ID}/${convIds[0]}`);
+  await page.waitForSelector('#conv-messages');
+  const cutMarks = await page.textContent('#conv-marks');
+  expect('a cut conversation is marked truncated and incomplete', /truncated/.test(cutMarks) &&
+    /incomplete/.test(cutMarks), cutMarks);
+  expect('... with its response as received', /"choi$/.test(await page.textContent('#conv-raw')));
+  // Delete one (asks first; cancel keeps it), then all.
+  await page.click('#conv-delete');
+  await page.click('#conv-cancel');
+  expectEq('cancelled: nothing deleted', (await apiGet(`/api/projects/${env.TEACHER_ID}/conversations`)).total, 3);
+  await page.click('#conv-delete');
+  await page.click('#conv-confirm');
+  await page.waitForSelector('#conv-list table');
+  expectEq('deleting one: the list and the API hold the other two',
+    [await page.$$eval('#conv-list tbody tr', (r) => r.map((x) => x.dataset.conversation)),
+      (await apiGet(`/api/projects/${env.TEACHER_ID}/conversations`)).conversations.map((c) => c.id).reverse()],
+    [convIds.slice(1), convIds.slice(1)]);
+  await page.click('#conv-delete-all');
+  await page.waitForSelector('#conv-dialog[open]');
+  expect('delete all names how many', /Delete all 2/.test(await page.textContent('#conv-confirm')));
+  await page.click('#conv-confirm');
+  await page.waitForFunction(() => /Nothing captured/.test(document.getElementById('conv-list').textContent));
+  expectEq('deleting all empties the list and the store',
+    (await apiGet(`/api/projects/${env.TEACHER_ID}/conversations`)).total, 0);
+  expectEq('the conversations view: every control labelled', await page.$$eval('input, select, button',
+    (els) => els.filter((e) => !e.labels?.length && !e.getAttribute('aria-label') &&
+      !(e.tagName === 'BUTTON' && e.textContent.trim())).length), 0);
+
   // ---- keyboard only and narrow screens ----
   await reviewLoaded(env.TEACHER_ID);
   await page.focus('#review-filter');
@@ -291,6 +397,25 @@ try {
     await page.evaluate(() => document.documentElement.scrollWidth <= 390),
     String(await page.evaluate(() => document.documentElement.scrollWidth)));
   expect('390 px: the promote button is there', await page.isVisible('#promote-button'));
+  // Narrow: the form is above the list on screen and first in Tab order.
+  const firstInLayout = () => page.$eval('.review-layout', (l) => l.firstElementChild.tagName);
+  expectEq('390 px: the promotion form comes first in the DOM', await firstInLayout(), 'ASIDE');
+  await page.focus('#review-filter');
+  await page.keyboard.press('Shift+Tab');
+  const before = await page.evaluate(() => document.activeElement?.closest('.side') !== null);
+  expect('390 px: Shift+Tab from the host filter goes back into the promotion form', before);
+  const above = await page.evaluate(() => document.querySelector('.side').getBoundingClientRect().bottom <=
+    document.getElementById('review-filter').getBoundingClientRect().top);
+  expect('390 px: ... which is also above it on screen', above);
+  // Back to a wide screen (or a zoom crossing the width): the list first
+  // again, and the control that had the focus keeps it.
+  await page.focus('#promote-profile');
+  await page.setViewportSize({width: 1280, height: 900});
+  await page.waitForFunction(() => document.querySelector('.review-layout').firstElementChild.tagName === 'SECTION');
+  ok('1280 px again: the list comes first, the form beside it');
+  expectEq('... and the control that had the focus keeps it', await page.evaluate(() => document.activeElement.id),
+    'promote-profile');
+  await page.setViewportSize({width: 390, height: 844});
   await page.goto(`${BASE}/#/projects`);
   await page.waitForSelector('#projects-table table');
   const wide = () => page.evaluate(() => [...document.querySelectorAll('body *')]
@@ -298,6 +423,12 @@ try {
     .map((e) => `${e.tagName}#${e.id}.${e.className}`).slice(0, 5).join(' '));
   expect('390 px: the projects page does not scroll sideways',
     await page.evaluate(() => document.documentElement.scrollWidth <= 390), await wide());
+  await page.goto(`${BASE}/#/conversations`);
+  await page.waitForSelector('#llm-hosts ul.rules');
+  expect('390 px: the conversations view does not scroll sideways',
+    await page.evaluate(() => document.documentElement.scrollWidth <= 390), await wide());
+  expectEq('390 px: the navigation names its views whole',
+    await page.$$eval('#nav a', (a) => a.filter((x) => x.getClientRects().length > 1).length), 0);
   await page.setViewportSize({width: 1280, height: 900});
 
   // ---- sign out ----

@@ -92,24 +92,42 @@ export async function render(main, params, app) {
     h('button', {type: 'submit', id: 'promote-button'}, 'Promote')),
   result);
 
+  const layout = h('div', {class: 'review-layout'});
   replace(main,
-    h('p', {class: 'crumbs'}, h('a', {href: '#/projects'}, 'Projects'), ' › ', project.projectName),
+    h('p', {class: 'crumbs'}, h('a', {href: '#/projects'}, 'Projects'), ' › ', project.projectName,
+      ' · ', h('a', {href: `#/conversations/${encodeURIComponent(id)}`}, 'LLM conversations')),
     h('h2', null, 'Review: ', h('span', {class: 'project-name'}, project.projectName)),
     h('p', {class: 'help'}, `Mode ${project.proxyMode}, profile ${project.profile}. `,
       'Coverage is shown for the target profile of the promotion form.'),
-    h('div', {class: 'review-layout'},
-      h('section', {class: 'hosts', 'aria-labelledby': 'hosts-title'},
-        h('h3', {id: 'hosts-title'}, 'Recorded hosts'),
-        h('div', {class: 'toolbar'},
-          h('label', {for: 'review-filter'}, 'Filter hosts'), textFilter,
-          h('label', {for: 'review-category'}, 'Category'), categorySelect,
-          h('label', {for: 'review-sort'}, 'Sort by'), sortSelect,
-          h('span', {class: 'check'}, deniedOnly, h('label', {for: 'review-denied'}, 'Denied only')),
-          h('span', {class: 'check'}, notAllowed,
-            h('label', {for: 'review-notallowed'}, 'Not yet allowed'))),
-        summary, list),
-      h('aside', {class: 'side', 'aria-label': 'Promotion'}, form)),
+    layout,
     dialog);
+  const hostsSection = h('section', {class: 'hosts', 'aria-labelledby': 'hosts-title'},
+    h('h3', {id: 'hosts-title'}, 'Recorded hosts'),
+    h('div', {class: 'toolbar'},
+      h('label', {for: 'review-filter'}, 'Filter hosts'), textFilter,
+      h('label', {for: 'review-category'}, 'Category'), categorySelect,
+      h('label', {for: 'review-sort'}, 'Sort by'), sortSelect,
+      h('span', {class: 'check'}, deniedOnly, h('label', {for: 'review-denied'}, 'Denied only')),
+      h('span', {class: 'check'}, notAllowed,
+        h('label', {for: 'review-notallowed'}, 'Not yet allowed'))),
+    summary, list);
+  const side = h('aside', {class: 'side', 'aria-label': 'Promotion'}, form);
+  // Under 900 px the form comes before a long list, above it on screen and
+  // in the DOM, so that Tab meets the controls in the order they are seen
+  // (CSS order alone would move it only on screen).
+  const narrow = window.matchMedia('(max-width: 900px)');
+  const arrange = () => {
+    // Moving a node blurs what has the focus inside it (a zoom can cross
+    // the width): give it back.
+    const focused = document.activeElement;
+    if (narrow.matches) layout.replaceChildren(side, hostsSection);
+    else layout.replaceChildren(hostsSection, side);
+    if (focused && focused !== document.activeElement && layout.contains(focused)) {
+      focused.focus({preventScroll: true});
+    }
+  };
+  arrange();
+  narrow.addEventListener('change', arrange);
 
   let filterTimer = null;
   textFilter.addEventListener('input', () => {
@@ -438,5 +456,6 @@ export async function render(main, params, app) {
     state.alive = false;
     clearTimeout(state.timer);
     clearTimeout(filterTimer);
+    narrow.removeEventListener('change', arrange);
   };
 }
