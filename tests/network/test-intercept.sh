@@ -359,9 +359,12 @@ echo "   curl in the workspace said: $(echo "$out" | grep -o 'curl: ([0-9]*) .*'
 if [ "$POLICY" = acl ]; then
     # ssl_bump terminate: squid closes the connection after reading the
     # ClientHello and writes nothing: no ServerHello, no alert, no page.
-    # curl (OpenSSL) reports the handshake cut short by the peer.
-    expect_match "denied HTTPS: the connection is closed during the handshake" "$out" \
-        "(SSL_ERROR_SYSCALL|unexpected eof|Connection reset by peer|connection closed).*code=000 .* exit=35"
+    # curl 7.88 with OpenSSL 3 reports "OpenSSL SSL_connect:
+    # SSL_ERROR_SYSCALL": end of stream during the handshake with errno 0,
+    # i.e. an orderly close (FIN), not a reset (that would read
+    # "Connection reset by peer").
+    expect_match "denied HTTPS: closed during the handshake, orderly (FIN, no reset)" "$out" \
+        "SSL_connect: SSL_ERROR_SYSCALL.*code=000 .* exit=35"
     expect_no_match "denied HTTPS: squid wrote nothing (no 403 page where a ServerHello belongs)" "$out" \
         "wrong version number|HTTP/1|403"
 else
