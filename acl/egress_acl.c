@@ -13,12 +13,14 @@
  * field is URL-escaped by squid; "-" stands for a value squid does not
  * have. The answer is one line per request, in any order:
  *
- *     ID OK  tag=REASON log="REASON; host=HOST; project=ID" message="..."
+ *     ID OK  tag=REASON log="REASON; host=HOST; project=ID[; rule=RULE]"
  *     ID ERR tag=REASON log="..." message="..."
  *
  * OK means the request may pass (the acl matches), ERR that it is denied;
- * message= (shown by %o on squid's error page) and log= (logged by %ea)
- * carry the reason, the host, the project and the matching rule. A line
+ * log= (logged by %ea) carries the reason, the host, the project and the
+ * matching rule, and a denial repeats it in message= (shown by %o on
+ * squid's error page; an allowed request has no page, so squid is spared
+ * parsing and keeping it). A line
  * that cannot be read is answered ERR with reason bad-request, a host that
  * cannot be read ERR with bad-host: never OK for what was not decided.
  * Without a channel id (no concurrency=) the answer carries none.
@@ -27,6 +29,16 @@
  * look at a request already counted (the SNI of an explicit CONNECT);
  * "record" is the default; "-" (squid's %DATA of an acl line without
  * words) is ignored.
+ *
+ * "bump" asks another question, the ssl_bump decision of LLM capture
+ * (contrib/squid/egress-capture.conf): OK (tag=bump) only when CLIENT-IP
+ * is mapped to a project in logging mode AND the host is on the store's
+ * LLM host list; ERR otherwise (not-logging, not-llm-host, bad-host,
+ * store-error): such a connection is spliced, never decrypted, never
+ * failed. HOST is the TLS server name (%ssl::>sni); one more field right
+ * after it (%>rd, the CONNECT host) is used when the ClientHello carried
+ * no server name ("-"). Nothing is recorded: the connection was decided
+ * and counted by the policy already.
  *
  * One thread reads, decides and answers; answers are written when no
  * complete request line is left in the input buffer, so squid's pipelined
@@ -49,10 +61,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "policy/capture_store.h"
 #include "policy/decide.h"
 #include "policy/error.h"
 #include "policy/host.h"
 #include "policy/recorder.h"
+#include "policy/size.h"
 #include "policy/store.h"
 
 #define ACL_DEFAULT_DATABASE "/var/lib/egress-policy"
@@ -72,7 +86,7 @@ struct acl_conf {
 
 /* Counts of this process, printed at exit. */
 struct acl_counts {
-    unsigned long long allowed, denied, recorded, errors, bad;
+    unsigned long long allowed, denied, recorded, errors, bad, bumped, spliced;
 };
 
 /* The running helper. */
@@ -212,8 +226,9 @@ static void quote_into(char *buf, size_t size, size_t *used, const char *s)
 }
 
 /*
- * One answer line: "[ID ]OK|ERR tag=REASON log="TEXT" message="TEXT"" where
- * TEXT is "REASON; host=HOST; project=ID[; rule=RULE]".
+ * One answer line: "[ID ]OK tag=REASON log="TEXT"" or "[ID ]ERR
+ * tag=REASON log="TEXT" message="TEXT"" where TEXT is "REASON; host=HOST;
+ * project=ID[; rule=RULE]".
  */
 static void answer(struct acl_state *st, const char *id, bool allow, const char *reason,
                    const char *host, const char *project, const char *rule)
@@ -226,8 +241,12 @@ static void answer(struct acl_state *st, const char *id, bool allow, const char 
     snprintf(text, sizeof text, "%s; host=%s; project=%s%s%s", reason, host,
              project[0] ? project : "-", rule[0] ? "; rule=" : "", rule);
     quote_into(quoted, sizeof quoted, &q, text);
-    snprintf(line, sizeof line, "%s%s%s tag=%s log=\"%s\" message=\"%s\"\n", id, id[0] ? " " : "",
-             allow ? "OK" : "ERR", reason, quoted, quoted);
+    if (allow)
+        snprintf(line, sizeof line, "%s%sOK tag=%s log=\"%s\"\n", id, id[0] ? " " : "", reason,
+                 quoted);
+    else
+        snprintf(line, sizeof line, "%s%sERR tag=%s log=\"%s\" message=\"%s\"\n", id,
+                 id[0] ? " " : "", reason, quoted, quoted);
     out_str(st, line);
 }
 
@@ -296,6 +315,52 @@ static bool all_digits(const char *s)
 }
 
 /*
+ * The ssl_bump question ("bump" word): whether to decrypt the TLS of
+ * client @p ip to @p sni (or @p alt when the ClientHello had no server
+ * name; both URL-escaped, "-" when squid has none). Only a logging
+ * workspace reaching a listed LLM host is OK; an unknown client, a
+ * security workspace, an unreadable host or a store error is ERR.
+ */
+static void handle_bump(struct acl_state *st, const char *id, const char *ip, char *sni, char *alt)
+{
+    char *name = sni;
+    char host[EP_HOST_BUFSZ], project[EP_ID_MAX + 1];
+    enum ep_capture_verdict verdict;
+    struct ep_store *store;
+    const char *reason;
+    int rc;
+
+    if ((strcmp(name, "-") == 0 || name[0] == '\0') && alt != NULL)
+        name = alt;
+    if (!url_unescape(name) || strcmp(name, "-") == 0 ||
+        ep_host_from_request_target(name, strlen(name), host, NULL, NULL) != 0) {
+        st->n.spliced++;
+        answer(st, id, false, "bad-host", "invalid", "", "");
+        return;
+    }
+    store = current_store(st);
+    if (store == NULL) {
+        log_store_error(st, "cannot open the store, not bumped", st->open_error);
+        st->n.spliced++;
+        answer(st, id, false, ep_reason_name(EP_REASON_STORE_ERROR), host, "", "");
+        return;
+    }
+    rc = ep_capture_decide(store, ip, host, &verdict, project);
+    if (rc != 0) {
+        log_store_error(st, "reading the store for the bump decision failed, not bumped", rc);
+        reason = ep_reason_name(EP_REASON_STORE_ERROR);
+    } else {
+        /* squid's word for "decrypt and capture" is bump. */
+        reason = verdict == EP_CAPTURE_YES ? "bump" : ep_capture_verdict_name(verdict);
+    }
+    if (verdict == EP_CAPTURE_YES)
+        st->n.bumped++;
+    else
+        st->n.spliced++;
+    answer(st, id, verdict == EP_CAPTURE_YES, reason, host, project, "");
+}
+
+/*
  * One request line (without its newline). The decision and the recording
  * are those of srv_egress.c: a host that cannot be read is denied
  * (bad-host) and not recorded; otherwise ep_decide() decides and the
@@ -306,8 +371,9 @@ static void handle_line(struct acl_state *st, char *line, bool too_long)
 {
     char id[ACL_ID_MAX + 1] = "";
     char host[EP_HOST_BUFSZ];
-    char *p = line, *f, *ip, *method, *rawhost;
-    bool record = true;
+    char *p = line, *f, *ip, *method, *rawhost, *alt = NULL;
+    bool record = true, bump = false;
+    unsigned nword = 0;
     struct ep_decision d;
     struct ep_request er;
     struct ep_store *store;
@@ -325,16 +391,28 @@ static void handle_line(struct acl_state *st, char *line, bool too_long)
     rawhost = next_field(&p);
     if (too_long || ip == NULL || method == NULL || rawhost == NULL)
         goto bad;
+    /* The first field after HOST may be bump mode's fallback host. */
     while ((f = next_field(&p)) != NULL) {
         if (strcmp(f, "norecord") == 0)
             record = false;
+        else if (strcmp(f, "bump") == 0)
+            bump = true;
+        else if (nword == 0 && strcmp(f, "record") != 0 && strcmp(f, "-") != 0)
+            alt = f;
         else if (strcmp(f, "record") != 0 && strcmp(f, "-") != 0)
             goto bad;
+        nword++;
     }
+    if (alt != NULL && !bump)
+        goto bad;
     if (!url_unescape(ip) || !url_unescape(method))
         goto bad;
     if (strcmp(ip, "-") == 0)
         ip[0] = '\0';
+    if (bump) {
+        handle_bump(st, id, ip, rawhost, alt);
+        return;
+    }
 
     memset(&d, 0, sizeof d);
     if (!url_unescape(rawhost) || strcmp(rawhost, "-") == 0 ||
@@ -428,40 +506,15 @@ static void serve(struct acl_state *st)
 
 /* --- command line ------------------------------------------------------- */
 
-struct unit {
-    const char *suffix;
-    unsigned long long mult;
-};
-
-/* An unsigned number with an optional unit from @p units (NULL-terminated). */
-static bool parse_scaled(const char *text, const struct unit *units, unsigned long long *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (errno != 0)
-        return false;
-    for (; units->suffix != NULL; units++) {
-        if (strcasecmp(end, units->suffix) == 0) {
-            if (units->mult != 0 && v > ULLONG_MAX / units->mult)
-                return false;
-            *out = v * units->mult;
-            return true;
-        }
-    }
-    return false;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: egress-acl [OPTION...]\n"
             "squid external ACL helper for the egress policy (contrib/squid/egress-acl.conf).\n"
             "Reads \"[ID] CLIENT-IP METHOD HOST [norecord]\" lines, answers \"[ID] OK|ERR ...\".\n"
+            "With the word bump (\"[ID] CLIENT-IP METHOD SNI [CONNECT-HOST] bump\") it answers\n"
+            "the ssl_bump question of LLM capture: OK for a logging workspace reaching\n"
+            "a listed LLM host (contrib/squid/egress-capture.conf).\n"
             "\n"
             "  --database DIR        the LMDB store shared with egress-api\n"
             "                        (default " ACL_DEFAULT_DATABASE ")\n"
@@ -487,11 +540,8 @@ static int parse_args(int argc, char **argv, struct acl_conf *conf)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    static const struct unit time_units[] = {{"", 1000}, {"s", 1000}, {"ms", 1}, {NULL, 0}};
-    static const struct unit plain[] = {{"", 1}, {NULL, 0}};
-    static const struct unit sizes[] = {{"", 1},           {"k", 1ULL << 10}, {"m", 1ULL << 20},
-                                        {"g", 1ULL << 30}, {"t", 1ULL << 40}, {NULL, 0}};
-    unsigned long long v;
+    char why[160], *end;
+    uint64_t v;
     int c;
 
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -513,7 +563,11 @@ static int parse_args(int argc, char **argv, struct acl_conf *conf)
                     optarg);
             return 2;
         case 'f':
-            if (!parse_scaled(optarg, time_units, &v) || v < 10 || v > 3600 * 1000) {
+            if (ep_duration_parse(optarg, 1000, &v, why, sizeof why) != 0) {
+                fprintf(stderr, "egress-acl: --flush-interval: %s\n", why);
+                return 2;
+            }
+            if (v < 10 || v > 3600 * 1000) {
                 fprintf(stderr,
                         "egress-acl: --flush-interval must be a time from 10ms to 3600s (e.g. "
                         "1s or 500ms), not '%s'\n",
@@ -523,7 +577,8 @@ static int parse_args(int argc, char **argv, struct acl_conf *conf)
             conf->flush_ms = (unsigned)v;
             break;
         case 'r':
-            if (!parse_scaled(optarg, plain, &v) || v < 1 || v > 1000000) {
+            v = strtoull(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || v < 1 || v > 1000000) {
                 fprintf(stderr,
                         "egress-acl: --max-readers must be a number from 1 to 1000000, not "
                         "'%s'\n",
@@ -533,10 +588,12 @@ static int parse_args(int argc, char **argv, struct acl_conf *conf)
             conf->max_readers = (unsigned)v;
             break;
         case 'm':
-            if (!parse_scaled(optarg, sizes, &v) || v < (1ULL << 20) || v > SIZE_MAX) {
-                fprintf(stderr,
-                        "egress-acl: --map-size must be a size of at least 1M with an optional "
-                        "K, M, G or T suffix (e.g. 1G), not '%s'\n",
+            if (ep_size_parse(optarg, &v, why, sizeof why) != 0) {
+                fprintf(stderr, "egress-acl: --map-size: %s\n", why);
+                return 2;
+            }
+            if (v < (1ULL << 20) || v > SIZE_MAX) {
+                fprintf(stderr, "egress-acl: --map-size must be a size of at least 1m, not '%s'\n",
                         optarg);
                 return 2;
             }
@@ -597,10 +654,11 @@ int main(int argc, char **argv)
     ep_store_close(st.store);
     fprintf(stderr,
             "egress-acl: exit (%s): %llu allowed, %llu denied, %llu recorded, %llu store errors, "
-            "%llu bad requests\n",
+            "%llu bad requests, %llu bumped, %llu not bumped\n",
             acl_stop == SIGPIPE ? "output closed"
             : acl_stop          ? "signal"
                                 : "end of input",
-            st.n.allowed, st.n.denied, st.n.recorded, st.n.errors, st.n.bad);
+            st.n.allowed, st.n.denied, st.n.recorded, st.n.errors, st.n.bad, st.n.bumped,
+            st.n.spliced);
     return 0;
 }

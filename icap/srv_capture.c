@@ -53,6 +53,7 @@
 #include "cfg_param.h"
 #pragma GCC diagnostic pop
 
+#include "icap/directives.h"
 #include "policy/capture_parse.h"
 #include "policy/capture_store.h"
 #include "policy/error.h"
@@ -79,8 +80,8 @@ static struct {
     .retention_s = 30 * 86400,
     .project_max = 10000,
     .log_ms = 10000,
-    .max_readers = 512,
-    .map_size = (size_t)1 << 30,
+    .max_readers = EP_STORE_DEFAULT_MAX_READERS,
+    .map_size = EP_STORE_DEFAULT_MAP_SIZE,
 };
 
 /* Per-child state: set at child start, cleared at child stop. */
@@ -201,140 +202,60 @@ static void child_stop(const char *name, int type, void *data)
 
 /* --- configuration ------------------------------------------------------ */
 
-static bool one_value(const char *directive, const char **argv)
-{
-    if (argv == NULL || argv[0] == NULL || argv[1] != NULL) {
-        ci_debug_printf(1, "capture: capture.%s takes exactly one value\n", directive);
-        return false;
-    }
-    return true;
-}
-
-/* A number with an optional suffix of @p units ("k" 1024 ...); false on anything else. */
-static bool parse_number(const char *text, const char *const *suffixes,
-                         const unsigned long long *mults, unsigned long long max,
-                         unsigned long long *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (errno != 0)
-        return false;
-    for (int i = 0; suffixes[i] != NULL; i++) {
-        if (strcasecmp(end, suffixes[i]) == 0) {
-            if (mults[i] && v > max / mults[i])
-                return false;
-            *out = v * mults[i];
-            return *out <= max;
-        }
-    }
-    return false;
-}
-
-static const char *const size_suffixes[] = {"", "k", "m", "g", NULL};
-static const unsigned long long size_mults[] = {1, 1ULL << 10, 1ULL << 20, 1ULL << 30};
-
 static int cfg_database(const char *directive, const char **argv, void *setdata)
 {
-    if (!one_value(directive, argv))
-        return 0;
-    if (argv[0][0] != '/' || strlen(argv[0]) >= sizeof conf.database) {
-        ci_debug_printf(1, "capture: capture.%s must be an absolute directory path, not '%s'\n",
-                        directive, argv[0]);
-        return 0;
-    }
-    snprintf(conf.database, sizeof conf.database, "%s", argv[0]);
-    return 1;
+    return icap_directive_path("capture", directive, argv, conf.database, sizeof conf.database);
 }
 
 static int cfg_max_body(const char *directive, const char **argv, void *setdata)
 {
-    unsigned long long n;
+    uint64_t n;
 
-    if (!one_value(directive, argv))
+    if (!icap_directive_size("capture", directive, argv, 1u << 10, 1u << 30, &n))
         return 0;
-    if (!parse_number(argv[0], size_suffixes, size_mults, 1ULL << 30, &n) || n < 1024) {
-        ci_debug_printf(1, "capture: capture.%s must be a size from 1K to 1G (e.g. 4M), not '%s'\n",
-                        directive, argv[0]);
-        return 0;
-    }
     conf.max_body = (size_t)n;
     return 1;
 }
 
 static int cfg_map_size(const char *directive, const char **argv, void *setdata)
 {
-    unsigned long long n;
+    uint64_t n;
 
-    if (!one_value(directive, argv))
+    if (!icap_directive_size("capture", directive, argv, 1u << 20, SIZE_MAX, &n))
         return 0;
-    if (!parse_number(argv[0], size_suffixes, size_mults, SIZE_MAX, &n) || n < (1ULL << 20)) {
-        ci_debug_printf(1, "capture: capture.%s must be a size of at least 1M, not '%s'\n",
-                        directive, argv[0]);
-        return 0;
-    }
     conf.map_size = (size_t)n;
     return 1;
 }
 
+/* How long exchanges are kept (0 keeps everything); a bare number is seconds. */
 static int cfg_retention(const char *directive, const char **argv, void *setdata)
 {
-    static const char *const suffixes[] = {"d", "h", "s", NULL};
-    static const unsigned long long mults[] = {86400, 3600, 1};
-    unsigned long long n;
+    uint64_t ms;
 
-    if (!one_value(directive, argv))
+    if (!icap_directive_duration("capture", directive, argv, 1000, 0, 100ull * 365 * 86400000, &ms))
         return 0;
-    if (!parse_number(argv[0], suffixes, mults, 100ULL * 365 * 86400, &n)) {
-        ci_debug_printf(1,
-                        "capture: capture.%s must be a time with d, h or s (e.g. 30d; 0d keeps "
-                        "everything), not '%s'\n",
-                        directive, argv[0]);
-        return 0;
-    }
-    conf.retention_s = (int64_t)n;
-    return 1;
-}
-
-static int cfg_count(const char *directive, const char **argv, unsigned min, unsigned *out)
-{
-    static const char *const suffixes[] = {"", NULL};
-    static const unsigned long long mults[] = {1};
-    unsigned long long n;
-
-    if (!one_value(directive, argv))
-        return 0;
-    if (!parse_number(argv[0], suffixes, mults, 100000000, &n) || n < min) {
-        ci_debug_printf(1, "capture: capture.%s must be a number from %u to 100000000, not '%s'\n",
-                        directive, min, argv[0]);
-        return 0;
-    }
-    *out = (unsigned)n;
+    conf.retention_s = (int64_t)(ms / 1000);
     return 1;
 }
 
 static int cfg_project_max(const char *directive, const char **argv, void *setdata)
 {
-    return cfg_count(directive, argv, 0, &conf.project_max);
+    return icap_directive_count("capture", directive, argv, 0, 100000000, &conf.project_max);
 }
 
 static int cfg_max_readers(const char *directive, const char **argv, void *setdata)
 {
-    return cfg_count(directive, argv, 1, &conf.max_readers);
+    return icap_directive_count("capture", directive, argv, 1, 1000000, &conf.max_readers);
 }
 
 static int cfg_log_interval(const char *directive, const char **argv, void *setdata)
 {
-    unsigned s = 0;
-    int ok = cfg_count(directive, argv, 1, &s);
+    uint64_t ms;
 
-    if (ok)
-        conf.log_ms = s * 1000;
-    return ok;
+    if (!icap_directive_duration("capture", directive, argv, 1000, 1000, 3600 * 1000, &ms))
+        return 0;
+    conf.log_ms = (unsigned)ms;
+    return 1;
 }
 
 static struct ci_conf_entry capture_conf_table[] = {
@@ -880,13 +801,11 @@ static void capture_release_request_data(void *data)
 static int capture_check_preview(char *preview_data, int preview_data_len, ci_request_t *req)
 {
     struct capture_req *r = ci_service_data(req);
+    enum ep_capture_verdict verdict;
     struct ep_store *store;
-    struct ep_store_read *rd = NULL;
-    struct ep_client client;
     ci_headers_list_t *h;
     char ip[EP_IP_MAX + 1];
     const char *xaction;
-    bool listed = false;
     int rc;
 
     if (r == NULL)
@@ -896,16 +815,9 @@ static int capture_check_preview(char *preview_data, int preview_data_len, ci_re
     client_ip(req, ip, sizeof ip);
     if ((store = current_store()) == NULL || ip[0] == '\0' || request_target(req, r) != 0)
         goto skip;
-    rc = ep_store_read_begin(store, &rd);
-    if (rc == 0)
-        rc = ep_store_read_client(rd, ip, &client);
-    ep_store_read_end(rd);
-    if (rc || client.mode != EP_MODE_LOGGING)
+    rc = ep_capture_decide(store, ip, r->host, &verdict, r->project);
+    if (rc || verdict != EP_CAPTURE_YES)
         goto skip;
-    rc = ep_capture_host_listed(store, r->host, &listed);
-    if (rc || !listed)
-        goto skip;
-    snprintf(r->project, sizeof r->project, "%s", client.project_id);
     xaction = ci_headers_value(req->request_header, CAPTURE_XACTION_HEADER);
     if (xaction != NULL && strlen(xaction) < 64 && strspn(xaction, "0123456789") == strlen(xaction))
         snprintf(r->key, sizeof r->key, "%s %s", xaction, ip);

@@ -59,11 +59,11 @@
 #include "txtTemplate.h"
 #pragma GCC diagnostic pop
 
+#include "icap/directives.h"
 #include "policy/decide.h"
 #include "policy/error.h"
 #include "policy/host.h"
 #include "policy/recorder.h"
-#include "policy/size.h"
 #include "policy/store.h"
 
 #define EGRESS_DEFAULT_DATABASE "/var/lib/egress-policy"
@@ -249,17 +249,7 @@ static bool one_value(const char *directive, const char **argv)
 
 static int cfg_database(const char *directive, const char **argv, void *setdata)
 {
-    if (!one_value(directive, argv))
-        return 0;
-    if (argv[0][0] != '/' || strlen(argv[0]) >= sizeof conf.database) {
-        ci_debug_printf(1,
-                        "egress: egress.%s must be an absolute directory path (shorter than "
-                        "%zu bytes), not '%s'\n",
-                        directive, sizeof conf.database, argv[0]);
-        return 0;
-    }
-    snprintf(conf.database, sizeof conf.database, "%s", argv[0]);
-    return 1;
+    return icap_directive_path("egress", directive, argv, conf.database, sizeof conf.database);
 }
 
 static int cfg_unknown_client(const char *directive, const char **argv, void *setdata)
@@ -294,90 +284,27 @@ static int cfg_deny_mode(const char *directive, const char **argv, void *setdata
     return 1;
 }
 
-/*
- * Parse an unsigned number with an optional unit suffix from @p units
- * (suffix → multiplier, ending with a NULL suffix). False on anything
- * else, overflow included.
- */
-struct unit {
-    const char *suffix;
-    unsigned long long mult;
-};
-
-static bool parse_scaled(const char *text, const struct unit *units, unsigned long long *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (text[0] < '0' || text[0] > '9')
-        return false;
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (errno != 0)
-        return false;
-    for (; units->suffix != NULL; units++) {
-        if (strcasecmp(end, units->suffix) == 0) {
-            if (units->mult != 0 && v > ULLONG_MAX / units->mult)
-                return false;
-            *out = v * units->mult;
-            return true;
-        }
-    }
-    return false;
-}
-
 static int cfg_flush_interval(const char *directive, const char **argv, void *setdata)
 {
-    static const struct unit units[] = {{"", 1000}, {"s", 1000}, {"ms", 1}, {NULL, 0}};
-    unsigned long long ms;
+    uint64_t ms;
 
-    if (!one_value(directive, argv))
+    if (!icap_directive_duration("egress", directive, argv, 1000, 10, 3600 * 1000, &ms))
         return 0;
-    if (!parse_scaled(argv[0], units, &ms) || ms < 10 || ms > 3600 * 1000) {
-        ci_debug_printf(1,
-                        "egress: egress.%s must be a time from 10ms to 3600s (e.g. 1s or "
-                        "500ms), not '%s'\n",
-                        directive, argv[0]);
-        return 0;
-    }
     conf.flush_ms = (unsigned)ms;
     return 1;
 }
 
 static int cfg_max_readers(const char *directive, const char **argv, void *setdata)
 {
-    static const struct unit units[] = {{"", 1}, {NULL, 0}};
-    unsigned long long n;
-
-    if (!one_value(directive, argv))
-        return 0;
-    if (!parse_scaled(argv[0], units, &n) || n < 1 || n > 1000000) {
-        ci_debug_printf(1, "egress: egress.%s must be a number from 1 to 1000000, not '%s'\n",
-                        directive, argv[0]);
-        return 0;
-    }
-    conf.max_readers = (unsigned)n;
-    return 1;
+    return icap_directive_count("egress", directive, argv, 1, 1000000, &conf.max_readers);
 }
 
 static int cfg_map_size(const char *directive, const char **argv, void *setdata)
 {
-    char why[160];
     uint64_t n;
 
-    if (!one_value(directive, argv))
+    if (!icap_directive_size("egress", directive, argv, 1u << 20, SIZE_MAX, &n))
         return 0;
-    if (ep_size_parse(argv[0], &n, why, sizeof why) != 0) {
-        ci_debug_printf(1, "egress: egress.%s: %s\n", directive, why);
-        return 0;
-    }
-    if (n < (1ULL << 20) || n > SIZE_MAX) {
-        ci_debug_printf(1,
-                        "egress: egress.%s must be a size of at least 1M with an optional "
-                        "K, M, G or T unit (e.g. 1G), not '%s'\n",
-                        directive, argv[0]);
-        return 0;
-    }
     conf.map_size = (size_t)n;
     return 1;
 }
@@ -399,20 +326,10 @@ static int cfg_key_filter(const char *directive, const char **argv, void *setdat
 
 static int cfg_key_filter_memory(const char *directive, const char **argv, void *setdata)
 {
-    char why[160];
     uint64_t n;
 
-    if (!one_value(directive, argv))
+    if (!icap_directive_size("egress", directive, argv, 64u << 10, (uint64_t)4 << 30, &n))
         return 0;
-    if (ep_size_parse(argv[0], &n, why, sizeof why) != 0) {
-        ci_debug_printf(1, "egress: egress.%s: %s\n", directive, why);
-        return 0;
-    }
-    if (n < (64u << 10) || n > ((uint64_t)4 << 30)) {
-        ci_debug_printf(1, "egress: egress.%s must be a size from 64K to 4G, not '%s'\n", directive,
-                        argv[0]);
-        return 0;
-    }
     conf.key_filter_memory = (size_t)n;
     return 1;
 }

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -707,6 +708,54 @@ int store_capture_seed(struct ep_store *s, MDB_txn *txn)
 
         rc = mdb_put(txn, s->llm_hosts, &key, &val, 0);
     }
+    return rc;
+}
+
+const char *ep_capture_verdict_name(enum ep_capture_verdict v)
+{
+    switch (v) {
+    case EP_CAPTURE_YES:
+        return "capture";
+    case EP_CAPTURE_NOT_LOGGING:
+        return "not-logging";
+    case EP_CAPTURE_NOT_LLM_HOST:
+        return "not-llm-host";
+    }
+    return "?";
+}
+
+int ep_capture_decide(struct ep_store *store, const char *client_ip, const char *host,
+                      enum ep_capture_verdict *out, char *project_id)
+{
+    struct ep_store_read *rd = NULL;
+    struct ep_client client;
+    MDB_val key = store_mkval(host, strlen(host)), val;
+    int rc;
+
+    *out = EP_CAPTURE_NOT_LOGGING;
+    project_id[0] = '\0';
+    rc = ep_store_read_begin(store, &rd);
+    if (rc)
+        return rc;
+    rc = ep_store_read_client(rd, client_ip, &client);
+    if (rc == EP_E_NOTFOUND) {
+        rc = 0;
+        goto out;
+    }
+    if (rc)
+        goto out;
+    snprintf(project_id, EP_ID_MAX + 1, "%s", client.project_id);
+    if (client.mode != EP_MODE_LOGGING)
+        goto out;
+    rc = mdb_get(rd->txn, store->llm_hosts, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        *out = EP_CAPTURE_NOT_LLM_HOST;
+        rc = 0;
+    } else if (rc == 0) {
+        *out = EP_CAPTURE_YES;
+    }
+out:
+    ep_store_read_end(rd);
     return rc;
 }
 

@@ -155,6 +155,29 @@ int ep_capture_write(struct ep_store *store, struct ep_capture_op *ops, size_t n
                      const struct ep_capture_limits *limits);
 /** @} */
 
+/** @name Which traffic is captured @{ */
+enum ep_capture_verdict {
+    EP_CAPTURE_YES = 1,      /**< a logging workspace reaching a listed LLM host */
+    EP_CAPTURE_NOT_LOGGING,  /**< the client is unknown or its project is not in logging mode */
+    EP_CAPTURE_NOT_LLM_HOST, /**< the host is not on the LLM host list */
+};
+/** "capture", "not-logging", "not-llm-host". */
+const char *ep_capture_verdict_name(enum ep_capture_verdict v);
+
+/**
+ * Whether the traffic of client @p client_ip (canonical IP text) to
+ * canonical @p host is decrypted and captured: only a logging workspace
+ * reaching a listed LLM host, never a security workspace. Both are read
+ * in one snapshot. @p project_id (EP_ID_MAX + 1 bytes) receives the
+ * client's project, "" when unknown. Returns 0 or a store error (then
+ * *@p out is EP_CAPTURE_NOT_LOGGING: a store that fails never decrypts).
+ * The squid helper's ssl_bump question and the capture service both ask
+ * this.
+ */
+int ep_capture_decide(struct ep_store *store, const char *client_ip, const char *host,
+                      enum ep_capture_verdict *out, char *project_id);
+/** @} */
+
 /** @name The LLM host list (names whose TLS is decrypted for logging workspaces) @{ */
 /** Whether canonical @p host is on the list (exact name). */
 int ep_capture_host_listed(struct ep_store *store, const char *host, bool *listed);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <strings.h>
 
 #include "policy/error.h"
 #include "policy/size.h"
@@ -16,15 +17,15 @@ static const struct {
     unsigned shift;
 } units[] = {{'k', 10}, {'m', 20}, {'g', 30}, {'t', 40}};
 
-__attribute__((format(printf, 4, 5))) static int fail(char *why, size_t whysz, const char *text,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int fail_as(const char *what, char *why, size_t whysz,
+                                                         const char *text, const char *fmt, ...)
 {
     va_list ap;
     int n;
 
     if (why == NULL || whysz == 0)
         return EP_E_INVAL;
-    n = snprintf(why, whysz, "\"%.40s\" is not a size: ", text);
+    n = snprintf(why, whysz, "\"%.40s\" is not a %s: ", text, what);
     if (n >= 0 && (size_t)n < whysz) {
         va_start(ap, fmt);
         vsnprintf(why + n, whysz - (size_t)n, fmt, ap);
@@ -43,20 +44,21 @@ int ep_size_parse(const char *text, uint64_t *out, char *why, size_t whysz)
     if (why != NULL && whysz > 0)
         why[0] = '\0';
     if (text == NULL || text[0] == '\0')
-        return fail(why, whysz, "", "it is empty (write e.g. 512m or 4g)");
+        return fail_as("size", why, whysz, "", "it is empty (write e.g. 512m or 4g)");
     if (*p == '-' || *p == '+')
-        return fail(why, whysz, text, "a size has no sign");
+        return fail_as("size", why, whysz, text, "a size has no sign");
     if (*p < '0' || *p > '9')
-        return fail(why, whysz, text, "it does not start with a digit (write e.g. 512m or 4g)");
+        return fail_as("size", why, whysz, text,
+                       "it does not start with a digit (write e.g. 512m or 4g)");
     for (; *p >= '0' && *p <= '9'; p++) {
         if (whole > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-            return fail(why, whysz, text, "it is too large");
+            return fail_as("size", why, whysz, text, "it is too large");
         whole = whole * 10 + (uint64_t)(*p - '0');
     }
     if (*p == '.') {
         p++;
         if (*p < '0' || *p > '9')
-            return fail(why, whysz, text, "no digit after the decimal point");
+            return fail_as("size", why, whysz, text, "no digit after the decimal point");
         /* Up to 12 fraction digits count; more cannot change a byte count of a terabyte. */
         for (; *p >= '0' && *p <= '9'; p++) {
             if (scale < 1000000000000ull) {
@@ -75,14 +77,14 @@ int ep_size_parse(const char *text, uint64_t *out, char *why, size_t whysz)
             }
         }
         if (!unit)
-            return fail(why, whysz, text, "unknown unit \"%c\" (use k, m, g or t)", *p);
+            return fail_as("size", why, whysz, text, "unknown unit \"%c\" (use k, m, g or t)", *p);
         if (*p != '\0')
-            return fail(why, whysz, text, "unexpected \"%.20s\" after the unit", p);
+            return fail_as("size", why, whysz, text, "unexpected \"%.20s\" after the unit", p);
     }
     if (scale > 1 && !unit)
-        return fail(why, whysz, text, "a fraction needs a unit (k, m, g or t)");
+        return fail_as("size", why, whysz, text, "a fraction needs a unit (k, m, g or t)");
     if (whole > (UINT64_MAX >> shift))
-        return fail(why, whysz, text, "it is too large");
+        return fail_as("size", why, whysz, text, "it is too large");
     result = whole << shift;
     if (scale > 1) {
         /*
@@ -108,4 +110,47 @@ void ep_size_format(uint64_t bytes, char *out)
         }
     }
     snprintf(out, EP_SIZE_BUFSZ, "%llu", (unsigned long long)bytes);
+}
+
+static const struct {
+    const char *unit;
+    uint64_t ms;
+} time_units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+
+int ep_duration_parse(const char *text, uint64_t bare_ms, uint64_t *ms, char *why, size_t whysz)
+{
+    static const char example[] = "(write e.g. 500ms, 1s, 10m, 12h or 30d)";
+    uint64_t whole = 0, mult = bare_ms;
+    const char *p = text;
+
+    if (why != NULL && whysz > 0)
+        why[0] = '\0';
+    if (text == NULL || text[0] == '\0')
+        return fail_as("duration", why, whysz, "", "it is empty %s", example);
+    if (*p == '-' || *p == '+')
+        return fail_as("duration", why, whysz, text, "a duration has no sign");
+    if (*p < '0' || *p > '9')
+        return fail_as("duration", why, whysz, text, "it does not start with a digit %s", example);
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (whole > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return fail_as("duration", why, whysz, text, "it is too large");
+        whole = whole * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p == '.')
+        return fail_as("duration", why, whysz, text, "a duration is whole (use a smaller unit)");
+    if (*p != '\0') {
+        size_t i;
+
+        for (i = 0; i < sizeof time_units / sizeof time_units[0]; i++)
+            if (strcasecmp(p, time_units[i].unit) == 0)
+                break;
+        if (i == sizeof time_units / sizeof time_units[0])
+            return fail_as("duration", why, whysz, text,
+                           "unknown unit \"%.20s\" (use ms, s, m, h or d)", p);
+        mult = time_units[i].ms;
+    }
+    if (mult != 0 && whole > UINT64_MAX / mult)
+        return fail_as("duration", why, whysz, text, "it is too large");
+    *ms = whole * mult;
+    return 0;
 }

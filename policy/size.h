@@ -8,6 +8,9 @@
  * A size is decimal digits, optionally a fraction, and an optional unit
  * k, m, g or t (either case; powers of 1024). A fraction needs a unit
  * (a byte count is whole); the result is rounded down to a byte.
+ *
+ * Durations (flush and log intervals, retention) have their one parser
+ * here too: decimal digits and an optional unit ms, s, m, h or d.
  */
 #ifndef EP_SIZE_H
 #define EP_SIZE_H
@@ -33,5 +36,14 @@ int ep_size_parse(const char *text, uint64_t *out, char *why, size_t whysz);
  * ep_size_parse() reads it back unchanged.
  */
 void ep_size_format(uint64_t bytes, char *out);
+
+/**
+ * Parse @p text as a duration into *@p ms (milliseconds).
+ * @param bare_ms what a number without a unit counts (1000: seconds)
+ * @param why as for ep_size_parse()
+ * @return 0, or EP_E_INVAL (empty, not a number, a sign, a fraction, an
+ *         unknown unit, text after the unit, above 2^64 - 1 ms).
+ */
+int ep_duration_parse(const char *text, uint64_t bare_ms, uint64_t *ms, char *why, size_t whysz);
 
 #endif

@@ -1,8 +1,5 @@
-# LLM capture: the ssl_bump helper, the CA command and the c-icap config.
-capturelibexecdir = $(libexecdir)/egress-policy
-capturelibexec_PROGRAMS = contrib/capture/egress-capture-acl
-contrib_capture_egress_capture_acl_SOURCES = contrib/capture/capture-acl.c
-contrib_capture_egress_capture_acl_LDADD = policy/libpolicy.la
+# LLM capture: the CA command and the c-icap config. The ssl_bump decision
+# is egress-acl's "bump" mode (acl/).
 dist_sbin_SCRIPTS = contrib/capture/egress-ca
 capturecicapdir = $(pkgdatadir)/c-icap
 dist_capturecicap_DATA = contrib/capture/c-icap-capture.conf

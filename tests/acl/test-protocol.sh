@@ -2,8 +2,9 @@
 # The helper fed directly, as squid would and as squid never should: channel
 # ids, answers and their fields, malformed and huge lines, odd channel ids,
 # empty, IDN and percent-escaped hosts, norecord, a missing store, bad
-# options, and the two ways it ends (stdin closed, SIGTERM) with every count
-# written to the store before exit.
+# options, the bump mode (the ssl_bump question of LLM capture, a mode
+# switch seen by a running helper), and the two ways it ends (stdin
+# closed, SIGTERM) with every count written to the store before exit.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 : "${top_srcdir:?run from make check (top_srcdir unset)}"
 : "${top_builddir:?run from make check (top_builddir unset)}"
@@ -42,7 +43,7 @@ seen() { "$STORECTL" "$STORE" seen "$1" | awk -v h="$2" '$1 == h {print $2 "/" $
 out=$(printf '%s\n' '1 127.0.0.2 GET exact.test' '2 127.0.0.2 CONNECT evil.test' \
     '3 127.0.0.2 GET www.suffix.test -' '4 127.0.0.2 GET api7.rx.test' | helper)
 expect_match "allowed: OK with reason, host, project and rule" "$out" \
-    '^1 OK tag=rule log="rule; host=exact.test; project=ws-a; rule=exact.test" message="rule; host=exact.test; project=ws-a; rule=exact.test"$'
+    '^1 OK tag=rule log="rule; host=exact.test; project=ws-a; rule=exact.test"$'
 expect_match "denied: ERR with the reason" "$out" \
     '^2 ERR tag=not-whitelisted log="not-whitelisted; host=evil.test; project=ws-a" message="not-whitelisted; host=evil.test; project=ws-a"$'
 expect_match "squid's %DATA '-' is ignored; the suffix rule named" "$out" '^3 OK .*rule=\.suffix\.test"$'
@@ -147,6 +148,64 @@ HPID=
 exec 3>&-
 expect_eq "SIGTERM: 3 answered" "$(grep -c ' OK ' "$DIR/out")" 3
 expect_eq "SIGTERM: 3 counted and written" "$(seen ws-log term.test)" "3/3/0"
+
+# The bump mode (acl word "bump", contrib/squid/egress-capture.conf): the
+# ssl_bump question of LLM capture. OK only for a logging workspace and a
+# host on the store's LLM host list (its defaults hold api.openai.com).
+out=$(printf '%s\n' '40 127.0.0.4 CONNECT api.openai.com bump' \
+    '41 127.0.0.2 CONNECT api.openai.com bump' '42 127.0.0.9 CONNECT api.openai.com bump' \
+    '43 127.0.0.4 CONNECT exact.test bump' '44 - CONNECT api.openai.com bump' \
+    '45 127.0.0.4 CONNECT - api.openai.com bump' '46 127.0.0.4 CONNECT - bump' \
+    '47 127.0.0.4 CONNECT - - bump' '48 127.0.0.4 CONNECT exact.test api.openai.com bump' \
+    '49 127.0.0.4 CONNECT API.OpenAI.COM. bump' '50 127.0.0.4 CONNECT - api.openai.com%3A443 bump' \
+    '51 127.0.0.4 CONNECT api.openai.com%00.evil.test bump' \
+    '52 127.0.0.4 CONNECT exact.test api.openai.com' '53 127.0.0.4 CONNECT api.openai.com bump extra' \
+    '54 127.0.0.4 CONNECT api.openai.com - bump' '127.0.0.4 CONNECT api.openai.com bump' | helper)
+expect_match "bump: logging workspace, LLM host: OK with the project" "$out" \
+    '^40 OK tag=bump log="bump; host=api\.openai\.com; project=ws-log"'
+expect_match "bump: security workspace: never" "$out" '^41 ERR tag=not-logging .*project=ws-a"'
+expect_match "bump: unknown client: never" "$out" '^42 ERR tag=not-logging'
+expect_match "bump: a host not on the LLM list: not bumped" "$out" '^43 ERR tag=not-llm-host'
+expect_match "bump: no client IP: never" "$out" '^44 ERR tag=not-logging'
+expect_match "bump: no SNI: the CONNECT host decides" "$out" '^45 OK tag=bump .*host=api\.openai\.com;'
+expect_match "bump: no SNI and no CONNECT host: bad-host" "$out" '^46 ERR tag=bad-host'
+expect_match "bump: no SNI, CONNECT host '-': bad-host" "$out" '^47 ERR tag=bad-host'
+expect_match "bump: the SNI decides over the CONNECT host" "$out" '^48 ERR tag=not-llm-host .*host=exact\.test;'
+expect_match "bump: host case and trailing dot" "$out" '^49 OK tag=bump'
+expect_match "bump: a port in the CONNECT host is dropped" "$out" '^50 OK tag=bump .*host=api\.openai\.com;'
+expect_match "bump: NUL in the SNI: bad-host" "$out" '^51 ERR tag=bad-host'
+expect_match "without bump, a second host field is a bad request" "$out" '^52 ERR tag=bad-request'
+expect_match "bump: an unknown word after it: bad request" "$out" '^53 ERR tag=bad-request'
+expect_match "bump: SNI with a CONNECT host '-'" "$out" '^54 OK tag=bump'
+expect_match "bump: without concurrency, no channel id" "$out" '^OK tag=bump'
+expect_eq "bump: one answer per line" "$(echo "$out" | wc -l)" 16
+expect_eq "bump: nothing recorded" "$(seen ws-log api.openai.com)" ""
+expect_match "bump: the exit line counts bumped and not bumped" "$(cat "$DIR/err")" \
+    'exit \(end of input\): 0 allowed, 2 denied, 0 recorded, 0 store errors, 2 bad requests, 6 bumped, 8 not bumped'
+
+# A mode switch reaches the very next bump question of a running helper.
+mkfifo "$DIR/in2"
+"$HELPER" --database "$STORE" <"$DIR/in2" >"$DIR/out2" 2>"$DIR/err" &
+HPID=$!
+exec 3>"$DIR/in2"
+# ask ID: one bump question for the logging workspace; its answer line.
+ask() {
+    echo "$1 127.0.0.4 CONNECT api.openai.com bump" >&3
+    for _ in $(seq 1 100); do
+        grep -q "^$1 " "$DIR/out2" && break
+        sleep 0.05
+    done
+    grep "^$1 " "$DIR/out2"
+}
+expect_match "running helper: logging, bumped" "$(ask 60)" '^60 OK tag=bump'
+st set-mode ws-log security
+expect_match "running helper: switched to security, the next question is not bumped" "$(ask 61)" \
+    '^61 ERR tag=not-logging'
+st set-mode ws-log logging
+expect_match "running helper: back to logging, bumped again" "$(ask 62)" '^62 OK tag=bump'
+exec 3>&-
+wait "$HPID"
+HPID=
 
 # The store cannot be opened: every request denied, store-error; logging too.
 out=$(printf '%s\n' '1 127.0.0.2 GET exact.test' '2 127.0.0.4 GET exact.test' |

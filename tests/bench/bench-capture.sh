@@ -3,7 +3,7 @@
 #   top_srcdir=.. top_builddir=. ../tests/bench/bench-capture.sh
 #
 # Two identical bumping squids (contrib/squid/egress-capture.conf, the
-# ssl_bump decision by egress-capture-acl from the store) in front of the
+# ssl_bump decision by egress-acl bump from the store) in front of the
 # fast TLS origin of tests/bench/capture-load, a logging workspace calling
 # an LLM host, answered with a 6-event SSE stream. They differ only in the
 # ICAP service behind them:
@@ -31,7 +31,7 @@ CONNS=${CONNS:-20}
 PAUSE_MS=${PAUSE_MS:-300}
 LOAD="$top_builddir/tests/bench/capture-load"
 STORECTL="$top_builddir/tests/lib/storectl"
-ACL="$top_builddir/contrib/capture/egress-capture-acl"
+ACL="$top_builddir/acl/egress-acl"
 [ -x "$LOAD" ] && [ -x "$STORECTL" ] && [ -x "$ACL" ] &&
     [ -f "$top_builddir/icap/.libs/srv_capture.so" ] || {
     echo "bench-capture: build first (make; make check builds capture-load and storectl)"
@@ -75,7 +75,7 @@ start_bump() {
     [ "$icap" = none ] && drop='^(icap_service|adaptation_access|adaptation_meta) '
     mapfile -t snippet < <(grep -Ev "$drop" "$top_srcdir/contrib/squid/egress-capture.conf" |
         sed -e "s#icap://127.0.0.1:1345/capture#icap://127.0.0.1:$icap/$svc#" \
-        -e "s#/usr/libexec/egress-policy/egress-capture-acl /var/lib/egress-policy#$ACL $STORE#" \
+        -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$ACL --database $STORE#" \
         -e "s#-s /var/lib/egress-policy/ca/ssl_db#-s $D/ca/ssl_db#")
     STACK_INSTANCE=-$name SQUID_NO_ICAP=1 stack_start_squid \
         "http_port 127.0.0.1:$port ssl-bump tls-cert=$D/ca/ca.pem tls-key=$D/ca/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=4MB" \

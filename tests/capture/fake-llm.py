@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A fake LLM API origin over TLS, for the capture tests (loopback only).
 
-    fake-llm.py CERT KEY PORTFILE HOLDDIR
+    [FAKE_LLM_BIND=ADDR:PORT] fake-llm.py CERT KEY PORTFILE HOLDDIR
+
+(by default a free port on 127.0.0.1, written to PORTFILE)
 
 Answers, deterministically (the same bytes every time):
   POST /v1/chat/completions  OpenAI chat: SSE when the body says "stream": true,
@@ -161,7 +163,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    # FAKE_LLM_BIND=ADDR:PORT (tests/capture/test-capture-intercept.sh):
+    # listen there instead of a free port on 127.0.0.1.
+    addr, _, port = os.environ.get("FAKE_LLM_BIND", "127.0.0.1:0").rpartition(":")
+    srv = http.server.ThreadingHTTPServer((addr, int(port)), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(CERT, KEY)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # LLM capture end to end: curl from simulated workspaces (127.0.0.x) through
 # the real squid-openssl with contrib/squid/egress-capture.conf (ssl_bump
-# decided by egress-capture-acl from the store), the real c-icap with
+# decided by egress-acl's bump mode from the store), the real c-icap with
 # srv_capture.so, to a fake LLM origin over TLS (tests/capture/fake-llm.py)
 # whose certificate comes from a test CA squid trusts.
 #
@@ -11,7 +11,8 @@
 # captured conversation (messages, tool calls, usage); no secret header or
 # query value in the store dump or any log; a security workspace and a
 # non-LLM host are spliced (the client sees the origin's own certificate)
-# and nothing is captured; an origin error; a stream the client cuts
+# and nothing is captured; a switch logging -> security stops the bumping
+# on the very next connection (and back); an origin error; a stream the client cuts
 # (incomplete); a 20 MB request body (passes whole, stored cut at the cap);
 # the capture service down (requests still work); retention and the
 # per-project cap; and srv_egress chained before capture for bumped requests.
@@ -35,7 +36,7 @@ command -v mdb_dump >/dev/null 2>&1 || {
     exit 99
 }
 CAPTURECTL="$top_builddir/tests/capture/capturectl"
-ACL="$top_builddir/contrib/capture/egress-capture-acl"
+ACL="$top_builddir/acl/egress-acl"
 
 STACK_HOSTS="api.openai.com api.anthropic.com plain.test"
 stack_init
@@ -80,7 +81,7 @@ CAPTURE_ICAP_PORT=$ICAP_PORT
 BUMP_PORT=$(stack_free_port) || exit 99
 snippet() {
     sed -e "s#icap://127.0.0.1:1345/capture#icap://127.0.0.1:$CAPTURE_ICAP_PORT/capture#" \
-        -e "s#/usr/libexec/egress-policy/egress-capture-acl /var/lib/egress-policy#$ACL $STORE#" \
+        -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$ACL --database $STORE#" \
         -e "s#-s /var/lib/egress-policy/ca/ssl_db#-s $D/ca/ssl_db#" \
         "$top_srcdir/contrib/squid/egress-capture.conf"
 }
@@ -242,6 +243,17 @@ expect_match "security workspace: answer" "$(head -c 30 "$D/stud.out")" '"id": "
 sleep 0.5
 expect_eq "not decrypted: nothing captured for the teacher" "$(n_before)" "$n"
 expect_eq "not decrypted: nothing captured for the student" "$(captures student | wc -l)" 0
+
+# --- 8b. A mode switch applies to the very next connection (no helper cache) ---
+n=$(n_before)
+storectl set-mode teacher security
+issuer=$(via $TEACHER "$D/origin-ca.pem" "$OPENAI/v1/chat/completions" -d "$CHAT_JSON" -v -o /dev/null 2>&1 | grep -i 'issuer:')
+expect_match "logging -> security: the next connection is not decrypted" "$issuer" "Capture Test Origin CA"
+storectl set-mode teacher logging
+issuer=$(via $TEACHER "$D/ca/ca.pem" "$OPENAI/v1/chat/completions" -d "$CHAT_JSON" -v -o /dev/null 2>&1 | grep -i 'issuer:')
+expect_match "security -> logging: the next connection is decrypted again" "$issuer" "egress-policy LLM capture CA"
+wait_captures teacher $((n + 1)) || fail "security -> logging: captured" "nothing"
+expect_eq "mode switch: only the logging connection captured" "$(n_before)" $((n + 1))
 
 # --- 9. Secrets: nowhere in the store or any log ---
 dump=$(mdb_dump -a -p "$STORE" 2>/dev/null)

@@ -295,6 +295,39 @@ static void test_hosts(void)
     ep_store_close(s);
 }
 
+/* Only a logging workspace reaching a listed LLM host is captured; a mode change applies at once.
+ */
+static void test_decide(void)
+{
+    struct ep_store *s = store_open_dir(store_dir("decide"), 0);
+    enum ep_capture_verdict v;
+    char project[EP_ID_MAX + 1];
+    struct ep_project p;
+
+    project_add(s, "teacher", "default", EP_MODE_LOGGING, "10.0.0.2");
+    project_add(s, "student", "default", EP_MODE_SECURITY, "10.0.0.3");
+
+    CHECK_INT(ep_capture_decide(s, "10.0.0.2", "api.openai.com", &v, project), 0);
+    CHECK_INT(v, EP_CAPTURE_YES);
+    CHECK_STR(project, "teacher");
+    CHECK_INT(ep_capture_decide(s, "10.0.0.2", "pypi.org", &v, project), 0);
+    CHECK_INT(v, EP_CAPTURE_NOT_LLM_HOST);
+    CHECK_STR(ep_capture_verdict_name(v), "not-llm-host");
+    CHECK_INT(ep_capture_decide(s, "10.0.0.3", "api.openai.com", &v, project), 0);
+    CHECK_INT(v, EP_CAPTURE_NOT_LOGGING);
+    CHECK_STR(project, "student");
+    CHECK_INT(ep_capture_decide(s, "10.0.0.9", "api.openai.com", &v, project), 0);
+    CHECK_INT(v, EP_CAPTURE_NOT_LOGGING);
+    CHECK_STR(project, "");
+
+    CHECK_INT(ep_store_project_get(s, "teacher", &p), 0);
+    p.mode = EP_MODE_SECURITY;
+    CHECK_INT(ep_store_project_update(s, &p), 0);
+    CHECK_INT(ep_capture_decide(s, "10.0.0.2", "api.openai.com", &v, project), 0);
+    CHECK_INT(v, EP_CAPTURE_NOT_LOGGING);
+    ep_store_close(s);
+}
+
 static int audit_count_cb(void *ctx, const struct ep_audit_entry *e)
 {
     (void)e;
@@ -389,6 +422,7 @@ int main(void)
     test_put_get_delete();
     test_limits();
     test_hosts();
+    test_decide();
     test_pending();
     test_batch();
     test_upgrade();

@@ -173,4 +173,48 @@ else
     fail "store error logged once per interval per child" "$logged lines"
 fi
 
+# A full reader table (MDB_READERS_FULL) is an overload, not our fault:
+# requests fail closed, the service counts it ("egress readers full") and
+# logs it once per FlushInterval per child, and once the readers go the
+# store serves again without a restart. storectl opens the store first,
+# so the table has its 8 slots, and holds every one of them.
+stack_stop_icap
+exec {fill_in}> >(exec "$top_builddir/tests/lib/storectl" "$STORE" fill-readers 8 >"$STACK_DIR/fill.out")
+for i in $(seq 1 50); do
+    grep -q "^full" "$STACK_DIR/fill.out" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q "^full" "$STACK_DIR/fill.out" || { echo "harness error: reader slots not taken: $(cat "$STACK_DIR/fill.out")"; exit 99; }
+# (c-icap must not inherit the pipe, or storectl would never see its end)
+STACK_INSTANCE=-full stack_start_icap "$STORE" "egress.FlushInterval 3s" {fill_in}>&- || exit 99
+for i in $(seq 1 12); do
+    out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2")
+done
+expect_match "reader table full: denied with reason store-error" "$out" \
+    "X-Egress-Reason: store-error; host=allowed.test"
+printf dump_statistics >"$STACK_DIR/c-icap-full/c-icap.ctl"
+for i in $(seq 1 50); do
+    grep -q "egress readers full:" "$ICAP_LOG" && break
+    sleep 0.1
+done
+full=$(sed -n 's/.*egress readers full:\([0-9]*\)$/\1/p' "$ICAP_LOG" | awk '{s += $1} END {print s + 0}')
+if [ "$full" -ge 12 ]; then
+    ok "reader table full: counted ($full for 12 requests)"
+else
+    fail "reader table full: counted" "$full for 12 requests"
+fi
+logged=$(grep -c "maxreaders limit reached" "$ICAP_LOG")
+if [ "$logged" -ge 1 ] && [ "$logged" -le 4 ]; then
+    ok "reader table full: logged once per interval per child ($logged lines)"
+else
+    fail "reader table full: logged once per interval per child" "$logged lines"
+fi
+exec {fill_in}>&-
+for i in $(seq 1 100); do
+    out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2")
+    case "$out" in *"ICAP/1.0 204"*) break ;; esac
+    sleep 0.2
+done
+expect_match "reader slots free again: allowed without a restart" "$out" "^[[:space:]]*ICAP/1.0 204"
+
 finish

@@ -15,6 +15,9 @@
  *   storectl DIR rules-list PROFILE   prints the profile's rules, one a line
  *   storectl DIR hold         keeps the store open until its standard input ends
  *                             (so the reader table is not reset by a last close)
+ *   storectl DIR fill-readers N   opens the store first with N reader slots and
+ *                             holds reads until every slot is taken, prints
+ *                             "full K", and keeps them until its standard input ends
  *
  * MODE is security, logging or none. Exit status 0 on success, 1 with a
  * message naming the problem otherwise, 2 on a usage error.
@@ -26,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <lmdb.h>
 
 #include "policy/decide.h"
 #include "policy/error.h"
@@ -43,7 +48,8 @@ static int usage(void)
                     "       storectl DIR add-rule PROFILE RULE\n"
                     "       storectl DIR seen ID\n"
                     "       storectl DIR rules-list PROFILE\n"
-                    "       storectl DIR hold\n");
+                    "       storectl DIR hold\n"
+                    "       storectl DIR fill-readers N\n");
     return 2;
 }
 
@@ -134,6 +140,40 @@ static int update_project(struct ep_store *store, const char *id, const char *mo
     return ep_store_project_update(store, &p);
 }
 
+/*
+ * Take every reader slot of a store this process opens first (so the
+ * reader table has @p slots entries) and keep them until standard input
+ * ends: what a store overloaded by readers looks like to everyone else.
+ */
+static int fill_readers(const char *dir, const char *slots)
+{
+    struct ep_store_options opts = {.max_readers = (unsigned)strtoul(slots, NULL, 10)};
+    struct ep_store_read *reads[4096];
+    struct ep_store *store = NULL;
+    size_t n = 0;
+    int rc;
+
+    rc = ep_store_open(dir, &opts, &store);
+    while (rc == 0 && n < sizeof reads / sizeof reads[0])
+        if ((rc = ep_store_read_begin(store, &reads[n])) == 0)
+            n++;
+    if (rc == MDB_READERS_FULL) {
+        printf("full %zu\n", n);
+        fflush(stdout);
+        while (getchar() != EOF)
+            ;
+        rc = 0;
+    } else {
+        fprintf(stderr, "storectl: fill-readers: %s after %zu reads\n",
+                rc ? ep_strerror(rc) : "no limit reached", n);
+        rc = rc ? rc : EP_E_INVAL;
+    }
+    while (n > 0)
+        ep_store_read_end(reads[--n]);
+    ep_store_close(store);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     struct ep_store *store = NULL;
@@ -145,6 +185,8 @@ int main(int argc, char **argv)
     if (argc < 3)
         return usage();
     cmd = argv[2];
+    if (strcmp(cmd, "fill-readers") == 0)
+        return argc == 4 ? fill_readers(argv[1], argv[3]) : usage();
     rc = ep_store_open(argv[1], NULL, &store);
     if (rc != 0) {
         fprintf(stderr, "storectl: cannot open the store in %s: %s\n", argv[1], ep_strerror(rc));

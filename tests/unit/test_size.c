@@ -1,7 +1,8 @@
 /*
  * The one size parser (policy/size.h): what it accepts and the exact
  * value, and for every kind of bad input a refusal whose sentence names
- * the problem; ep_size_format() reads back through the parser.
+ * the problem; ep_size_format() reads back through the parser; the
+ * duration parser beside it.
  */
 #include <stdint.h>
 #include <string.h>
@@ -101,5 +102,25 @@ int main(void)
         ep_size_format(b, text);
         CHECK(ep_size_parse(text, &v, NULL, 0) == 0 && v == b);
     }
+
+    /* Durations: the unit, or the caller's unit for a bare number. */
+    CHECK(ep_duration_parse("500ms", 1000, &v, why, sizeof why) == 0 && v == 500);
+    CHECK(ep_duration_parse("1s", 1, &v, why, sizeof why) == 0 && v == 1000);
+    CHECK(ep_duration_parse("2", 1000, &v, why, sizeof why) == 0 && v == 2000);
+    CHECK(ep_duration_parse("10M", 1000, &v, why, sizeof why) == 0 && v == 600000);
+    CHECK(ep_duration_parse("12h", 1000, &v, why, sizeof why) == 0 && v == 43200000);
+    CHECK(ep_duration_parse("30d", 1000, &v, why, sizeof why) == 0 && v == 2592000000ull);
+    CHECK(ep_duration_parse("0d", 1000, &v, why, sizeof why) == 0 && v == 0);
+    v = 12345;
+    CHECK(ep_duration_parse("1.5s", 1000, &v, why, sizeof why) == EP_E_INVAL && v == 12345);
+    CHECK(strstr(why, "\"1.5s\" is not a duration: a duration is whole") != NULL);
+    CHECK(ep_duration_parse("5w", 1000, &v, why, sizeof why) == EP_E_INVAL);
+    CHECK(strstr(why, "unknown unit \"w\"") != NULL);
+    CHECK(ep_duration_parse("-1s", 1000, &v, why, sizeof why) == EP_E_INVAL);
+    CHECK(strstr(why, "no sign") != NULL);
+    CHECK(ep_duration_parse("", 1000, &v, why, sizeof why) == EP_E_INVAL);
+    CHECK(strstr(why, "empty") != NULL);
+    CHECK(ep_duration_parse("213503982335d", 1000, &v, why, sizeof why) == EP_E_INVAL);
+    CHECK(strstr(why, "too large") != NULL);
     return test_exit();
 }
