@@ -13,6 +13,7 @@ dist_egresstemplate_DATA = \
 squidconfdir = $(pkgdatadir)/squid
 dist_squidconf_DATA = contrib/squid/egress.conf contrib/squid/egress-acl.conf \
 	contrib/squid/egress-intercept.conf
+dist_squidconf_DATA += contrib/squid/egress-intercept-icap.conf
 # squid's error_directory: our template plus, at install time, a copy of
 # squid's stock templates (setting error_directory replaces them all).
 squiderrorsdir = $(pkgdatadir)/squid-errors

@@ -1,7 +1,10 @@
 #!/bin/bash
 # egress-policy in one command, on a fresh Debian 12 machine, as root:
-# installs the packages, builds, and runs squid (squid-openssl), c-icap with
-# srv_egress.so and egress-api, with the store and logs under ./var.
+# installs the packages, builds, and runs squid (squid-openssl) deciding with
+# the external ACL helper egress-acl (contrib/squid/egress-acl.conf: the
+# faster decision path; squid starts the helper itself) and egress-api, with
+# the store and logs under ./var. No c-icap: it is needed only for LLM
+# capture (contrib/squid/README.md), which the quick start leaves out.
 # Ctrl-C stops everything.
 #
 #   contrib/quickstart.sh
@@ -9,8 +12,10 @@
 # With a container engine (DOCKER_HOST, default unix:///var/run/docker.sock,
 # answering; NO_ENGINE=1 to ignore it): contrib/network/egress-net makes the
 # workspace network egress-ws and its firewall rules, squid listens on its
-# gateway and intercepts the workspaces' HTTP and HTTPS (SNI-checked, no
-# decryption, certificate for the intercept port made under ./var), and
+# gateway and intercepts the workspaces' HTTP and HTTPS
+# (contrib/squid/egress-intercept.conf: the SNI decided by egress-acl, no
+# decryption, a denied TLS connection closed at once; certificate for the
+# intercept port made under ./var), and
 # egress-api runs workspace containers (WORKSPACE_IMAGE, default
 # codercom/code-server:latest) on that network, with no proxy settings.
 # The network and its rules stay after Ctrl-C (workspaces have no way out
@@ -21,7 +26,7 @@
 # addresses mapped by hand, using http://127.0.0.1:$SQUID_PORT as proxy;
 # squid accepts them from loopback and the private ranges (WORKSPACE_NETS).
 #
-# Ports (environment): API_PORT (8088), ICAP_PORT (1344), SQUID_PORT (3128,
+# Ports (environment): API_PORT (8088), SQUID_PORT (3128,
 # the explicit proxy), INTERCEPT_HTTP_PORT (3129), INTERCEPT_HTTPS_PORT
 # (3130); WORKSPACE_SUBNET (172.30.0.0/24) for the workspace network.
 set -eu
@@ -29,7 +34,6 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 API_PORT=${API_PORT:-8088}
-ICAP_PORT=${ICAP_PORT:-1344}
 SQUID_PORT=${SQUID_PORT:-3128}
 WORKSPACE_NETS=${WORKSPACE_NETS:-127.0.0.0/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16}
 INTERCEPT_HTTP_PORT=${INTERCEPT_HTTP_PORT:-3129}
@@ -52,7 +56,10 @@ echo "== build (in $build)"
 mkdir -p "$build"
 (cd "$build" && { [ -f Makefile ] || ../configure -q; } && make -j"$(nproc)" >/dev/null)
 
-mkdir -p "$var/db" "$var/c-icap" "$var/squid/logs" "$var/squid/errors"
+mkdir -p "$var/db" "$var/bin" "$var/squid/logs" "$var/squid/errors"
+# squid runs the helper as user proxy: a copy it can read and run, whatever
+# the permissions of the build tree.
+install -m 755 "$build/acl/egress-acl" "$var/bin/egress-acl"
 
 # The engine, as the docker CLI finds it.
 engine=0
@@ -77,7 +84,7 @@ stop_all() {
         kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in $pids; do
-        # c-icap takes a few seconds to stop its children.
+        # squid takes a second to stop (shutdown_lifetime) and its helpers.
         for _ in $(seq 1 100); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
@@ -132,36 +139,13 @@ else
 fi
 
 echo "== egress-api on 127.0.0.1:$API_PORT"
-# First: the first opener of the store fixes its reader table for c-icap too.
+# First: the first opener of the store fixes its reader table for the helper too.
 "$build/api/egress-api" --db "$var/db" --listen "127.0.0.1:$API_PORT" --max-readers 1024 "${api_engine[@]}" \
     --admin-token-file "$var/admin-token" 2>>"$var/egress-api.log" &
 pids="$pids $!"
 wait_port "$API_PORT"
-
-echo "== c-icap with srv_egress.so on 127.0.0.1:$ICAP_PORT"
-{
-    echo "PidFile $var/c-icap/c-icap.pid"
-    echo "CommandsSocket $var/c-icap/c-icap.ctl"
-    echo "Port 127.0.0.1:$ICAP_PORT"
-    echo "TmpDir $var/c-icap"
-    echo "StartServers 2"
-    echo "MaxServers 4"
-    echo "ThreadsPerChild 50"
-    echo "MinSpareThreads 10"
-    echo "MaxSpareThreads 50"
-    echo "ServerLog $var/c-icap/server.log"
-    echo "AccessLog $var/c-icap/access.log"
-    echo "ModulesDir /usr/lib/x86_64-linux-gnu/c_icap"
-    echo "ServicesDir /usr/lib/x86_64-linux-gnu/c_icap"
-    echo "TemplateDir /usr/share/c_icap/templates/"
-    # The shipped snippet, with this build's module and this store.
-    sed -e "s#^Service egress .*#Service egress $build/icap/.libs/srv_egress.so#" \
-        -e "s#^egress.Database .*#egress.Database $var/db#" \
-        contrib/c-icap/egress.conf
-} >"$var/c-icap/c-icap.conf"
-c-icap -N -D -d 1 -f "$var/c-icap/c-icap.conf" >>"$var/c-icap/stdout.log" 2>&1 &
-pids="$pids $!"
-wait_port "$ICAP_PORT"
+# egress-acl runs as squid's user proxy and records: the store must be its.
+chown -R proxy:proxy "$var/db"
 
 if [ $engine = 1 ]; then
     echo "== squid on $gw: proxy $SQUID_PORT, intercepting HTTP $INTERCEPT_HTTP_PORT, HTTPS $INTERCEPT_HTTPS_PORT"
@@ -189,21 +173,24 @@ cp contrib/squid/errors/ERR_EGRESS_DENIED "$var/squid/errors/"
     echo "cache_log $var/squid/logs/cache.log"
     echo "cache_store_log none"
     echo "coredump_dir $var/squid"
-    echo "acl workspaces src $WORKSPACE_NETS"
+    helper="$var/bin/egress-acl --database $var/db"
     if [ $engine = 1 ]; then
-        # The shipped snippet with this network's gateway, ports, subnet
-        # and certificate; before the http_access rule and egress.conf.
+        # The shipped snippet with this network's gateway, ports, subnet,
+        # certificate and helper; before egress-acl.conf.
         sed -e "s#172\.30\.0\.1:3129#$gw:$INTERCEPT_HTTP_PORT#" \
             -e "s#172\.30\.0\.1:3130#$gw:$INTERCEPT_HTTPS_PORT#" \
             -e "s#172\.30\.0\.0/24#$WORKSPACE_SUBNET#" \
             -e "s#tls-cert=/etc/squid/egress-intercept.pem#tls-cert=$var/squid/intercept.pem#" \
+            -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$helper#" \
             contrib/squid/egress-intercept.conf
     fi
+    # The decision for plain HTTP and CONNECT; before the http_access rules.
+    sed -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$helper#" \
+        -e "s#^error_directory .*#error_directory $var/squid/errors#" \
+        contrib/squid/egress-acl.conf
+    echo "acl workspaces src $WORKSPACE_NETS"
     echo "http_access allow workspaces"
     echo "http_access deny all"
-    sed -e "s#icap://127.0.0.1:1344/egress#icap://127.0.0.1:$ICAP_PORT/egress#" \
-        -e "s#^error_directory .*#error_directory $var/squid/errors#" \
-        contrib/squid/egress.conf
 } >"$var/squid/squid.conf"
 chown -R proxy:proxy "$var/squid"
 squid -N -f "$var/squid/squid.conf" >>"$var/squid/stdout.log" 2>&1 &
@@ -233,7 +220,7 @@ Try:
   # 3. inside it, without any proxy setting
   docker exec workspace-PROJECT_ID curl -sI https://example.org/     # allowed: 200
   docker exec workspace-PROJECT_ID curl -sI http://example.com/      # blocked: our 403 page
-  docker exec workspace-PROJECT_ID curl -sI https://example.com/     # blocked: TLS error at once
+  docker exec workspace-PROJECT_ID curl -sI https://example.com/     # blocked: closed at once (curl: exit 35)
   # 4. what it tried
   curl -s $api/api/projects/PROJECT_ID/recorded-domains -H "\$H"
 

@@ -13,11 +13,14 @@
 #
 # Interleaved rounds, every configuration once per round, medians:
 #   HTTP requests/s (wrk, keep-alive, from the workspace namespace):
-#     egress     squid intercepting with egress-intercept.conf + egress.conf (ICAP)
-#     no-icap    the same squid config without ICAP (baseline 1.00)
+#     acl        squid intercepting with egress-intercept.conf + egress-acl.conf
+#                (the external ACL helper egress-acl decides the Host)
+#     egress     squid intercepting with egress-intercept-icap.conf + egress.conf (ICAP)
+#     no-icap    the same squid config without ICAP: no policy (baseline 1.00)
 #     explicit   squid's explicit proxy port with egress (wrk with absolute URIs)
 #   TLS connections/s (tests/bench/tls-load: fresh connection, full
 #   handshake, one GET, per iteration):
+#     acl        intercepted, the SNI decided by egress-acl at ssl_bump step 2
 #     egress     intercepted, spliced on the SNI, one ICAP decision a connection
 #     no-icap    intercepted, spliced, no ICAP (baseline 1.00)
 #     explicit   CONNECT through the explicit proxy with egress
@@ -39,6 +42,7 @@ THREADS=${THREADS:-2}
 TLS_RESUME=
 [ "${RESUME:-0}" = 1 ] && TLS_RESUME=-R
 STORECTL="$top_builddir/tests/lib/storectl"
+HELPER="$top_builddir/acl/egress-acl"
 TLSLOAD="$top_builddir/tests/bench/tls-load"
 
 for tool in wrk squid c-icap openssl iptables unshare ip; do
@@ -47,7 +51,7 @@ for tool in wrk squid c-icap openssl iptables unshare ip; do
         exit 1
     }
 done
-[ -x "$STORECTL" ] && [ -x "$TLSLOAD" ] && [ -x "$top_builddir/tests/lib/origin" ] || {
+[ -x "$STORECTL" ] && [ -x "$TLSLOAD" ] && [ -x "$HELPER" ] && [ -x "$top_builddir/tests/lib/origin" ] || {
     echo "bench-intercept: build first (make check builds storectl, origin and tls-load)"
     exit 1
 }
@@ -114,12 +118,15 @@ st() { "$STORECTL" "$STORE" "$@" >/dev/null || exit 1; }
 st rules-replace small allowed.test r1.example.org r2.example.org
 st create-project ws-sec security small
 st map $WS ws-sec
+# egress-acl runs as squid's user proxy and records.
+chown -R proxy:proxy "$STORE"
 ICAP_THREADS=${ICAP_THREADS:-60}
 export ICAP_THREADS
 stack_start_icap "$STORE" "egress.FlushInterval 1s" || exit 1
 
-# start_squid NAME ICAP(0|1): squid with the intercept snippet (and
-# egress.conf when ICAP is 1); sets PROXY, HTTP, HTTPS (its three ports).
+# start_squid NAME POLICY(0|1|acl): squid with the ICAP intercept snippet
+# (and egress.conf when POLICY is 1), or with egress-intercept.conf and
+# egress-acl.conf (acl); sets PROXY, HTTP, HTTPS (its three ports).
 start_squid() {
     local d=$W/squid-$1
     mkdir -p "$d/logs" "$d/errors"
@@ -145,10 +152,20 @@ start_squid() {
         echo "cache_log $d/logs/cache.log"
         echo "cache_store_log none"
         echo "acl workspaces src 172.30.0.0/24"
-        sed -e "s#172\.30\.0\.1:3129#$GW:$HTTP#" -e "s#172\.30\.0\.1:3130#$GW:$HTTPS#" \
-            -e "s#tls-cert=/etc/squid/egress-intercept.pem#tls-cert=$d/intercept.pem#" \
-            "$top_srcdir/contrib/squid/egress-intercept.conf" |
-            if [ "$2" = 1 ]; then cat; else grep -v '^adaptation_access egress\|egress_deny_tls'; fi
+        if [ "$2" = acl ]; then
+            local helper="$HELPER --database $STORE --flush-interval 1s"
+            sed -e "s#172\.30\.0\.1:3129#$GW:$HTTP#" -e "s#172\.30\.0\.1:3130#$GW:$HTTPS#" \
+                -e "s#tls-cert=/etc/squid/egress-intercept.pem#tls-cert=$d/intercept.pem#" \
+                -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$helper#" \
+                "$top_srcdir/contrib/squid/egress-intercept.conf"
+            sed -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$helper#" \
+                -e "s#^error_directory .*#error_directory $d/errors#" "$top_srcdir/contrib/squid/egress-acl.conf"
+        else
+            sed -e "s#172\.30\.0\.1:3129#$GW:$HTTP#" -e "s#172\.30\.0\.1:3130#$GW:$HTTPS#" \
+                -e "s#tls-cert=/etc/squid/egress-intercept.pem#tls-cert=$d/intercept.pem#" \
+                "$top_srcdir/contrib/squid/egress-intercept-icap.conf" |
+                if [ "$2" = 1 ]; then cat; else grep -v '^adaptation_access egress\|egress_deny_tls'; fi
+        fi
         echo "http_access allow workspaces"
         echo "http_access deny all"
         if [ "$2" = 1 ]; then
@@ -170,6 +187,8 @@ start_squid egress 1
 E_PROXY=$PROXY E_HTTP=$HTTP E_HTTPS=$HTTPS E_PID=${PIDS##* }
 start_squid plain 0
 P_HTTP=$HTTP P_HTTPS=$HTTPS P_PID=${PIDS##* }
+start_squid acl acl
+A_HTTP=$HTTP A_HTTPS=$HTTPS A_PID=${PIDS##* }
 
 # CPU time (clock ticks, user + system) of a process and its children.
 ticks() {
@@ -193,7 +212,8 @@ inws() { ip netns exec ep-ws "$@"; }
 
 # One run: KIND (http|tls) CONFIG (egress|no-icap|explicit|direct) -> a
 # rate. Sets CPU to "SQUID-US ICAP-US": microseconds of CPU the squid in
-# use and c-icap spent per request or connection during the run.
+# use (with its children: egress-acl for acl) and c-icap spent per request
+# or connection during the run.
 run() {
     local sq=$E_PID rate s0 i0
     case $2 in
@@ -201,6 +221,10 @@ run() {
     no-icap)
         redirect_to "$P_HTTP" "$P_HTTPS"
         sq=$P_PID
+        ;;
+    acl)
+        redirect_to "$A_HTTP" "$A_HTTPS"
+        sq=$A_PID
         ;;
     explicit | direct) iptables -w -t nat -F EP-BENCH ;;
     esac
@@ -239,14 +263,19 @@ echo "check egress HTTP: $(inws curl -s -o /dev/null -w '%{http_code}' http://al
 redirect_to "$P_HTTP" "$P_HTTPS"
 echo "check no-icap HTTP: $(inws curl -s -o /dev/null -w '%{http_code}' http://allowed.test/)," \
     "HTTPS: $(inws curl -s -o /dev/null -w '%{http_code}' --cacert "$W/ca.pem" https://allowed.test/)"
+redirect_to "$A_HTTP" "$A_HTTPS"
+echo "check acl HTTP: $(inws curl -s -o /dev/null -w '%{http_code}' http://allowed.test/)," \
+    "HTTPS: $(inws curl -s -o /dev/null -w '%{http_code}' --cacert "$W/ca.pem" https://allowed.test/)," \
+    "denied address: $(inws curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://$ORIGIN/)"
 iptables -w -t nat -F EP-BENCH
 echo "check explicit HTTP: $(inws curl -s -o /dev/null -w '%{http_code}' -x "http://$GW:$E_PROXY" http://allowed.test/)," \
     "HTTPS: $(inws curl -s -o /dev/null -w '%{http_code}' -x "http://$GW:$E_PROXY" --cacert "$W/ca.pem" https://allowed.test/)"
 
+echo "load average at the start: $(cut -d" " -f1-3 /proc/loadavg)"
 declare -A results squidcpu icapcpu
-configs=("http egress" "http no-icap" "http explicit" "http direct"
-    "tls egress" "tls no-icap" "tls explicit" "tls direct"
-    "tlswrk egress" "tlswrk no-icap" "tlswrk direct")
+configs=("http acl" "http egress" "http no-icap" "http explicit" "http direct"
+    "tls acl" "tls egress" "tls no-icap" "tls explicit" "tls direct"
+    "tlswrk acl" "tlswrk egress" "tlswrk no-icap" "tlswrk direct")
 for r in $(seq 1 "$ROUNDS"); do
     for c in "${configs[@]}"; do
         read -r kind conf <<<"$c"
@@ -263,6 +292,7 @@ for r in $(seq 1 "$ROUNDS"); do
         echo "round $r $kind $conf $rate/s (CPU per op: squid $sq us, c-icap $ic us)"
     done
 done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 median() {
     tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'
@@ -271,7 +301,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; 
 printf '\n%-28s %8s %7s %10s %10s  %s\n' "configuration" "median" "ratio" "squid us" "c-icap us" "runs"
 for kind in http tls tlswrk; do
     base=$(echo "${results[$kind no-icap]}" | median)
-    for conf in no-icap egress explicit direct; do
+    for conf in no-icap acl egress explicit direct; do
         [ -n "${results[$kind $conf]:-}" ] || continue
         m=$(echo "${results[$kind $conf]}" | median)
         unit="req/s"
@@ -279,10 +309,10 @@ for kind in http tls tlswrk; do
         sq=$(echo "${squidcpu[$kind $conf]}" | median)
         ic=$(echo "${icapcpu[$kind $conf]}" | median)
         [ "$conf" = direct ] && sq=- ic=-
-        [ "$conf" = no-icap ] && ic=-
+        [ "$conf" = no-icap ] || [ "$conf" = acl ] && ic=-
         printf '%-28s %8s %7s %10s %10s  %s\n' "$kind $conf ($unit)" "$m" "$(ratio "$m" "$base")" \
             "$sq" "$ic" "${results[$kind $conf]}"
     done
 done
-echo "(squid us, c-icap us: median CPU time per request or connection of the squid in use and of c-icap)"
+echo "(squid us, c-icap us: median CPU time per request or connection of the squid in use, its egress-acl included, and of c-icap)"
 echo "(median of $ROUNDS interleaved rounds of ${DURATION}s; wrk -t$THREADS -c$CONNS; tls-load -c$CONNS $TLS_RESUME)"

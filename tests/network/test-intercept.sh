@@ -1,14 +1,21 @@
 #!/bin/bash
 # The workspace network end to end: contrib/network/egress-net, squid-openssl
-# with contrib/squid/egress-intercept.conf and egress.conf, c-icap with
-# srv_egress.so, egress-api with a real dockerd, all inside one network and
-# mount namespace this test makes. The "internet" is a second namespace
+# intercepting, egress-api with a real dockerd, all inside one network and
+# mount namespace this test makes. The decision path is chosen by
+# EP_INTERCEPT_POLICY: "acl" (the default) is contrib/squid/egress-intercept.conf
+# with egress-acl.conf (the external ACL helper acl/egress-acl decides the SNI
+# at ssl_bump step 2 and the Host of plain HTTP), "icap" is
+# egress-intercept-icap.conf with egress.conf (c-icap with srv_egress.so
+# decides; test-intercept-icap.sh runs that). c-icap runs in both (its port
+# must be unreachable from workspaces). The "internet" is a second namespace
 # behind a veth pair: origins (HTTP and HTTPS with a test CA) on TEST-NET
 # addresses and dnsmasq answering the test names. No packet leaves.
 #
 # From real workspace containers with no proxy variables: allowed HTTP and
-# HTTPS (origin's certificate), denied HTTP (our 403 page) and HTTPS (a TLS
-# error at once, recorded as denied), Host and SNI forgery, TLS without SNI and
+# HTTPS (origin's certificate), denied HTTP (our 403 page) and HTTPS (closed
+# at once with nothing written (acl) or squid's 403 as a TLS error (icap),
+# never forwarded, recorded as denied once), origin-form requests (a raw
+# "GET /path" with a Host header), Host and SNI forgery, TLS without SNI and
 # ip: rules, other ports, UDP 443, ICMP, another workspace, egress-api and
 # c-icap ports unreachable, the explicit proxy, a logging workspace's
 # recorded hosts and counts, mode and whitelist changes on the next
@@ -36,6 +43,19 @@ squid -v | grep -q -- '--with-openssl' || {
     exit 99
 }
 API="${top_builddir:-.}/api/egress-api"
+POLICY=${EP_INTERCEPT_POLICY:-acl}
+case $POLICY in
+acl | icap) ;;
+*)
+    echo "test-intercept: EP_INTERCEPT_POLICY=$POLICY: acl or icap"
+    exit 99
+    ;;
+esac
+[ "$POLICY" = icap ] || [ -x "$top_builddir/acl/egress-acl" ] || {
+    echo "test-intercept: acl/egress-acl is not built"
+    exit 99
+}
+echo "test-intercept: decisions by $POLICY"
 NET_CMD="${top_srcdir:-.}/contrib/network/egress-net"
 [ -x "$API" ] && [ -x "$top_builddir/tests/lib/origin" ] || {
     echo "test-intercept: egress-api or tests/lib/origin is not built"
@@ -114,7 +134,10 @@ done
 ip netns exec "$OUT" iptables -w -A INPUT -p udp --dport 443 -m comment --comment ep-udp || exit 99
 ip netns exec "$OUT" iptables -w -A INPUT -p icmp --icmp-type echo-request -m comment --comment ep-icmp ||
     exit 99
-outside_count() { # udp|icmp: packets counted so far
+# TCP connections opened to the denied origin's HTTPS port (SYNs).
+ip netns exec "$OUT" iptables -w -A INPUT -p tcp -d $DENIED --dport 443 --syn -m comment --comment ep-tls-denied ||
+    exit 99
+outside_count() { # udp|icmp|tls-denied: packets counted so far
     ip netns exec "$OUT" iptables -w -nvxL INPUT | awk -v c="ep-$1" '$0 ~ c {print $1; exit}'
 }
 
@@ -190,6 +213,8 @@ stack_wait_port "$API_PORT" 20 || {
     exit 99
 }
 expect_match "egress-api uses the workspace network by default" "$(cat "$work/api.log")" "network $NETWORK"
+# The helper runs as squid's user and records: the store must be its.
+chown -R proxy:proxy "$work/store"
 ICAP_GW_PORT=$(stack_free_port)
 # c-icap also listens on the gateway, so a workspace could reach it if the
 # firewall let it.
@@ -213,18 +238,30 @@ cp "$work/squid.pem" "$sq/intercept.pem"
     echo "snmp_port 0"
     echo "shutdown_lifetime 1 seconds"
     echo "coredump_dir $sq"
-    echo "logformat egress %ts.%03tu %>a %Ss/%03>Hs %rm %ru \"%{X-Egress-Reason}>ha\" sni=%ssl::>sni"
+    echo "logformat egress %ts.%03tu %>a %Ss/%03>Hs %rm %ru \"%{X-Egress-Reason}>ha\" \"%ea\" sni=%ssl::>sni la=%>la"
     echo "access_log stdio:$sq/logs/access.log egress"
     echo "cache_log $sq/logs/cache.log"
     echo "cache_store_log none"
     echo "acl workspaces src 172.30.0.0/24"
-    sed -e "s#172\.30\.0\.1:3129#$GW:$HTTP_PORT#" -e "s#172\.30\.0\.1:3130#$GW:$HTTPS_PORT#" \
-        -e "s#tls-cert=/etc/squid/egress-intercept.pem#tls-cert=$sq/intercept.pem#" \
-        "$top_srcdir/contrib/squid/egress-intercept.conf"
-    echo "http_access allow workspaces"
-    echo "http_access deny all"
-    sed -e "s#icap://127.0.0.1:1344/egress#icap://127.0.0.1:$ICAP_PORT/egress#" \
-        -e "s#^error_directory .*#error_directory $sq/errors#" "$top_srcdir/contrib/squid/egress.conf"
+    if [ "$POLICY" = acl ]; then
+        helper="$top_builddir/acl/egress-acl --database $work/store --flush-interval 200ms"
+        sed -e "s#172\.30\.0\.1:3129#$GW:$HTTP_PORT#" -e "s#172\.30\.0\.1:3130#$GW:$HTTPS_PORT#" \
+            -e "s#tls-cert=/etc/squid/egress-intercept.pem#tls-cert=$sq/intercept.pem#" \
+            -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$helper#" \
+            "$top_srcdir/contrib/squid/egress-intercept.conf"
+        sed -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$helper#" \
+            -e "s#^error_directory .*#error_directory $sq/errors#" "$top_srcdir/contrib/squid/egress-acl.conf"
+        echo "http_access allow workspaces"
+        echo "http_access deny all"
+    else
+        sed -e "s#172\.30\.0\.1:3129#$GW:$HTTP_PORT#" -e "s#172\.30\.0\.1:3130#$GW:$HTTPS_PORT#" \
+            -e "s#tls-cert=/etc/squid/egress-intercept.pem#tls-cert=$sq/intercept.pem#" \
+            "$top_srcdir/contrib/squid/egress-intercept-icap.conf"
+        echo "http_access allow workspaces"
+        echo "http_access deny all"
+        sed -e "s#icap://127.0.0.1:1344/egress#icap://127.0.0.1:$ICAP_PORT/egress#" \
+            -e "s#^error_directory .*#error_directory $sq/errors#" "$top_srcdir/contrib/squid/egress.conf"
+    fi
 } >"$sq/squid.conf"
 chown -R proxy:proxy "$sq"
 squid -N -f "$sq/squid.conf" >"$sq/stdout.log" 2>&1 &
@@ -312,13 +349,51 @@ out=$(wcurl "$A" -H 'Accept: text/html' http://denied.test/page)
 expect_match "denied HTTP: 403" "$out" "code=403"
 expect_match "denied HTTP: our page naming the host" "$out" "denied\.test"
 expect_match "denied HTTP: our template" "$out" "(egress|whitelist|policy)"
+sleep 0.6
+expect_eq "denied HTTP: recorded as denied, once" "$(recorded "$A" denied.test)" "1 0 1 deny"
+syn0=$(outside_count tls-denied)
 t0=$(date +%s)
-out=$(wcurl "$A" https://denied.test/)
+out=$(wcurl "$A" -v https://denied.test/)
 t1=$(date +%s)
-echo "   curl in the workspace said: $out"
-expect_match "denied HTTPS: refused with a TLS error" "$out" "code=000 .* exit=35"
+echo "   curl in the workspace said: $(echo "$out" | grep -o 'curl: ([0-9]*) .*')"
+if [ "$POLICY" = acl ]; then
+    # ssl_bump terminate: squid closes the connection after reading the
+    # ClientHello and writes nothing: no ServerHello, no alert, no page.
+    # curl 7.88 with OpenSSL 3 reports "OpenSSL SSL_connect:
+    # SSL_ERROR_SYSCALL": end of stream during the handshake with errno 0,
+    # i.e. an orderly close (FIN), not a reset (that would read
+    # "Connection reset by peer").
+    expect_match "denied HTTPS: closed during the handshake, orderly (FIN, no reset)" "$out" \
+        "SSL_connect: SSL_ERROR_SYSCALL.*code=000 .* exit=35"
+    expect_no_match "denied HTTPS: squid wrote nothing (no 403 page where a ServerHello belongs)" "$out" \
+        "wrong version number|HTTP/1|403"
+else
+    # ICAP: the step-2 CONNECT is denied by adapted_http_access, squid
+    # writes its plain-text 403 where the client expects a ServerHello.
+    expect_match "denied HTTPS: refused with a TLS error" "$out" "code=000 .* exit=35"
+fi
 expect_no_match "denied HTTPS: nothing from the origin" "$out" "origin host"
+expect_eq "denied HTTPS: squid never connected to the denied origin" "$(outside_count tls-denied)" "$syn0"
 if [ $((t1 - t0)) -lt 5 ]; then ok "denied HTTPS: not hung ($((t1 - t0)) s)"; else fail "denied HTTPS: not hung" "$((t1 - t0)) s"; fi
+sleep 0.6
+expect_eq "denied HTTPS: recorded as denied, once (one TLS connection)" "$(recorded "$A" denied.test)" "2 0 2 deny"
+
+# Origin-form requests, as a workspace sends them with no proxy (the
+# request line has only the path; the host is in the Host header), written
+# by hand so no client adds anything.
+origin_form() { # ID ADDR HOST PATH
+    ws_exec "$1" bash -c "exec 3<>/dev/tcp/$2/80 && printf 'GET $4 HTTP/1.1\r\nHost: $3\r\nAccept: text/html\r\nConnection: close\r\n\r\n' >&3 && cat <&3" |
+        tr '\r\n' '  '
+}
+out=$(origin_form "$A" $ALLOWED allowed.test /of)
+expect_match "origin-form GET /of, Host allowed.test: 200 from the origin" "$out" \
+    "^HTTP/1.1 200 .*origin host=allowed.test path=/of"
+out=$(origin_form "$A" $DENIED denied.test /of)
+expect_match "origin-form GET /of, Host denied.test: our 403 page naming the host" "$out" \
+    "^HTTP/1.1 403 .*denied\.test"
+expect_no_match "origin-form, denied: nothing from the origin" "$out" "origin host"
+sleep 0.6
+expect_eq "origin-form, denied: recorded under the Host header's name" "$(recorded "$A" denied.test)" "3 0 3 deny"
 
 out=$(wcurl "$A" -H 'Host: allowed.test' "http://$DENIED/")
 expect_no_match "Host forgery to the denied address: nothing from the origin" "$out" "origin host"
@@ -384,6 +459,7 @@ expect_match "explicit proxy, denied HTTPS: CONNECT 403" "$out" "connect=403"
 sleep 0.5
 rec=$(recorded "$A" denied.test)
 expect_match "the denied host is recorded as denied" "$rec" '^[0-9]+ 0 [1-9][0-9]* deny$'
+expect_eq "recorded: the forged and the explicit-proxy requests for denied.test count too" "$rec" "5 0 5 deny"
 
 # --- the logging workspace: recorded hosts and counts --------------------------------
 for _ in 1 2; do
@@ -399,7 +475,7 @@ expect_match "logging: HTTP denied.test (allowed in logging mode)" "$out" "path=
 sleep 0.6
 expect_eq "logging: HTTPS host counted once per TLS connection" "$(recorded "$B" other.test)" "3 3 0 allow"
 expect_eq "logging: HTTP host counted once per request" "$(recorded "$B" denied.test)" "2 2 0 allow"
-expect_eq "step 1 (the destination address) is not sent to ICAP: no address recorded" \
+expect_eq "the destination address of a TLS connection with SNI is not recorded" \
     "$(recorded "$B" "$OTHER")" ""
 
 # --- changes take effect on the next connection ------------------------------------
