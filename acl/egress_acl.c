@@ -48,6 +48,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -288,6 +289,22 @@ static bool url_unescape(char *s)
     return true;
 }
 
+/*
+ * Client address @p text as the canonical text the store's clients table
+ * is keyed by (what inet_ntop writes), as srv_egress does with what c-icap
+ * read, into @p out (EP_IP_MAX + 1 bytes); "" (an unknown client) when it
+ * is no address.
+ */
+static void canonical_ip(const char *text, char *out)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    int family = strchr(text, ':') ? AF_INET6 : AF_INET;
+
+    if (inet_pton(family, text, addr) != 1 ||
+        inet_ntop(family, addr, out, (socklen_t)(EP_IP_MAX + 1)) == NULL)
+        out[0] = '\0';
+}
+
 /* Split off the next space-separated field of *@p p; NULL at the end. */
 static char *next_field(char **p)
 {
@@ -370,7 +387,7 @@ static void handle_bump(struct acl_state *st, const char *id, const char *ip, ch
 static void handle_line(struct acl_state *st, char *line, bool too_long)
 {
     char id[ACL_ID_MAX + 1] = "";
-    char host[EP_HOST_BUFSZ];
+    char host[EP_HOST_BUFSZ], client[EP_IP_MAX + 1];
     char *p = line, *f, *ip, *method, *rawhost, *alt = NULL;
     bool record = true, bump = false;
     unsigned nword = 0;
@@ -407,10 +424,9 @@ static void handle_line(struct acl_state *st, char *line, bool too_long)
         goto bad;
     if (!url_unescape(ip) || !url_unescape(method))
         goto bad;
-    if (strcmp(ip, "-") == 0)
-        ip[0] = '\0';
+    canonical_ip(ip, client);
     if (bump) {
-        handle_bump(st, id, ip, rawhost, alt);
+        handle_bump(st, id, client, rawhost, alt);
         return;
     }
 
@@ -425,7 +441,7 @@ static void handle_line(struct acl_state *st, char *line, bool too_long)
         st->n.denied++;
         return;
     }
-    er.client_ip = ip;
+    er.client_ip = client;
     er.host = host;
     er.method = method;
     er.port = 0;

@@ -76,21 +76,18 @@ static int dump_value(FILE *out, json_t *value)
 }
 
 /*
- * ?coverage=1: the rule that already allows @p host, from the profile or
- * the base domains, as "rule" and "ruleFrom" ("profile" or "base"), both
- * null when none does.
+ * ?coverage=1: the rule that already allows @p host, found as the
+ * decision finds it (base domains first, then the profile), as "rule" and
+ * "ruleFrom" ("base" or "profile"), both null when none does.
  */
 static int add_coverage(struct seen_ctx *sc, const char *host, json_t *record)
 {
     struct ep_rule rule;
     char text[EP_RULE_BUFSZ];
-    json_t *from = sc->from_profile;
-    int rc = ep_store_read_match(sc->rd, sc->profile, host, &rule);
+    enum ep_reason reason;
+    int rc = ep_decide_whitelist(sc->rd, sc->profile, host, &rule, &reason);
+    json_t *from = reason == EP_REASON_BASE ? sc->from_base : sc->from_profile;
 
-    if (rc == EP_E_NOTFOUND) {
-        from = sc->from_base;
-        rc = ep_store_read_match(sc->rd, EP_PROFILE_BASE, host, &rule);
-    }
     if (rc == EP_E_NOTFOUND) {
         json_object_set_new_nocheck(record, "rule", json_null());
         json_object_set_new_nocheck(record, "ruleFrom", json_null());

@@ -60,11 +60,6 @@ int static_init(const char *dir, bool given)
     return 0;
 }
 
-const char *static_dir(void)
-{
-    return static_on ? static_root : NULL;
-}
-
 bool static_wants(const char *method, const char *url)
 {
     if (!static_on || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))

@@ -21,9 +21,6 @@ struct MHD_Connection;
  */
 int static_init(const char *dir, bool given);
 
-/* The UI directory in use, or NULL when the UI is off. */
-const char *static_dir(void);
-
 /* Whether the UI answers @p method on @p url (GET or HEAD outside /api/ and /metrics). */
 bool static_wants(const char *method, const char *url);
 

@@ -54,6 +54,7 @@
 #pragma GCC diagnostic pop
 
 #include "icap/directives.h"
+#include "icap/client_ip.h"
 #include "policy/capture_parse.h"
 #include "policy/capture_store.h"
 #include "policy/error.h"
@@ -320,17 +321,6 @@ static void *capture_init_request_data(ci_request_t *req)
 }
 
 /* --- reading the HTTP message ------------------------------------------- */
-
-static void client_ip(ci_request_t *req, char *out, size_t outsz)
-{
-    const ci_ip_t *ip = ci_http_client_ip(req);
-
-    out[0] = '\0';
-    if (ip == NULL || ip->family != AF_INET)
-        return;
-    if (inet_ntop(AF_INET, &ip->address, out, (socklen_t)outsz) == NULL)
-        out[0] = '\0';
-}
 
 /*
  * Method, host and (redacted) path of the request: the target is an
@@ -812,7 +802,7 @@ static int capture_check_preview(char *preview_data, int preview_data_len, ci_re
         return CI_MOD_ALLOW204;
     r->respmod = ci_req_type(req) == ICAP_RESPMOD;
     r->time_us = wall_us();
-    client_ip(req, ip, sizeof ip);
+    icap_client_ip(req, ip, sizeof ip);
     if ((store = current_store()) == NULL || ip[0] == '\0' || request_target(req, r) != 0)
         goto skip;
     rc = ep_capture_decide(store, ip, r->host, &verdict, r->project);

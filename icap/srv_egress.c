@@ -60,6 +60,7 @@
 #pragma GCC diagnostic pop
 
 #include "icap/directives.h"
+#include "icap/client_ip.h"
 #include "policy/decide.h"
 #include "policy/error.h"
 #include "policy/host.h"
@@ -490,22 +491,6 @@ static int request_host(ci_request_t *req, char *host, int *port, char *method, 
     return ep_host_from_request_target(hosthdr, strlen(hosthdr), host, port, NULL);
 }
 
-/*
- * The workspace's IP as canonical text ("" when squid sent none or an
- * address c-icap could not read). Debian's c-icap is built without IPv6
- * (USE_IPV6 unset in c-icap-conf.h), so ci_ip_t holds an IPv4 address.
- */
-static void request_client_ip(ci_request_t *req, char *out, size_t outsz)
-{
-    const ci_ip_t *ip = ci_http_client_ip(req);
-
-    out[0] = '\0';
-    if (ip == NULL || ip->family != AF_INET)
-        return;
-    if (inet_ntop(AF_INET, &ip->address, out, (socklen_t)outsz) == NULL)
-        out[0] = '\0';
-}
-
 /* Is @p line the header @p name (case-insensitive, followed by ':')? */
 static bool header_is(const char *line, const char *name)
 {
@@ -711,7 +696,7 @@ static int egress_check_preview(char *preview_data, int preview_data_len, ci_req
 
     if (r == NULL)
         return CI_ERROR;
-    request_client_ip(req, ip, sizeof ip);
+    icap_client_ip(req, ip, sizeof ip);
     memset(&d, 0, sizeof d);
     rc = request_host(req, host, &port, method, sizeof method);
     if (rc != 0) {

@@ -759,23 +759,6 @@ out:
     return rc;
 }
 
-int ep_capture_host_listed(struct ep_store *store, const char *host, bool *listed)
-{
-    struct ep_store_read *rd = NULL;
-    MDB_val key = store_mkval(host, strlen(host)), val;
-    int rc = ep_store_read_begin(store, &rd);
-
-    *listed = false;
-    if (rc)
-        return rc;
-    rc = mdb_get(rd->txn, store->llm_hosts, &key, &val);
-    *listed = rc == 0;
-    if (rc == MDB_NOTFOUND)
-        rc = 0;
-    ep_store_read_end(rd);
-    return rc;
-}
-
 int ep_capture_host_add(struct ep_store *store, const char *host, bool *added)
 {
     const unsigned char one = 1;

@@ -179,8 +179,6 @@ int ep_capture_decide(struct ep_store *store, const char *client_ip, const char 
 /** @} */
 
 /** @name The LLM host list (names whose TLS is decrypted for logging workspaces) @{ */
-/** Whether canonical @p host is on the list (exact name). */
-int ep_capture_host_listed(struct ep_store *store, const char *host, bool *listed);
 /** Add a host (normalised first); *@p added false when it was there. */
 int ep_capture_host_add(struct ep_store *store, const char *host, bool *added);
 /** Remove a host (normalised first); EP_E_NOTFOUND when absent. */

@@ -57,6 +57,19 @@ static int decision_fail(struct ep_decision *out, int err, bool client_known)
     return err;
 }
 
+int ep_decide_whitelist(struct ep_store_read *rd, const char *profile, const char *host,
+                        struct ep_rule *rule, enum ep_reason *reason)
+{
+    int rc = ep_store_read_match(rd, EP_PROFILE_BASE, host, rule);
+
+    *reason = EP_REASON_BASE;
+    if (rc == EP_E_NOTFOUND && profile != NULL && profile[0] != '\0') {
+        rc = ep_store_read_match(rd, profile, host, rule);
+        *reason = EP_REASON_RULE;
+    }
+    return rc;
+}
+
 /*
  * The rules and the mode for a known client whose row is @p row: base
  * domains first, then the project's profile, then the mode decides.
@@ -72,18 +85,9 @@ static int decide_client(struct ep_store_read *rd, const struct ep_client *row, 
     out->mode = row->mode <= EP_MODE_LOGGING ? (enum ep_mode)row->mode : EP_MODE_SECURITY;
     out->record = out->mode != EP_MODE_NONE;
 
-    rc = ep_store_read_match(rd, EP_PROFILE_BASE, host, &matched);
+    rc = ep_decide_whitelist(rd, out->profile, host, &matched, &out->reason);
     if (rc == 0) {
         out->verdict = EP_VERDICT_ALLOW;
-        out->reason = EP_REASON_BASE;
-        ep_rule_format(&matched, out->rule);
-        return 0;
-    }
-    if (rc == EP_E_NOTFOUND && out->profile[0])
-        rc = ep_store_read_match(rd, out->profile, host, &matched);
-    if (rc == 0) {
-        out->verdict = EP_VERDICT_ALLOW;
-        out->reason = EP_REASON_RULE;
         ep_rule_format(&matched, out->rule);
         return 0;
     }

@@ -73,6 +73,16 @@ int ep_decide(struct ep_store *store, const struct ep_request *req, unsigned fla
               struct ep_decision *out);
 
 /**
+ * The rule that allows canonical @p host for profile @p profile, in the
+ * decision's order: the base domains first, then the profile ("" or NULL:
+ * none). Fills @p rule and @p reason (EP_REASON_BASE or EP_REASON_RULE);
+ * EP_E_NOTFOUND when no rule allows it, or a store error. What the
+ * decision asks, and what the API shows as a host's covering rule.
+ */
+int ep_decide_whitelist(struct ep_store_read *rd, const char *profile, const char *host,
+                        struct ep_rule *rule, enum ep_reason *reason);
+
+/**
  * The same decision for project @p project_id as if it asked for @p host
  * (the API's dry run). EP_E_NOTFOUND for an unknown project.
  */

@@ -337,11 +337,6 @@ void ep_rule_format(const struct ep_rule *rule, char *out)
     out[plen + hlen] = '\0';
 }
 
-bool ep_rule_matches(const struct ep_rule *rule, const char *host)
-{
-    return ep_rule_covers(rule, host);
-}
-
 int ep_profile_validate(const char *name)
 {
     size_t len;

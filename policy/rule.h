@@ -57,12 +57,6 @@ int ep_rule_parse(const char *text, struct ep_rule *out, char *why, size_t whysz
 void ep_rule_format(const struct ep_rule *rule, char *out);
 
 /**
- * Does @p rule match canonical @p host? The same as ep_rule_covers()
- * (covers.h, where the semantics live), kept for its callers.
- */
-bool ep_rule_matches(const struct ep_rule *rule, const char *host);
-
-/**
  * A profile name: 1..EP_PROFILE_MAX characters of [a-z0-9_-], starting
  * with a letter or digit. 0 or EP_E_INVAL.
  */

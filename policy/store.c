@@ -23,10 +23,8 @@
 /* Most reset read transactions a handle keeps for reuse. */
 #define POOL_MAX 256
 /* A seen key: project id NUL host. */
-#define SEEN_KEY_MAX        (EP_ID_MAX + 1 + EP_HOST_BUFSZ)
-#define AUDIT_KEY_SIZE      12
-#define DEFAULT_MAP_SIZE    EP_STORE_DEFAULT_MAP_SIZE
-#define DEFAULT_MAX_READERS EP_STORE_DEFAULT_MAX_READERS
+#define SEEN_KEY_MAX   (EP_ID_MAX + 1 + EP_HOST_BUFSZ)
+#define AUDIT_KEY_SIZE 12
 
 /* The base domains a new store starts with (the reference system's six). */
 static const char *const default_base_domains[] = {
@@ -248,7 +246,7 @@ out:
 }
 
 /* Begin a write transaction, adopting a grown map once if need be. */
-static int write_begin(struct ep_store *s, MDB_txn **txn)
+int store_write_begin(struct ep_store *s, MDB_txn **txn)
 {
     uint64_t epoch;
     int rc;
@@ -284,24 +282,14 @@ static int txn_finish(MDB_txn *txn, int rc)
     return rc;
 }
 
-/* End a write_begin() transaction: commit when @p rc is 0, abort otherwise. */
-static int write_end(struct ep_store *s, MDB_txn *txn, int rc)
+/* End a store_write_begin() transaction: commit when @p rc is 0, abort otherwise. */
+int store_write_end(struct ep_store *s, MDB_txn *txn, int rc)
 {
     if (!txn)
         return rc;
     rc = txn_finish(txn, rc);
     txn_leave(s);
     return rc;
-}
-
-int store_write_begin(struct ep_store *s, MDB_txn **txn)
-{
-    return write_begin(s, txn);
-}
-
-int store_write_end(struct ep_store *s, MDB_txn *txn, int rc)
-{
-    return write_end(s, txn, rc);
 }
 
 void store_copy_str(char *dst, size_t dstsz, const char *src)
@@ -447,10 +435,10 @@ int ep_store_rules_add(struct ep_store *store, const char *profile, const struct
 
     if (!valid_rules_profile(profile))
         return EP_E_INVAL;
-    rc = write_begin(store, &txn);
+    rc = store_write_begin(store, &txn);
     if (rc == 0)
         rc = rules_add_txn(store, txn, profile, rules, n, added);
-    return write_end(store, txn, rc);
+    return store_write_end(store, txn, rc);
 }
 
 int ep_store_rule_remove(struct ep_store *store, const char *profile, const struct ep_rule *rule)
@@ -467,7 +455,7 @@ int ep_store_rule_remove(struct ep_store *store, const char *profile, const stru
     klen = rule_key(profile, rule, key, &bit);
     if (klen == 0)
         return EP_E_INVAL;
-    rc = write_begin(store, &txn);
+    rc = store_write_begin(store, &txn);
     if (rc)
         goto out;
     rc = store_get_fixed(txn, store->profiles, profile, strlen(profile), &info, sizeof info);
@@ -488,7 +476,7 @@ int ep_store_rule_remove(struct ep_store *store, const char *profile, const stru
     info.generation++;
     rc = profile_put(store, txn, &info);
 out:
-    return write_end(store, txn, rc);
+    return store_write_end(store, txn, rc);
 }
 
 int ep_store_rules_replace(struct ep_store *store, const char *profile, const struct ep_rule *rules,
@@ -501,7 +489,7 @@ int ep_store_rules_replace(struct ep_store *store, const char *profile, const st
 
     if (!valid_rules_profile(profile))
         return EP_E_INVAL;
-    rc = write_begin(store, &txn);
+    rc = store_write_begin(store, &txn);
     if (rc)
         goto out;
     rc = profile_ensure(store, txn, profile, &info);
@@ -516,7 +504,7 @@ int ep_store_rules_replace(struct ep_store *store, const char *profile, const st
     if (rc == 0)
         rc = rules_add_txn(store, txn, profile, rules, n, NULL);
 out:
-    return write_end(store, txn, rc);
+    return store_write_end(store, txn, rc);
 }
 
 /* ---- read transactions ---- */
@@ -788,10 +776,11 @@ int ep_store_open(const char *dir, const struct ep_store_options *opts, struct e
         goto out;
     rc = mdb_env_set_maxdbs(s->env, 16);
     if (rc == 0)
-        rc = mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE);
+        rc = mdb_env_set_mapsize(s->env,
+                                 opts->map_size ? opts->map_size : EP_STORE_DEFAULT_MAP_SIZE);
     if (rc == 0)
-        rc = mdb_env_set_maxreaders(s->env,
-                                    opts->max_readers ? opts->max_readers : DEFAULT_MAX_READERS);
+        rc = mdb_env_set_maxreaders(s->env, opts->max_readers ? opts->max_readers
+                                                              : EP_STORE_DEFAULT_MAX_READERS);
     if (rc == 0)
         rc = mdb_env_open(s->env, dir, MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0), 0664);
     if (rc == 0)
@@ -905,7 +894,7 @@ int ep_store_project_create(struct ep_store *store, const struct ep_project *p,
 
     if (rc)
         return rc;
-    rc = write_begin(store, &txn);
+    rc = store_write_begin(store, &txn);
     if (rc)
         goto out;
     if (max_projects > 0) {
@@ -921,7 +910,7 @@ int ep_store_project_create(struct ep_store *store, const struct ep_project *p,
     if (rc == 0 && cp.ip[0])
         rc = client_row_put(store, txn, &cp);
 out:
-    return write_end(store, txn, rc);
+    return store_write_end(store, txn, rc);
 }
 
 int ep_store_project_get(struct ep_store *store, const char *id, struct ep_project *out)
@@ -945,7 +934,7 @@ int ep_store_project_update(struct ep_store *store, const struct ep_project *p)
 
     if (rc)
         return rc;
-    rc = write_begin(store, &txn);
+    rc = store_write_begin(store, &txn);
     if (rc == 0)
         rc = project_read(store, txn, cp.id, &old);
     if (rc)
@@ -957,7 +946,7 @@ int ep_store_project_update(struct ep_store *store, const struct ep_project *p)
     if (rc == 0 && cp.ip[0])
         rc = client_row_put(store, txn, &cp);
 out:
-    return write_end(store, txn, rc);
+    return store_write_end(store, txn, rc);
 }
 
 int ep_store_project_delete(struct ep_store *store, const char *id)
@@ -965,7 +954,7 @@ int ep_store_project_delete(struct ep_store *store, const char *id)
     struct ep_project old;
     char prefix[EP_ID_MAX + 1];
     MDB_txn *txn = NULL;
-    int rc = write_begin(store, &txn);
+    int rc = store_write_begin(store, &txn);
 
     if (rc == 0)
         rc = project_read(store, txn, id, &old);
@@ -982,7 +971,7 @@ int ep_store_project_delete(struct ep_store *store, const char *id)
     if (rc == 0)
         rc = del_key(txn, store->projects, id, strlen(id));
 out:
-    return write_end(store, txn, rc);
+    return store_write_end(store, txn, rc);
 }
 
 int ep_store_projects_list(struct ep_store *store, int (*fn)(void *ctx, const struct ep_project *p),
@@ -1056,7 +1045,7 @@ int ep_store_client_map(struct ep_store *store, const char *ip, const char *id)
 
     if (!valid_ip(ip))
         return EP_E_INVAL;
-    rc = write_begin(store, &txn);
+    rc = store_write_begin(store, &txn);
     if (rc == 0)
         rc = project_read(store, txn, id, &p);
     if (rc)
@@ -1078,14 +1067,14 @@ int ep_store_client_map(struct ep_store *store, const char *ip, const char *id)
     if (rc == 0)
         rc = put_fixed(txn, store->projects, p.id, strlen(p.id), &p, sizeof p, 0);
 out:
-    return write_end(store, txn, rc);
+    return store_write_end(store, txn, rc);
 }
 
 int ep_store_client_unmap(struct ep_store *store, const char *id)
 {
     struct ep_project p;
     MDB_txn *txn = NULL;
-    int rc = write_begin(store, &txn);
+    int rc = store_write_begin(store, &txn);
 
     if (rc == 0)
         rc = project_read(store, txn, id, &p);
@@ -1096,7 +1085,7 @@ int ep_store_client_unmap(struct ep_store *store, const char *id)
     if (rc == 0)
         rc = put_fixed(txn, store->projects, p.id, strlen(p.id), &p, sizeof p, 0);
 out:
-    return write_end(store, txn, rc);
+    return store_write_end(store, txn, rc);
 }
 
 /* ---- listing rules and profiles ---- */
@@ -1284,7 +1273,7 @@ static size_t seen_key(const char *project_id, const char *host, char *key)
 int ep_store_seen_add(struct ep_store *store, const struct ep_seen_delta *d, size_t n)
 {
     MDB_txn *txn = NULL;
-    int rc = write_begin(store, &txn);
+    int rc = store_write_begin(store, &txn);
 
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char key[SEEN_KEY_MAX];
@@ -1316,7 +1305,7 @@ int ep_store_seen_add(struct ep_store *store, const struct ep_seen_delta *d, siz
         }
         rc = put_fixed(txn, store->seen, key, klen, &s, sizeof s, 0);
     }
-    return write_end(store, txn, rc);
+    return store_write_end(store, txn, rc);
 }
 
 int ep_store_seen_list(struct ep_store *store, const char *project_id,
@@ -1399,10 +1388,10 @@ int ep_store_seen_clear(struct ep_store *store, const char *project_id)
 
     if (!valid_id(project_id))
         return EP_E_INVAL;
-    rc = write_begin(store, &txn);
+    rc = store_write_begin(store, &txn);
     if (rc == 0)
         rc = del_prefix(txn, store->seen, project_id, strlen(project_id) + 1);
-    return write_end(store, txn, rc);
+    return store_write_end(store, txn, rc);
 }
 
 /* ---- audit log ---- */
@@ -1445,7 +1434,7 @@ int ep_store_audit_append(struct ep_store *store, const struct ep_audit_entry *e
     store_copy_str(cp.source, sizeof cp.source, e->source);
     store_copy_str(cp.detail, sizeof cp.detail, e->detail);
 
-    rc = write_begin(store, &txn);
+    rc = store_write_begin(store, &txn);
     if (rc == 0)
         rc = mdb_cursor_open(txn, store->audit, &cur);
     if (rc)
@@ -1474,7 +1463,7 @@ int ep_store_audit_append(struct ep_store *store, const struct ep_audit_entry *e
 out:
     if (cur)
         mdb_cursor_close(cur);
-    return write_end(store, txn, rc);
+    return store_write_end(store, txn, rc);
 }
 
 int ep_store_audit_list(struct ep_store *store, size_t limit,

@@ -29,6 +29,7 @@
 
 #include "policy/error.h"
 #include "policy/host.h"
+#include "policy/covers.h"
 #include "policy/rule.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -72,7 +73,7 @@ static bool matches_as(const struct ep_rule *rule, enum ep_rule_kind kind, const
     struct ep_rule other = *rule;
 
     other.kind = kind;
-    return ep_rule_matches(&other, host);
+    return ep_rule_covers(&other, host);
 }
 
 /* Matching semantics of a host rule (EXACT, SUFFIX or SUBDOMAINS) over canonical host h. */
@@ -87,18 +88,18 @@ static void check_host_semantics(const struct ep_rule *rule)
     snprintf(deeper, sizeof deeper, "b.a.%s", h);
     snprintf(lookalike, sizeof lookalike, "a%s", h);
 
-    PROPERTY(ep_rule_matches(rule, h) == (rule->kind != EP_RULE_SUBDOMAINS),
+    PROPERTY(ep_rule_covers(rule, h) == (rule->kind != EP_RULE_SUBDOMAINS),
              "rule kind %d over \"%s\" %s its own host", (int)rule->kind, h,
              rule->kind == EP_RULE_SUBDOMAINS ? "matches" : "does not match");
     if (fits("a.", h))
-        PROPERTY(ep_rule_matches(rule, sub) == (rule->kind != EP_RULE_EXACT),
+        PROPERTY(ep_rule_covers(rule, sub) == (rule->kind != EP_RULE_EXACT),
                  "rule kind %d over \"%s\" %s \"%s\"", (int)rule->kind, h,
                  rule->kind == EP_RULE_EXACT ? "matches" : "does not match", sub);
     if (fits("a", h))
-        PROPERTY(!ep_rule_matches(rule, lookalike), "rule kind %d over \"%s\" matches \"%s\"",
+        PROPERTY(!ep_rule_covers(rule, lookalike), "rule kind %d over \"%s\" matches \"%s\"",
                  (int)rule->kind, h, lookalike);
     if (parent != NULL)
-        PROPERTY(!ep_rule_matches(rule, parent + 1),
+        PROPERTY(!ep_rule_covers(rule, parent + 1),
                  "rule kind %d over \"%s\" matches its parent \"%s\"", (int)rule->kind, h,
                  parent + 1);
 
@@ -143,11 +144,11 @@ static void check_regex_anchored(const char *h)
     rc = parse_checked(text, &re, WHY_SIZE, NULL);
     PROPERTY(rc == 0 && re.kind == EP_RULE_REGEX, "the regex rule \"%s\" is refused (%d)", text,
              rc);
-    PROPERTY(ep_rule_matches(&re, h), "the regex rule \"%s\" does not match \"%s\"", text, h);
+    PROPERTY(ep_rule_covers(&re, h), "the regex rule \"%s\" does not match \"%s\"", text, h);
     snprintf(longer, sizeof longer, "a%s", h);
-    PROPERTY(!ep_rule_matches(&re, longer), "the regex rule \"%s\" matches \"%s\"", text, longer);
+    PROPERTY(!ep_rule_covers(&re, longer), "the regex rule \"%s\" matches \"%s\"", text, longer);
     snprintf(longer, sizeof longer, "%sa", h);
-    PROPERTY(!ep_rule_matches(&re, longer), "the regex rule \"%s\" matches \"%s\"", text, longer);
+    PROPERTY(!ep_rule_covers(&re, longer), "the regex rule \"%s\" matches \"%s\"", text, longer);
 }
 
 /* Everything a successfully parsed rule must satisfy. */
@@ -179,8 +180,8 @@ static void check_rule(const char *text, const struct ep_rule *rule)
 
     if (rule->kind == EP_RULE_REGEX) {
         /* Matching compiles and runs the pattern under pcre2's limits. */
-        (void)ep_rule_matches(rule, "example.com");
-        (void)ep_rule_matches(rule, "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.example.co.uk");
+        (void)ep_rule_covers(rule, "example.com");
+        (void)ep_rule_covers(rule, "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.example.co.uk");
         return;
     }
 
@@ -192,7 +193,7 @@ static void check_rule(const char *text, const struct ep_rule *rule)
     PROPERTY((rule->kind == EP_RULE_IP) == (hkind != EP_HOST_NAME),
              "rule \"%s\" of kind %d holds a host of kind %d", text, (int)rule->kind, (int)hkind);
     if (rule->kind == EP_RULE_IP) {
-        PROPERTY(ep_rule_matches(rule, rule->host), "ip rule \"%s\" does not match \"%s\"", text,
+        PROPERTY(ep_rule_covers(rule, rule->host), "ip rule \"%s\" does not match \"%s\"", text,
                  rule->host);
         return;
     }

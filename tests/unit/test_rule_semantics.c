@@ -1,5 +1,5 @@
 /*
- * What each rule kind matches (policy/rule.h, ep_rule_matches): for every
+ * What each rule kind matches (policy/rule.h, ep_rule_covers): for every
  * kind, hosts that must match and hosts that must not: apex, subdomain,
  * deep subdomain, sibling, look-alikes, case, trailing dot, IDN written
  * either way, percent-escapes, ports. Hosts are taken the way the ICAP
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "policy/error.h"
+#include "policy/covers.h"
 #include "policy/rule.h"
 #include "tests/lib/testutil.h"
 
@@ -114,7 +115,7 @@ int main(void)
 
         REQUIRE(ep_rule_parse(c->rule, &rule, why, sizeof why) == 0);
         if (ep_host_from_request_target(c->target, strlen(c->target), host, NULL, NULL) == 0)
-            matched = ep_rule_matches(&rule, host);
+            matched = ep_rule_covers(&rule, host);
         test_checks++;
         if (matched != c->match) {
             test_failures++;
@@ -125,15 +126,15 @@ int main(void)
     /* Degenerate arguments match nothing. */
     struct ep_rule rule;
     REQUIRE(ep_rule_parse(".example.com", &rule, NULL, 0) == 0);
-    CHECK(!ep_rule_matches(&rule, ""));
-    CHECK(!ep_rule_matches(&rule, NULL));
-    CHECK(!ep_rule_matches(NULL, "example.com"));
+    CHECK(!ep_rule_covers(&rule, ""));
+    CHECK(!ep_rule_covers(&rule, NULL));
+    CHECK(!ep_rule_covers(NULL, "example.com"));
     /* A pattern with catastrophic backtracking stops at the match limit: no match, no hang. */
     REQUIRE(ep_rule_parse("~(a|aa)+(a|aa)+(a|aa)+", &rule, NULL, 0) == 0);
     char host[EP_HOST_BUFSZ];
     memset(host, 'a', 60);
     strcpy(host + 60, "c");
-    CHECK(!ep_rule_matches(&rule, host));
+    CHECK(!ep_rule_covers(&rule, host));
     fprintf(stderr, "%zu semantics cases\n", n);
     return test_exit();
 }
