@@ -548,12 +548,9 @@ static int cap_walk(struct ep_store *store, const char *project_id, uint64_t onl
     if (ep_project_id_validate(project_id))
         return EP_E_INVAL;
     plen = strlen(project_id) + 1;
-    rc = ep_store_read_begin(store, &rd);
+    rc = store_walk_begin(store, store->conversations, &rd, &cur);
     if (rc)
         return rc;
-    rc = mdb_cursor_open(rd->txn, store->conversations, &cur);
-    if (rc)
-        goto out;
     klen = cap_key(project_id, only ? only : 1, kbuf);
     key = store_mkval(kbuf, klen);
     if (only) {
@@ -578,10 +575,7 @@ static int cap_walk(struct ep_store *store, const char *project_id, uint64_t onl
     if (rc == MDB_NOTFOUND)
         rc = 0;
 out:
-    if (cur)
-        mdb_cursor_close(cur);
-    ep_store_read_end(rd);
-    return rc;
+    return store_walk_end(rd, cur, rc);
 }
 
 int ep_capture_list(struct ep_store *store, const char *project_id,
@@ -813,12 +807,11 @@ int ep_capture_hosts_list(struct ep_store *store, int (*fn)(void *ctx, const cha
     struct ep_store_read *rd = NULL;
     MDB_cursor *cur = NULL;
     MDB_val key, val;
-    int rc = ep_store_read_begin(store, &rd);
+    int rc = store_walk_begin(store, store->llm_hosts, &rd, &cur);
 
     if (rc)
         return rc;
-    rc = mdb_cursor_open(rd->txn, store->llm_hosts, &cur);
-    for (rc = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
         if (key.mv_size > EP_HOST_MAX)
             continue;
@@ -830,8 +823,5 @@ int ep_capture_hosts_list(struct ep_store *store, int (*fn)(void *ctx, const cha
     }
     if (rc == MDB_NOTFOUND)
         rc = 0;
-    if (cur)
-        mdb_cursor_close(cur);
-    ep_store_read_end(rd);
-    return rc;
+    return store_walk_end(rd, cur, rc);
 }

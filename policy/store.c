@@ -619,6 +619,46 @@ int store_rules_cursor(struct ep_store_read *rd, MDB_cursor **cur)
     return rc;
 }
 
+/* A walk's read and cursor: on failure nothing is left open (see store_internal.h). */
+int store_walk_begin(struct ep_store *s, MDB_dbi dbi, struct ep_store_read **rd, MDB_cursor **cur)
+{
+    int rc = ep_store_read_begin(s, rd);
+
+    *cur = NULL;
+    if (rc == 0)
+        rc = mdb_cursor_open((*rd)->txn, dbi, cur);
+    if (rc) {
+        ep_store_read_end(*rd);
+        *rd = NULL;
+        *cur = NULL;
+    }
+    return rc;
+}
+
+int store_walk_end(struct ep_store_read *rd, MDB_cursor *cur, int rc)
+{
+    if (cur)
+        mdb_cursor_close(cur);
+    ep_store_read_end(rd);
+    return rc;
+}
+
+/* The number of entries of @p dbi, from a pooled read. */
+static int count_entries(struct ep_store *store, MDB_dbi dbi, uint64_t *out)
+{
+    struct ep_store_read *rd;
+    MDB_stat st;
+    int rc = ep_store_read_begin(store, &rd);
+
+    if (rc)
+        return rc;
+    rc = mdb_stat(rd->txn, dbi, &st);
+    if (rc == 0)
+        *out = st.ms_entries;
+    ep_store_read_end(rd);
+    return rc;
+}
+
 int ep_store_read_client(struct ep_store_read *rd, const char *ip, struct ep_client *out)
 {
     size_t n = strlen(ip);
@@ -982,18 +1022,8 @@ int ep_store_projects_list(struct ep_store *store, int (*fn)(void *ctx, const st
 
 int ep_store_projects_count(struct ep_store *store, uint64_t *out)
 {
-    struct ep_store_read *rd;
-    MDB_stat st;
-    int rc = ep_store_read_begin(store, &rd);
-
     *out = 0;
-    if (rc)
-        return rc;
-    rc = mdb_stat(rd->txn, store->projects, &st);
-    if (rc == 0)
-        *out = st.ms_entries;
-    ep_store_read_end(rd);
-    return rc;
+    return count_entries(store, store->projects, out);
 }
 
 int ep_store_projects_list_after(struct ep_store *store, const char *after,
@@ -1003,18 +1033,17 @@ int ep_store_projects_list_after(struct ep_store *store, const char *after,
     struct ep_project p;
     MDB_cursor *cur = NULL;
     MDB_val key, val;
-    int rc = ep_store_read_begin(store, &rd);
+    int rc = store_walk_begin(store, store->projects, &rd, &cur);
 
     if (rc)
         return rc;
-    rc = mdb_cursor_open(rd->txn, store->projects, &cur);
-    if (rc == 0 && after) {
+    if (after) {
         /* The first key above @p after: position at it or past it, skip an exact match. */
         key = store_mkval(after, strlen(after));
         rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
         if (rc == 0 && key.mv_size == strlen(after) && memcmp(key.mv_data, after, key.mv_size) == 0)
             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-    } else if (rc == 0) {
+    } else {
         rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
     }
     while (rc == 0) {
@@ -1031,10 +1060,7 @@ int ep_store_projects_list_after(struct ep_store *store, const char *after,
     if (rc == MDB_NOTFOUND)
         rc = 0;
 out:
-    if (cur)
-        mdb_cursor_close(cur);
-    ep_store_read_end(rd);
-    return rc;
+    return store_walk_end(rd, cur, rc);
 }
 
 int ep_store_client_map(struct ep_store *store, const char *ip, const char *id)
@@ -1152,17 +1178,11 @@ int ep_store_rules_list(struct ep_store *store, const char *profile,
 
     if (!valid_rules_profile(profile))
         return EP_E_INVAL;
-    rc = ep_store_read_begin(store, &rd);
-    if (rc)
-        return rc;
-    rc = mdb_cursor_open(rd->txn, store->rules, &cur);
+    rc = store_walk_begin(store, store->rules, &rd, &cur);
     /* Host rules, then ip: rules, then regex rules. */
     for (int phase = 0; rc == 0 && phase < 3; phase++)
         rc = rules_walk(cur, profile, phase, fn, ctx);
-    if (cur)
-        mdb_cursor_close(cur);
-    ep_store_read_end(rd);
-    return rc;
+    return store_walk_end(rd, cur, rc);
 }
 
 int ep_store_profile_get(struct ep_store *store, const char *profile, struct ep_profile_info *out)
@@ -1201,7 +1221,7 @@ int ep_store_profiles_list(struct ep_store *store,
     MDB_val key, val;
     MDB_stat st;
     size_t n = 0;
-    int rc = ep_store_read_begin(store, &rd);
+    int rc = store_walk_begin(store, store->profiles, &rd, &cur);
 
     if (rc)
         return rc;
@@ -1213,8 +1233,7 @@ int ep_store_profiles_list(struct ep_store *store,
         rc = EP_E_NOMEM;
         goto out;
     }
-    rc = mdb_cursor_open(rd->txn, store->profiles, &cur);
-    for (rc = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && n < st.ms_entries;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && n < st.ms_entries;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
         if (val.mv_size != sizeof *infos) {
             rc = EP_E_CORRUPT;
@@ -1250,9 +1269,7 @@ int ep_store_profiles_list(struct ep_store *store,
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = fn(ctx, &infos[i]);
 out:
-    if (cur)
-        mdb_cursor_close(cur);
-    ep_store_read_end(rd);
+    rc = store_walk_end(rd, cur, rc);
     ep_free(infos);
     return rc;
 }
@@ -1333,12 +1350,11 @@ int ep_store_seen_list_after(struct ep_store *store, const char *project_id, con
         memcpy(start + plen, after, strlen(after));
         slen += strlen(after);
     }
-    rc = ep_store_read_begin(store, &rd);
+    rc = store_walk_begin(store, store->seen, &rd, &cur);
     if (rc)
         return rc;
-    rc = mdb_cursor_open(rd->txn, store->seen, &cur);
     key = store_mkval(start, slen);
-    for (rc = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
         char host[EP_HOST_BUFSZ];
         struct ep_seen s;
@@ -1360,25 +1376,12 @@ int ep_store_seen_list_after(struct ep_store *store, const char *project_id, con
     if (rc == MDB_NOTFOUND)
         rc = 0;
 out:
-    if (cur)
-        mdb_cursor_close(cur);
-    ep_store_read_end(rd);
-    return rc;
+    return store_walk_end(rd, cur, rc);
 }
 
 int ep_store_seen_total(struct ep_store *store, uint64_t *out)
 {
-    struct ep_store_read *rd;
-    MDB_stat st;
-    int rc = ep_store_read_begin(store, &rd);
-
-    if (rc)
-        return rc;
-    rc = mdb_stat(rd->txn, store->seen, &st);
-    if (rc == 0)
-        *out = st.ms_entries;
-    ep_store_read_end(rd);
-    return rc;
+    return count_entries(store, store->seen, out);
 }
 
 int ep_store_seen_clear(struct ep_store *store, const char *project_id)
@@ -1474,12 +1477,11 @@ int ep_store_audit_list(struct ep_store *store, size_t limit,
     MDB_cursor *cur = NULL;
     MDB_val key, val;
     size_t done = 0;
-    int rc = ep_store_read_begin(store, &rd);
+    int rc = store_walk_begin(store, store->audit, &rd, &cur);
 
     if (rc)
         return rc;
-    rc = mdb_cursor_open(rd->txn, store->audit, &cur);
-    for (rc = rc ? rc : mdb_cursor_get(cur, &key, &val, MDB_LAST); rc == 0;
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_LAST); rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_PREV)) {
         if (limit && done == limit)
             break;
@@ -1495,8 +1497,5 @@ int ep_store_audit_list(struct ep_store *store, size_t limit,
     if (rc == MDB_NOTFOUND)
         rc = 0;
 out:
-    if (cur)
-        mdb_cursor_close(cur);
-    ep_store_read_end(rd);
-    return rc;
+    return store_walk_end(rd, cur, rc);
 }

@@ -1,7 +1,8 @@
 /*
- * Private to the store (store.c and store_match.c); nothing else includes
- * it. The handle, its pooled reads and caches, and the helpers both files
- * use. The public interface is store.h.
+ * Private to the store (store.c, store_match.c and capture_store.c, and
+ * the store tests that look inside); nothing else includes it. The handle,
+ * its pooled reads and caches, and the helpers those files share. The
+ * public interface is store.h.
  */
 #ifndef EP_STORE_INTERNAL_H
 #define EP_STORE_INTERNAL_H
@@ -154,8 +155,9 @@ static inline MDB_val store_mkval(const void *data, size_t size)
 }
 
 /*
- * The helpers below are shared by store.c and store_match.c only: hidden,
- * so no program or module linking the policy core ever exports them.
+ * The helpers below are shared by store.c, store_match.c and
+ * capture_store.c only: hidden, so no program or module linking the policy
+ * core ever exports them.
  */
 #define STORE_INTERNAL __attribute__((visibility("hidden")))
 
@@ -170,6 +172,14 @@ STORE_INTERNAL int store_rules_cursor(struct ep_store_read *rd, MDB_cursor **cur
 STORE_INTERNAL void store_regex_set_clear(struct regex_set *set);
 /* Free a key filter (NULL is fine). */
 STORE_INTERNAL void store_filter_free(struct key_filter *f);
+/*
+ * Begin a pooled read with a cursor of its own on @p dbi (a walk over a
+ * database); on failure nothing is left open and both results are NULL.
+ */
+STORE_INTERNAL int store_walk_begin(struct ep_store *s, MDB_dbi dbi, struct ep_store_read **rd,
+                                    MDB_cursor **cur);
+/* End a store_walk_begin() walk: close the cursor, end the read (NULL is fine); returns @p rc. */
+STORE_INTERNAL int store_walk_end(struct ep_store_read *rd, MDB_cursor *cur, int rc);
 
 /* Begin and end (commit when @p rc is 0) a write transaction of the handle. */
 int store_write_begin(struct ep_store *s, MDB_txn **txn);
