@@ -59,13 +59,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "policy/capture_store.h"
 #include "policy/decide.h"
 #include "policy/error.h"
 #include "policy/host.h"
+#include "policy/ratelimit.h"
 #include "policy/recorder.h"
 #include "policy/size.h"
 #include "policy/store.h"
@@ -95,10 +95,9 @@ struct acl_state {
     struct acl_conf conf;
     struct ep_store *store;
     struct ep_recorder *rec;
-    int64_t next_open_ms; /* no new attempt to open the store before this */
-    int open_error;       /* why the last attempt failed */
-    int64_t next_log_ms;  /* store errors are logged once per flush interval */
-    unsigned long suppressed;
+    struct ep_ratelimit open_limit; /* an attempt to open the store once per flush interval */
+    int open_error;                 /* why the last attempt failed */
+    struct ep_ratelimit log_limit;  /* store errors are logged once per flush interval */
     struct acl_counts n;
     char out[ACL_OUT_MAX];
     size_t out_len;
@@ -111,38 +110,21 @@ static void on_signal(int sig)
     acl_stop = sig;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Log a store problem on stderr (squid's cache.log) at most once per flush
  * interval, with the number of similar errors left out since the last line.
  */
 static void log_store_error(struct acl_state *st, const char *what, int err)
 {
-    int64_t now = now_ms();
+    unsigned long left_out;
 
     st->n.errors++;
-    if (now < st->next_log_ms) {
-        st->suppressed++;
-        return;
-    }
-    st->next_log_ms = now + st->conf.flush_ms;
-    fprintf(stderr, "egress-acl: %s (store %s): %s (%lu similar errors not logged)\n", what,
-            st->conf.database, ep_strerror(err), st->suppressed);
-    st->suppressed = 0;
+    if (ep_ratelimit_pass(&st->log_limit, st->conf.flush_ms, &left_out))
+        fprintf(stderr, "egress-acl: %s (store %s): %s (%lu similar errors not logged)\n", what,
+                st->conf.database, ep_strerror(err), left_out);
 }
 
-/*
- * Open the store and start the recorder. Called at start and, while that
- * fails, again from a request at most once per flush interval, so a store
- * that appears later (or recovers) is picked up without a restart.
- */
+/* Open the store and start the recorder (see current_store()). */
 static int open_store(struct acl_state *st)
 {
     struct ep_store_options opts = {
@@ -154,7 +136,6 @@ static int open_store(struct acl_state *st)
     struct ep_recorder *rec = NULL;
     int rc;
 
-    st->next_open_ms = now_ms() + st->conf.flush_ms;
     rc = ep_store_open(st->conf.database, &opts, &store);
     if (rc != 0)
         goto out;
@@ -170,9 +151,14 @@ out:
     return rc;
 }
 
+/*
+ * The store, opened when it is not open yet: at start and, while that
+ * fails, again from a request at most once per flush interval, so a store
+ * that appears later (or recovers) is picked up without a restart.
+ */
 static struct ep_store *current_store(struct acl_state *st)
 {
-    if (st->store == NULL && now_ms() >= st->next_open_ms)
+    if (st->store == NULL && ep_ratelimit_pass(&st->open_limit, st->conf.flush_ms, NULL))
         open_store(st);
     return st->store;
 }
@@ -658,10 +644,9 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    rc = open_store(&st);
-    if (rc != 0)
+    if (current_store(&st) == NULL)
         log_store_error(&st, "cannot open the store at start, requests are denied until it opens",
-                        rc);
+                        st.open_error);
 
     serve(&st);
 

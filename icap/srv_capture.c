@@ -59,6 +59,7 @@
 #include "policy/capture_store.h"
 #include "policy/error.h"
 #include "policy/host.h"
+#include "policy/ratelimit.h"
 #include "policy/store.h"
 
 #define CAPTURE_XACTION_HEADER "X-Capture-Xaction"
@@ -88,9 +89,8 @@ static struct {
 /* Per-child state: set at child start, cleared at child stop. */
 static _Atomic(struct ep_store *) capture_store;
 static pthread_mutex_t capture_open_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic int64_t capture_next_open_ms;
-static _Atomic int64_t capture_next_log_ms;
-static _Atomic unsigned long capture_suppressed;
+static struct ep_ratelimit capture_open_limit; /* an attempt to open once per LogInterval */
+static struct ep_ratelimit capture_log_limit;  /* an error logged once per LogInterval */
 
 static int capture_pool = -1;
 static int stat_captured = -1, stat_skipped = -1, stat_truncated = -1, stat_errors = -1;
@@ -149,17 +149,12 @@ static void stat_inc(int id)
  */
 static void log_error(const char *what, int err)
 {
-    int64_t now = now_ms();
-    int64_t next = atomic_load(&capture_next_log_ms);
+    unsigned long left_out;
 
     stat_inc(stat_errors);
-    if (now < next ||
-        !atomic_compare_exchange_strong(&capture_next_log_ms, &next, now + conf.log_ms)) {
-        atomic_fetch_add(&capture_suppressed, 1);
-        return;
-    }
-    ci_debug_printf(1, "capture: %s (store %s): %s (%lu similar errors not logged)\n", what,
-                    conf.database, ep_strerror(err), atomic_exchange(&capture_suppressed, 0));
+    if (ep_ratelimit_pass(&capture_log_limit, conf.log_ms, &left_out))
+        ci_debug_printf(1, "capture: %s (store %s): %s (%lu similar errors not logged)\n", what,
+                        conf.database, ep_strerror(err), left_out);
 }
 
 /* Open the store in this child; at child start and then at most once per LogInterval. */
@@ -169,12 +164,11 @@ static struct ep_store *current_store(void)
     struct ep_store *store = atomic_load(&capture_store);
     int rc;
 
-    if (store != NULL || now_ms() < atomic_load(&capture_next_open_ms))
+    if (store != NULL || !ep_ratelimit_pass(&capture_open_limit, conf.log_ms, NULL))
         return store;
     pthread_mutex_lock(&capture_open_lock);
     store = atomic_load(&capture_store);
     if (store == NULL) {
-        atomic_store(&capture_next_open_ms, now_ms() + conf.log_ms);
         rc = ep_store_open(conf.database, &opts, &store);
         if (rc == 0)
             atomic_store(&capture_store, store);

@@ -41,7 +41,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 /* c-icap's headers declare functions without prototypes (f()); keep our warnings for our code. */
 #pragma GCC diagnostic push
@@ -64,6 +63,7 @@
 #include "policy/decide.h"
 #include "policy/error.h"
 #include "policy/host.h"
+#include "policy/ratelimit.h"
 #include "policy/recorder.h"
 #include "policy/store.h"
 
@@ -105,12 +105,11 @@ static struct egress_conf conf = {
 static _Atomic(struct ep_store *) egress_store;
 static _Atomic(struct ep_recorder *) egress_recorder;
 static pthread_mutex_t egress_open_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic int64_t egress_next_open_ms;
-static _Atomic int egress_open_error; /* why the last open failed */
+static struct ep_ratelimit egress_open_limit; /* an attempt to open once per FlushInterval */
+static _Atomic int egress_open_error;         /* why the last open failed */
 
 /* Rate limit of store error messages: one per FlushInterval. */
-static _Atomic int64_t egress_next_log_ms;
-static _Atomic unsigned long egress_suppressed;
+static struct ep_ratelimit egress_log_limit;
 
 static int egress_pool = -1;
 static int stat_allowed = -1, stat_denied = -1, stat_recorded = -1, stat_errors = -1;
@@ -127,15 +126,6 @@ struct egress_req {
     const char *host, *workspace, *client, *reason;
 };
 
-/* Milliseconds of a monotonic clock. */
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void stat_inc(int id)
 {
     if (id >= 0)
@@ -149,27 +139,17 @@ static void stat_inc(int id)
  */
 static void log_store_error(const char *what, int err)
 {
-    int64_t now = now_ms();
-    int64_t next = atomic_load(&egress_next_log_ms);
+    unsigned long left_out;
 
     stat_inc(stat_errors);
     if (err == MDB_READERS_FULL)
         stat_inc(stat_readers_full);
-    if (now < next ||
-        !atomic_compare_exchange_strong(&egress_next_log_ms, &next, now + conf.flush_ms)) {
-        atomic_fetch_add(&egress_suppressed, 1);
-        return;
-    }
-    ci_debug_printf(1, "egress: %s (store %s): %s (%lu similar errors not logged)\n", what,
-                    conf.database, ep_strerror(err), atomic_exchange(&egress_suppressed, 0));
+    if (ep_ratelimit_pass(&egress_log_limit, conf.flush_ms, &left_out))
+        ci_debug_printf(1, "egress: %s (store %s): %s (%lu similar errors not logged)\n", what,
+                        conf.database, ep_strerror(err), left_out);
 }
 
-/*
- * Open the store and start the recorder in this process. Called at child
- * start and, when that failed, again from a request at most once per
- * FlushInterval, so a store that appears later (or recovers) is picked up
- * without a restart.
- */
+/* Open the store and start the recorder in this process (see current_store()). */
 static int open_store(void)
 {
     struct ep_store_options opts = {
@@ -186,7 +166,6 @@ static int open_store(void)
     pthread_mutex_lock(&egress_open_lock);
     if (atomic_load(&egress_store) != NULL)
         goto out;
-    atomic_store(&egress_next_open_ms, now_ms() + conf.flush_ms);
     rc = ep_store_open(conf.database, &opts, &store);
     if (rc != 0)
         goto out;
@@ -202,13 +181,18 @@ out:
     return rc;
 }
 
-/* The store of this child, trying to open it again when it is not open yet. */
+/*
+ * The store of this child, opened when it is not open yet: at child start
+ * and, when that failed, again from a request at most once per
+ * FlushInterval, so a store that appears later (or recovers) is picked up
+ * without a restart.
+ */
 static struct ep_store *current_store(void)
 {
     struct ep_store *store = atomic_load(&egress_store);
     int rc;
 
-    if (store != NULL || now_ms() < atomic_load(&egress_next_open_ms))
+    if (store != NULL || !ep_ratelimit_pass(&egress_open_limit, conf.flush_ms, NULL))
         return store;
     rc = open_store();
     if (rc != 0)
@@ -218,12 +202,8 @@ static struct ep_store *current_store(void)
 
 static void child_start(const char *name, int type, void *data)
 {
-    int rc = open_store();
-
-    if (rc != 0) {
-        atomic_store(&egress_open_error, rc);
-        log_store_error("cannot open the store at child start", rc);
-    }
+    if (current_store() == NULL)
+        log_store_error("cannot open the store at child start", atomic_load(&egress_open_error));
 }
 
 /* Child stop: the worker threads are gone; flush what is pending and close. */

@@ -6,6 +6,7 @@ policy_libpolicy_la_SOURCES = \
 	policy/rule.c policy/rule.h policy/rule_internal.h \
 	policy/covers.c policy/covers.h \
 	policy/size.c policy/size.h \
+	policy/ratelimit.c policy/ratelimit.h \
 	policy/category.c policy/category.h \
 	policy/store.c policy/store.h \
 	policy/store_match.c policy/store_internal.h \

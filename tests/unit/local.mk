@@ -1,6 +1,6 @@
-# Unit tests of the policy core's parsing half: hosts, rules, rule semantics,
-# categories and allocation failures. They need nothing but libpolicy, so the
-# sanitizer build runs them too (make check-unit).
+# Unit tests of the policy core's pure parts: hosts, rules, rule semantics,
+# sizes, categories, the rate limiter and allocation failures. They need
+# nothing but libpolicy, so the sanitizer build runs them too (make check-unit).
 unit_tests = \
 	tests/unit/test_host \
 	tests/unit/test_rule \
@@ -8,6 +8,7 @@ unit_tests = \
 	tests/unit/test_covers \
 	tests/unit/test_size \
 	tests/unit/test_category \
+	tests/unit/test_ratelimit \
 	tests/unit/test_alloc
 check_PROGRAMS += $(unit_tests)
 TESTS += $(unit_tests)
@@ -28,3 +29,5 @@ tests_unit_test_covers_SOURCES = tests/unit/test_covers.c
 tests_unit_test_covers_LDADD = policy/libpolicy.la
 tests_unit_test_size_SOURCES = tests/unit/test_size.c
 tests_unit_test_size_LDADD = policy/libpolicy.la
+tests_unit_test_ratelimit_SOURCES = tests/unit/test_ratelimit.c
+tests_unit_test_ratelimit_LDADD = policy/libpolicy.la $(PTHREAD_LIBS)
