@@ -65,6 +65,7 @@
 #include "policy/decide.h"
 #include "policy/error.h"
 #include "policy/host.h"
+#include "policy/percent.h"
 #include "policy/ratelimit.h"
 #include "policy/recorder.h"
 #include "policy/size.h"
@@ -239,40 +240,18 @@ static void answer(struct acl_state *st, const char *id, bool allow, const char 
 
 /* --- input -------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
- * Decode squid's URL escaping of one field in place ("%2F" → "/"). False
- * when it hides a NUL ("%00"), which would cut the field short: a host
+ * Decode squid's URL escaping of one field in place ("%2F" → "/"); a '%'
+ * not followed by two hex digits stays as it is. False when it hides a NUL
+ * ("%00"), which would cut the field short: a host
  * "allowed.test%00.evil.test" must not become "allowed.test".
  */
 static bool url_unescape(char *s)
 {
-    char *w = s;
+    size_t len;
 
-    for (char *r = s; *r != '\0'; r++) {
-        int hi, lo;
-
-        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0) {
-            if (hi == 0 && lo == 0)
-                return false;
-            *w++ = (char)(hi * 16 + lo);
-            r += 2;
-        } else {
-            *w++ = *r;
-        }
-    }
-    *w = '\0';
-    return true;
+    (void)ep_percent_decode(s, strlen(s), s, &len);
+    return strlen(s) == len;
 }
 
 /*

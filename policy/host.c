@@ -19,6 +19,7 @@
 
 #include "policy/error.h"
 #include "policy/host.h"
+#include "policy/percent.h"
 
 /*
  * The longest raw host text accepted before decoding. A UTF-8 host never
@@ -31,17 +32,6 @@ static bool is_ascii_host_char(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_' || c == '.';
-}
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /*
@@ -62,34 +52,6 @@ static int parse_port(const char *p, size_t len, int *port)
     if (value < 1 || value > 65535)
         return EP_E_HOST_PORT;
     *port = (int)value;
-    return 0;
-}
-
-/*
- * Decode percent-escapes of @p in into @p out (at least @p len + 1 bytes,
- * NUL-terminated on return). A '%' not followed by two hex digits is an
- * error; what the escapes decode to is checked by the caller like any
- * other byte, so "%2f" fails exactly as '/' does.
- */
-static int percent_decode(const char *in, size_t len, char *out, size_t *outlen)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        if (in[i] != '%') {
-            out[n++] = in[i];
-            continue;
-        }
-        if (len - i < 3)
-            return EP_E_HOST_PERCENT;
-        int hi = hex_value((unsigned char)in[i + 1]), lo = hex_value((unsigned char)in[i + 2]);
-        if (hi < 0 || lo < 0)
-            return EP_E_HOST_PERCENT;
-        out[n++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    out[n] = '\0';
-    *outlen = n;
     return 0;
 }
 
@@ -234,7 +196,9 @@ static int ipv6_literal(const char *in, size_t len, char *out)
 }
 
 /*
- * The name part: percent-decode, check every ASCII byte, drop one
+ * The name part: percent-decode (a '%' not followed by two hex digits is
+ * an error; what the escapes decode to is checked like any other byte, so
+ * "%2f" fails exactly as '/' does), check every ASCII byte, drop one
  * trailing dot, then build the canonical form label by label (ASCII
  * labels lowercased in place, other labels through libidn2) and validate
  * the result as a whole.
@@ -245,7 +209,7 @@ static int normalize_name(const char *in, size_t len, char *out, enum ep_host_ki
     size_t dlen, n = 0;
     int rc;
 
-    rc = percent_decode(in, len, decoded, &dlen);
+    rc = ep_percent_decode(in, len, decoded, &dlen);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < dlen; i++) {

@@ -2,6 +2,7 @@
 noinst_LTLIBRARIES += policy/libpolicy.la
 policy_libpolicy_la_SOURCES = \
 	policy/error.c policy/error.h \
+	policy/percent.c policy/percent.h \
 	policy/host.c policy/host.h \
 	policy/rule.c policy/rule.h policy/rule_internal.h \
 	policy/covers.c policy/covers.h \

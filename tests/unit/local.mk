@@ -1,8 +1,10 @@
-# Unit tests of the policy core's pure parts: hosts, rules, rule semantics,
-# sizes, categories, the rate limiter and allocation failures. They need
-# nothing but libpolicy, so the sanitizer build runs them too (make check-unit).
+# Unit tests of the policy core's pure parts: hosts, percent-decoding,
+# rules, rule semantics, sizes, categories, the rate limiter and allocation
+# failures. They need nothing but libpolicy, so the sanitizer build runs
+# them too (make check-unit).
 unit_tests = \
 	tests/unit/test_host \
+	tests/unit/test_percent \
 	tests/unit/test_rule \
 	tests/unit/test_rule_semantics \
 	tests/unit/test_covers \
@@ -29,5 +31,7 @@ tests_unit_test_covers_SOURCES = tests/unit/test_covers.c
 tests_unit_test_covers_LDADD = policy/libpolicy.la
 tests_unit_test_size_SOURCES = tests/unit/test_size.c
 tests_unit_test_size_LDADD = policy/libpolicy.la
+tests_unit_test_percent_SOURCES = tests/unit/test_percent.c
+tests_unit_test_percent_LDADD = policy/libpolicy.la
 tests_unit_test_ratelimit_SOURCES = tests/unit/test_ratelimit.c
 tests_unit_test_ratelimit_LDADD = policy/libpolicy.la $(PTHREAD_LIBS)
