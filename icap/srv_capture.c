@@ -55,6 +55,7 @@
 
 #include "icap/directives.h"
 #include "icap/client_ip.h"
+#include "icap/request_line.h"
 #include "policy/capture_parse.h"
 #include "policy/capture_store.h"
 #include "policy/error.h"
@@ -322,32 +323,22 @@ static void *capture_init_request_data(ci_request_t *req)
  */
 static int request_target(ci_request_t *req, struct capture_req *r)
 {
-    const char *line = ci_http_request(req), *target, *end, *path, *hosthdr;
+    const char *target, *end, *path;
     size_t n;
+    int rc = icap_request_line(req, r->method, sizeof r->method, &target, &n);
 
-    if (line == NULL || (target = strchr(line, ' ')) == NULL)
-        return EP_E_HOST_EMPTY;
-    n = (size_t)(target - line);
-    snprintf(r->method, sizeof r->method, "%.*s", (int)(n < sizeof r->method ? n : 15), line);
-    while (*target == ' ')
-        target++;
-    end = strchr(target, ' ');
-    if (end == NULL)
-        end = target + strlen(target);
+    if (rc == 0)
+        rc = icap_request_host(req, target, n, r->host, NULL);
+    if (rc != 0)
+        return rc;
+    end = target + n;
     path = target;
     if (target[0] != '/') {
         const char *scheme = strstr(target, "://");
 
         path = scheme && scheme < end ? memchr(scheme + 3, '/', (size_t)(end - scheme - 3)) : NULL;
-        if (ep_host_from_request_target(target, (size_t)(end - target), r->host, NULL, NULL) != 0)
-            return EP_E_HOST_EMPTY;
         if (path == NULL)
             path = end;
-    } else {
-        hosthdr = ci_http_request_get_header(req, "Host");
-        if (hosthdr == NULL ||
-            ep_host_from_request_target(hosthdr, strlen(hosthdr), r->host, NULL, NULL) != 0)
-            return EP_E_HOST_EMPTY;
     }
     n = (size_t)(end - path);
     if (n > CAPTURE_PATH_MAX)

@@ -60,6 +60,7 @@
 
 #include "icap/directives.h"
 #include "icap/client_ip.h"
+#include "icap/request_line.h"
 #include "policy/decide.h"
 #include "policy/error.h"
 #include "policy/host.h"
@@ -440,37 +441,6 @@ static void egress_release_request_data(void *data)
 
 /* --- the request -------------------------------------------------------- */
 
-/*
- * The host the request goes to, canonical: from the request target when
- * it is an absolute URI or a CONNECT authority, from the Host header when
- * the target is a path. 0 or an EP_E_HOST_* code.
- */
-static int request_host(ci_request_t *req, char *host, int *port, char *method, size_t methodsz)
-{
-    const char *line = ci_http_request(req);
-    const char *target, *end, *hosthdr;
-    size_t mlen;
-
-    if (line == NULL)
-        return EP_E_HOST_EMPTY;
-    target = strchr(line, ' ');
-    if (target == NULL)
-        return EP_E_HOST_EMPTY;
-    mlen = (size_t)(target - line);
-    snprintf(method, methodsz, "%.*s", (int)(mlen < methodsz ? mlen : methodsz - 1), line);
-    while (*target == ' ')
-        target++;
-    end = strchr(target, ' ');
-    if (end == NULL)
-        end = target + strlen(target);
-    if (end > target && target[0] != '/')
-        return ep_host_from_request_target(target, (size_t)(end - target), host, port, NULL);
-    hosthdr = ci_http_request_get_header(req, "Host");
-    if (hosthdr == NULL)
-        return EP_E_HOST_EMPTY;
-    return ep_host_from_request_target(hosthdr, strlen(hosthdr), host, port, NULL);
-}
-
 /* Is @p line the header @p name (case-insensitive, followed by ':')? */
 static bool header_is(const char *line, const char *name)
 {
@@ -666,6 +636,8 @@ static int egress_check_preview(char *preview_data, int preview_data_len, ci_req
 {
     struct egress_req *r = ci_service_data(req);
     char host[EP_HOST_BUFSZ], ip[EP_IP_MAX + 1], method[16];
+    const char *target;
+    size_t target_len;
     struct ep_decision d;
     struct ep_request er;
     struct ep_store *store;
@@ -678,7 +650,9 @@ static int egress_check_preview(char *preview_data, int preview_data_len, ci_req
         return CI_ERROR;
     icap_client_ip(req, ip, sizeof ip);
     memset(&d, 0, sizeof d);
-    rc = request_host(req, host, &port, method, sizeof method);
+    rc = icap_request_line(req, method, sizeof method, &target, &target_len);
+    if (rc == 0)
+        rc = icap_request_host(req, target, target_len, host, &port);
     if (rc != 0) {
         /* No host squid could have meant: nothing to decide on, so fail closed. */
         snprintf(host, sizeof host, "%s", "invalid");
