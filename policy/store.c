@@ -923,11 +923,26 @@ static int project_read(struct ep_store *s, MDB_txn *txn, const char *id, struct
     return store_get_fixed(txn, s->projects, id, strlen(id), out, sizeof *out);
 }
 
+/*
+ * Write the row of project @p p (@p flags MDB_NOOVERWRITE for a new one),
+ * make sure its profile exists and map its client IP to it.
+ */
+static int project_put(struct ep_store *s, MDB_txn *txn, const struct ep_project *p, unsigned flags)
+{
+    struct ep_profile_info info;
+    int rc = put_fixed(txn, s->projects, p->id, strlen(p->id), p, sizeof *p, flags);
+
+    if (rc == 0)
+        rc = profile_ensure(s, txn, p->profile, &info);
+    if (rc == 0 && p->ip[0])
+        rc = client_row_put(s, txn, p);
+    return rc;
+}
+
 int ep_store_project_create(struct ep_store *store, const struct ep_project *p,
                             unsigned max_projects)
 {
     struct ep_project cp;
-    struct ep_profile_info info;
     MDB_txn *txn = NULL;
     MDB_stat st;
     int rc = project_clean(&cp, p);
@@ -944,11 +959,7 @@ int ep_store_project_create(struct ep_store *store, const struct ep_project *p,
         if (rc)
             goto out;
     }
-    rc = put_fixed(txn, store->projects, cp.id, strlen(cp.id), &cp, sizeof cp, MDB_NOOVERWRITE);
-    if (rc == 0)
-        rc = profile_ensure(store, txn, cp.profile, &info);
-    if (rc == 0 && cp.ip[0])
-        rc = client_row_put(store, txn, &cp);
+    rc = project_put(store, txn, &cp, MDB_NOOVERWRITE);
 out:
     return store_write_end(store, txn, rc);
 }
@@ -968,7 +979,6 @@ int ep_store_project_get(struct ep_store *store, const char *id, struct ep_proje
 int ep_store_project_update(struct ep_store *store, const struct ep_project *p)
 {
     struct ep_project cp, old;
-    struct ep_profile_info info;
     MDB_txn *txn = NULL;
     int rc = project_clean(&cp, p);
 
@@ -980,11 +990,7 @@ int ep_store_project_update(struct ep_store *store, const struct ep_project *p)
     if (rc)
         goto out;
     store_copy_str(cp.ip, sizeof cp.ip, old.ip);
-    rc = put_fixed(txn, store->projects, cp.id, strlen(cp.id), &cp, sizeof cp, 0);
-    if (rc == 0)
-        rc = profile_ensure(store, txn, cp.profile, &info);
-    if (rc == 0 && cp.ip[0])
-        rc = client_row_put(store, txn, &cp);
+    rc = project_put(store, txn, &cp, 0);
 out:
     return store_write_end(store, txn, rc);
 }
