@@ -509,6 +509,249 @@ static void promoted_text(const char *host, enum ep_host_kind kind, const char *
         snprintf(out, EP_RULE_BUFSZ, "%s", host);
 }
 
+/* What the caller asked of a promote. */
+struct promote_args {
+    json_t *domains;
+    const char *form;    /* "exact", "suffix" or "subdomains" */
+    const char *profile; /* the profile named, or NULL for the project's */
+    bool replace;
+    bool allow_empty;
+    bool dry_run; /* answer what the promote would do, write nothing */
+};
+
+/* Read and check the promote's body into @p a; -1 after answering 400 naming the field. */
+static int promote_args_read(struct http_request *r, struct promote_args *a)
+{
+    json_t *v;
+    size_t i;
+
+    if (http_field_array(r, "domains", true, &a->domains) < 0 ||
+        http_field_string(r, "form", false, &a->form) < 0 ||
+        http_field_string(r, "profile", false, &a->profile) < 0 ||
+        http_field_bool(r, "replace", false, &a->replace) < 0 ||
+        http_field_bool(r, "allowEmpty", false, &a->allow_empty) < 0 ||
+        http_field_bool(r, "dryRun", false, &a->dry_run) < 0)
+        return -1;
+    if (strcmp(a->form, "exact") != 0 && strcmp(a->form, "suffix") != 0 &&
+        strcmp(a->form, "subdomains") != 0) {
+        http_error(r, 400, "bad_field",
+                   "field \"form\" must be \"exact\", \"suffix\" or \"subdomains\"");
+        return -1;
+    }
+    if (a->profile && ep_profile_validate(a->profile) != 0) {
+        http_error(r, 400, "bad_field", "field \"profile\" is not a valid profile name");
+        return -1;
+    }
+    json_array_foreach(a->domains, i, v)
+    {
+        if (!json_is_string(v)) {
+            http_error(r, 400, "bad_field", "field \"domains\" must hold strings (entry %zu)", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The rules in force that can cover a promoted rule: the base domains,
+ * and the profile's own unless they are being replaced.
+ */
+static int rule_set_collect(struct ep_store *store, const char *profile, bool replace,
+                            struct rule_set *rs)
+{
+    int err = ep_store_rules_list(store, EP_PROFILE_BASE, collect_rule, rs);
+
+    if ((err == 0 || err == EP_E_NOTFOUND) && !replace)
+        err = ep_store_rules_list(store, profile, collect_rule, rs);
+    if (err && err != EP_E_NOTFOUND)
+        return err;
+    if (rs->n)
+        qsort(rs->texts, rs->n, sizeof *rs->texts, str_cmp);
+    return 0;
+}
+
+/*
+ * A promote worked out before anything is written: the new rules (each
+ * with the domain it came from) and the answer's three lists.
+ */
+struct promotion {
+    struct ep_rule *rules;
+    json_t **names; /* the domain of each rule, as sent */
+    size_t n;
+    json_t *added;   /* [rule text], filled once the rules are (or would be) written */
+    json_t *covered; /* [{"domain", "rule"}] */
+    json_t *refused; /* [{"domain", "message"}] */
+};
+
+static void promotion_free(struct promotion *pm)
+{
+    json_decref(pm->added);
+    json_decref(pm->covered);
+    json_decref(pm->refused);
+    free(pm->names);
+    free(pm->rules);
+}
+
+static int refuse(struct promotion *pm, const char *domain, const char *message)
+{
+    return json_array_append_new(pm->refused,
+                                 json_pack("{s:s, s:s}", "domain", domain, "message", message)) == 0
+               ? 0
+               : EP_E_NOMEM;
+}
+
+static bool same_rule(const struct ep_rule *a, const struct ep_rule *b)
+{
+    return a->kind == b->kind && strcmp(a->host, b->host) == 0;
+}
+
+/*
+ * Judge domain @p v in @p form: refused (and why), a repeat of an earlier
+ * domain's rule (dropped), already covered by a rule of @p rs (and which),
+ * or a new rule. 0 or EP_E_NOMEM.
+ */
+static int promotion_judge(struct promotion *pm, const struct rule_set *rs, json_t *v,
+                           const char *form)
+{
+    const char *domain = json_string_value(v);
+    char host[EP_HOST_BUFSZ], text[EP_RULE_BUFSZ], why[256] = "", by[EP_RULE_BUFSZ];
+    struct ep_rule *rule = &pm->rules[pm->n];
+    enum ep_host_kind kind;
+    int err;
+
+    /* A pasted URL would otherwise be refused for its "port" ("http:" + "//host/"). */
+    if (strstr(domain, "://"))
+        return refuse(pm, domain,
+                      "a URL, not a host: promote the host alone, without the scheme "
+                      "(\"https://\") or a path");
+    err = ep_host_normalize(domain, json_string_length(v), host, NULL, &kind);
+    if (err == 0 && kind != EP_HOST_NAME && strcmp(form, "exact") != 0)
+        return refuse(pm, domain, "an IP address can only be promoted in the exact form");
+    if (err == 0) {
+        promoted_text(host, kind, form, text);
+        err = ep_rule_parse(text, rule, why, sizeof why);
+    }
+    if (err == EP_E_NOMEM)
+        return err;
+    if (err)
+        return refuse(pm, domain, why[0] ? why : ep_strerror(err));
+    for (size_t i = 0; i < pm->n; i++)
+        if (same_rule(&pm->rules[i], rule))
+            return 0;
+    if (covered(rs, rule, by))
+        return json_array_append_new(pm->covered,
+                                     json_pack("{s:s, s:s}", "domain", domain, "rule", by)) == 0
+                   ? 0
+                   : EP_E_NOMEM;
+    pm->names[pm->n++] = v;
+    return 0;
+}
+
+/* Work out the promote of @p domains in @p form against @p rs. 0 or EP_E_NOMEM. */
+static int promotion_build(struct promotion *pm, const struct rule_set *rs, json_t *domains,
+                           const char *form)
+{
+    size_t i, size = json_array_size(domains);
+    json_t *v;
+    int err = 0;
+
+    pm->rules = ep_calloc(size + 1, sizeof *pm->rules);
+    pm->names = ep_calloc(size + 1, sizeof *pm->names);
+    pm->added = json_array();
+    pm->covered = json_array();
+    pm->refused = json_array();
+    if (pm->rules == NULL || pm->names == NULL || pm->added == NULL || pm->covered == NULL ||
+        pm->refused == NULL)
+        return EP_E_NOMEM;
+    json_array_foreach(domains, i, v)
+    {
+        err = promotion_judge(pm, rs, v, form);
+        if (err)
+            break;
+    }
+    return err;
+}
+
+/*
+ * Fill "added" with the rules written; a rule the store already held (a
+ * concurrent promote added it meanwhile) goes to "covered", by itself.
+ * @p added says which the store added; NULL: every one was, or would be.
+ */
+static int promotion_outcome(struct promotion *pm, const bool *added)
+{
+    char text[EP_RULE_BUFSZ];
+    int err;
+
+    for (size_t i = 0; i < pm->n; i++) {
+        ep_rule_format(&pm->rules[i], text);
+        if (added == NULL || added[i])
+            err = json_array_append_new(pm->added, json_string(text));
+        else
+            err = json_array_append_new(
+                pm->covered, json_pack("{s:O, s:s}", "domain", pm->names[i], "rule", text));
+        if (err)
+            return EP_E_NOMEM;
+    }
+    return 0;
+}
+
+/* The rules of a profile that a replace would remove: those not among the promotion's. */
+struct removal {
+    const struct promotion *pm;
+    json_t *removed; /* [rule text] */
+};
+
+static int collect_removed(void *ctx, const struct ep_rule *rule)
+{
+    struct removal *rm = ctx;
+    char text[EP_RULE_BUFSZ];
+
+    for (size_t i = 0; i < rm->pm->n; i++)
+        if (same_rule(&rm->pm->rules[i], rule))
+            return 0;
+    ep_rule_format(rule, text);
+    return json_array_append_new(rm->removed, json_string(text)) == 0 ? 0 : EP_E_NOMEM;
+}
+
+/*
+ * A dry run's "removed": what a replace of @p profile by @p pm's rules
+ * would take away (nothing for an add). Reads, never writes.
+ */
+static int promotion_removed(struct ep_store *store, const char *profile,
+                             const struct promotion *pm, bool replace, json_t **out)
+{
+    struct removal rm = {pm, json_array()};
+    int err = 0;
+
+    if (rm.removed == NULL)
+        return EP_E_NOMEM;
+    if (replace)
+        err = ep_store_rules_list(store, profile, collect_removed, &rm);
+    if (err && err != EP_E_NOTFOUND) {
+        json_decref(rm.removed);
+        return err;
+    }
+    *out = rm.removed;
+    return 0;
+}
+
+/*
+ * Write @p pm's rules into @p profile: in place of its rules, or beside
+ * them; then *@p added (the caller frees it) says which the store added.
+ */
+static int promotion_write(struct ep_store *store, const char *profile, const struct promotion *pm,
+                           bool replace, bool **added)
+{
+    if (replace)
+        return ep_store_rules_replace(store, profile, pm->rules, pm->n);
+    if (pm->n == 0)
+        return 0;
+    *added = ep_calloc(pm->n, sizeof **added);
+    if (*added == NULL)
+        return EP_E_NOMEM;
+    return ep_store_rules_add(store, profile, pm->rules, pm->n, *added);
+}
+
 /*
  * POST /api/projects/:id/recorded-domains/promote: turn hosts into rules
  * of a profile (the project's own unless named). Each host is reported as
@@ -518,175 +761,78 @@ static void promoted_text(const char *host, enum ep_host_kind kind, const char *
  * reported. Replacing is all or nothing: one refused host answers 400 with
  * every reason and changes nothing, and a replace that would leave the
  * profile without a rule needs "allowEmpty": true.
+ *
+ * "dryRun": true answers the same, 400s included, with "dryRun" and the
+ * rules a replace would remove ("removed"), and writes nothing: the review
+ * page shows it before a replace, so that what a rule means is decided
+ * here and in the policy core alone.
  */
 void recorded_handle_promote(struct http_request *r)
 {
-    const char *form = "exact", *profile_name = NULL;
-    bool replace = false, allow_empty = false;
+    struct promote_args a = {.form = "exact"};
     struct rule_set rs = {0};
-    struct ep_rule *rules = NULL;
-    bool *added = NULL;
-    json_t *domains, *v, *added_json = NULL, *covered_json = NULL, *refused_json = NULL;
-    json_t **accepted_names = NULL;
-    struct ep_project p;
+    struct promotion pm = {0};
     char profile[EP_PROFILE_MAX + 1];
-    size_t n = 0, i;
+    json_t *removed = NULL, *answer;
+    struct ep_project p;
+    bool *added = NULL;
     int err;
 
-    if (http_field_array(r, "domains", true, &domains) < 0 ||
-        http_field_string(r, "form", false, &form) < 0 ||
-        http_field_string(r, "profile", false, &profile_name) < 0 ||
-        http_field_bool(r, "replace", false, &replace) < 0 ||
-        http_field_bool(r, "allowEmpty", false, &allow_empty) < 0)
+    if (promote_args_read(r, &a) < 0 || projects_load(r, &p, NULL) < 0)
         return;
-    if (strcmp(form, "exact") != 0 && strcmp(form, "suffix") != 0 &&
-        strcmp(form, "subdomains") != 0) {
-        http_error(r, 400, "bad_field",
-                   "field \"form\" must be \"exact\", \"suffix\" or \"subdomains\"");
-        return;
-    }
-    if (profile_name && ep_profile_validate(profile_name) != 0) {
-        http_error(r, 400, "bad_field", "field \"profile\" is not a valid profile name");
-        return;
-    }
-    json_array_foreach(domains, i, v)
-    {
-        if (!json_is_string(v)) {
-            http_error(r, 400, "bad_field", "field \"domains\" must hold strings (entry %zu)", i);
-            return;
-        }
-    }
-    if (projects_load(r, &p, NULL) < 0)
-        return;
-    snprintf(profile, sizeof profile, "%s", profile_name ? profile_name : p.profile);
-
-    err = ep_store_rules_list(r->ctx->store, EP_PROFILE_BASE, collect_rule, &rs);
-    if ((err == 0 || err == EP_E_NOTFOUND) && !replace)
-        err = ep_store_rules_list(r->ctx->store, profile, collect_rule, &rs);
-    if (err && err != EP_E_NOTFOUND)
+    snprintf(profile, sizeof profile, "%s", a.profile ? a.profile : p.profile);
+    err = rule_set_collect(r->ctx->store, profile, a.replace, &rs);
+    if (err == 0)
+        err = promotion_build(&pm, &rs, a.domains, a.form);
+    if (err)
         goto store_error;
-    if (rs.n)
-        qsort(rs.texts, rs.n, sizeof *rs.texts, str_cmp);
-
-    rules = ep_calloc(json_array_size(domains) + 1, sizeof *rules);
-    accepted_names = ep_calloc(json_array_size(domains) + 1, sizeof *accepted_names);
-    added_json = json_array();
-    covered_json = json_array();
-    refused_json = json_array();
-    err = EP_E_NOMEM;
-    if (rules == NULL || accepted_names == NULL || added_json == NULL || covered_json == NULL ||
-        refused_json == NULL)
-        goto store_error;
-    json_array_foreach(domains, i, v)
-    {
-        const char *name = json_string_value(v);
-        char host[EP_HOST_BUFSZ], text[EP_RULE_BUFSZ], why[256] = "", by[EP_RULE_BUFSZ];
-        enum ep_host_kind kind;
-        bool dup = false;
-
-        /* A pasted URL would otherwise be refused for its "port" ("http:" + "//host/"). */
-        if (strstr(name, "://")) {
-            if (json_array_append_new(
-                    refused_json,
-                    json_pack("{s:s, s:s}", "domain", name, "message",
-                              "a URL, not a host: promote the host alone, without the scheme "
-                              "(\"https://\") or a path")) != 0)
-                goto nomem;
-            continue;
-        }
-        err = ep_host_normalize(name, json_string_length(v), host, NULL, &kind);
-        if (err == EP_E_NOMEM)
-            goto nomem;
-        if (err == 0 && kind != EP_HOST_NAME && strcmp(form, "exact") != 0)
-            snprintf(why, sizeof why, "an IP address can only be promoted in the exact form");
-        if (err || why[0]) {
-            if (json_array_append_new(refused_json,
-                                      json_pack("{s:s, s:s}", "domain", name, "message",
-                                                why[0] ? why : ep_strerror(err))) != 0)
-                goto nomem;
-            continue;
-        }
-        promoted_text(host, kind, form, text);
-        err = ep_rule_parse(text, &rules[n], why, sizeof why);
-        if (err == EP_E_NOMEM)
-            goto nomem;
-        if (err) {
-            if (json_array_append_new(refused_json,
-                                      json_pack("{s:s, s:s}", "domain", name, "message",
-                                                why[0] ? why : ep_strerror(err))) != 0)
-                goto nomem;
-            continue;
-        }
-        for (size_t j = 0; j < n && !dup; j++)
-            dup = rules[j].kind == rules[n].kind && strcmp(rules[j].host, rules[n].host) == 0;
-        if (dup)
-            continue;
-        if (covered(&rs, &rules[n], by)) {
-            if (json_array_append_new(covered_json,
-                                      json_pack("{s:s, s:s}", "domain", name, "rule", by)) != 0)
-                goto nomem;
-            continue;
-        }
-        accepted_names[n] = v;
-        n++;
-    }
-    if (replace && json_array_size(refused_json)) {
+    if (a.replace && json_array_size(pm.refused)) {
         http_reply_json(r, 400,
                         json_pack("{s:s, s:s, s:O}", "error", "invalid_domains", "message",
                                   "a replace is all or nothing: some domains cannot become rules, "
                                   "so nothing was changed",
-                                  "refused", refused_json));
+                                  "refused", pm.refused));
         goto out;
     }
-    if (replace && n == 0 && !allow_empty) {
+    if (a.replace && pm.n == 0 && !a.allow_empty) {
         http_error(r, 400, "empty_replace",
                    "this replace would leave profile \"%s\" with no rules; send "
                    "\"allowEmpty\": true to empty it on purpose",
                    profile);
         goto out;
     }
-    err = 0;
-    if (replace) {
-        err = ep_store_rules_replace(r->ctx->store, profile, rules, n);
-    } else if (n) {
-        added = ep_calloc(n, sizeof *added);
-        err = added ? ep_store_rules_add(r->ctx->store, profile, rules, n, added) : EP_E_NOMEM;
-    }
+    if (a.dry_run)
+        err = promotion_removed(r->ctx->store, profile, &pm, a.replace, &removed);
+    else
+        err = promotion_write(r->ctx->store, profile, &pm, a.replace, &added);
     if (err)
         goto store_error;
-    for (i = 0; i < n; i++) {
-        char text[EP_RULE_BUFSZ];
-
-        ep_rule_format(&rules[i], text);
-        if (replace || added[i])
-            err = json_array_append_new(added_json, json_string(text));
-        else
-            err = json_array_append_new(
-                covered_json, json_pack("{s:O, s:s}", "domain", accepted_names[i], "rule", text));
-        if (err) {
-            /* Committed already: say so rather than list a part of it. */
+    if (promotion_outcome(&pm, added) != 0) {
+        /* Committed already: say so rather than list a part of it. */
+        if (!a.dry_run)
             log_line("promote into %s: committed, but out of memory for the answer", profile);
-            goto nomem;
-        }
+        err = EP_E_NOMEM;
+        goto store_error;
     }
-    if (replace || json_array_size(added_json))
-        audit_record(r, replace ? "whitelist.replace" : "whitelist.promote", profile,
-                     "%zu rules from project %s", json_array_size(added_json), p.id);
-    http_reply_json(r, 200,
-                    json_pack("{s:b, s:s, s:s, s:s, s:b, s:O, s:O, s:O}", "success", 1, "projectId",
-                              p.id, "profile", profile, "form", form, "replaced", replace, "added",
-                              added_json, "covered", covered_json, "refused", refused_json));
+    if (!a.dry_run && (a.replace || json_array_size(pm.added)))
+        audit_record(r, a.replace ? "whitelist.replace" : "whitelist.promote", profile,
+                     "%zu rules from project %s", json_array_size(pm.added), p.id);
+    answer = json_pack("{s:b, s:s, s:s, s:s, s:b, s:O, s:O, s:O}", "success", 1, "projectId", p.id,
+                       "profile", profile, "form", a.form, "replaced", a.replace, "added", pm.added,
+                       "covered", pm.covered, "refused", pm.refused);
+    if (answer && a.dry_run &&
+        (json_object_set_new_nocheck(answer, "dryRun", json_true()) != 0 ||
+         json_object_set_new_nocheck(answer, "removed", json_incref(removed)) != 0)) {
+        json_decref(answer);
+        answer = NULL;
+    }
+    http_reply_json(r, 200, answer);
     goto out;
-nomem:
-    err = EP_E_NOMEM;
 store_error:
     http_error_store(r, err, "whitelist");
 out:
-    json_decref(added_json);
-    json_decref(covered_json);
-    json_decref(refused_json);
-    free(accepted_names);
+    json_decref(removed);
     free(added);
-    free(rules);
+    promotion_free(&pm);
     rule_set_free(&rs);
 }
