@@ -388,112 +388,105 @@ void recorded_handle_clear(struct http_request *r)
                     json_pack("{s:b, s:s}", "success", 1, "message", "Recorded domains cleared"));
 }
 
-/* The rules already in force, as written, for "already covered" answers. */
-struct rule_set {
-    char **texts; /* sorted, host/ip rules */
+/* A growable array of rules. */
+struct rule_list {
+    struct ep_rule *v;
     size_t n;
     size_t cap;
-    struct ep_rule *regex;
-    size_t n_regex;
-    size_t cap_regex;
+};
+
+static int rule_list_append(struct rule_list *list, const struct ep_rule *rule)
+{
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 64;
+        struct ep_rule *v = ep_realloc(list->v, cap * sizeof *v);
+
+        if (v == NULL)
+            return EP_E_NOMEM;
+        list->v = v;
+        list->cap = cap;
+    }
+    list->v[list->n++] = *rule;
+    return 0;
+}
+
+/*
+ * The rules already in force, for "already covered" answers: the rules
+ * on a name or an address sorted by it (then by kind), so that every rule
+ * on one name is a single lookup; the regex rules in the store's order.
+ */
+struct rule_set {
+    struct rule_list named;
+    struct rule_list regex;
 };
 
 static int collect_rule(void *ctx, const struct ep_rule *rule)
 {
     struct rule_set *rs = ctx;
-    char text[EP_RULE_BUFSZ];
 
-    if (rule->kind == EP_RULE_REGEX) {
-        if (rs->n_regex == rs->cap_regex) {
-            size_t cap = rs->cap_regex ? rs->cap_regex * 2 : 8;
-            struct ep_rule *re = ep_realloc(rs->regex, cap * sizeof *re);
-
-            if (re == NULL)
-                return EP_E_NOMEM;
-            rs->regex = re;
-            rs->cap_regex = cap;
-        }
-        rs->regex[rs->n_regex++] = *rule;
-        return 0;
-    }
-    if (rs->n == rs->cap) {
-        size_t cap = rs->cap ? rs->cap * 2 : 64;
-        char **t = ep_realloc(rs->texts, cap * sizeof *t);
-
-        if (t == NULL)
-            return EP_E_NOMEM;
-        rs->texts = t;
-        rs->cap = cap;
-    }
-    ep_rule_format(rule, text);
-    rs->texts[rs->n] = ep_strdup(text);
-    if (rs->texts[rs->n] == NULL)
-        return EP_E_NOMEM;
-    rs->n++;
-    return 0;
+    return rule_list_append(rule->kind == EP_RULE_REGEX ? &rs->regex : &rs->named, rule);
 }
 
-static int str_cmp(const void *a, const void *b)
+static int rule_cmp(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+    const struct ep_rule *x = a, *y = b;
+    int c = strcmp(x->host, y->host);
 
-static bool rule_set_has(const struct rule_set *rs, const char *text)
-{
-    return rs->n && bsearch(&text, rs->texts, rs->n, sizeof *rs->texts, str_cmp) != NULL;
+    return c ? c : (int)x->kind - (int)y->kind;
 }
 
 static void rule_set_free(struct rule_set *rs)
 {
-    for (size_t i = 0; i < rs->n; i++)
-        free(rs->texts[i]);
-    free(rs->texts);
-    free(rs->regex);
+    free(rs->named.v);
+    free(rs->regex.v);
 }
 
-/* Is @p cand in @p rs and does it cover @p rule (policy/covers.h)? Its text goes to @p by. */
-static bool covered_by(const struct rule_set *rs, const struct ep_rule *cand,
-                       const struct ep_rule *rule, char *by)
+/* The first rule of @p rs on @p name (a binary search), or the end of the named rules. */
+static const struct ep_rule *first_on(const struct rule_set *rs, const char *name)
 {
-    char text[EP_RULE_BUFSZ];
+    size_t lo = 0, hi = rs->named.n;
 
-    ep_rule_format(cand, text);
-    if (!rule_set_has(rs, text) || !ep_rule_covers_rule(cand, rule))
-        return false;
-    snprintf(by, EP_RULE_BUFSZ, "%s", text);
-    return true;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(rs->named.v[mid].host, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return rs->named.v + lo;
+}
+
+/* The name one label up ("example.com" for "www.example.com"), NULL after the last. */
+static const char *parent_name(const char *name)
+{
+    const char *dot = strchr(name, '.');
+
+    return dot ? dot + 1 : NULL;
 }
 
 /*
- * The rule in @p rs that already gives what @p rule would (written into
- * @p by), or false. ep_rule_covers_rule() decides; the candidates are the
- * same rule, then the rules of every kind on the rule's host and on each
- * of its ancestors, nearest first, then the regex rules.
+ * The rule of @p rs that already gives what @p rule would, or NULL.
+ * ep_rule_covers_rule() decides; the candidates are the same rule, then
+ * the rules on the rule's host and on each of its ancestors, nearest
+ * first, then the regex rules.
  */
-static bool covered(const struct rule_set *rs, const struct ep_rule *rule, char *by)
+static const struct ep_rule *covering_rule(const struct rule_set *rs, const struct ep_rule *rule)
 {
-    struct ep_rule cand;
+    const struct ep_rule *end = rs->named.v + rs->named.n, *same;
 
-    if (covered_by(rs, rule, rule, by))
-        return true;
-    for (const char *a = rule->host; a; a = strchr(a, '.') ? strchr(a, '.') + 1 : NULL) {
-        for (unsigned kind = 1; kind <= EP_RULE_KINDS; kind <<= 1) {
-            if (!(kind & EP_RULE_KINDS) || kind == EP_RULE_REGEX)
-                continue;
-            memset(&cand, 0, sizeof cand);
-            cand.kind = (enum ep_rule_kind)kind;
-            snprintf(cand.host, sizeof cand.host, "%s", a);
-            if (covered_by(rs, &cand, rule, by))
-                return true;
-        }
-    }
-    for (size_t i = 0; i < rs->n_regex; i++) {
-        if (ep_rule_covers_rule(&rs->regex[i], rule)) {
-            ep_rule_format(&rs->regex[i], by);
-            return true;
-        }
-    }
-    return false;
+    same = rs->named.n ? bsearch(rule, rs->named.v, rs->named.n, sizeof *rule, rule_cmp) : NULL;
+    if (same)
+        return same;
+    for (const char *name = rule->host; name; name = parent_name(name))
+        for (const struct ep_rule *by = first_on(rs, name); by < end && strcmp(by->host, name) == 0;
+             by++)
+            if (ep_rule_covers_rule(by, rule))
+                return by;
+    for (size_t i = 0; i < rs->regex.n; i++)
+        if (ep_rule_covers_rule(&rs->regex.v[i], rule))
+            return &rs->regex.v[i];
+    return NULL;
 }
 
 /* The rule text that promotes canonical @p host in @p form. */
@@ -565,8 +558,8 @@ static int rule_set_collect(struct ep_store *store, const char *profile, bool re
         err = ep_store_rules_list(store, profile, collect_rule, rs);
     if (err && err != EP_E_NOTFOUND)
         return err;
-    if (rs->n)
-        qsort(rs->texts, rs->n, sizeof *rs->texts, str_cmp);
+    if (rs->named.n)
+        qsort(rs->named.v, rs->named.n, sizeof *rs->named.v, rule_cmp);
     return 0;
 }
 
@@ -614,8 +607,9 @@ static int promotion_judge(struct promotion *pm, const struct rule_set *rs, json
                            const char *form)
 {
     const char *domain = json_string_value(v);
-    char host[EP_HOST_BUFSZ], text[EP_RULE_BUFSZ], why[256] = "", by[EP_RULE_BUFSZ];
+    char host[EP_HOST_BUFSZ], text[EP_RULE_BUFSZ], why[256] = "";
     struct ep_rule *rule = &pm->rules[pm->n];
+    const struct ep_rule *by;
     enum ep_host_kind kind;
     int err;
 
@@ -638,11 +632,14 @@ static int promotion_judge(struct promotion *pm, const struct rule_set *rs, json
     for (size_t i = 0; i < pm->n; i++)
         if (same_rule(&pm->rules[i], rule))
             return 0;
-    if (covered(rs, rule, by))
+    by = covering_rule(rs, rule);
+    if (by) {
+        ep_rule_format(by, text);
         return json_array_append_new(pm->covered,
-                                     json_pack("{s:s, s:s}", "domain", domain, "rule", by)) == 0
+                                     json_pack("{s:s, s:s}", "domain", domain, "rule", text)) == 0
                    ? 0
                    : EP_E_NOMEM;
+    }
     pm->names[pm->n++] = v;
     return 0;
 }
