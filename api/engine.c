@@ -280,6 +280,54 @@ static int container_error(const struct response *r, const char *what, char *err
     return r->status == 404 ? ENGINE_E_NOTFOUND : ENGINE_E_REFUSED;
 }
 
+static bool status_in(long status, const long *ok)
+{
+    for (; *ok; ok++)
+        if (*ok == status)
+            return true;
+    return false;
+}
+
+/*
+ * A request without a body whose answer matters by its status alone: 0
+ * for one of @p ok (0-terminated), else the engine's refusal of @p what
+ * (container_error()) or the transport's error.
+ */
+static int request_status(struct engine *e, const char *method, const char *path,
+                          long extra_timeout_ms, const long *ok, const char *what, char *errbuf)
+{
+    struct response r;
+    int rc = request(e, method, path, true, NULL, extra_timeout_ms, &r, errbuf);
+
+    if (rc == 0 && !status_in(r.status, ok))
+        rc = container_error(&r, what, errbuf);
+    response_free(&r);
+    return rc;
+}
+
+/*
+ * GET @p path (under the agreed API version when @p versioned) and parse
+ * its 200 answer into *@p root (NULL when it is not JSON: the caller
+ * says what it expected). Any other status is the engine's refusal of
+ * @p what.
+ */
+static int get_json(struct engine *e, const char *path, bool versioned, const char *what,
+                    json_t **root, char *errbuf)
+{
+    struct response r;
+    int rc = request(e, "GET", path, versioned, NULL, 0, &r, errbuf);
+
+    *root = NULL;
+    if (rc == 0 && r.status != 200) {
+        engine_message(&r, what, errbuf);
+        rc = ENGINE_E_REFUSED;
+    }
+    if (rc == 0)
+        *root = json_loadb(r.data, r.len, 0, NULL);
+    response_free(&r);
+    return rc;
+}
+
 static bool cap_forbidden(const char *cap)
 {
     static const char *const forbidden[] = {"ALL", "NET_RAW", "NET_ADMIN", "SYS_ADMIN", NULL};
@@ -356,20 +404,13 @@ static int config_check(const struct engine_config *cfg, char *errbuf)
  */
 static int version_negotiate(struct engine *e, char *errbuf)
 {
-    struct response r;
     json_t *root = NULL;
     const char *api_s, *min_s;
     int api, min, want = version_parse(ENGINE_API_PREFERRED), rc;
 
-    rc = request(e, "GET", "/version", false, NULL, 0, &r, errbuf);
+    rc = get_json(e, "/version", false, "GET /version", &root, errbuf);
     if (rc != 0)
         goto out;
-    if (r.status != 200) {
-        engine_message(&r, "GET /version", errbuf);
-        rc = ENGINE_E_REFUSED;
-        goto out;
-    }
-    root = json_loadb(r.data, r.len, 0, NULL);
     api_s = json_string_value(json_object_get(root, "ApiVersion"));
     min_s = json_string_value(json_object_get(root, "MinAPIVersion"));
     api = version_parse(api_s);
@@ -392,7 +433,6 @@ static int version_negotiate(struct engine *e, char *errbuf)
     snprintf(e->version, sizeof e->version, "%d.%d", want / 1000, want % 1000);
 out:
     json_decref(root);
-    response_free(&r);
     return rc;
 }
 
@@ -776,33 +816,21 @@ out:
 /* Remove a volume; a missing one is fine. */
 static int volume_remove(struct engine *e, const char *volume, char *errbuf)
 {
-    struct response r;
     char path[256];
-    int rc;
 
     snprintf(path, sizeof path, "/volumes/%s", volume);
-    rc = request(e, "DELETE", path, true, NULL, 0, &r, errbuf);
-    if (rc == 0 && r.status != 204 && r.status != 200 && r.status != 404) {
-        engine_message(&r, "removing the workspace volume", errbuf);
-        rc = ENGINE_E_REFUSED;
-    }
-    response_free(&r);
-    return rc;
+    return request_status(e, "DELETE", path, 0, (const long[]){204, 200, 404, 0},
+                          "removing the workspace volume", errbuf);
 }
 
 /* Remove container @p name, running or not; 0, ENGINE_E_NOTFOUND or an error. */
 static int container_remove(struct engine *e, const char *name, char *errbuf)
 {
-    struct response r;
     char path[256];
-    int rc;
 
     snprintf(path, sizeof path, "/containers/%s?force=true", name);
-    rc = request(e, "DELETE", path, true, NULL, 0, &r, errbuf);
-    if (rc == 0 && r.status != 204 && r.status != 200)
-        rc = container_error(&r, "removing the workspace container", errbuf);
-    response_free(&r);
-    return rc;
+    return request_status(e, "DELETE", path, 0, (const long[]){204, 200, 0},
+                          "removing the workspace container", errbuf);
 }
 
 static void names(const char *project_id, char *container, size_t csize, char *volume, size_t vsize)
@@ -990,20 +1018,14 @@ out:
 static int container_action(struct engine *e, const char *name, const char *action, bool timed,
                             const char *what, char *errbuf)
 {
-    struct response r;
     char path[192];
-    int rc;
 
     if (timed)
         snprintf(path, sizeof path, "/containers/%s/%s?t=%u", name, action, e->cfg.stop_timeout);
     else
         snprintf(path, sizeof path, "/containers/%s/%s", name, action);
-    rc = request(e, "POST", path, true, NULL, timed ? (long)e->cfg.stop_timeout * 1000 : 0, &r,
-                 errbuf);
-    if (rc == 0 && r.status != 204 && r.status != 304 && r.status != 200)
-        rc = container_error(&r, what, errbuf);
-    response_free(&r);
-    return rc;
+    return request_status(e, "POST", path, timed ? (long)e->cfg.stop_timeout * 1000 : 0,
+                          (const long[]){204, 304, 200, 0}, what, errbuf);
 }
 
 /* After a start or restart: the workspace must be running and have its address. */
@@ -1114,7 +1136,6 @@ int engine_list(struct engine *engine, struct engine_workspace **out, size_t *co
     static const char filter[] =
         "{\"label\":[\"" ENGINE_LABEL_MANAGED_BY "=" ENGINE_MANAGED_BY "\"]}";
     struct engine_workspace *list = NULL, *w;
-    struct response r = {0};
     json_t *root = NULL, *item;
     char path[256], *esc;
     size_t i, n = 0;
@@ -1127,15 +1148,9 @@ int engine_list(struct engine *engine, struct engine_workspace **out, size_t *co
         return ENOMEM;
     snprintf(path, sizeof path, "/containers/json?all=true&filters=%s", esc);
     curl_free(esc);
-    rc = request(engine, "GET", path, true, NULL, 0, &r, errbuf);
+    rc = get_json(engine, path, true, "listing workspace containers", &root, errbuf);
     if (rc != 0)
         goto out;
-    if (r.status != 200) {
-        engine_message(&r, "listing workspace containers", errbuf);
-        rc = ENGINE_E_REFUSED;
-        goto out;
-    }
-    root = json_loadb(r.data, r.len, 0, NULL);
     if (!json_is_array(root)) {
         errbuf_set(errbuf, "listing workspace containers: the answer is not a JSON array");
         rc = ENGINE_E_PROTOCOL;
@@ -1175,7 +1190,6 @@ int engine_list(struct engine *engine, struct engine_workspace **out, size_t *co
 out:
     free(list);
     json_decref(root);
-    response_free(&r);
     return rc;
 }
 

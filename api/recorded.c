@@ -29,18 +29,14 @@
  * malloc and free); the two groupings are small trees of host names.
  */
 struct seen_ctx {
-    FILE *domains;  /* "host":{record},... */
-    size_t count;   /* hosts written */
-    size_t matched; /* hosts that passed the filters */
-    bool more;      /* a matching host follows the page */
-    char last[EP_HOST_BUFSZ];
-    json_t *categorized; /* category → [host] */
-    json_t *groups;      /* registrable domain → [host] */
-    const struct projects_page *page;
-    const char *category;     /* ?category=: only this one, or NULL */
-    bool denied_only;         /* ?denied=1: only hosts denied at least once */
-    struct ep_store_read *rd; /* ?coverage=1: a read for the covering rule, or NULL */
-    const char *profile;      /* whose rules cover (with rd) */
+    FILE *domains;                 /* "host":{record},... */
+    struct projects_cursor cursor; /* the page: hosts written, the last one */
+    json_t *categorized;           /* category → [host] */
+    json_t *groups;                /* registrable domain → [host] */
+    const char *category;          /* ?category=: only this one, or NULL */
+    bool denied_only;              /* ?denied=1: only hosts denied at least once */
+    struct ep_store_read *rd;      /* ?coverage=1: a read for the covering rule, or NULL */
+    const char *profile;           /* whose rules cover (with rd) */
     /*
      * Reused for every host of the answer: one record object whose members
      * are replaced in place (no new object, keys or hash table per host),
@@ -51,29 +47,6 @@ struct seen_ctx {
     json_t *verdicts[2]; /* "allow", "deny" */
     json_t *from_profile, *from_base;
 };
-
-/* Append jansson's encoding of @p value (any JSON value) to @p out; consumes @p value. */
-static int dump_value(FILE *out, json_t *value)
-{
-    char buf[1024], *big = NULL;
-    size_t n;
-    int rc = 0;
-
-    if (value == NULL)
-        return EP_E_NOMEM;
-    n = json_dumpb(value, buf, sizeof buf, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (n > 0 && n <= sizeof buf) {
-        if (fwrite(buf, 1, n, out) != n)
-            rc = EP_E_NOMEM;
-    } else {
-        big = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (big == NULL || fputs(big, out) < 0)
-            rc = EP_E_NOMEM;
-    }
-    free(big);
-    json_decref(value);
-    return rc;
-}
 
 /*
  * ?coverage=1: the rule that already allows @p host, found as the
@@ -153,34 +126,31 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
     char first[32], last[32], group[EP_HOST_BUFSZ];
     const char *category = NULL;
     json_t *members, *record = sc->record, *name = NULL;
-    int rc = EP_E_NOMEM, c;
+    int rc, c;
 
     /* Hosts outside the page cost a count and the cheap tests, nothing more. */
-    if (!projects_page_match(sc->page, host) || (sc->denied_only && s->denied == 0))
+    if (!projects_page_match(sc->cursor.page, host) || (sc->denied_only && s->denied == 0))
         return 0;
     if (sc->category) {
         category = ep_category_of(host);
         if (strcmp(sc->category, category) != 0)
             return 0;
     }
-    if (sc->matched++ < sc->page->offset)
-        return 0;
-    if (sc->count >= sc->page->limit) {
-        sc->more = true;
-        return PROJECTS_LIST_STOP;
-    }
+    rc = projects_cursor_next(&sc->cursor, host);
+    if (rc <= 0)
+        return rc;
+    rc = EP_E_NOMEM;
     if (category == NULL)
         category = ep_category_of(host);
     c = category_index(category);
-    snprintf(sc->last, sizeof sc->last, "%s", host);
     http_time_iso(s->first_seen, first);
     http_time_iso(s->last_seen, last);
     name = json_string(host);
     if (name == NULL)
         goto out;
-    if (sc->count++ > 0)
+    if (sc->cursor.count > 1)
         fputc(',', sc->domains);
-    rc = dump_value(sc->domains, json_incref(name));
+    rc = http_json_append(sc->domains, json_incref(name));
     if (rc == 0 && fputc(':', sc->domains) == EOF)
         rc = EP_E_NOMEM;
     if (rc)
@@ -200,7 +170,7 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
         if (rc)
             goto out;
     }
-    rc = dump_value(sc->domains, json_incref(record));
+    rc = http_json_append(sc->domains, json_incref(record));
     if (rc)
         goto out;
     rc = EP_E_NOMEM;
@@ -234,7 +204,7 @@ static int list_args(struct http_request *r, const struct ep_project *p, struct 
 
     if (projects_page_args(r, page) < 0)
         return -1;
-    sc->page = page;
+    sc->cursor.page = page;
     for (int c = 0; category && ep_category_names[c]; c++)
         known = known || strcmp(category, ep_category_names[c]) == 0;
     if (category && !known) {
@@ -271,21 +241,11 @@ static bool list_not_modified(struct http_request *r, const struct ep_project *p
 {
     static const char *const args[] = {"limit",  "offset",   "q",       "after", "category",
                                        "denied", "coverage", "profile", NULL};
-    uint64_t gen, h = http_fnv(HTTP_FNV_START, p->id, strlen(p->id));
     char etag[48];
 
-    if (ep_store_generation(r->ctx->store, &gen) != 0)
-        return false;
-    for (int i = 0; args[i]; i++) {
-        const char *v = http_query(r, args[i]);
-
-        h = http_fnv(h, v ? "=" : "-", 1);
-        if (v)
-            h = http_fnv(h, v, strlen(v) + 1);
-    }
-    snprintf(etag, sizeof etag, "\"r%llx-%016llx\"", (unsigned long long)gen,
-             (unsigned long long)h);
-    return http_not_modified(r, etag);
+    projects_page_etag(r, 'r', http_fnv(HTTP_FNV_START, p->id, strlen(p->id)), args, etag,
+                       sizeof etag);
+    return etag[0] && http_not_modified(r, etag);
 }
 
 /*
@@ -300,14 +260,12 @@ void recorded_handle_list(struct http_request *r)
     struct projects_page page;
     char *domains = NULL, *text = NULL;
     size_t domains_len = 0;
-    const char *password;
     struct ep_project p;
     FILE *out = NULL;
     size_t text_len = 0;
     int err = EP_E_NOMEM;
 
-    if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
-        projects_authorize(r, &p, password) < 0 || list_args(r, &p, &page, &sc) < 0 ||
+    if (projects_load_authorized(r, &p, NULL) < 0 || list_args(r, &p, &page, &sc) < 0 ||
         list_not_modified(r, &p))
         goto out;
     if (sc.profile) {
@@ -337,17 +295,17 @@ void recorded_handle_list(struct http_request *r)
     if (out == NULL)
         goto fail;
     fputs("{\"projectId\":", out);
-    if (dump_value(out, json_string(p.id)) != 0)
+    if (http_json_append(out, json_string(p.id)) != 0)
         goto fail;
     fprintf(out, ",\"domains\":{%s},\"categorized\":", domains);
-    if (dump_value(out, json_incref(sc.categorized)) != 0)
+    if (http_json_append(out, json_incref(sc.categorized)) != 0)
         goto fail;
     fputs(",\"groups\":", out);
-    if (dump_value(out, json_incref(sc.groups)) != 0)
+    if (http_json_append(out, json_incref(sc.groups)) != 0)
         goto fail;
-    fprintf(out, ",\"totalDomains\":%zu", sc.count);
+    fprintf(out, ",\"totalDomains\":%lu", sc.cursor.count);
     if (page.on || sc.category || sc.denied_only)
-        projects_page_print(&page, out, sc.more, sc.last);
+        projects_cursor_print(&sc.cursor, out);
     fputc('}', out);
     if (fclose(out) != 0)
         goto fail_closed;
