@@ -305,6 +305,22 @@ static int request_status(struct engine *e, const char *method, const char *path
     return rc;
 }
 
+/* POST the compact JSON text of @p body (NULL: out of memory) to @p path; the answer into @p r. */
+static int post_json(struct engine *e, const char *path, const json_t *body, struct response *r,
+                     char *errbuf)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct request_body rb = {"application/json", text, text ? strlen(text) : 0};
+    int rc;
+
+    memset(r, 0, sizeof *r);
+    if (text == NULL)
+        return ENOMEM;
+    rc = request(e, "POST", path, true, &rb, 0, r, errbuf);
+    free(text);
+    return rc;
+}
+
 /*
  * GET @p path (under the agreed API version when @p versioned) and parse
  * its 200 answer into *@p root (NULL when it is not JSON: the caller
@@ -771,9 +787,8 @@ static json_t *create_body(const struct engine *e, const char *project_id, const
 static int volume_ensure(struct engine *e, const char *project_id, const char *volume,
                          bool *created, char *errbuf)
 {
-    struct request_body rb = {"application/json", NULL, 0};
     struct response r = {0};
-    char path[256], *text = NULL;
+    char path[256];
     json_t *body = NULL;
     int rc;
 
@@ -790,14 +805,7 @@ static int volume_ensure(struct engine *e, const char *project_id, const char *v
     response_free(&r);
     body = json_pack("{s:s, s:{s:s, s:s}}", "Name", volume, "Labels", ENGINE_LABEL_PROJECT,
                      project_id, ENGINE_LABEL_MANAGED_BY, ENGINE_MANAGED_BY);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (text == NULL) {
-        rc = ENOMEM;
-        goto out;
-    }
-    rb.data = text;
-    rb.len = strlen(text);
-    rc = request(e, "POST", "/volumes/create", true, &rb, 0, &r, errbuf);
+    rc = post_json(e, "/volumes/create", body, &r, errbuf);
     if (rc != 0)
         goto out;
     if (r.status != 201 && r.status != 200) {
@@ -807,7 +815,6 @@ static int volume_ensure(struct engine *e, const char *project_id, const char *v
     }
     *created = true;
 out:
-    free(text);
     json_decref(body);
     response_free(&r);
     return rc;
@@ -849,9 +856,8 @@ int engine_create(struct engine *engine, const char *project_id, uint64_t memory
                   uint64_t nano_cpus, const char *password,
                   char container_id[ENGINE_CONTAINER_MAX + 1], char *errbuf)
 {
-    struct request_body rb = {"application/json", NULL, 0};
     struct response r = {0};
-    char name[96], volume[96], path[160], *text = NULL;
+    char name[96], volume[96], path[160];
     json_t *body = NULL, *answer = NULL;
     bool volume_made = false, container_made = false;
     const char *id;
@@ -880,15 +886,8 @@ int engine_create(struct engine *engine, const char *project_id, uint64_t memory
     if (rc != 0)
         goto out;
     body = create_body(engine, project_id, volume, memory_bytes, nano_cpus);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (text == NULL) {
-        rc = ENOMEM;
-        goto out;
-    }
-    rb.data = text;
-    rb.len = strlen(text);
     snprintf(path, sizeof path, "/containers/create?name=%s", name);
-    rc = request(engine, "POST", path, true, &rb, 0, &r, errbuf);
+    rc = post_json(engine, path, body, &r, errbuf);
     if (rc != 0)
         goto out;
     if (r.status == 409 || (r.status == 500 && message_says_in_use(&r))) {
@@ -927,7 +926,6 @@ out:
     }
     json_decref(answer);
     json_decref(body);
-    free(text);
     response_free(&r);
     return rc;
 }
