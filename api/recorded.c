@@ -424,16 +424,15 @@ static const char *parent_name(const char *name)
 }
 
 /*
- * The rule of @p rs that already gives what @p rule would, or NULL.
- * ep_rule_covers_rule() decides; the candidates are the same rule, then
- * the rules on the rule's host and on each of its ancestors, nearest
- * first, then the regex rules.
+ * Among the rules on names and addresses (at least one): the same rule,
+ * then the rules on the rule's host and on each of its ancestors, nearest
+ * first, that cover it; or NULL.
  */
-static const struct ep_rule *covering_rule(const struct rule_set *rs, const struct ep_rule *rule)
+static const struct ep_rule *covering_named(const struct rule_set *rs, const struct ep_rule *rule)
 {
-    const struct ep_rule *end = rs->named.v + rs->named.n, *same;
+    const struct ep_rule *end = rs->named.v + rs->named.n;
+    const struct ep_rule *same = bsearch(rule, rs->named.v, rs->named.n, sizeof *rule, rule_cmp);
 
-    same = rs->named.n ? bsearch(rule, rs->named.v, rs->named.n, sizeof *rule, rule_cmp) : NULL;
     if (same)
         return same;
     for (const char *name = rule->host; name; name = parent_name(name))
@@ -441,10 +440,22 @@ static const struct ep_rule *covering_rule(const struct rule_set *rs, const stru
              by++)
             if (ep_rule_covers_rule(by, rule))
                 return by;
-    for (size_t i = 0; i < rs->regex.n; i++)
-        if (ep_rule_covers_rule(&rs->regex.v[i], rule))
-            return &rs->regex.v[i];
     return NULL;
+}
+
+/*
+ * The rule of @p rs that already gives what @p rule would, or NULL:
+ * ep_rule_covers_rule() decides, the rules on names and addresses first
+ * (covering_named()), then the regex rules in order.
+ */
+static const struct ep_rule *covering_rule(const struct rule_set *rs, const struct ep_rule *rule)
+{
+    const struct ep_rule *by = rs->named.n ? covering_named(rs, rule) : NULL;
+
+    for (size_t i = 0; by == NULL && i < rs->regex.n; i++)
+        if (ep_rule_covers_rule(&rs->regex.v[i], rule))
+            by = &rs->regex.v[i];
+    return by;
 }
 
 /* The rule text that promotes canonical @p host in @p form. */
