@@ -166,17 +166,6 @@ static int md_one(void *ctx, const struct ep_capture *c)
 
 /* ---- handlers ---- */
 
-/* Load the project of the path and check the caller may act on it. -1 after answering. */
-static int load_authorized(struct http_request *r, struct ep_project *p)
-{
-    const char *password = NULL;
-
-    if (projects_password_arg(r, &password) < 0 || projects_load(r, p, password) < 0 ||
-        projects_authorize(r, p, password) < 0)
-        return -1;
-    return 0;
-}
-
 /* The exchange id of the path's tail; -1 after answering 404. */
 static int tail_id(struct http_request *r, uint64_t *id)
 {
@@ -228,7 +217,7 @@ void conversations_handle_list(struct http_request *r)
     json_t *items;
     int err;
 
-    if (load_authorized(r, &p) < 0)
+    if (projects_load_authorized(r, &p, NULL) < 0)
         return;
     if (want_markdown(r)) {
         reply_markdown(r, &p, 0);
@@ -279,7 +268,7 @@ void conversations_handle_get(struct http_request *r)
     uint64_t id;
     int err;
 
-    if (load_authorized(r, &p) < 0 || tail_id(r, &id) < 0)
+    if (projects_load_authorized(r, &p, NULL) < 0 || tail_id(r, &id) < 0)
         return;
     if (want_markdown(r)) {
         reply_markdown(r, &p, id);
@@ -300,7 +289,7 @@ void conversations_handle_clear(struct http_request *r)
     uint64_t n = 0;
     int err;
 
-    if (load_authorized(r, &p) < 0)
+    if (projects_load_authorized(r, &p, NULL) < 0)
         return;
     err = ep_capture_clear(r->ctx->store, p.id, &n);
     if (err) {
@@ -317,7 +306,7 @@ void conversations_handle_delete(struct http_request *r)
     uint64_t id;
     int err;
 
-    if (load_authorized(r, &p) < 0 || tail_id(r, &id) < 0)
+    if (projects_load_authorized(r, &p, NULL) < 0 || tail_id(r, &id) < 0)
         return;
     err = ep_capture_delete(r->ctx->store, p.id, id);
     if (err) {

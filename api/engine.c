@@ -280,6 +280,70 @@ static int container_error(const struct response *r, const char *what, char *err
     return r->status == 404 ? ENGINE_E_NOTFOUND : ENGINE_E_REFUSED;
 }
 
+static bool status_in(long status, const long *ok)
+{
+    for (; *ok; ok++)
+        if (*ok == status)
+            return true;
+    return false;
+}
+
+/*
+ * A request without a body whose answer matters by its status alone: 0
+ * for one of @p ok (0-terminated), else the engine's refusal of @p what
+ * (container_error()) or the transport's error.
+ */
+static int request_status(struct engine *e, const char *method, const char *path,
+                          long extra_timeout_ms, const long *ok, const char *what, char *errbuf)
+{
+    struct response r;
+    int rc = request(e, method, path, true, NULL, extra_timeout_ms, &r, errbuf);
+
+    if (rc == 0 && !status_in(r.status, ok))
+        rc = container_error(&r, what, errbuf);
+    response_free(&r);
+    return rc;
+}
+
+/* POST the compact JSON text of @p body (NULL: out of memory) to @p path; the answer into @p r. */
+static int post_json(struct engine *e, const char *path, const json_t *body, struct response *r,
+                     char *errbuf)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct request_body rb = {"application/json", text, text ? strlen(text) : 0};
+    int rc;
+
+    memset(r, 0, sizeof *r);
+    if (text == NULL)
+        return ENOMEM;
+    rc = request(e, "POST", path, true, &rb, 0, r, errbuf);
+    free(text);
+    return rc;
+}
+
+/*
+ * GET @p path (under the agreed API version when @p versioned) and parse
+ * its 200 answer into *@p root (NULL when it is not JSON: the caller
+ * says what it expected). Any other status is the engine's refusal of
+ * @p what.
+ */
+static int get_json(struct engine *e, const char *path, bool versioned, const char *what,
+                    json_t **root, char *errbuf)
+{
+    struct response r;
+    int rc = request(e, "GET", path, versioned, NULL, 0, &r, errbuf);
+
+    *root = NULL;
+    if (rc == 0 && r.status != 200) {
+        engine_message(&r, what, errbuf);
+        rc = ENGINE_E_REFUSED;
+    }
+    if (rc == 0)
+        *root = json_loadb(r.data, r.len, 0, NULL);
+    response_free(&r);
+    return rc;
+}
+
 static bool cap_forbidden(const char *cap)
 {
     static const char *const forbidden[] = {"ALL", "NET_RAW", "NET_ADMIN", "SYS_ADMIN", NULL};
@@ -356,20 +420,13 @@ static int config_check(const struct engine_config *cfg, char *errbuf)
  */
 static int version_negotiate(struct engine *e, char *errbuf)
 {
-    struct response r;
     json_t *root = NULL;
     const char *api_s, *min_s;
     int api, min, want = version_parse(ENGINE_API_PREFERRED), rc;
 
-    rc = request(e, "GET", "/version", false, NULL, 0, &r, errbuf);
+    rc = get_json(e, "/version", false, "GET /version", &root, errbuf);
     if (rc != 0)
         goto out;
-    if (r.status != 200) {
-        engine_message(&r, "GET /version", errbuf);
-        rc = ENGINE_E_REFUSED;
-        goto out;
-    }
-    root = json_loadb(r.data, r.len, 0, NULL);
     api_s = json_string_value(json_object_get(root, "ApiVersion"));
     min_s = json_string_value(json_object_get(root, "MinAPIVersion"));
     api = version_parse(api_s);
@@ -392,7 +449,6 @@ static int version_negotiate(struct engine *e, char *errbuf)
     snprintf(e->version, sizeof e->version, "%d.%d", want / 1000, want % 1000);
 out:
     json_decref(root);
-    response_free(&r);
     return rc;
 }
 
@@ -731,9 +787,8 @@ static json_t *create_body(const struct engine *e, const char *project_id, const
 static int volume_ensure(struct engine *e, const char *project_id, const char *volume,
                          bool *created, char *errbuf)
 {
-    struct request_body rb = {"application/json", NULL, 0};
     struct response r = {0};
-    char path[256], *text = NULL;
+    char path[256];
     json_t *body = NULL;
     int rc;
 
@@ -750,14 +805,7 @@ static int volume_ensure(struct engine *e, const char *project_id, const char *v
     response_free(&r);
     body = json_pack("{s:s, s:{s:s, s:s}}", "Name", volume, "Labels", ENGINE_LABEL_PROJECT,
                      project_id, ENGINE_LABEL_MANAGED_BY, ENGINE_MANAGED_BY);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (text == NULL) {
-        rc = ENOMEM;
-        goto out;
-    }
-    rb.data = text;
-    rb.len = strlen(text);
-    rc = request(e, "POST", "/volumes/create", true, &rb, 0, &r, errbuf);
+    rc = post_json(e, "/volumes/create", body, &r, errbuf);
     if (rc != 0)
         goto out;
     if (r.status != 201 && r.status != 200) {
@@ -767,7 +815,6 @@ static int volume_ensure(struct engine *e, const char *project_id, const char *v
     }
     *created = true;
 out:
-    free(text);
     json_decref(body);
     response_free(&r);
     return rc;
@@ -776,33 +823,21 @@ out:
 /* Remove a volume; a missing one is fine. */
 static int volume_remove(struct engine *e, const char *volume, char *errbuf)
 {
-    struct response r;
     char path[256];
-    int rc;
 
     snprintf(path, sizeof path, "/volumes/%s", volume);
-    rc = request(e, "DELETE", path, true, NULL, 0, &r, errbuf);
-    if (rc == 0 && r.status != 204 && r.status != 200 && r.status != 404) {
-        engine_message(&r, "removing the workspace volume", errbuf);
-        rc = ENGINE_E_REFUSED;
-    }
-    response_free(&r);
-    return rc;
+    return request_status(e, "DELETE", path, 0, (const long[]){204, 200, 404, 0},
+                          "removing the workspace volume", errbuf);
 }
 
 /* Remove container @p name, running or not; 0, ENGINE_E_NOTFOUND or an error. */
 static int container_remove(struct engine *e, const char *name, char *errbuf)
 {
-    struct response r;
     char path[256];
-    int rc;
 
     snprintf(path, sizeof path, "/containers/%s?force=true", name);
-    rc = request(e, "DELETE", path, true, NULL, 0, &r, errbuf);
-    if (rc == 0 && r.status != 204 && r.status != 200)
-        rc = container_error(&r, "removing the workspace container", errbuf);
-    response_free(&r);
-    return rc;
+    return request_status(e, "DELETE", path, 0, (const long[]){204, 200, 0},
+                          "removing the workspace container", errbuf);
 }
 
 static void names(const char *project_id, char *container, size_t csize, char *volume, size_t vsize)
@@ -821,9 +856,8 @@ int engine_create(struct engine *engine, const char *project_id, uint64_t memory
                   uint64_t nano_cpus, const char *password,
                   char container_id[ENGINE_CONTAINER_MAX + 1], char *errbuf)
 {
-    struct request_body rb = {"application/json", NULL, 0};
     struct response r = {0};
-    char name[96], volume[96], path[160], *text = NULL;
+    char name[96], volume[96], path[160];
     json_t *body = NULL, *answer = NULL;
     bool volume_made = false, container_made = false;
     const char *id;
@@ -852,15 +886,8 @@ int engine_create(struct engine *engine, const char *project_id, uint64_t memory
     if (rc != 0)
         goto out;
     body = create_body(engine, project_id, volume, memory_bytes, nano_cpus);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (text == NULL) {
-        rc = ENOMEM;
-        goto out;
-    }
-    rb.data = text;
-    rb.len = strlen(text);
     snprintf(path, sizeof path, "/containers/create?name=%s", name);
-    rc = request(engine, "POST", path, true, &rb, 0, &r, errbuf);
+    rc = post_json(engine, path, body, &r, errbuf);
     if (rc != 0)
         goto out;
     if (r.status == 409 || (r.status == 500 && message_says_in_use(&r))) {
@@ -899,7 +926,6 @@ out:
     }
     json_decref(answer);
     json_decref(body);
-    free(text);
     response_free(&r);
     return rc;
 }
@@ -990,20 +1016,14 @@ out:
 static int container_action(struct engine *e, const char *name, const char *action, bool timed,
                             const char *what, char *errbuf)
 {
-    struct response r;
     char path[192];
-    int rc;
 
     if (timed)
         snprintf(path, sizeof path, "/containers/%s/%s?t=%u", name, action, e->cfg.stop_timeout);
     else
         snprintf(path, sizeof path, "/containers/%s/%s", name, action);
-    rc = request(e, "POST", path, true, NULL, timed ? (long)e->cfg.stop_timeout * 1000 : 0, &r,
-                 errbuf);
-    if (rc == 0 && r.status != 204 && r.status != 304 && r.status != 200)
-        rc = container_error(&r, what, errbuf);
-    response_free(&r);
-    return rc;
+    return request_status(e, "POST", path, timed ? (long)e->cfg.stop_timeout * 1000 : 0,
+                          (const long[]){204, 304, 200, 0}, what, errbuf);
 }
 
 /* After a start or restart: the workspace must be running and have its address. */
@@ -1114,7 +1134,6 @@ int engine_list(struct engine *engine, struct engine_workspace **out, size_t *co
     static const char filter[] =
         "{\"label\":[\"" ENGINE_LABEL_MANAGED_BY "=" ENGINE_MANAGED_BY "\"]}";
     struct engine_workspace *list = NULL, *w;
-    struct response r = {0};
     json_t *root = NULL, *item;
     char path[256], *esc;
     size_t i, n = 0;
@@ -1127,15 +1146,9 @@ int engine_list(struct engine *engine, struct engine_workspace **out, size_t *co
         return ENOMEM;
     snprintf(path, sizeof path, "/containers/json?all=true&filters=%s", esc);
     curl_free(esc);
-    rc = request(engine, "GET", path, true, NULL, 0, &r, errbuf);
+    rc = get_json(engine, path, true, "listing workspace containers", &root, errbuf);
     if (rc != 0)
         goto out;
-    if (r.status != 200) {
-        engine_message(&r, "listing workspace containers", errbuf);
-        rc = ENGINE_E_REFUSED;
-        goto out;
-    }
-    root = json_loadb(r.data, r.len, 0, NULL);
     if (!json_is_array(root)) {
         errbuf_set(errbuf, "listing workspace containers: the answer is not a JSON array");
         rc = ENGINE_E_PROTOCOL;
@@ -1175,7 +1188,6 @@ int engine_list(struct engine *engine, struct engine_workspace **out, size_t *co
 out:
     free(list);
     json_decref(root);
-    response_free(&r);
     return rc;
 }
 

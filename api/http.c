@@ -90,6 +90,29 @@ void http_reply_json(struct http_request *r, unsigned status, json_t *body)
         reply_failed(r);
 }
 
+int http_json_append(FILE *out, json_t *value)
+{
+    char buf[4096], *big = NULL;
+    size_t n;
+    int rc = 0;
+
+    if (value == NULL)
+        return EP_E_NOMEM;
+    /* One fwrite for most values: json_dumpf() writes token by token, several times slower. */
+    n = json_dumpb(value, buf, sizeof buf, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (n > 0 && n <= sizeof buf) {
+        if (fwrite(buf, 1, n, out) != n)
+            rc = EP_E_NOMEM;
+    } else {
+        big = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (big == NULL || fputs(big, out) < 0)
+            rc = EP_E_NOMEM;
+    }
+    free(big);
+    json_decref(value);
+    return rc;
+}
+
 void http_reply_json_text(struct http_request *r, unsigned status, char *text)
 {
     json_decref(r->reply);

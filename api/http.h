@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "api/api.h"
 
@@ -95,6 +96,13 @@ void http_request_release(struct http_request *r);
 void http_reply_json(struct http_request *r, unsigned status, json_t *body);
 /* Answer with @p status and the JSON text @p text (malloc'd; taken over). */
 void http_reply_json_text(struct http_request *r, unsigned status, char *text);
+/*
+ * Append the compact JSON text of @p value (any JSON value; consumed,
+ * NULL is out of memory) to @p out, a stream an answer is built in:
+ * answers too large for one tree are written an item at a time. 0 or
+ * EP_E_NOMEM.
+ */
+int http_json_append(FILE *out, json_t *value);
 /* Answer with @p status and text (copied) of MIME type @p type. */
 void http_reply_text(struct http_request *r, unsigned status, const char *type, const char *text);
 /* Answer {"error": @p error, "message": formatted}. */

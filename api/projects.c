@@ -132,7 +132,11 @@ static void answer_failure(struct http_request *r, int err, const char *errbuf, 
     }
 }
 
-int projects_password_arg(struct http_request *r, const char **out)
+/*
+ * The workspace password the caller sent: the body's "password" or the
+ * X-Project-Password header. -1 after answering 400 for a non-string.
+ */
+static int password_arg(struct http_request *r, const char **out)
 {
     const char *header = http_header(r, "X-Project-Password");
 
@@ -157,7 +161,12 @@ int projects_load(struct http_request *r, struct ep_project *p, const char *pass
     return 0;
 }
 
-int projects_authorize(struct http_request *r, const struct ep_project *p, const char *password)
+/*
+ * May the caller act on @p p? Admins and unprotected projects: yes.
+ * Otherwise @p password must match: -1 after answering 401 (missing or
+ * wrong) or 429 (too many recent failures).
+ */
+static int authorize(struct http_request *r, const struct ep_project *p, const char *password)
 {
     unsigned wait;
 
@@ -181,6 +190,17 @@ int projects_authorize(struct http_request *r, const struct ep_project *p, const
         return -1;
     }
     auth_backoff_clear(p->id);
+    return 0;
+}
+
+int projects_load_authorized(struct http_request *r, struct ep_project *p, const char **password)
+{
+    const char *sent;
+
+    if (password_arg(r, &sent) < 0 || projects_load(r, p, sent) < 0 || authorize(r, p, sent) < 0)
+        return -1;
+    if (password)
+        *password = sent;
     return 0;
 }
 
@@ -467,16 +487,29 @@ int projects_page_args(struct http_request *r, struct projects_page *pg)
     return 0;
 }
 
-void projects_page_print(const struct projects_page *pg, FILE *out, bool more, const char *next)
+int projects_cursor_next(struct projects_cursor *c, const char *key)
 {
-    json_t *n = more ? json_string(next) : json_null();
+    if (c->matched++ < c->page->offset)
+        return 0;
+    if (c->count >= c->page->limit) {
+        c->more = true;
+        return PROJECTS_LIST_STOP;
+    }
+    c->count++;
+    snprintf(c->last, sizeof c->last, "%s", key);
+    return 1;
+}
+
+void projects_cursor_print(const struct projects_cursor *c, FILE *out)
+{
+    json_t *n = c->more ? json_string(c->last) : json_null();
     char *text = json_dumps(n, JSON_ENCODE_ANY);
 
-    fprintf(out, ",\"offset\":%lu,\"limit\":", pg->offset);
-    if (pg->limit == ULONG_MAX)
+    fprintf(out, ",\"offset\":%lu,\"limit\":", c->page->offset);
+    if (c->page->limit == ULONG_MAX)
         fputs("null", out);
     else
-        fprintf(out, "%lu", pg->limit);
+        fprintf(out, "%lu", c->page->limit);
     fprintf(out, ",\"next\":%s", text ? text : "null");
     free(text);
     json_decref(n);
@@ -498,14 +531,10 @@ struct list_ctx {
     FILE *out;
     const struct workspace_states *states;
     struct ep_store *store;
-    const struct projects_page *page;
+    struct projects_cursor cursor;
     bool admin;
-    bool recorded;         /* add "recordedHosts" to each project */
-    unsigned count;        /* projects written */
-    unsigned long matched; /* projects that passed the filter */
-    bool more;             /* a matching project follows the page */
-    char last[EP_ID_MAX + 1];
-    json_t *item; /* the one object every project of the answer is written through */
+    bool recorded; /* add "recordedHosts" to each project */
+    json_t *item;  /* the one object every project of the answer is written through */
 };
 
 static int count_seen(void *ctx, const char *host, const struct ep_seen *s)
@@ -531,20 +560,14 @@ static int list_one(void *ctx, const struct ep_project *stored)
 {
     struct list_ctx *lc = ctx;
     struct ep_project p = *stored;
-    char buf[4096], *big = NULL;
-    size_t n;
     json_t *o;
-    int rc = 0;
+    int rc;
 
-    if (!project_matches(lc->page, stored))
+    if (!project_matches(lc->cursor.page, stored))
         return 0;
-    if (lc->matched++ < lc->page->offset)
-        return 0;
-    if (lc->count >= lc->page->limit) {
-        lc->more = true;
-        return PROJECTS_LIST_STOP;
-    }
-    snprintf(lc->last, sizeof lc->last, "%s", stored->id);
+    rc = projects_cursor_next(&lc->cursor, stored->id);
+    if (rc <= 0)
+        return rc;
     workspace_states_apply(lc->states, &p);
     /* The same object for every project: no new object, keys or hash table each time. */
     o = projects_json_fill(lc->item, &p, lc->admin);
@@ -562,37 +585,18 @@ static int list_one(void *ctx, const struct ep_project *stored)
             return rc;
         }
     }
-    if (lc->count++ > 0)
+    if (lc->cursor.count > 1)
         fputc(',', lc->out);
-    /* One fwrite per project: json_dumpf() writes token by token, several times slower. */
-    n = json_dumpb(o, buf, sizeof buf, JSON_COMPACT);
-    if (n > 0 && n <= sizeof buf) {
-        fwrite(buf, 1, n, lc->out);
-    } else {
-        big = json_dumps(o, JSON_COMPACT);
-        if (big == NULL || fputs(big, lc->out) < 0)
-            rc = EP_E_NOMEM;
-    }
-    free(big);
-    json_decref(o);
-    return rc;
+    return http_json_append(lc->out, o);
 }
 
-/*
- * The listing's validator when every status shown comes from the store (no
- * container engine, or it could not be asked): the store's generation and
- * the arguments, known before a single project is read, so an unchanged
- * poll is a 304 at once. Empty when the engine gave statuses: then the
- * answer's own hash is the validator.
- */
-static void list_store_etag(struct http_request *r, const struct workspace_states *states,
-                            char *etag, size_t size)
+void projects_page_etag(struct http_request *r, char kind, uint64_t seed, const char *const *args,
+                        char *etag, size_t size)
 {
-    static const char *const args[] = {"limit", "offset", "q", "after", "recorded", NULL};
-    uint64_t gen, h = http_fnv(HTTP_FNV_START, r->admin ? "A" : "-", 1);
+    uint64_t gen, h = seed;
 
     etag[0] = '\0';
-    if (states != NULL || ep_store_generation(r->ctx->store, &gen) != 0)
+    if (ep_store_generation(r->ctx->store, &gen) != 0)
         return;
     for (int i = 0; args[i]; i++) {
         const char *v = http_query(r, args[i]);
@@ -601,7 +605,25 @@ static void list_store_etag(struct http_request *r, const struct workspace_state
         if (v)
             h = http_fnv(h, v, strlen(v) + 1);
     }
-    snprintf(etag, size, "\"s%llx-%016llx\"", (unsigned long long)gen, (unsigned long long)h);
+    snprintf(etag, size, "\"%c%llx-%016llx\"", kind, (unsigned long long)gen,
+             (unsigned long long)h);
+}
+
+/*
+ * The listing's validator when every status shown comes from the store (no
+ * container engine, or it could not be asked): known before a single
+ * project is read, so an unchanged poll is a 304 at once. Empty when the
+ * engine gave statuses: then the answer's own hash is the validator.
+ */
+static void list_store_etag(struct http_request *r, const struct workspace_states *states,
+                            char *etag, size_t size)
+{
+    static const char *const args[] = {"limit", "offset", "q", "after", "recorded", NULL};
+
+    etag[0] = '\0';
+    if (states == NULL)
+        projects_page_etag(r, 's', http_fnv(HTTP_FNV_START, r->admin ? "A" : "-", 1), args, etag,
+                           size);
 }
 
 /*
@@ -614,7 +636,7 @@ static void list_store_etag(struct http_request *r, const struct workspace_state
 void projects_handle_list(struct http_request *r)
 {
     struct projects_page page;
-    struct list_ctx lc = {.admin = r->admin, .store = r->ctx->store, .page = &page};
+    struct list_ctx lc = {.admin = r->admin, .store = r->ctx->store, .cursor.page = &page};
     struct workspace_states *states;
     const char *recorded = http_query(r, "recorded");
     char *text = NULL, etag[40];
@@ -651,7 +673,7 @@ void projects_handle_list(struct http_request *r)
         err = 0;
     json_decref(lc.item);
     workspace_states_free(states);
-    fprintf(lc.out, "],\"count\":%u", lc.count);
+    fprintf(lc.out, "],\"count\":%lu", lc.cursor.count);
     if (page.on) {
         uint64_t total = 0;
 
@@ -660,7 +682,7 @@ void projects_handle_list(struct http_request *r)
             err = ep_store_projects_count(r->ctx->store, &total);
         if (page.q[0] == '\0')
             fprintf(lc.out, ",\"total\":%llu", (unsigned long long)total);
-        projects_page_print(&page, lc.out, lc.more, lc.last);
+        projects_cursor_print(&lc.cursor, lc.out);
     }
     fputc('}', lc.out);
     if (fclose(lc.out) != 0 && err == 0)
@@ -701,8 +723,7 @@ static void start_or_stop(struct http_request *r, bool start)
     bool checked;
     int err;
 
-    if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
-        projects_authorize(r, &p, password) < 0)
+    if (projects_load_authorized(r, &p, &password) < 0)
         return;
     /* The audit says "with password" only when one was needed and checked. */
     checked = password && !r->admin && p.password_hash[0];
@@ -747,8 +768,7 @@ void projects_handle_delete(struct http_request *r)
         return;
     }
     purge = purge_text && strcmp(purge_text, "true") == 0;
-    if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
-        projects_authorize(r, &p, password) < 0)
+    if (projects_load_authorized(r, &p, &password) < 0)
         return;
     err = workspace_delete(r->ctx, &p, purge, errbuf);
     if (err) {
@@ -804,7 +824,7 @@ void projects_handle_password(struct http_request *r)
                        "send \"currentPassword\" to change the password of a protected workspace");
             return;
         }
-        if (projects_authorize(r, &p, current) < 0)
+        if (authorize(r, &p, current) < 0)
             return;
     }
     if (next && auth_hash_password(next, hash) < 0) {

@@ -29,18 +29,14 @@
  * malloc and free); the two groupings are small trees of host names.
  */
 struct seen_ctx {
-    FILE *domains;  /* "host":{record},... */
-    size_t count;   /* hosts written */
-    size_t matched; /* hosts that passed the filters */
-    bool more;      /* a matching host follows the page */
-    char last[EP_HOST_BUFSZ];
-    json_t *categorized; /* category → [host] */
-    json_t *groups;      /* registrable domain → [host] */
-    const struct projects_page *page;
-    const char *category;     /* ?category=: only this one, or NULL */
-    bool denied_only;         /* ?denied=1: only hosts denied at least once */
-    struct ep_store_read *rd; /* ?coverage=1: a read for the covering rule, or NULL */
-    const char *profile;      /* whose rules cover (with rd) */
+    FILE *domains;                 /* "host":{record},... */
+    struct projects_cursor cursor; /* the page: hosts written, the last one */
+    json_t *categorized;           /* category → [host] */
+    json_t *groups;                /* registrable domain → [host] */
+    const char *category;          /* ?category=: only this one, or NULL */
+    bool denied_only;              /* ?denied=1: only hosts denied at least once */
+    struct ep_store_read *rd;      /* ?coverage=1: a read for the covering rule, or NULL */
+    const char *profile;           /* whose rules cover (with rd) */
     /*
      * Reused for every host of the answer: one record object whose members
      * are replaced in place (no new object, keys or hash table per host),
@@ -51,29 +47,6 @@ struct seen_ctx {
     json_t *verdicts[2]; /* "allow", "deny" */
     json_t *from_profile, *from_base;
 };
-
-/* Append jansson's encoding of @p value (any JSON value) to @p out; consumes @p value. */
-static int dump_value(FILE *out, json_t *value)
-{
-    char buf[1024], *big = NULL;
-    size_t n;
-    int rc = 0;
-
-    if (value == NULL)
-        return EP_E_NOMEM;
-    n = json_dumpb(value, buf, sizeof buf, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (n > 0 && n <= sizeof buf) {
-        if (fwrite(buf, 1, n, out) != n)
-            rc = EP_E_NOMEM;
-    } else {
-        big = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (big == NULL || fputs(big, out) < 0)
-            rc = EP_E_NOMEM;
-    }
-    free(big);
-    json_decref(value);
-    return rc;
-}
 
 /*
  * ?coverage=1: the rule that already allows @p host, found as the
@@ -153,34 +126,31 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
     char first[32], last[32], group[EP_HOST_BUFSZ];
     const char *category = NULL;
     json_t *members, *record = sc->record, *name = NULL;
-    int rc = EP_E_NOMEM, c;
+    int rc, c;
 
     /* Hosts outside the page cost a count and the cheap tests, nothing more. */
-    if (!projects_page_match(sc->page, host) || (sc->denied_only && s->denied == 0))
+    if (!projects_page_match(sc->cursor.page, host) || (sc->denied_only && s->denied == 0))
         return 0;
     if (sc->category) {
         category = ep_category_of(host);
         if (strcmp(sc->category, category) != 0)
             return 0;
     }
-    if (sc->matched++ < sc->page->offset)
-        return 0;
-    if (sc->count >= sc->page->limit) {
-        sc->more = true;
-        return PROJECTS_LIST_STOP;
-    }
+    rc = projects_cursor_next(&sc->cursor, host);
+    if (rc <= 0)
+        return rc;
+    rc = EP_E_NOMEM;
     if (category == NULL)
         category = ep_category_of(host);
     c = category_index(category);
-    snprintf(sc->last, sizeof sc->last, "%s", host);
     http_time_iso(s->first_seen, first);
     http_time_iso(s->last_seen, last);
     name = json_string(host);
     if (name == NULL)
         goto out;
-    if (sc->count++ > 0)
+    if (sc->cursor.count > 1)
         fputc(',', sc->domains);
-    rc = dump_value(sc->domains, json_incref(name));
+    rc = http_json_append(sc->domains, json_incref(name));
     if (rc == 0 && fputc(':', sc->domains) == EOF)
         rc = EP_E_NOMEM;
     if (rc)
@@ -200,7 +170,7 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
         if (rc)
             goto out;
     }
-    rc = dump_value(sc->domains, json_incref(record));
+    rc = http_json_append(sc->domains, json_incref(record));
     if (rc)
         goto out;
     rc = EP_E_NOMEM;
@@ -234,7 +204,7 @@ static int list_args(struct http_request *r, const struct ep_project *p, struct 
 
     if (projects_page_args(r, page) < 0)
         return -1;
-    sc->page = page;
+    sc->cursor.page = page;
     for (int c = 0; category && ep_category_names[c]; c++)
         known = known || strcmp(category, ep_category_names[c]) == 0;
     if (category && !known) {
@@ -271,21 +241,11 @@ static bool list_not_modified(struct http_request *r, const struct ep_project *p
 {
     static const char *const args[] = {"limit",  "offset",   "q",       "after", "category",
                                        "denied", "coverage", "profile", NULL};
-    uint64_t gen, h = http_fnv(HTTP_FNV_START, p->id, strlen(p->id));
     char etag[48];
 
-    if (ep_store_generation(r->ctx->store, &gen) != 0)
-        return false;
-    for (int i = 0; args[i]; i++) {
-        const char *v = http_query(r, args[i]);
-
-        h = http_fnv(h, v ? "=" : "-", 1);
-        if (v)
-            h = http_fnv(h, v, strlen(v) + 1);
-    }
-    snprintf(etag, sizeof etag, "\"r%llx-%016llx\"", (unsigned long long)gen,
-             (unsigned long long)h);
-    return http_not_modified(r, etag);
+    projects_page_etag(r, 'r', http_fnv(HTTP_FNV_START, p->id, strlen(p->id)), args, etag,
+                       sizeof etag);
+    return etag[0] && http_not_modified(r, etag);
 }
 
 /*
@@ -300,14 +260,12 @@ void recorded_handle_list(struct http_request *r)
     struct projects_page page;
     char *domains = NULL, *text = NULL;
     size_t domains_len = 0;
-    const char *password;
     struct ep_project p;
     FILE *out = NULL;
     size_t text_len = 0;
     int err = EP_E_NOMEM;
 
-    if (projects_password_arg(r, &password) < 0 || projects_load(r, &p, password) < 0 ||
-        projects_authorize(r, &p, password) < 0 || list_args(r, &p, &page, &sc) < 0 ||
+    if (projects_load_authorized(r, &p, NULL) < 0 || list_args(r, &p, &page, &sc) < 0 ||
         list_not_modified(r, &p))
         goto out;
     if (sc.profile) {
@@ -337,17 +295,17 @@ void recorded_handle_list(struct http_request *r)
     if (out == NULL)
         goto fail;
     fputs("{\"projectId\":", out);
-    if (dump_value(out, json_string(p.id)) != 0)
+    if (http_json_append(out, json_string(p.id)) != 0)
         goto fail;
     fprintf(out, ",\"domains\":{%s},\"categorized\":", domains);
-    if (dump_value(out, json_incref(sc.categorized)) != 0)
+    if (http_json_append(out, json_incref(sc.categorized)) != 0)
         goto fail;
     fputs(",\"groups\":", out);
-    if (dump_value(out, json_incref(sc.groups)) != 0)
+    if (http_json_append(out, json_incref(sc.groups)) != 0)
         goto fail;
-    fprintf(out, ",\"totalDomains\":%zu", sc.count);
+    fprintf(out, ",\"totalDomains\":%lu", sc.cursor.count);
     if (page.on || sc.category || sc.denied_only)
-        projects_page_print(&page, out, sc.more, sc.last);
+        projects_cursor_print(&sc.cursor, out);
     fputc('}', out);
     if (fclose(out) != 0)
         goto fail_closed;
@@ -388,112 +346,116 @@ void recorded_handle_clear(struct http_request *r)
                     json_pack("{s:b, s:s}", "success", 1, "message", "Recorded domains cleared"));
 }
 
-/* The rules already in force, as written, for "already covered" answers. */
-struct rule_set {
-    char **texts; /* sorted, host/ip rules */
+/* A growable array of rules. */
+struct rule_list {
+    struct ep_rule *v;
     size_t n;
     size_t cap;
-    struct ep_rule *regex;
-    size_t n_regex;
-    size_t cap_regex;
+};
+
+static int rule_list_append(struct rule_list *list, const struct ep_rule *rule)
+{
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 64;
+        struct ep_rule *v = ep_realloc(list->v, cap * sizeof *v);
+
+        if (v == NULL)
+            return EP_E_NOMEM;
+        list->v = v;
+        list->cap = cap;
+    }
+    list->v[list->n++] = *rule;
+    return 0;
+}
+
+/*
+ * The rules already in force, for "already covered" answers: the rules
+ * on a name or an address sorted by it (then by kind), so that every rule
+ * on one name is a single lookup; the regex rules in the store's order.
+ */
+struct rule_set {
+    struct rule_list named;
+    struct rule_list regex;
 };
 
 static int collect_rule(void *ctx, const struct ep_rule *rule)
 {
     struct rule_set *rs = ctx;
-    char text[EP_RULE_BUFSZ];
 
-    if (rule->kind == EP_RULE_REGEX) {
-        if (rs->n_regex == rs->cap_regex) {
-            size_t cap = rs->cap_regex ? rs->cap_regex * 2 : 8;
-            struct ep_rule *re = ep_realloc(rs->regex, cap * sizeof *re);
-
-            if (re == NULL)
-                return EP_E_NOMEM;
-            rs->regex = re;
-            rs->cap_regex = cap;
-        }
-        rs->regex[rs->n_regex++] = *rule;
-        return 0;
-    }
-    if (rs->n == rs->cap) {
-        size_t cap = rs->cap ? rs->cap * 2 : 64;
-        char **t = ep_realloc(rs->texts, cap * sizeof *t);
-
-        if (t == NULL)
-            return EP_E_NOMEM;
-        rs->texts = t;
-        rs->cap = cap;
-    }
-    ep_rule_format(rule, text);
-    rs->texts[rs->n] = ep_strdup(text);
-    if (rs->texts[rs->n] == NULL)
-        return EP_E_NOMEM;
-    rs->n++;
-    return 0;
+    return rule_list_append(rule->kind == EP_RULE_REGEX ? &rs->regex : &rs->named, rule);
 }
 
-static int str_cmp(const void *a, const void *b)
+static int rule_cmp(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+    const struct ep_rule *x = a, *y = b;
+    int c = strcmp(x->host, y->host);
 
-static bool rule_set_has(const struct rule_set *rs, const char *text)
-{
-    return rs->n && bsearch(&text, rs->texts, rs->n, sizeof *rs->texts, str_cmp) != NULL;
+    return c ? c : (int)x->kind - (int)y->kind;
 }
 
 static void rule_set_free(struct rule_set *rs)
 {
-    for (size_t i = 0; i < rs->n; i++)
-        free(rs->texts[i]);
-    free(rs->texts);
-    free(rs->regex);
+    free(rs->named.v);
+    free(rs->regex.v);
 }
 
-/* Is @p cand in @p rs and does it cover @p rule (policy/covers.h)? Its text goes to @p by. */
-static bool covered_by(const struct rule_set *rs, const struct ep_rule *cand,
-                       const struct ep_rule *rule, char *by)
+/* The first rule of @p rs on @p name (a binary search), or the end of the named rules. */
+static const struct ep_rule *first_on(const struct rule_set *rs, const char *name)
 {
-    char text[EP_RULE_BUFSZ];
+    size_t lo = 0, hi = rs->named.n;
 
-    ep_rule_format(cand, text);
-    if (!rule_set_has(rs, text) || !ep_rule_covers_rule(cand, rule))
-        return false;
-    snprintf(by, EP_RULE_BUFSZ, "%s", text);
-    return true;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(rs->named.v[mid].host, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return rs->named.v + lo;
+}
+
+/* The name one label up ("example.com" for "www.example.com"), NULL after the last. */
+static const char *parent_name(const char *name)
+{
+    const char *dot = strchr(name, '.');
+
+    return dot ? dot + 1 : NULL;
 }
 
 /*
- * The rule in @p rs that already gives what @p rule would (written into
- * @p by), or false. ep_rule_covers_rule() decides; the candidates are the
- * same rule, then the rules of every kind on the rule's host and on each
- * of its ancestors, nearest first, then the regex rules.
+ * Among the rules on names and addresses (at least one): the same rule,
+ * then the rules on the rule's host and on each of its ancestors, nearest
+ * first, that cover it; or NULL.
  */
-static bool covered(const struct rule_set *rs, const struct ep_rule *rule, char *by)
+static const struct ep_rule *covering_named(const struct rule_set *rs, const struct ep_rule *rule)
 {
-    struct ep_rule cand;
+    const struct ep_rule *end = rs->named.v + rs->named.n;
+    const struct ep_rule *same = bsearch(rule, rs->named.v, rs->named.n, sizeof *rule, rule_cmp);
 
-    if (covered_by(rs, rule, rule, by))
-        return true;
-    for (const char *a = rule->host; a; a = strchr(a, '.') ? strchr(a, '.') + 1 : NULL) {
-        for (unsigned kind = 1; kind <= EP_RULE_KINDS; kind <<= 1) {
-            if (!(kind & EP_RULE_KINDS) || kind == EP_RULE_REGEX)
-                continue;
-            memset(&cand, 0, sizeof cand);
-            cand.kind = (enum ep_rule_kind)kind;
-            snprintf(cand.host, sizeof cand.host, "%s", a);
-            if (covered_by(rs, &cand, rule, by))
-                return true;
-        }
-    }
-    for (size_t i = 0; i < rs->n_regex; i++) {
-        if (ep_rule_covers_rule(&rs->regex[i], rule)) {
-            ep_rule_format(&rs->regex[i], by);
-            return true;
-        }
-    }
-    return false;
+    if (same)
+        return same;
+    for (const char *name = rule->host; name; name = parent_name(name))
+        for (const struct ep_rule *by = first_on(rs, name); by < end && strcmp(by->host, name) == 0;
+             by++)
+            if (ep_rule_covers_rule(by, rule))
+                return by;
+    return NULL;
+}
+
+/*
+ * The rule of @p rs that already gives what @p rule would, or NULL:
+ * ep_rule_covers_rule() decides, the rules on names and addresses first
+ * (covering_named()), then the regex rules in order.
+ */
+static const struct ep_rule *covering_rule(const struct rule_set *rs, const struct ep_rule *rule)
+{
+    const struct ep_rule *by = rs->named.n ? covering_named(rs, rule) : NULL;
+
+    for (size_t i = 0; by == NULL && i < rs->regex.n; i++)
+        if (ep_rule_covers_rule(&rs->regex.v[i], rule))
+            by = &rs->regex.v[i];
+    return by;
 }
 
 /* The rule text that promotes canonical @p host in @p form. */
@@ -509,6 +471,253 @@ static void promoted_text(const char *host, enum ep_host_kind kind, const char *
         snprintf(out, EP_RULE_BUFSZ, "%s", host);
 }
 
+/* What the caller asked of a promote. */
+struct promote_args {
+    json_t *domains;
+    const char *form;    /* "exact", "suffix" or "subdomains" */
+    const char *profile; /* the profile named, or NULL for the project's */
+    bool replace;
+    bool allow_empty;
+    bool dry_run; /* answer what the promote would do, write nothing */
+};
+
+/* Read and check the promote's body into @p a; -1 after answering 400 naming the field. */
+static int promote_args_read(struct http_request *r, struct promote_args *a)
+{
+    json_t *v;
+    size_t i;
+
+    if (http_field_array(r, "domains", true, &a->domains) < 0 ||
+        http_field_string(r, "form", false, &a->form) < 0 ||
+        http_field_string(r, "profile", false, &a->profile) < 0 ||
+        http_field_bool(r, "replace", false, &a->replace) < 0 ||
+        http_field_bool(r, "allowEmpty", false, &a->allow_empty) < 0 ||
+        http_field_bool(r, "dryRun", false, &a->dry_run) < 0)
+        return -1;
+    if (strcmp(a->form, "exact") != 0 && strcmp(a->form, "suffix") != 0 &&
+        strcmp(a->form, "subdomains") != 0) {
+        http_error(r, 400, "bad_field",
+                   "field \"form\" must be \"exact\", \"suffix\" or \"subdomains\"");
+        return -1;
+    }
+    if (a->profile && ep_profile_validate(a->profile) != 0) {
+        http_error(r, 400, "bad_field", "field \"profile\" is not a valid profile name");
+        return -1;
+    }
+    json_array_foreach(a->domains, i, v)
+    {
+        if (!json_is_string(v)) {
+            http_error(r, 400, "bad_field", "field \"domains\" must hold strings (entry %zu)", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The rules in force that can cover a promoted rule: the base domains,
+ * and the profile's own unless they are being replaced.
+ */
+static int rule_set_collect(struct ep_store *store, const char *profile, bool replace,
+                            struct rule_set *rs)
+{
+    int err = ep_store_rules_list(store, EP_PROFILE_BASE, collect_rule, rs);
+
+    if ((err == 0 || err == EP_E_NOTFOUND) && !replace)
+        err = ep_store_rules_list(store, profile, collect_rule, rs);
+    if (err && err != EP_E_NOTFOUND)
+        return err;
+    if (rs->named.n)
+        qsort(rs->named.v, rs->named.n, sizeof *rs->named.v, rule_cmp);
+    return 0;
+}
+
+/*
+ * A promote worked out before anything is written: the new rules (each
+ * with the domain it came from) and the answer's three lists.
+ */
+struct promotion {
+    struct ep_rule *rules;
+    json_t **names; /* the domain of each rule, as sent */
+    size_t n;
+    json_t *added;   /* [rule text], filled once the rules are (or would be) written */
+    json_t *covered; /* [{"domain", "rule"}] */
+    json_t *refused; /* [{"domain", "message"}] */
+};
+
+static void promotion_free(struct promotion *pm)
+{
+    json_decref(pm->added);
+    json_decref(pm->covered);
+    json_decref(pm->refused);
+    free(pm->names);
+    free(pm->rules);
+}
+
+static int refuse(struct promotion *pm, const char *domain, const char *message)
+{
+    return json_array_append_new(pm->refused,
+                                 json_pack("{s:s, s:s}", "domain", domain, "message", message)) == 0
+               ? 0
+               : EP_E_NOMEM;
+}
+
+static bool same_rule(const struct ep_rule *a, const struct ep_rule *b)
+{
+    return a->kind == b->kind && strcmp(a->host, b->host) == 0;
+}
+
+/*
+ * Judge domain @p v in @p form: refused (and why), a repeat of an earlier
+ * domain's rule (dropped), already covered by a rule of @p rs (and which),
+ * or a new rule. 0 or EP_E_NOMEM.
+ */
+static int promotion_judge(struct promotion *pm, const struct rule_set *rs, json_t *v,
+                           const char *form)
+{
+    const char *domain = json_string_value(v);
+    char host[EP_HOST_BUFSZ], text[EP_RULE_BUFSZ], why[256] = "";
+    struct ep_rule *rule = &pm->rules[pm->n];
+    const struct ep_rule *by;
+    enum ep_host_kind kind;
+    int err;
+
+    /* A pasted URL would otherwise be refused for its "port" ("http:" + "//host/"). */
+    if (strstr(domain, "://"))
+        return refuse(pm, domain,
+                      "a URL, not a host: promote the host alone, without the scheme "
+                      "(\"https://\") or a path");
+    err = ep_host_normalize(domain, json_string_length(v), host, NULL, &kind);
+    if (err == 0 && kind != EP_HOST_NAME && strcmp(form, "exact") != 0)
+        return refuse(pm, domain, "an IP address can only be promoted in the exact form");
+    if (err == 0) {
+        promoted_text(host, kind, form, text);
+        err = ep_rule_parse(text, rule, why, sizeof why);
+    }
+    if (err == EP_E_NOMEM)
+        return err;
+    if (err)
+        return refuse(pm, domain, why[0] ? why : ep_strerror(err));
+    for (size_t i = 0; i < pm->n; i++)
+        if (same_rule(&pm->rules[i], rule))
+            return 0;
+    by = covering_rule(rs, rule);
+    if (by) {
+        ep_rule_format(by, text);
+        return json_array_append_new(pm->covered,
+                                     json_pack("{s:s, s:s}", "domain", domain, "rule", text)) == 0
+                   ? 0
+                   : EP_E_NOMEM;
+    }
+    pm->names[pm->n++] = v;
+    return 0;
+}
+
+/* Work out the promote of @p domains in @p form against @p rs. 0 or EP_E_NOMEM. */
+static int promotion_build(struct promotion *pm, const struct rule_set *rs, json_t *domains,
+                           const char *form)
+{
+    size_t i, size = json_array_size(domains);
+    json_t *v;
+    int err = 0;
+
+    pm->rules = ep_calloc(size + 1, sizeof *pm->rules);
+    pm->names = ep_calloc(size + 1, sizeof *pm->names);
+    pm->added = json_array();
+    pm->covered = json_array();
+    pm->refused = json_array();
+    if (pm->rules == NULL || pm->names == NULL || pm->added == NULL || pm->covered == NULL ||
+        pm->refused == NULL)
+        return EP_E_NOMEM;
+    json_array_foreach(domains, i, v)
+    {
+        err = promotion_judge(pm, rs, v, form);
+        if (err)
+            break;
+    }
+    return err;
+}
+
+/*
+ * Fill "added" with the rules written; a rule the store already held (a
+ * concurrent promote added it meanwhile) goes to "covered", by itself.
+ * @p added says which the store added; NULL: every one was, or would be.
+ */
+static int promotion_outcome(struct promotion *pm, const bool *added)
+{
+    char text[EP_RULE_BUFSZ];
+    int err;
+
+    for (size_t i = 0; i < pm->n; i++) {
+        ep_rule_format(&pm->rules[i], text);
+        if (added == NULL || added[i])
+            err = json_array_append_new(pm->added, json_string(text));
+        else
+            err = json_array_append_new(
+                pm->covered, json_pack("{s:O, s:s}", "domain", pm->names[i], "rule", text));
+        if (err)
+            return EP_E_NOMEM;
+    }
+    return 0;
+}
+
+/* The rules of a profile that a replace would remove: those not among the promotion's. */
+struct removal {
+    const struct promotion *pm;
+    json_t *removed; /* [rule text] */
+};
+
+static int collect_removed(void *ctx, const struct ep_rule *rule)
+{
+    struct removal *rm = ctx;
+    char text[EP_RULE_BUFSZ];
+
+    for (size_t i = 0; i < rm->pm->n; i++)
+        if (same_rule(&rm->pm->rules[i], rule))
+            return 0;
+    ep_rule_format(rule, text);
+    return json_array_append_new(rm->removed, json_string(text)) == 0 ? 0 : EP_E_NOMEM;
+}
+
+/*
+ * A dry run's "removed": what a replace of @p profile by @p pm's rules
+ * would take away (nothing for an add). Reads, never writes.
+ */
+static int promotion_removed(struct ep_store *store, const char *profile,
+                             const struct promotion *pm, bool replace, json_t **out)
+{
+    struct removal rm = {pm, json_array()};
+    int err = 0;
+
+    if (rm.removed == NULL)
+        return EP_E_NOMEM;
+    if (replace)
+        err = ep_store_rules_list(store, profile, collect_removed, &rm);
+    if (err && err != EP_E_NOTFOUND) {
+        json_decref(rm.removed);
+        return err;
+    }
+    *out = rm.removed;
+    return 0;
+}
+
+/*
+ * Write @p pm's rules into @p profile: in place of its rules, or beside
+ * them; then *@p added (the caller frees it) says which the store added.
+ */
+static int promotion_write(struct ep_store *store, const char *profile, const struct promotion *pm,
+                           bool replace, bool **added)
+{
+    if (replace)
+        return ep_store_rules_replace(store, profile, pm->rules, pm->n);
+    if (pm->n == 0)
+        return 0;
+    *added = ep_calloc(pm->n, sizeof **added);
+    if (*added == NULL)
+        return EP_E_NOMEM;
+    return ep_store_rules_add(store, profile, pm->rules, pm->n, *added);
+}
+
 /*
  * POST /api/projects/:id/recorded-domains/promote: turn hosts into rules
  * of a profile (the project's own unless named). Each host is reported as
@@ -518,175 +727,78 @@ static void promoted_text(const char *host, enum ep_host_kind kind, const char *
  * reported. Replacing is all or nothing: one refused host answers 400 with
  * every reason and changes nothing, and a replace that would leave the
  * profile without a rule needs "allowEmpty": true.
+ *
+ * "dryRun": true answers the same, 400s included, with "dryRun" and the
+ * rules a replace would remove ("removed"), and writes nothing: the review
+ * page shows it before a replace, so that what a rule means is decided
+ * here and in the policy core alone.
  */
 void recorded_handle_promote(struct http_request *r)
 {
-    const char *form = "exact", *profile_name = NULL;
-    bool replace = false, allow_empty = false;
+    struct promote_args a = {.form = "exact"};
     struct rule_set rs = {0};
-    struct ep_rule *rules = NULL;
-    bool *added = NULL;
-    json_t *domains, *v, *added_json = NULL, *covered_json = NULL, *refused_json = NULL;
-    json_t **accepted_names = NULL;
-    struct ep_project p;
+    struct promotion pm = {0};
     char profile[EP_PROFILE_MAX + 1];
-    size_t n = 0, i;
+    json_t *removed = NULL, *answer;
+    struct ep_project p;
+    bool *added = NULL;
     int err;
 
-    if (http_field_array(r, "domains", true, &domains) < 0 ||
-        http_field_string(r, "form", false, &form) < 0 ||
-        http_field_string(r, "profile", false, &profile_name) < 0 ||
-        http_field_bool(r, "replace", false, &replace) < 0 ||
-        http_field_bool(r, "allowEmpty", false, &allow_empty) < 0)
+    if (promote_args_read(r, &a) < 0 || projects_load(r, &p, NULL) < 0)
         return;
-    if (strcmp(form, "exact") != 0 && strcmp(form, "suffix") != 0 &&
-        strcmp(form, "subdomains") != 0) {
-        http_error(r, 400, "bad_field",
-                   "field \"form\" must be \"exact\", \"suffix\" or \"subdomains\"");
-        return;
-    }
-    if (profile_name && ep_profile_validate(profile_name) != 0) {
-        http_error(r, 400, "bad_field", "field \"profile\" is not a valid profile name");
-        return;
-    }
-    json_array_foreach(domains, i, v)
-    {
-        if (!json_is_string(v)) {
-            http_error(r, 400, "bad_field", "field \"domains\" must hold strings (entry %zu)", i);
-            return;
-        }
-    }
-    if (projects_load(r, &p, NULL) < 0)
-        return;
-    snprintf(profile, sizeof profile, "%s", profile_name ? profile_name : p.profile);
-
-    err = ep_store_rules_list(r->ctx->store, EP_PROFILE_BASE, collect_rule, &rs);
-    if ((err == 0 || err == EP_E_NOTFOUND) && !replace)
-        err = ep_store_rules_list(r->ctx->store, profile, collect_rule, &rs);
-    if (err && err != EP_E_NOTFOUND)
+    snprintf(profile, sizeof profile, "%s", a.profile ? a.profile : p.profile);
+    err = rule_set_collect(r->ctx->store, profile, a.replace, &rs);
+    if (err == 0)
+        err = promotion_build(&pm, &rs, a.domains, a.form);
+    if (err)
         goto store_error;
-    if (rs.n)
-        qsort(rs.texts, rs.n, sizeof *rs.texts, str_cmp);
-
-    rules = ep_calloc(json_array_size(domains) + 1, sizeof *rules);
-    accepted_names = ep_calloc(json_array_size(domains) + 1, sizeof *accepted_names);
-    added_json = json_array();
-    covered_json = json_array();
-    refused_json = json_array();
-    err = EP_E_NOMEM;
-    if (rules == NULL || accepted_names == NULL || added_json == NULL || covered_json == NULL ||
-        refused_json == NULL)
-        goto store_error;
-    json_array_foreach(domains, i, v)
-    {
-        const char *name = json_string_value(v);
-        char host[EP_HOST_BUFSZ], text[EP_RULE_BUFSZ], why[256] = "", by[EP_RULE_BUFSZ];
-        enum ep_host_kind kind;
-        bool dup = false;
-
-        /* A pasted URL would otherwise be refused for its "port" ("http:" + "//host/"). */
-        if (strstr(name, "://")) {
-            if (json_array_append_new(
-                    refused_json,
-                    json_pack("{s:s, s:s}", "domain", name, "message",
-                              "a URL, not a host: promote the host alone, without the scheme "
-                              "(\"https://\") or a path")) != 0)
-                goto nomem;
-            continue;
-        }
-        err = ep_host_normalize(name, json_string_length(v), host, NULL, &kind);
-        if (err == EP_E_NOMEM)
-            goto nomem;
-        if (err == 0 && kind != EP_HOST_NAME && strcmp(form, "exact") != 0)
-            snprintf(why, sizeof why, "an IP address can only be promoted in the exact form");
-        if (err || why[0]) {
-            if (json_array_append_new(refused_json,
-                                      json_pack("{s:s, s:s}", "domain", name, "message",
-                                                why[0] ? why : ep_strerror(err))) != 0)
-                goto nomem;
-            continue;
-        }
-        promoted_text(host, kind, form, text);
-        err = ep_rule_parse(text, &rules[n], why, sizeof why);
-        if (err == EP_E_NOMEM)
-            goto nomem;
-        if (err) {
-            if (json_array_append_new(refused_json,
-                                      json_pack("{s:s, s:s}", "domain", name, "message",
-                                                why[0] ? why : ep_strerror(err))) != 0)
-                goto nomem;
-            continue;
-        }
-        for (size_t j = 0; j < n && !dup; j++)
-            dup = rules[j].kind == rules[n].kind && strcmp(rules[j].host, rules[n].host) == 0;
-        if (dup)
-            continue;
-        if (covered(&rs, &rules[n], by)) {
-            if (json_array_append_new(covered_json,
-                                      json_pack("{s:s, s:s}", "domain", name, "rule", by)) != 0)
-                goto nomem;
-            continue;
-        }
-        accepted_names[n] = v;
-        n++;
-    }
-    if (replace && json_array_size(refused_json)) {
+    if (a.replace && json_array_size(pm.refused)) {
         http_reply_json(r, 400,
                         json_pack("{s:s, s:s, s:O}", "error", "invalid_domains", "message",
                                   "a replace is all or nothing: some domains cannot become rules, "
                                   "so nothing was changed",
-                                  "refused", refused_json));
+                                  "refused", pm.refused));
         goto out;
     }
-    if (replace && n == 0 && !allow_empty) {
+    if (a.replace && pm.n == 0 && !a.allow_empty) {
         http_error(r, 400, "empty_replace",
                    "this replace would leave profile \"%s\" with no rules; send "
                    "\"allowEmpty\": true to empty it on purpose",
                    profile);
         goto out;
     }
-    err = 0;
-    if (replace) {
-        err = ep_store_rules_replace(r->ctx->store, profile, rules, n);
-    } else if (n) {
-        added = ep_calloc(n, sizeof *added);
-        err = added ? ep_store_rules_add(r->ctx->store, profile, rules, n, added) : EP_E_NOMEM;
-    }
+    if (a.dry_run)
+        err = promotion_removed(r->ctx->store, profile, &pm, a.replace, &removed);
+    else
+        err = promotion_write(r->ctx->store, profile, &pm, a.replace, &added);
     if (err)
         goto store_error;
-    for (i = 0; i < n; i++) {
-        char text[EP_RULE_BUFSZ];
-
-        ep_rule_format(&rules[i], text);
-        if (replace || added[i])
-            err = json_array_append_new(added_json, json_string(text));
-        else
-            err = json_array_append_new(
-                covered_json, json_pack("{s:O, s:s}", "domain", accepted_names[i], "rule", text));
-        if (err) {
-            /* Committed already: say so rather than list a part of it. */
+    if (promotion_outcome(&pm, added) != 0) {
+        /* Committed already: say so rather than list a part of it. */
+        if (!a.dry_run)
             log_line("promote into %s: committed, but out of memory for the answer", profile);
-            goto nomem;
-        }
+        err = EP_E_NOMEM;
+        goto store_error;
     }
-    if (replace || json_array_size(added_json))
-        audit_record(r, replace ? "whitelist.replace" : "whitelist.promote", profile,
-                     "%zu rules from project %s", json_array_size(added_json), p.id);
-    http_reply_json(r, 200,
-                    json_pack("{s:b, s:s, s:s, s:s, s:b, s:O, s:O, s:O}", "success", 1, "projectId",
-                              p.id, "profile", profile, "form", form, "replaced", replace, "added",
-                              added_json, "covered", covered_json, "refused", refused_json));
+    if (!a.dry_run && (a.replace || json_array_size(pm.added)))
+        audit_record(r, a.replace ? "whitelist.replace" : "whitelist.promote", profile,
+                     "%zu rules from project %s", json_array_size(pm.added), p.id);
+    answer = json_pack("{s:b, s:s, s:s, s:s, s:b, s:O, s:O, s:O}", "success", 1, "projectId", p.id,
+                       "profile", profile, "form", a.form, "replaced", a.replace, "added", pm.added,
+                       "covered", pm.covered, "refused", pm.refused);
+    if (answer && a.dry_run &&
+        (json_object_set_new_nocheck(answer, "dryRun", json_true()) != 0 ||
+         json_object_set_new_nocheck(answer, "removed", json_incref(removed)) != 0)) {
+        json_decref(answer);
+        answer = NULL;
+    }
+    http_reply_json(r, 200, answer);
     goto out;
-nomem:
-    err = EP_E_NOMEM;
 store_error:
     http_error_store(r, err, "whitelist");
 out:
-    json_decref(added_json);
-    json_decref(covered_json);
-    json_decref(refused_json);
-    free(accepted_names);
+    json_decref(removed);
     free(added);
-    free(rules);
+    promotion_free(&pm);
     rule_set_free(&rs);
 }

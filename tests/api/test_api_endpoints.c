@@ -541,6 +541,91 @@ static void test_recorded_and_promote(void)
     api_reply_free(&r);
 }
 
+/*
+ * Promote @p fields ("domains": [...], ...) first as a dry run, then for
+ * real: the dry run answers @p status and changes nothing (the whole admin
+ * dump, audit log included), and its answer is the real one's plus
+ * "dryRun": true and "removed", which is returned (NULL on a 400).
+ */
+static json_t *dry_run_then_promote(const char *promote, const char *fields, long status)
+{
+    char body[512], *before = api_dump(&d), *after;
+    struct api_reply dry, real;
+    json_t *removed = NULL;
+
+    snprintf(body, sizeof body, "{%s, \"dryRun\": true}", fields);
+    CHECK_INT(api_call(&d, "POST", promote, true, body, &dry), status);
+    after = api_dump(&d);
+    CHECK_STR(after, before);
+    if (status == 200 && dry.json) {
+        CHECK(json_is_true(json_object_get(dry.json, "dryRun")));
+        removed = json_incref(json_object_get(dry.json, "removed"));
+        CHECK(json_is_array(removed));
+        json_object_del(dry.json, "dryRun");
+        json_object_del(dry.json, "removed");
+    }
+    snprintf(body, sizeof body, "{%s}", fields);
+    CHECK_INT(api_call(&d, "POST", promote, true, body, &real), status);
+    CHECK(dry.json && real.json && json_equal(dry.json, real.json));
+    if (!(dry.json && real.json && json_equal(dry.json, real.json)))
+        fprintf(stderr, "  dry run %s\n  promote %s\n", dry.body, real.body);
+    api_reply_free(&dry);
+    api_reply_free(&real);
+    free(before);
+    free(after);
+    return removed;
+}
+
+/* The dry run of a promote: what the promote that follows does, written nowhere. */
+static void test_promote_dry_run(void)
+{
+    char promote[160];
+    struct api_reply r;
+    json_t *removed;
+
+    snprintf(promote, sizeof promote, "/api/projects/%s/recorded-domains/promote", logging_id);
+    /* An add: one new rule, a repeat dropped, two covered (profile and base), one refused. */
+    removed = dry_run_then_promote(promote,
+                                   "\"domains\": [\"www.example.org\", \"pypi.org\", "
+                                   "\"WWW.example.org\", \"deb.debian.org\", \"com\"]",
+                                   200);
+    CHECK_INT(json_array_size(removed), 0);
+    json_decref(removed);
+    CHECK_INT(api_call(&d, "GET", "/api/whitelist?profile=course1", true, NULL, &r), 200);
+    CHECK(array_has(json_object_get(r.json, "domains"), "www.example.org"));
+    api_reply_free(&r);
+
+    /* A replace: "removed" names the profile's rules that go, and no other. */
+    CHECK_INT(st("PUT", "/api/whitelist", true,
+                 "{\"domains\": [\"github.com\", \".npmjs.org\", \"pypi.org\"], \"profile\": "
+                 "\"course2\"}"),
+              200);
+    removed = dry_run_then_promote(promote,
+                                   "\"domains\": [\"pypi.org\", \"example.net\", "
+                                   "\"deb.debian.org\"], \"profile\": \"course2\", "
+                                   "\"replace\": true",
+                                   200);
+    CHECK_INT(json_array_size(removed), 2);
+    CHECK(array_has(removed, "github.com"));
+    CHECK(array_has(removed, ".npmjs.org"));
+    json_decref(removed);
+    CHECK_INT(api_call(&d, "GET", "/api/whitelist?profile=course2", true, NULL, &r), 200);
+    CHECK_INT(json_array_size(json_object_get(r.json, "domains")), 2);
+    CHECK(array_has(json_object_get(r.json, "domains"), "pypi.org"));
+    CHECK(array_has(json_object_get(r.json, "domains"), "example.net"));
+    api_reply_free(&r);
+
+    /* A replace the promote would refuse is refused the same by its dry run. */
+    CHECK(dry_run_then_promote(promote,
+                               "\"domains\": [\"pypi.org\", \"com\"], \"profile\": \"course2\", "
+                               "\"replace\": true",
+                               400) == NULL);
+    CHECK(dry_run_then_promote(promote,
+                               "\"domains\": [], \"profile\": \"course2\", \"replace\": true",
+                               400) == NULL);
+    CHECK_INT(st("POST", promote, true, "{\"domains\": [], \"dryRun\": 1}"), 400);
+}
+
 static int count_seen(void *ctx, const char *host, const struct ep_seen *s)
 {
     (*(int *)ctx)++;
@@ -715,6 +800,7 @@ int main(void)
     test_admin_project_endpoints();
     test_whitelist();
     test_recorded_and_promote();
+    test_promote_dry_run();
     test_delete_cleans_up();
     test_audit_and_metrics();
     test_large_body_and_audit_details();

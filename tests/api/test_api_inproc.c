@@ -243,6 +243,9 @@ static void test_allocation_failures(void)
           "{\"domains\": [\"pypi.org\", \"npmjs.org\"], \"profile\": \"course1\", \"replace\": "
           "true}");
     sweep("POST", path, "{\"domains\": [\"com\"], \"profile\": \"course1\", \"replace\": true}");
+    sweep("POST", path,
+          "{\"domains\": [\"pypi.org\", \"x13.example.org\", \"192.0.2.9\"], \"profile\": "
+          "\"course1\", \"replace\": true, \"dryRun\": true}");
     snprintf(path, sizeof path, "/api/projects/%s/recorded-domains", PROJECT);
     sweep("GET", path, NULL);
     snprintf(path, sizeof path, "/api/projects/%s", PROJECT);

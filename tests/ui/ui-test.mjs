@@ -201,6 +201,8 @@ try {
   const removed = await page.$$eval('#replace-removed li', (e) => e.map((x) => x.textContent).sort());
   expect('replace shows the rules it would remove',
     ['.docs.python.org', '.github.com', '.pypi.org'].every((r) => removed.includes(r)), removed.join(', '));
+  expectEq('replace shows the rules the profile will hold, as the dry run answered',
+    await page.$$eval('#replace-added li', (e) => e.map((x) => x.textContent)), ['.tracker.example.net']);
   await page.click('#replace-cancel');
   const wl = await apiGet('/api/whitelist?profile=course1');
   expect('cancelled: the whitelist is unchanged', wl.domains.includes('.pypi.org') && !wl.domains.includes('.tracker.example.net'),

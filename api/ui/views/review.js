@@ -16,11 +16,6 @@ const FORMS = [
 const SORTS = [['name', 'Name'], ['count', 'Most requests'], ['last', 'Last seen'],
   ['denied', 'Most denied']];
 
-// The rule a host becomes in a form, as the API writes it.
-function ruleFor(host, form) {
-  return form === 'suffix' ? `.${host}` : form === 'subdomains' ? `*.${host}` : host;
-}
-
 export async function render(main, params, app) {
   const id = params[0];
   if (!id) {
@@ -382,15 +377,18 @@ export async function render(main, params, app) {
         h('ul', {class: 'refused'}, d.refused.map((c) => item(`${c.domain}: ${c.message}`)))] : null);
   }
 
-  // Ask before replacing: which rules of the profile go away.
-  function confirmReplace(profile, removed, added) {
+  // Ask before replacing: which rules of the profile go away, as the
+  // promote's dry run answered (the page never works out rules itself).
+  function confirmReplace(profile, {removed, added}) {
     return new Promise((resolve) => {
       const yes = h('button', {type: 'button', id: 'replace-confirm', class: 'danger'},
         `Replace: remove ${removed.length} rule${removed.length === 1 ? '' : 's'}`);
       const no = h('button', {type: 'button', id: 'replace-cancel'}, 'Cancel');
       replace(dialog,
         h('h3', {id: 'replace-title'}, `Replace the rules of ${profile}?`),
-        h('p', null, `The profile will hold exactly the ${added.length} promoted rule${added.length === 1 ? '' : 's'}.`),
+        h('p', null, `The profile will hold exactly the ${added.length} promoted rule${added.length === 1 ? '' : 's'}` +
+          (added.length ? ':' : '.')),
+        added.length ? h('ul', {id: 'replace-added'}, added.map((r) => h('li', null, r))) : null,
         removed.length ? [h('p', null, 'These rules will be removed:'),
           h('ul', {id: 'replace-removed'}, removed.map((r) => h('li', null, r)))]
           : h('p', null, 'No rule will be removed.'),
@@ -422,17 +420,16 @@ export async function render(main, params, app) {
       return;
     }
     try {
+      const url = `${path.project(id)}/recorded-domains/promote`;
+      const body = {domains, form: form_, profile, replace: replaceAll};
       if (replaceAll) {
-        const current = (await api('GET', `/api/whitelist?profile=${encodeURIComponent(profile)}`)).data.domains;
-        const rules = new Set(domains.map((x) => ruleFor(x, form_)));
-        const removed = current.filter((r) => !rules.has(r));
-        if (!(await confirmReplace(profile, removed, [...rules]))) {
+        const preview = await api('POST', url, {body: {...body, dryRun: true}});
+        if (!(await confirmReplace(profile, preview.data))) {
           app.say('Nothing was changed.', 'info');
           return;
         }
       }
-      const res = await api('POST', `${path.project(id)}/recorded-domains/promote`,
-        {body: {domains, form: form_, profile, replace: replaceAll}});
+      const res = await api('POST', url, {body});
       showResult(res.data);
       app.say(`Promotion into ${profile} done.`, 'ok');
       const refused = new Set(res.data.refused.map((r) => r.domain));
