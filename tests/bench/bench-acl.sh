@@ -4,7 +4,7 @@
 #   top_srcdir=.. top_builddir=. ../tests/bench/bench-acl.sh
 # (defaults: the script's source tree and the current directory).
 #
-# Eight squids on loopback in front of the fast origin, measured in
+# Ten squids on loopback in front of the fast origin, measured in
 # interleaved rounds (every row once per round), medians and ratios to
 # squid with no policy:
 #   plain        squid, no policy (baseline 1.00)
@@ -16,12 +16,20 @@
 #                negative_ttl=60 cache=1024): NOT a correct configuration
 #                (stale verdicts for a minute, merged lookups miscount),
 #                only to show what the snippet's ttl=0 cache=0 costs
+#   nullacl      the floor of squid's external-ACL path: the same
+#                external_acl_type line with tests/bench/null-acl, a helper
+#                that answers "ID OK" to everything without deciding
+#   nullecap     the floor of squid's in-process adaptation (eCAP): an
+#                adapter that passes every request unchanged
+#                (tests/bench/null-ecap.cc; only when libecap3-dev is
+#                installed, compiled here with g++)
 # Each for an allowed host (wrk, -t2 -c20, absolute-URI GETs), a host not
 # listed (denied: squid's 403, squidGuard's redirect), and CONNECT tunnels
 # (tests/bench/connect-load: CONNECT, one GET through the tunnel, close).
 # egress runs map 127.0.0.1 (wrk's address) to the workspace with the
 # 10-rule or the 100,000-rule profile.
 #
+# The floors allow everything: they have allowed and CONNECT rows only.
 # Knobs (environment): ROUNDS (3), DURATION (seconds per run, 4), CONNS
 # (20), THREADS (wrk threads, 2), ONLY (a regex of row names to run).
 set -u
@@ -43,7 +51,7 @@ for tool in wrk squid c-icap squidGuard; do
     }
 done
 [ -x "$STORECTL" ] && [ -x "$CLOAD" ] && [ -x "$top_builddir/tests/lib/origin" ] &&
-    [ -x "$top_builddir/acl/egress-acl" ] || {
+    [ -x "$top_builddir/acl/egress-acl" ] && [ -x "$top_builddir/tests/bench/null-acl" ] || {
     echo "bench-acl: build first (make check builds storectl, origin and connect-load)"
     exit 1
 }
@@ -117,6 +125,30 @@ done
     echo "deny_info ERR_EGRESS_DENIED egress_ttl_ok"
 } >"$STACK_DIR/aclttl.conf"
 
+# The floors: the same external_acl_type line with a helper that does
+# nothing, and (with libecap3-dev) an eCAP adapter that does nothing.
+{
+    echo "external_acl_type null_acl ttl=0 negative_ttl=0 cache=0 concurrency=200" \
+        "children-max=4 children-startup=1 children-idle=1 %>a %>rm %>rd" \
+        "$top_builddir/tests/bench/null-acl"
+    echo "acl null_acl_ok external null_acl"
+    echo "http_access deny !null_acl_ok"
+} >"$STACK_DIR/nullacl.conf"
+NULL_ECAP=
+if command -v g++ >/dev/null && [ -e /usr/include/libecap/adapter/service.h ]; then
+    g++ -O2 -fPIC -shared -o "$STACK_DIR/null-ecap.so" "$top_srcdir/tests/bench/null-ecap.cc" \
+        -lecap || exit 1
+    NULL_ECAP=1
+    {
+        echo "loadable_modules $STACK_DIR/null-ecap.so"
+        echo "ecap_enable on"
+        echo "ecap_service null_ecap reqmod_precache uri=ecap://egress-policy.invalid/bench/null bypass=off"
+        echo "adaptation_access null_ecap allow all"
+    } >"$STACK_DIR/nullecap.conf"
+else
+    echo "bench-acl: no libecap3-dev (or g++): the nullecap rows are left out"
+fi
+
 ICAP_THREADS=${ICAP_THREADS:-60}
 export ICAP_THREADS
 stack_start_origin || exit 1
@@ -137,6 +169,15 @@ STACK_INSTANCE=-acl SQUID_POLICY=acl ACL_STORE=$STORE ACL_FLUSH=1s stack_start_s
 PORT_acl=$SQUID_PORT
 STACK_INSTANCE=-aclttl SQUID_NO_ICAP=1 SQUID_PRE_CONF="$STACK_DIR/aclttl.conf" stack_start_squid || exit 1
 PORT_aclttl=$SQUID_PORT
+STACK_INSTANCE=-nullacl SQUID_NO_ICAP=1 SQUID_PRE_CONF="$STACK_DIR/nullacl.conf" stack_start_squid ||
+    exit 1
+PORT_nullacl=$SQUID_PORT
+PORT_nullecap=
+if [ -n "$NULL_ECAP" ]; then
+    STACK_INSTANCE=-nullecap SQUID_NO_ICAP=1 SQUID_PRE_CONF="$STACK_DIR/nullecap.conf" \
+        stack_start_squid || exit 1
+    PORT_nullecap=$SQUID_PORT
+fi
 sleep 2 # squidGuard children read their lists
 
 # Rows: NAME SQUIDPORT HOST WORKSPACE KIND (wrk or connect).
@@ -156,6 +197,9 @@ for kind in allowed denied connect; do
         rows+=("acl$n-$kind $PORT_acl $host $ws $k")
     done
     [ $kind = connect ] || rows+=("aclttl10-$kind $PORT_aclttl $host ws-sec $k")
+    [ $kind = denied ] && continue
+    rows+=("nullacl-$kind $PORT_nullacl $host - $k")
+    [ -n "$PORT_nullecap" ] && rows+=("nullecap-$kind $PORT_nullecap $host - $k")
 done
 sel=()
 for r in "${rows[@]}"; do
@@ -165,7 +209,8 @@ done
 # The squid of each port and the processes that decide for it (helpers are
 # squid's children; c-icap is its own tree), for CPU accounting.
 declare -A SQUID_OF DECIDERS_OF
-for p in $PORT_plain $PORT_dst10 $PORT_dst100k $PORT_sg10 $PORT_sg100k $PORT_icap $PORT_acl $PORT_aclttl; do
+for p in $PORT_plain $PORT_dst10 $PORT_dst100k $PORT_sg10 $PORT_sg100k $PORT_icap $PORT_acl $PORT_aclttl \
+    $PORT_nullacl $PORT_nullecap; do
     SQUID_OF[$p]=$(ss -Hltnp "sport = :$p" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
 done
 # cpu_ticks PID...: user+system clock ticks of these processes so far.

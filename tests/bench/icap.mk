@@ -6,8 +6,12 @@ tests_bench_icap_load_SOURCES = tests/bench/icap-load.c
 tests_bench_icap_load_LDADD = $(PTHREAD_LIBS)
 dist_noinst_SCRIPTS += tests/bench/bench-icap.sh tests/bench/bench-filter.sh
 # The external ACL helper beside ICAP and its peers: tests/bench/bench-acl.sh
-# (by hand) and its CONNECT load tool.
-check_PROGRAMS += tests/bench/connect-load
+# (by hand), its CONNECT load tool and its two floors: the null helper
+# (built here) and the null eCAP adapter (C++, compiled by the script itself
+# when libecap3-dev is installed).
+check_PROGRAMS += tests/bench/connect-load tests/bench/null-acl
 tests_bench_connect_load_SOURCES = tests/bench/connect-load.c
 tests_bench_connect_load_LDADD = $(PTHREAD_LIBS)
-dist_noinst_SCRIPTS += tests/bench/bench-acl.sh
+tests_bench_null_acl_SOURCES = tests/bench/null-acl.c
+dist_noinst_SCRIPTS += tests/bench/bench-acl.sh tests/bench/bench-acl-instructions.sh
+EXTRA_DIST += tests/bench/null-ecap.cc
