@@ -39,6 +39,7 @@ done
     exit 1
 }
 . "$top_srcdir/tests/lib/stack.sh"
+. "$top_srcdir/tests/bench/floors.sh"
 
 STACK_HOSTS="allowed.test"
 stack_init
@@ -56,27 +57,9 @@ OUT="$STACK_DIR/callgrind"
 mkdir -p "$OUT"
 chown proxy:proxy "$OUT"
 
-{
-    echo "external_acl_type null_acl ttl=0 negative_ttl=0 cache=0 concurrency=200" \
-        "children-max=4 children-startup=1 children-idle=1 %>a %>rm %>rd" \
-        "$top_builddir/tests/bench/null-acl"
-    echo "acl null_acl_ok external null_acl"
-    echo "http_access deny !null_acl_ok"
-} >"$STACK_DIR/nullacl.conf"
+floors_write || exit 1
 rows="plain nullacl egress-acl"
-if command -v g++ >/dev/null && [ -e /usr/include/libecap/adapter/service.h ]; then
-    g++ -O2 -fPIC -shared -o "$STACK_DIR/null-ecap.so" "$top_srcdir/tests/bench/null-ecap.cc" \
-        -lecap || exit 1
-    {
-        echo "loadable_modules $STACK_DIR/null-ecap.so"
-        echo "ecap_enable on"
-        echo "ecap_service null_ecap reqmod_precache uri=ecap://egress-policy.invalid/bench/null bypass=off"
-        echo "adaptation_access null_ecap allow all"
-    } >"$STACK_DIR/nullecap.conf"
-    rows="$rows nullecap"
-else
-    echo "bench-acl-instructions: no libecap3-dev (or g++): the nullecap row is left out"
-fi
+[ -n "$NULL_ECAP" ] && rows="$rows nullecap"
 
 stack_start_origin || exit 1
 echo "wrk.path = \"http://allowed.test:$ORIGIN_PORT/\"" >"$STACK_DIR/wrk.lua"

@@ -4,7 +4,7 @@
 #   top_srcdir=.. top_builddir=. ../tests/bench/bench-acl.sh
 # (defaults: the script's source tree and the current directory).
 #
-# Ten squids on loopback in front of the fast origin, measured in
+# Up to ten squids on loopback in front of the fast origin, measured in
 # interleaved rounds (every row once per round), medians and ratios to
 # squid with no policy:
 #   plain        squid, no policy (baseline 1.00)
@@ -56,6 +56,7 @@ done
     exit 1
 }
 . "$top_srcdir/tests/lib/stack.sh"
+. "$top_srcdir/tests/bench/floors.sh"
 
 STACK_HOSTS="allowed.test denied.test"
 stack_init
@@ -125,29 +126,9 @@ done
     echo "deny_info ERR_EGRESS_DENIED egress_ttl_ok"
 } >"$STACK_DIR/aclttl.conf"
 
-# The floors: the same external_acl_type line with a helper that does
-# nothing, and (with libecap3-dev) an eCAP adapter that does nothing.
-{
-    echo "external_acl_type null_acl ttl=0 negative_ttl=0 cache=0 concurrency=200" \
-        "children-max=4 children-startup=1 children-idle=1 %>a %>rm %>rd" \
-        "$top_builddir/tests/bench/null-acl"
-    echo "acl null_acl_ok external null_acl"
-    echo "http_access deny !null_acl_ok"
-} >"$STACK_DIR/nullacl.conf"
-NULL_ECAP=
-if command -v g++ >/dev/null && [ -e /usr/include/libecap/adapter/service.h ]; then
-    g++ -O2 -fPIC -shared -o "$STACK_DIR/null-ecap.so" "$top_srcdir/tests/bench/null-ecap.cc" \
-        -lecap || exit 1
-    NULL_ECAP=1
-    {
-        echo "loadable_modules $STACK_DIR/null-ecap.so"
-        echo "ecap_enable on"
-        echo "ecap_service null_ecap reqmod_precache uri=ecap://egress-policy.invalid/bench/null bypass=off"
-        echo "adaptation_access null_ecap allow all"
-    } >"$STACK_DIR/nullecap.conf"
-else
-    echo "bench-acl: no libecap3-dev (or g++): the nullecap rows are left out"
-fi
+# The floors (tests/bench/floors.sh): nullacl.conf, and nullecap.conf
+# when NULL_ECAP=1.
+floors_write || exit 1
 
 ICAP_THREADS=${ICAP_THREADS:-60}
 export ICAP_THREADS

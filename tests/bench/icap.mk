@@ -14,4 +14,5 @@ tests_bench_connect_load_SOURCES = tests/bench/connect-load.c
 tests_bench_connect_load_LDADD = $(PTHREAD_LIBS)
 tests_bench_null_acl_SOURCES = tests/bench/null-acl.c
 dist_noinst_SCRIPTS += tests/bench/bench-acl.sh tests/bench/bench-acl-instructions.sh
+EXTRA_DIST += tests/bench/floors.sh
 EXTRA_DIST += tests/bench/null-ecap.cc
