@@ -14,7 +14,7 @@
 #include "api/projects.h"
 #include "api/recorded.h"
 #include "policy/category.h"
-#include "policy/covers.h"
+#include "policy/rule_set.h"
 #include "policy/decide.h"
 #include "policy/host.h"
 #include "policy/rule.h"
@@ -346,118 +346,6 @@ void recorded_handle_clear(struct http_request *r)
                     json_pack("{s:b, s:s}", "success", 1, "message", "Recorded domains cleared"));
 }
 
-/* A growable array of rules. */
-struct rule_list {
-    struct ep_rule *v;
-    size_t n;
-    size_t cap;
-};
-
-static int rule_list_append(struct rule_list *list, const struct ep_rule *rule)
-{
-    if (list->n == list->cap) {
-        size_t cap = list->cap ? list->cap * 2 : 64;
-        struct ep_rule *v = ep_realloc(list->v, cap * sizeof *v);
-
-        if (v == NULL)
-            return EP_E_NOMEM;
-        list->v = v;
-        list->cap = cap;
-    }
-    list->v[list->n++] = *rule;
-    return 0;
-}
-
-/*
- * The rules already in force, for "already covered" answers: the rules
- * on a name or an address sorted by it (then by kind), so that every rule
- * on one name is a single lookup; the regex rules in the store's order.
- */
-struct rule_set {
-    struct rule_list named;
-    struct rule_list regex;
-};
-
-static int collect_rule(void *ctx, const struct ep_rule *rule)
-{
-    struct rule_set *rs = ctx;
-
-    return rule_list_append(rule->kind == EP_RULE_REGEX ? &rs->regex : &rs->named, rule);
-}
-
-static int rule_cmp(const void *a, const void *b)
-{
-    const struct ep_rule *x = a, *y = b;
-    int c = strcmp(x->host, y->host);
-
-    return c ? c : (int)x->kind - (int)y->kind;
-}
-
-static void rule_set_free(struct rule_set *rs)
-{
-    free(rs->named.v);
-    free(rs->regex.v);
-}
-
-/* The first rule of @p rs on @p name (a binary search), or the end of the named rules. */
-static const struct ep_rule *first_on(const struct rule_set *rs, const char *name)
-{
-    size_t lo = 0, hi = rs->named.n;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (strcmp(rs->named.v[mid].host, name) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return rs->named.v + lo;
-}
-
-/* The name one label up ("example.com" for "www.example.com"), NULL after the last. */
-static const char *parent_name(const char *name)
-{
-    const char *dot = strchr(name, '.');
-
-    return dot ? dot + 1 : NULL;
-}
-
-/*
- * Among the rules on names and addresses (at least one): the same rule,
- * then the rules on the rule's host and on each of its ancestors, nearest
- * first, that cover it; or NULL.
- */
-static const struct ep_rule *covering_named(const struct rule_set *rs, const struct ep_rule *rule)
-{
-    const struct ep_rule *end = rs->named.v + rs->named.n;
-    const struct ep_rule *same = bsearch(rule, rs->named.v, rs->named.n, sizeof *rule, rule_cmp);
-
-    if (same)
-        return same;
-    for (const char *name = rule->host; name; name = parent_name(name))
-        for (const struct ep_rule *by = first_on(rs, name); by < end && strcmp(by->host, name) == 0;
-             by++)
-            if (ep_rule_covers_rule(by, rule))
-                return by;
-    return NULL;
-}
-
-/*
- * The rule of @p rs that already gives what @p rule would, or NULL:
- * ep_rule_covers_rule() decides, the rules on names and addresses first
- * (covering_named()), then the regex rules in order.
- */
-static const struct ep_rule *covering_rule(const struct rule_set *rs, const struct ep_rule *rule)
-{
-    const struct ep_rule *by = rs->named.n ? covering_named(rs, rule) : NULL;
-
-    for (size_t i = 0; by == NULL && i < rs->regex.n; i++)
-        if (ep_rule_covers_rule(&rs->regex.v[i], rule))
-            by = &rs->regex.v[i];
-    return by;
-}
-
 /* The rule text that promotes canonical @p host in @p form. */
 static void promoted_text(const char *host, enum ep_host_kind kind, const char *form, char *out)
 {
@@ -519,17 +407,13 @@ static int promote_args_read(struct http_request *r, struct promote_args *a)
  * and the profile's own unless they are being replaced.
  */
 static int rule_set_collect(struct ep_store *store, const char *profile, bool replace,
-                            struct rule_set *rs)
+                            struct ep_rule_set *rs)
 {
-    int err = ep_store_rules_list(store, EP_PROFILE_BASE, collect_rule, rs);
+    int err = ep_store_rules_list(store, EP_PROFILE_BASE, ep_rule_set_add, rs);
 
     if ((err == 0 || err == EP_E_NOTFOUND) && !replace)
-        err = ep_store_rules_list(store, profile, collect_rule, rs);
-    if (err && err != EP_E_NOTFOUND)
-        return err;
-    if (rs->named.n)
-        qsort(rs->named.v, rs->named.n, sizeof *rs->named.v, rule_cmp);
-    return 0;
+        err = ep_store_rules_list(store, profile, ep_rule_set_add, rs);
+    return err == EP_E_NOTFOUND ? 0 : err;
 }
 
 /*
@@ -572,7 +456,7 @@ static bool same_rule(const struct ep_rule *a, const struct ep_rule *b)
  * domain's rule (dropped), already covered by a rule of @p rs (and which),
  * or a new rule. 0 or EP_E_NOMEM.
  */
-static int promotion_judge(struct promotion *pm, const struct rule_set *rs, json_t *v,
+static int promotion_judge(struct promotion *pm, struct ep_rule_set *rs, json_t *v,
                            const char *form)
 {
     const char *domain = json_string_value(v);
@@ -601,7 +485,7 @@ static int promotion_judge(struct promotion *pm, const struct rule_set *rs, json
     for (size_t i = 0; i < pm->n; i++)
         if (same_rule(&pm->rules[i], rule))
             return 0;
-    by = covering_rule(rs, rule);
+    by = ep_rule_set_covering(rs, rule);
     if (by) {
         ep_rule_format(by, text);
         return json_array_append_new(pm->covered,
@@ -614,7 +498,7 @@ static int promotion_judge(struct promotion *pm, const struct rule_set *rs, json
 }
 
 /* Work out the promote of @p domains in @p form against @p rs. 0 or EP_E_NOMEM. */
-static int promotion_build(struct promotion *pm, const struct rule_set *rs, json_t *domains,
+static int promotion_build(struct promotion *pm, struct ep_rule_set *rs, json_t *domains,
                            const char *form)
 {
     size_t i, size = json_array_size(domains);
@@ -736,7 +620,7 @@ static int promotion_write(struct ep_store *store, const char *profile, const st
 void recorded_handle_promote(struct http_request *r)
 {
     struct promote_args a = {.form = "exact"};
-    struct rule_set rs = {0};
+    struct ep_rule_set rs = {0};
     struct promotion pm = {0};
     char profile[EP_PROFILE_MAX + 1];
     json_t *removed = NULL, *answer;
@@ -800,5 +684,5 @@ out:
     json_decref(removed);
     free(added);
     promotion_free(&pm);
-    rule_set_free(&rs);
+    ep_rule_set_free(&rs);
 }

@@ -27,7 +27,7 @@ int icap_request_line(ci_request_t *req, char *method, size_t methodsz, const ch
     if (line == NULL || (start = strchr(line, ' ')) == NULL)
         return EP_E_HOST_EMPTY;
     mlen = (size_t)(start - line);
-    snprintf(method, methodsz, "%.*s", (int)(mlen < methodsz ? mlen : methodsz - 1), line);
+    snprintf(method, methodsz, "%.*s", (int)mlen, line); /* cut to fit */
     while (*start == ' ')
         start++;
     end = strchr(start, ' ');

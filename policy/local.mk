@@ -6,6 +6,7 @@ policy_libpolicy_la_SOURCES = \
 	policy/host.c policy/host.h \
 	policy/rule.c policy/rule.h policy/rule_internal.h \
 	policy/covers.c policy/covers.h \
+	policy/rule_set.c policy/rule_set.h \
 	policy/size.c policy/size.h \
 	policy/ratelimit.c policy/ratelimit.h \
 	policy/category.c policy/category.h \

@@ -1,5 +1,5 @@
 # Unit tests of the policy core's pure parts: hosts, percent-decoding,
-# rules, rule semantics, sizes, categories, the rate limiter and allocation
+# rules, rule semantics, the rule set of "already covered", sizes, categories, the rate limiter and allocation
 # failures. They need nothing but libpolicy, so the sanitizer build runs
 # them too (make check-unit).
 unit_tests = \
@@ -8,6 +8,7 @@ unit_tests = \
 	tests/unit/test_rule \
 	tests/unit/test_rule_semantics \
 	tests/unit/test_covers \
+	tests/unit/test_rule_set \
 	tests/unit/test_size \
 	tests/unit/test_category \
 	tests/unit/test_ratelimit \
@@ -29,6 +30,8 @@ tests_unit_test_alloc_SOURCES = tests/unit/test_alloc.c
 tests_unit_test_alloc_LDADD = policy/libpolicy.la
 tests_unit_test_covers_SOURCES = tests/unit/test_covers.c
 tests_unit_test_covers_LDADD = policy/libpolicy.la
+tests_unit_test_rule_set_SOURCES = tests/unit/test_rule_set.c
+tests_unit_test_rule_set_LDADD = policy/libpolicy.la
 tests_unit_test_size_SOURCES = tests/unit/test_size.c
 tests_unit_test_size_LDADD = policy/libpolicy.la
 tests_unit_test_percent_SOURCES = tests/unit/test_percent.c
