@@ -11,9 +11,9 @@ dist_egresstemplate_DATA = \
 	contrib/c-icap/templates/egress/en/EGRESS_DENIED \
 	contrib/c-icap/templates/egress/en/EGRESS_DENIED_TEXT
 squidconfdir = $(pkgdatadir)/squid
-dist_squidconf_DATA = contrib/squid/egress.conf contrib/squid/egress-acl.conf \
-	contrib/squid/egress-intercept.conf
-dist_squidconf_DATA += contrib/squid/egress-intercept-icap.conf
+dist_squidconf_DATA = contrib/squid/egress-policy.conf contrib/squid/egress-guard.conf \
+	contrib/squid/egress.conf contrib/squid/egress-acl.conf \
+	contrib/squid/egress-intercept.conf contrib/squid/egress-intercept-icap.conf
 # squid's error_directory: our template plus, at install time, a copy of
 # squid's stock templates (setting error_directory replaces them all).
 squiderrorsdir = $(pkgdatadir)/squid-errors
@@ -23,6 +23,8 @@ systemdunitdir = $(pkgdatadir)/systemd
 systemdunit_DATA = contrib/systemd/egress-api.service contrib/systemd/egress-net.service
 cicapdropindir = $(pkgdatadir)/systemd/c-icap.service.d
 dist_cicapdropin_DATA = contrib/systemd/c-icap.service.d/egress.conf
+squiddropindir = $(pkgdatadir)/systemd/squid.service.d
+squiddropin_DATA = contrib/systemd/squid.service.d/egress.conf
 dist_doc_DATA = README.md docs/API.md
 
 contrib/systemd/egress-api.service: contrib/systemd/egress-api.service.in Makefile
@@ -37,7 +39,13 @@ contrib/systemd/egress-net.service: contrib/systemd/egress-net.service.in Makefi
 	    $(srcdir)/contrib/systemd/egress-net.service.in >$@
 CLEANFILES += contrib/systemd/egress-net.service
 
-# The workspace network script (egress-net up|down|status).
+contrib/systemd/squid.service.d/egress.conf: contrib/systemd/squid.service.d/egress.conf.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) contrib/systemd/squid.service.d && \
+	sed -e 's|@pkgdatadir[@]|$(pkgdatadir)|g' \
+	    $(srcdir)/contrib/systemd/squid.service.d/egress.conf.in >$@
+CLEANFILES += contrib/systemd/squid.service.d/egress.conf
+
+# The workspace network script (egress-net up|down|status|addresses).
 networkdir = $(pkgdatadir)/network
 dist_network_SCRIPTS = contrib/network/egress-net
 
@@ -59,4 +67,5 @@ uninstall-hook:
 dist_noinst_SCRIPTS += contrib/install-deps.sh contrib/quickstart.sh
 EXTRA_DIST += contrib/README.md contrib/c-icap/README.md contrib/squid/README.md \
 	contrib/systemd/README.md contrib/systemd/egress-api.service.in \
-	contrib/systemd/egress-net.service.in contrib/network/README.md
+	contrib/systemd/egress-net.service.in contrib/systemd/squid.service.d/egress.conf.in \
+	contrib/network/README.md

@@ -152,6 +152,7 @@ start_squid() {
         echo "cache_log $d/logs/cache.log"
         echo "cache_store_log none"
         echo "acl workspaces src 172.30.0.0/24"
+        stack_guard
         if [ "$2" = acl ]; then
             local helper="$HELPER --database $STORE --flush-interval 1s"
             sed -e "s#172\.30\.0\.1:3129#$GW:$HTTP#" -e "s#172\.30\.0\.1:3130#$GW:$HTTPS#" \

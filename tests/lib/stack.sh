@@ -55,6 +55,16 @@
 #                         SQUID_PRE_CONF=FILE inserts FILE's lines there too
 #                         (before the http_access allow lines), e.g. another
 #                         filter for a benchmark.
+#                         Both paths start with contrib/squid/egress-guard.conf
+#                         as stack_guard prints it.
+#   stack_guard [SUBNET]  print contrib/squid/egress-guard.conf for a squid
+#                         on loopback: its addresses file written by
+#                         `egress-net addresses` into STACK_DIR (workspace
+#                         subnet SUBNET, default 172.30.0.0/24), and without
+#                         the two lines that refuse loopback and this host's
+#                         addresses (the stack's origins live there); the
+#                         cache manager, the workspace subnet and egress_internal
+#                         stay as installed.
 #   stack_stop_squid      stop squid and wait for it.
 #   stack_curl IP ARGS... curl through squid from source address IP with a
 #                         10 s limit; prints what curl prints.
@@ -224,6 +234,14 @@ stack_stop_icap() {
     ICAP_PID=
 }
 
+stack_guard() {
+    "$top_srcdir/contrib/network/egress-net" --subnet "${1:-172.30.0.0/24}" \
+        --addresses-file "$STACK_DIR/squid-addresses.conf" addresses >/dev/null || return 1
+    sed -e "s#^include /run/egress-policy/squid-addresses.conf#include $STACK_DIR/squid-addresses.conf#" \
+        -e '/^http_access deny to_localhost$/d' -e '/^http_access deny egress_host_addresses$/d' \
+        "$top_srcdir/contrib/squid/egress-guard.conf"
+}
+
 stack_start_squid() {
     local d="$STACK_DIR/squid${STACK_INSTANCE:-}" name line
     mkdir -p "$d/logs" "$d/errors"
@@ -258,6 +276,7 @@ stack_start_squid() {
         echo "access_log stdio:$SQUID_ACCESS_LOG egress"
         echo "cache_log $SQUID_CACHE_LOG"
         echo "cache_store_log none"
+        stack_guard || return 99
         if [ "${SQUID_POLICY:-icap}" = acl ]; then
             sed -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$top_builddir/acl/egress-acl --database $ACL_STORE --flush-interval ${ACL_FLUSH:-200ms}#" \
                 -e "s#^error_directory .*#error_directory $d/errors#" \
