@@ -3,13 +3,16 @@
  * end-to-end tests and the benchmarks (python's http.server is too slow to
  * measure squid against).
  *
- *   origin [-a ADDR] [-p PORT] [-f PORTFILE] [-c CERT -k KEY]
+ *   origin [-a ADDR] [-p PORT] [-f PORTFILE] [-c CERT -k KEY] [-l LOGFILE]
  *
  * Listens on ADDR:PORT (ADDR an IPv4 address, default 127.0.0.1; PORT 0,
  * the default, takes a free port), speaking HTTPS with the PEM certificate
  * chain CERT and key KEY when both are given, and writes
  * the port it listens on to PORTFILE (and stdout) once it accepts
- * connections. Answers:
+ * connections, and with -l appends a line "METHOD HOST URL" to LOGFILE for
+ * every request it receives (what the network tests count on the receiving
+ * side: a request that arrived over a connection opened earlier counts
+ * too). Answers:
  *   - POST and PUT: reads the body as it streams in, without keeping it,
  *     and answers 200 "bytes=N cksum=C" where C is the POSIX cksum(1) CRC
  *     of the body, so `cksum < file` in a test checks the upload arrived
@@ -20,6 +23,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -37,6 +41,8 @@ struct upload {
 };
 
 static uint32_t crc_table[256];
+/* The request log of -l, or -1. */
+static int log_fd = -1;
 /* The state of a request without a body (no upload to count). */
 static char headers_only;
 
@@ -92,6 +98,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
     char text[512];
     struct upload *up = *state;
+
+    if (*state == NULL && log_fd >= 0) {
+        const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+        int n = snprintf(text, sizeof text, "%s %s %s\n", method, h ? h : "-", url);
+        if (n > 0 && write(log_fd, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1) < 0)
+            perror("origin: request log");
+    }
 
     if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
         if (up == NULL) {
@@ -165,7 +178,7 @@ int main(int argc, char **argv)
     sigset_t set;
     int sig, opt;
 
-    while ((opt = getopt(argc, argv, "a:p:f:c:k:")) != -1) {
+    while ((opt = getopt(argc, argv, "a:p:f:c:k:l:")) != -1) {
         switch (opt) {
         case 'p':
             port = (unsigned)strtoul(optarg, NULL, 10);
@@ -182,8 +195,16 @@ int main(int argc, char **argv)
         case 'k':
             keyfile = optarg;
             break;
+        case 'l':
+            log_fd = open(optarg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (log_fd < 0) {
+                perror(optarg);
+                return 1;
+            }
+            break;
         default:
-            fprintf(stderr, "usage: %s [-a ADDR] [-p PORT] [-f PORTFILE] [-c CERT -k KEY]\n",
+            fprintf(stderr,
+                    "usage: %s [-a ADDR] [-p PORT] [-f PORTFILE] [-c CERT -k KEY] [-l LOGFILE]\n",
                     argv[0]);
             return 2;
         }

@@ -29,7 +29,11 @@
 # Helpers for the tests: api METHOD PATH [JSON], project_id, recorded ID
 # HOST, recorded_wait ID HOST WANT, ws_exec ID CMD..., wcurl ID CURLARGS...,
 # ws_raw ID ADDR PORT BYTES (a hand-written request over bash's /dev/tcp),
-# outside_count NAME (packets an iptables counter of the outside saw).
+# outside_count NAME (packets an iptables counter of the outside saw),
+# reached ADDR ("SYNS REQUESTS": TCP connections opened to ADDR, counted
+# by iptables, and requests its origins logged, a request over a
+# connection opened earlier included) for the attacker, the private-range
+# server, the metadata service and the host's service address.
 
 . "${top_srcdir:-.}/tests/lib/dockerd.sh"
 . "${top_srcdir:-.}/tests/lib/check.sh"
@@ -149,17 +153,31 @@ host_count() {
     iptables -w -nvxL INPUT | awk -v c="ep-$1 " '$0 ~ c {print $1; exit}'
 }
 
-start_origin() { # NS ADDR PORT [TLS]: NS "-" for the host's namespace
+# start_origin NS ADDR PORT [TLS]: an origin in namespace NS ("-": the
+# host's) logging its requests to $work/requests-ADDR.log.
+start_origin() {
     local ns=$1
     shift
+    local -a cmd=("$top_builddir/tests/lib/origin" -a "$1" -p "$2" -l "$work/requests-$1.log")
+    [ -n "${3:-}" ] && cmd+=(-c "$work/origin.pem" -k "$work/origin.key")
     if [ "$ns" = - ]; then
-        "$top_builddir/tests/lib/origin" -a "$1" -p "$2" \
-            ${3:+-c "$work/origin.pem" -k "$work/origin.key"} >"$work/origin-$1-$2.log" 2>&1 &
+        "${cmd[@]}" >"$work/origin-$1-$2.log" 2>&1 &
     else
-        ip netns exec "$ns" "$top_builddir/tests/lib/origin" -a "$1" -p "$2" \
-            ${3:+-c "$work/origin.pem" -k "$work/origin.key"} >"$work/origin-$1-$2.log" 2>&1 &
+        ip netns exec "$ns" "${cmd[@]}" >"$work/origin-$1-$2.log" 2>&1 &
     fi
     PIDS="$PIDS $!"
+}
+
+reached() {
+    local syns
+    case $1 in
+    "$ATTACKER") syns=$(outside_count attacker) ;;
+    "$PRIVATE") syns=$(outside_count private) ;;
+    "$METADATA") syns=$(outside_count metadata) ;;
+    "$HOST_SERVICE") syns=$(host_count host-service) ;;
+    *) return 1 ;;
+    esac
+    echo "$syns $(cat "$work/requests-$1.log" 2>/dev/null | wc -l)"
 }
 
 # The outside namespace with its servers and counters, the resolver, the
@@ -389,8 +407,5 @@ wcurl() {
 # until the connection closes or stays silent for 3 s ("connect failed"
 # when it cannot be opened). Written by hand so no client adds anything.
 ws_raw() {
-    ws_exec "$1" bash -c 'exec 3<>"/dev/tcp/$1/$2" || { echo "connect failed"; exit; }
-printf "%b" "$3" >&3
-while IFS= read -r -t 3 line <&3; do printf "%s\n" "$line"; done
-printf "%s" "$line"' sh "$2" "$3" "$4" | tr '\r\n' '  '
+    ws_exec "$1" bash -c 'exec 3<>"/dev/tcp/$1/$2" || { echo "connect failed"; exit; }; printf "%b" "$3" >&3; while IFS= read -r -t 3 line <&3; do printf "%s\n" "$line"; done; printf "%s" "$line"' sh "$2" "$3" "$4" | tr '\r\n' '  '
 }

@@ -56,9 +56,8 @@ done
 # the network, which a workspace never is): its log has a "url:" line for
 # every request it gets.
 dockerd_api POST /containers/create?name=workspace-listener -H 'Content-Type: application/json' \
-    --data "{\"Image\":\"$IMAGE\",\"User\":\"0\",\"HostConfig\":{\"NetworkMode\":\"$NETWORK\"}}" \
+    --data "{\"Image\":\"$IMAGE\",\"User\":\"0\",\"HostConfig\":{\"NetworkMode\":\"$NETWORK\"},\"Cmd\":[\"sh\",\"-c\",\"mkdir -p /www && echo listener-reached >/www/index.html && exec httpd -f -vv -p 80 -h /www 2>>/tmp/hits\"]}" \
     >/dev/null && dockerd_api POST /containers/workspace-listener/start >/dev/null || exit 99
-ws_exec listener sh -c 'mkdir -p /www && echo listener-reached >/www/index.html && nohup httpd -f -vv -p 80 -h /www >/dev/null 2>>/tmp/hits &' >/dev/null
 LISTENER=$(dockerd_api GET /containers/workspace-listener/json | grep -o '"IPAddress":"172\.30\.[0-9.]*"' | head -n 1 | cut -d'"' -f4)
 expect_match "the listener is on the workspace subnet" "$LISTENER" '^172\.30\.0\.[0-9]+$'
 listener_hits() { ws_exec listener sh -c 'grep -c url: /tmp/hits' | tr -d ' \n'; }
@@ -69,26 +68,34 @@ expect_match "control: a whitelisted host answers through interception" "$out" "
 out=$(wcurl "$A" https://allowed.test/)
 expect_match "control: HTTPS through interception works (Debian's squid.conf, our one file in conf.d)" \
     "$out" "origin host=allowed.test.*code=200"
-out=$(ws_exec listener sh -c "wget -q -O - http://$LISTENER/")
+for _ in $(seq 1 50); do
+    out=$(ws_exec listener sh -c "wget -q -O - http://$LISTENER/")
+    case $out in *listener-reached*) break ;; esac
+    sleep 0.1
+done
 expect_match "control: the listener answers inside the subnet" "$out" "listener-reached"
 expect_eq "control: the listener counts it" "$(listener_hits)" 1
-n=$(outside_count attacker)
+out=$(ws_raw "$A" $ALLOWED 80 "GET /raw HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n")
+expect_match "control: a hand-written request to an allowed host gets its answer" "$out" \
+    "^HTTP/1.1 200 .*origin host=allowed.test path=/raw"
+n=$(reached $ATTACKER)
 ip netns exec "$OUT" curl -sS --max-time 5 "http://$ATTACKER/" >/dev/null
-expect_eq "control: the attacker's counter sees a connection" "$(outside_count attacker)" "$((n + 1))"
+expect_eq "control: the attacker counts a connection and a request" "$(reached $ATTACKER)" \
+    "$((${n% *} + 1)) $((${n#* } + 1))"
 
 # --- 1. request shapes to an attacker --------------------------------------------
 P=http://$GW:$PROXY_PORT
 IPS="$ATTACKER 3405803842 0xcb007142 0313.0.0161.0102 203.0.28994 [::ffff:203.0.113.66] [::ffff:cb00:7142] $ATTACKER. attacker.test"
 # refused NAME OUT: the workspace got a refusal or a close, nothing from
-# an origin, and the attacker saw no connection.
+# an origin, and the attacker saw no connection and no request since n0.
 refused() {
     expect_no_match "$1: no success" "$2" "HTTP/1\.[01] 2[0-9][0-9]|code=2[0-9][0-9]|connect=200"
     expect_no_match "$1: nothing from an origin" "$2" "origin host"
-    expect_eq "$1: the attacker saw no connection" "$(outside_count attacker)" "$n0"
+    expect_eq "$1: the attacker saw no connection, no request" "$(reached $ATTACKER)" "$n0"
 }
 shape() { # NAME ADDR PORT BYTES
     local out
-    n0=$(outside_count attacker)
+    n0=$(reached $ATTACKER)
     out=$(ws_raw "$A" "$2" "$3" "$4")
     echo "   $1 -> $(printf '%s' "$out" | head -c 120)"
     refused "$1" "$out"
@@ -118,14 +125,14 @@ for host in allowed.test base.test denied.test; do
     done
     shape "$ATTACKER:443 plaintext CONNECT $host:443" $ATTACKER 443 "CONNECT $host:443 HTTP/1.1\r\nHost: $host:443\r\n\r\n"
     shape "$ATTACKER:443 plaintext absolute $host" $ATTACKER 443 "GET http://$host/ HTTP/1.1\r\n$CL\r\n"
-    n0=$(outside_count attacker)
+    n0=$(reached $ATTACKER)
     refused "$ATTACKER:443 TLS with SNI $host" "$(wcurl "$A" --resolve "$host:443:$ATTACKER" "https://$host/")"
     # Through the explicit proxy squid connects to the name it decided on:
     # allowed.test answers (what was decided), the attacker sees nothing.
-    n0=$(outside_count attacker)
+    n0=$(reached $ATTACKER)
     ws_raw "$A" $GW $PROXY_PORT "GET http://$host/ HTTP/1.1\r\nHost: attacker.test\r\n$CL\r\n" >/dev/null
     expect_eq "proxy: absolute $host, Host attacker.test: squid goes to $host, never the attacker" \
-        "$(outside_count attacker)" "$n0"
+        "$(reached $ATTACKER)" "$n0"
 done
 for ip in $IPS; do
     shape "$ATTACKER:80 origin-form, Host $ip" $ATTACKER 80 "GET / HTTP/1.1\r\nHost: $ip\r\n$CL\r\n"
@@ -136,7 +143,7 @@ done
 shape "proxy: userinfo http://allowed.test@$ATTACKER/" $GW $PROXY_PORT \
     "GET http://allowed.test@$ATTACKER/ HTTP/1.1\r\nHost: allowed.test\r\n$CL\r\n"
 shape "$ATTACKER:80 HTTP/1.0 origin-form without Host" $ATTACKER 80 "GET / HTTP/1.0\r\n\r\n"
-n0=$(outside_count attacker)
+n0=$(reached $ATTACKER)
 refused "$ATTACKER:443 TLS without SNI" "$(wcurl "$A" "https://$ATTACKER/")"
 # The helper or service recorded the refusals of interception.
 expect_match "refusals are recorded for the security workspace" \
@@ -148,9 +155,9 @@ unreached() {
     expect_no_match "$1: nothing came back" "$3" "origin host|listener-reached|code=2[0-9][0-9]"
     expect_eq "$1: nothing arrived" "$($2)" "$c0"
 }
-private_count() { outside_count private; }
-metadata_count() { outside_count metadata; }
-host_service_count() { host_count host-service; }
+private_count() { reached $PRIVATE; }
+metadata_count() { reached $METADATA; }
+host_service_count() { reached $HOST_SERVICE; }
 internal_probes() { # ID MODE
     local id=$1 mode=$2 target url
     for target in "private $PRIVATE private.test private_count" "metadata $METADATA metadata.test metadata_count" \
@@ -183,7 +190,8 @@ for id in $A $B $C; do
     c0=$(private_count)
     out=$(wcurl "$id" "http://$PRIVATE/")
     expect_match "ip:$PRIVATE opens it for $id, intercepted" "$out" "origin host=$PRIVATE.*code=200"
-    expect_eq "ip:$PRIVATE: the private server saw the connection" "$(private_count)" "$((c0 + 1))"
+    now=$(private_count)
+    expect_eq "ip:$PRIVATE: the private server logged the request" "${now#* }" "$((${c0#* } + 1))"
     out=$(wcurl "$id" -x "$P" "http://$PRIVATE/")
     expect_match "ip:$PRIVATE opens it for $id, through the proxy" "$out" "origin host=$PRIVATE.*code=200"
     c0=$(private_count)
@@ -234,7 +242,7 @@ for id in $A $B; do
     out=$(wcurl "$id" -x "$P" http://other.test:8080/)
     expect_match "$id: the rule opens 8080 for its host only" "$out" "code=403"
 done
-n0=$(outside_count attacker)
+n0=$(reached $ATTACKER)
 refused "with the rule, the attacker on 8080 stays closed" "$(wcurl "$A" -H 'Host: allowed.test:8080' "http://$ATTACKER:8080/")"
 
 dockerd_api DELETE '/containers/workspace-listener?force=true' >/dev/null
