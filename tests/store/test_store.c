@@ -464,7 +464,7 @@ static void test_map_full(void)
     const char *dir = store_dir("mapfull");
     const size_t map = 256 * 1024;
     struct ep_store *s = store_open_dir(dir, map);
-    struct ep_rule batch[50];
+    struct ep_rule batch[50] = {0};
     size_t committed = 0;
     int rc = 0, round;
 
