@@ -20,6 +20,7 @@
 #include "api/log.h"
 #include "api/projects.h"
 #include "api/workspace.h"
+#include "policy/covers.h"
 #include "policy/decide.h"
 #include "policy/host.h"
 #include "policy/size.h"
@@ -471,9 +472,9 @@ int projects_page_args(struct http_request *r, struct projects_page *pg)
     if (a < 0 || b < 0)
         return -1;
     pg->after = http_query(r, "after");
-    if (pg->after && (pg->after[0] == '\0' || strlen(pg->after) > EP_HOST_MAX)) {
+    if (pg->after && (pg->after[0] == '\0' || strlen(pg->after) > EP_HOST_PORT_MAX)) {
         http_error(r, 400, "bad_field", "query argument \"after\" must be 1 to %d bytes",
-                   EP_HOST_MAX);
+                   EP_HOST_PORT_MAX);
         return -1;
     }
     if (q && strlen(q) >= sizeof pg->q) {
@@ -913,35 +914,45 @@ void projects_handle_ip(struct http_request *r)
                     json_pack("{s:b, s:o}", "success", 1, "project", projects_json(&p, true)));
 }
 
-/* GET /api/projects/:id/check?host=H: what this workspace would get for H, without recording. */
+/*
+ * GET /api/projects/:id/check?host=H: what this workspace would get for H
+ * (a host, or host:port), without recording.
+ */
 void projects_handle_check(struct http_request *r)
 {
     const char *host_text = http_query(r, "host");
     char host[EP_HOST_BUFSZ];
     struct ep_decision d;
     struct ep_project p;
-    int err;
+    json_t *answer;
+    int err, port;
 
     if (host_text == NULL || host_text[0] == '\0') {
         http_error(r, 400, "missing_field", "missing query argument \"host\"");
         return;
     }
-    err = ep_host_normalize(host_text, strlen(host_text), host, NULL, NULL);
+    err = ep_host_normalize(host_text, strlen(host_text), host, &port, NULL);
     if (err) {
         http_error(r, 400, "bad_field", "host \"%s\": %s", host_text, ep_strerror(err));
         return;
     }
     if (projects_load(r, &p, NULL) < 0)
         return;
-    err = ep_decide_project(r->ctx->store, p.id, host, &d);
+    err = ep_decide_project(r->ctx->store, p.id, host, port, &d);
     if (err) {
         http_error_store(r, err, "decision");
         return;
     }
-    http_reply_json(r, 200,
-                    json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "projectId", p.id, "host",
-                              host, "verdict", d.verdict == EP_VERDICT_ALLOW ? "allow" : "deny",
-                              "reason", ep_reason_name(d.reason), "rule",
-                              d.rule[0] ? json_string(d.rule) : json_null(), "profile", d.profile,
-                              "proxyMode", ep_mode_name(d.mode) ? ep_mode_name(d.mode) : "none"));
+    answer = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "projectId", p.id, "host", host,
+                       "verdict", d.verdict == EP_VERDICT_ALLOW ? "allow" : "deny", "reason",
+                       ep_reason_name(d.reason), "rule",
+                       d.rule[0] ? json_string(d.rule) : json_null(), "profile", d.profile,
+                       "proxyMode", ep_mode_name(d.mode) ? ep_mode_name(d.mode) : "none");
+    /* A port other than 80 and 443 is decided by the rules of that port: say which. */
+    if (answer && !ep_covers_web_port(port) &&
+        json_object_set_new_nocheck(answer, "port", json_integer(port)) != 0) {
+        json_decref(answer);
+        answer = NULL;
+    }
+    http_reply_json(r, 200, answer);
 }

@@ -46,19 +46,19 @@ struct projects_page {
 
 /*
  * Read ?limit= (0..10000; absent: no limit), ?offset= (default 0), ?after=
- * (at most 253 bytes) and ?q= (at most 100 bytes, matched
- * case-insensitively) into @p pg; -1 after answering 400 naming the
- * argument.
+ * (at most EP_HOST_PORT_MAX bytes: a host with a port) and ?q= (at most
+ * 100 bytes, matched case-insensitively) into @p pg; -1 after answering
+ * 400 naming the argument.
  */
 int projects_page_args(struct http_request *r, struct projects_page *pg);
 
 /* Where a listing's walk over its items stands. */
 struct projects_cursor {
     const struct projects_page *page;
-    unsigned long matched;    /* items that passed the filters so far */
-    unsigned long count;      /* items taken into the page */
-    bool more;                /* a matching item follows the page */
-    char last[EP_HOST_BUFSZ]; /* the key of the last item taken (a host or a project id) */
+    unsigned long matched;         /* items that passed the filters so far */
+    unsigned long count;           /* items taken into the page */
+    bool more;                     /* a matching item follows the page */
+    char last[EP_HOST_PORT_BUFSZ]; /* the key of the last item taken (a host[:port] or an id) */
 };
 
 /*

@@ -1,7 +1,10 @@
 /*
  * Recorded domains: what a workspace reached, as the ICAP service wrote it
  * to `seen`, grouped by category and by registrable domain; and promotion
- * of chosen hosts into a profile's whitelist.
+ * of chosen hosts into a profile's whitelist. A host reached on a port
+ * other than 80 and 443 is recorded with its port ("github.com:22"): it is
+ * listed so, grouped and categorised by its host, and promoted into a rule
+ * of that port.
  */
 #include "config.h"
 
@@ -14,6 +17,7 @@
 #include "api/projects.h"
 #include "api/recorded.h"
 #include "policy/category.h"
+#include "policy/covers.h"
 #include "policy/rule_set.h"
 #include "policy/decide.h"
 #include "policy/host.h"
@@ -49,16 +53,16 @@ struct seen_ctx {
 };
 
 /*
- * ?coverage=1: the rule that already allows @p host, found as the
- * decision finds it (base domains first, then the profile), as "rule" and
- * "ruleFrom" ("base" or "profile"), both null when none does.
+ * ?coverage=1: the rule that already allows @p host on @p port, found as
+ * the decision finds it (base domains first, then the profile), as "rule"
+ * and "ruleFrom" ("base" or "profile"), both null when none does.
  */
-static int add_coverage(struct seen_ctx *sc, const char *host, json_t *record)
+static int add_coverage(struct seen_ctx *sc, const char *host, int port, json_t *record)
 {
     struct ep_rule rule;
     char text[EP_RULE_BUFSZ];
     enum ep_reason reason;
-    int rc = ep_decide_whitelist(sc->rd, sc->profile, host, &rule, &reason);
+    int rc = ep_decide_whitelist(sc->rd, sc->profile, host, port, &rule, &reason);
     json_t *from = reason == EP_REASON_BASE ? sc->from_base : sc->from_profile;
 
     if (rc == EP_E_NOTFOUND) {
@@ -116,27 +120,65 @@ static void seen_ctx_release(struct seen_ctx *sc)
 }
 
 /*
- * Add one host's record to "domains" and the host to its category and
- * group. One JSON string of the host serves as the key and in both
- * groupings; the record is the shared one, its members replaced.
+ * The host and port of a seen record's key @p seen: "github.com:22" and
+ * "[2001:db8::1]:22" (policy/host.h, ep_host_with_port()) are a host on
+ * port 22; any other key (a web port's) is a host by itself, port 0.
+ * @p host has EP_HOST_PORT_BUFSZ bytes.
  */
-static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
+static void seen_split(const char *seen, char *host, int *port)
+{
+    size_t len = strlen(seen);
+
+    *port = 0;
+    if (strchr(seen, ':') != NULL && ep_host_normalize(seen, len, host, port, NULL) == 0)
+        return;
+    *port = 0;
+    memcpy(host, seen, len + 1);
+}
+
+/*
+ * A record of a host reached on another port than 80 and 443 says so:
+ * "host" (its host alone) and "port"; a web port's record has neither, as
+ * before ports were recorded. The record is shared: members of the last
+ * one are removed.
+ */
+static int set_port_members(json_t *record, const char *host, int port)
+{
+    if (ep_covers_web_port(port)) {
+        json_object_del(record, "host");
+        json_object_del(record, "port");
+        return 0;
+    }
+    if (json_object_set_new_nocheck(record, "host", json_string(host)) != 0 ||
+        json_object_set_new_nocheck(record, "port", json_integer(port)) != 0)
+        return EP_E_NOMEM;
+    return 0;
+}
+
+/*
+ * Add one host's record to "domains" and the host to its category and
+ * group. One JSON string of the host (with its port, if any) serves as the
+ * key and in both groupings; the category and the group are those of the
+ * host alone; the record is the shared one, its members replaced.
+ */
+static int add_seen(void *ctx, const char *seen, const struct ep_seen *s)
 {
     struct seen_ctx *sc = ctx;
-    char first[32], last[32], group[EP_HOST_BUFSZ];
+    char first[32], last[32], group[EP_HOST_PORT_BUFSZ], host[EP_HOST_PORT_BUFSZ];
     const char *category = NULL;
     json_t *members, *record = sc->record, *name = NULL;
-    int rc, c;
+    int rc, c, port;
 
     /* Hosts outside the page cost a count and the cheap tests, nothing more. */
-    if (!projects_page_match(sc->cursor.page, host) || (sc->denied_only && s->denied == 0))
+    if (!projects_page_match(sc->cursor.page, seen) || (sc->denied_only && s->denied == 0))
         return 0;
+    seen_split(seen, host, &port);
     if (sc->category) {
         category = ep_category_of(host);
         if (strcmp(sc->category, category) != 0)
             return 0;
     }
-    rc = projects_cursor_next(&sc->cursor, host);
+    rc = projects_cursor_next(&sc->cursor, seen);
     if (rc <= 0)
         return rc;
     rc = EP_E_NOMEM;
@@ -145,7 +187,7 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
     c = category_index(category);
     http_time_iso(s->first_seen, first);
     http_time_iso(s->last_seen, last);
-    name = json_string(host);
+    name = json_string(seen);
     if (name == NULL)
         goto out;
     if (sc->cursor.count > 1)
@@ -163,10 +205,11 @@ static int add_seen(void *ctx, const char *host, const struct ep_seen *s)
         json_object_set_new_nocheck(record, "last_seen", json_string(last)) ||
         json_object_set_nocheck(record, "category", sc->category_names[c]) ||
         json_object_set_nocheck(record, "lastVerdict",
-                                sc->verdicts[s->last_verdict == EP_VERDICT_DENY]))
+                                sc->verdicts[s->last_verdict == EP_VERDICT_DENY]) ||
+        set_port_members(record, host, port) != 0)
         goto out;
     if (sc->rd) {
-        rc = add_coverage(sc, host, record);
+        rc = add_coverage(sc, host, port, record);
         if (rc)
             goto out;
     }
@@ -346,17 +389,28 @@ void recorded_handle_clear(struct http_request *r)
                     json_pack("{s:b, s:s}", "success", 1, "message", "Recorded domains cleared"));
 }
 
-/* The rule text that promotes canonical @p host in @p form. */
-static void promoted_text(const char *host, enum ep_host_kind kind, const char *form, char *out)
+/*
+ * The rule text that promotes canonical @p host reached on @p port in
+ * @p form: a rule of that port ("github.com:22", "ip:[2001:db8::1]:22"),
+ * or of the web ports for 0, 80 and 443.
+ */
+static void promoted_text(const char *host, enum ep_host_kind kind, int port, const char *form,
+                          char *out)
 {
-    if (kind != EP_HOST_NAME)
-        snprintf(out, EP_RULE_BUFSZ, "ip:%s", host);
-    else if (strcmp(form, "suffix") == 0)
-        snprintf(out, EP_RULE_BUFSZ, ".%s", host);
+    char authority[EP_HOST_PORT_BUFSZ];
+    const char *prefix = "";
+
+    ep_host_with_port(host, ep_covers_web_port(port) ? 0 : port, authority);
+    if (kind != EP_HOST_NAME) {
+        /* An address with a port is short: "[" EP_IP_MAX "]:65535". */
+        snprintf(out, EP_RULE_BUFSZ, "ip:%.*s", EP_IP_MAX + 8, authority);
+        return;
+    }
+    if (strcmp(form, "suffix") == 0)
+        prefix = ".";
     else if (strcmp(form, "subdomains") == 0)
-        snprintf(out, EP_RULE_BUFSZ, "*.%s", host);
-    else
-        snprintf(out, EP_RULE_BUFSZ, "%s", host);
+        prefix = "*.";
+    snprintf(out, EP_RULE_BUFSZ, "%s%s", prefix, authority);
 }
 
 /* What the caller asked of a promote. */
@@ -448,7 +502,7 @@ static int refuse(struct promotion *pm, const char *domain, const char *message)
 
 static bool same_rule(const struct ep_rule *a, const struct ep_rule *b)
 {
-    return a->kind == b->kind && strcmp(a->host, b->host) == 0;
+    return a->kind == b->kind && a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 
 /*
@@ -464,18 +518,18 @@ static int promotion_judge(struct promotion *pm, struct ep_rule_set *rs, json_t 
     struct ep_rule *rule = &pm->rules[pm->n];
     const struct ep_rule *by;
     enum ep_host_kind kind;
-    int err;
+    int err, port;
 
     /* A pasted URL would otherwise be refused for its "port" ("http:" + "//host/"). */
     if (strstr(domain, "://"))
         return refuse(pm, domain,
                       "a URL, not a host: promote the host alone, without the scheme "
                       "(\"https://\") or a path");
-    err = ep_host_normalize(domain, json_string_length(v), host, NULL, &kind);
+    err = ep_host_normalize(domain, json_string_length(v), host, &port, &kind);
     if (err == 0 && kind != EP_HOST_NAME && strcmp(form, "exact") != 0)
         return refuse(pm, domain, "an IP address can only be promoted in the exact form");
     if (err == 0) {
-        promoted_text(host, kind, form, text);
+        promoted_text(host, kind, port, form, text);
         err = ep_rule_parse(text, rule, why, sizeof why);
     }
     if (err == EP_E_NOMEM)
@@ -605,7 +659,9 @@ static int promotion_write(struct ep_store *store, const char *profile, const st
 /*
  * POST /api/projects/:id/recorded-domains/promote: turn hosts into rules
  * of a profile (the project's own unless named). Each host is reported as
- * added, already covered (and by which rule), or refused (and why).
+ * added, already covered (and by which rule), or refused (and why). A host
+ * with a port other than 80 and 443, as recorded ("github.com:22"),
+ * becomes a rule of that port.
  *
  * Adding is partial by nature: the good hosts are added, the refused ones
  * reported. Replacing is all or nothing: one refused host answers 400 with

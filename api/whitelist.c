@@ -52,13 +52,16 @@ static int take_profile(struct http_request *r, const char *name, const char **o
     return 0;
 }
 
+/* By kind, host, then port ("github.com" and "github.com:22" are two rules). */
 static int rule_cmp(const void *a, const void *b)
 {
     const struct ep_rule *x = a, *y = b;
+    int c;
 
     if (x->kind != y->kind)
         return (int)x->kind - (int)y->kind;
-    return strcmp(x->host, y->host);
+    c = strcmp(x->host, y->host);
+    return c ? c : x->port - y->port;
 }
 
 /*

@@ -57,9 +57,9 @@ out:
     return matched;
 }
 
-bool ep_rule_covers(const struct ep_rule *rule, const char *host)
+bool ep_rule_covers(const struct ep_rule *rule, const char *host, int port)
 {
-    if (rule == NULL || host == NULL || host[0] == '\0')
+    if (rule == NULL || host == NULL || host[0] == '\0' || !ep_covers_port(rule->port, port))
         return false;
     if (rule->kind & EP_RULE_NAME_KINDS)
         return (ep_covers_kinds(ep_covers_where(host, rule->host)) & rule->kind) != 0;
@@ -74,15 +74,18 @@ bool ep_rule_covers(const struct ep_rule *rule, const char *host)
 }
 
 /*
- * A name rule covers the hosts at the positions ep_covers_kinds() gives
- * its kind: its name (SELF) and the names below it (BELOW). @p by covers
- * all of them when it covers the rule's name wherever the rule does, and,
- * if the rule covers names below its own, covers those too: they stand
- * below @p by's name when the rule's name is @p by's name or below it.
+ * The ports first: a rule without a port covers the web ports, one with a
+ * port that port alone, so @p by covers @p rule's ports exactly when both
+ * name the same port or both none. Then the hosts: a name rule covers the
+ * hosts at the positions ep_covers_kinds() gives its kind: its name (SELF)
+ * and the names below it (BELOW). @p by covers all of them when it covers
+ * the rule's name wherever the rule does, and, if the rule covers names
+ * below its own, covers those too: they stand below @p by's name when the
+ * rule's name is @p by's name or below it.
  */
 bool ep_rule_covers_rule(const struct ep_rule *by, const struct ep_rule *rule)
 {
-    if (by == NULL || rule == NULL)
+    if (by == NULL || rule == NULL || by->port != rule->port)
         return false;
     if ((by->kind & EP_RULE_NAME_KINDS) && (rule->kind & EP_RULE_NAME_KINDS)) {
         enum ep_covers_at at = ep_covers_where(rule->host, by->host);
@@ -96,16 +99,38 @@ bool ep_rule_covers_rule(const struct ep_rule *by, const struct ep_rule *rule)
         return !below || (ep_covers_kinds(EP_COVERS_BELOW) & by->kind) != 0;
     }
     if (by->kind == EP_RULE_REGEX && rule->kind == EP_RULE_EXACT)
-        return ep_rule_covers(by, rule->host);
+        return ep_rule_covers(by, rule->host, rule->port);
     return by->kind == rule->kind && strcmp(by->host, rule->host) == 0;
 }
 
+size_t ep_rule_key_port_prefix(int port, char *key)
+{
+    if (ep_covers_web_port(port) || port < 0 || port > 65535)
+        return 0;
+    key[0] = EP_KEY_MARK_PORT;
+    for (int i = EP_KEY_PORT_DIGITS; i > 0; i--, port /= 10)
+        key[i] = (char)('0' + port % 10);
+    return EP_KEY_PORT_LEN;
+}
+
+/* The longest key of covers.h's layout must hold the longest regex rule's key too. */
+_Static_assert(1 + EP_REGEX_MAX <= EP_RULE_KEY_MAX, "a regex key fits in EP_RULE_KEY_MAX");
+
 size_t ep_rule_key(const struct ep_rule *rule, char *key, uint8_t *bit)
 {
-    size_t len, max;
+    size_t len, max, pre = 0;
 
     if (!memchr(rule->host, '\0', sizeof rule->host))
         return 0;
+    if (rule->port != 0) {
+        /* Only name and ip: rules take a port, and never a web port's. */
+        if (!(rule->kind & (EP_RULE_NAME_KINDS | EP_RULE_IP)))
+            return 0;
+        pre = ep_rule_key_port_prefix(rule->port, key);
+        if (pre == 0)
+            return 0;
+        key += pre;
+    }
     len = strlen(rule->host);
     if (rule->kind & EP_RULE_NAME_KINDS) {
         if (len == 0 || len > EP_HOST_MAX)
@@ -122,5 +147,5 @@ size_t ep_rule_key(const struct ep_rule *rule, char *key, uint8_t *bit)
         return 0;
     }
     *bit = (uint8_t)rule->kind;
-    return len;
+    return pre + len;
 }

@@ -15,6 +15,7 @@
 #include <idn2.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "policy/error.h"
@@ -400,6 +401,22 @@ int ep_host_from_request_target(const char *in, size_t len, char *out, int *port
         return ep_host_normalize(auth, alen, out, port, kind);
     }
     return ep_host_normalize(in, len, out, port, kind);
+}
+
+size_t ep_host_with_port(const char *host, int port, char *out)
+{
+    size_t hlen = strnlen(host, EP_HOST_MAX);
+    bool v6 = memchr(host, ':', hlen) != NULL;
+    int n;
+
+    if (port <= 0 || port > 65535) {
+        memcpy(out, host, hlen);
+        out[hlen] = '\0';
+        return hlen;
+    }
+    n = snprintf(out, EP_HOST_PORT_BUFSZ, "%s%.*s%s:%d", v6 ? "[" : "", (int)hlen, host,
+                 v6 ? "]" : "", port);
+    return n < 0 ? 0 : (size_t)n;
 }
 
 /*

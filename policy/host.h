@@ -18,6 +18,13 @@
 /** Buffer size for a canonical host, NUL included. */
 #define EP_HOST_BUFSZ (EP_HOST_MAX + 1)
 
+/**
+ * Longest canonical host with a port, as ep_host_with_port() writes it
+ * ("name:65535"; an IPv6 literal, "[...]:65535", is far shorter).
+ */
+#define EP_HOST_PORT_MAX   (EP_HOST_MAX + 6)
+#define EP_HOST_PORT_BUFSZ (EP_HOST_PORT_MAX + 1)
+
 /** What kind of host a canonical form is. */
 enum ep_host_kind { EP_HOST_NAME = 0, EP_HOST_IPV4 = 4, EP_HOST_IPV6 = 6 };
 
@@ -39,6 +46,14 @@ int ep_host_normalize(const char *in, size_t len, char *out, int *port, enum ep_
  */
 int ep_host_from_request_target(const char *in, size_t len, char *out, int *port,
                                 enum ep_host_kind *kind);
+
+/**
+ * Write canonical @p host with port @p port as an authority into @p out
+ * (EP_HOST_PORT_BUFSZ bytes): "github.com:22", "192.0.2.7:8080",
+ * "[2001:db8::1]:22"; the host alone for port 0. ep_host_normalize()
+ * reads it back into the same host and port. Returns the length written.
+ */
+size_t ep_host_with_port(const char *host, int port, char *out);
 
 /**
  * Write the labels of canonical @p host in reverse order ("api.example.com"

@@ -89,7 +89,20 @@ out:
     return code;
 }
 
-/* "~pattern": length cap, ASCII only (hosts are canonical ASCII), must compile. */
+/*
+ * Does @p pattern read as a regex with a port after it ("^git\.example\.com$:22"):
+ * one ':' and only digits after it? A pattern for IPv6 literals has two
+ * colons or more, and a name never holds one.
+ */
+static bool regex_has_port(const char *pattern)
+{
+    const char *colon = strchr(pattern, ':');
+
+    return colon != NULL && strchr(colon + 1, ':') == NULL && colon[1] != '\0' &&
+           strspn(colon + 1, "0123456789") == strlen(colon + 1);
+}
+
+/* "~pattern": length cap, ASCII only (hosts are canonical ASCII), no port, must compile. */
 static int parse_regex(const char *pattern, struct ep_rule *out, char *why, size_t whysz)
 {
     pcre2_general_context *gctx = NULL;
@@ -99,6 +112,12 @@ static int parse_regex(const char *pattern, struct ep_rule *out, char *why, size
     if (len == 0)
         return fail(EP_E_RULE_REGEX, why, whysz,
                     "the rule \"~\" has no regular expression after the '~'");
+    if (regex_has_port(pattern))
+        return fail(EP_E_RULE_PORT, why, whysz,
+                    "\"~%s\": a regex rule takes no port (it covers the web ports 80 and 443 "
+                    "only); for another port write a name rule with the port, such as "
+                    "example.com:22",
+                    pattern);
     if (len > EP_REGEX_MAX)
         return fail(EP_E_RULE_REGEX_LONG, why, whysz,
                     "the regular expression is %zu characters long; the limit is %d", len,
@@ -120,40 +139,92 @@ static int parse_regex(const char *pattern, struct ep_rule *out, char *why, size
 }
 
 /*
- * "ip:ADDRESS": one IPv4 or IPv6 address (brackets allowed around IPv6),
- * stored in inet_ntop()'s form so it compares equal to a normalised host.
+ * The port after a rule's ':' (@p p), for the rule written @p text:
+ * digits only, 1..65535, and not a web port (80 and 443 are what the rule
+ * without a port covers).
  */
-static int parse_ip(const char *value, struct ep_rule *out, char *why, size_t whysz)
+static int parse_rule_port(const char *text, const char *p, int *port, char *why, size_t whysz)
 {
-    char text[INET6_ADDRSTRLEN + 2];
+    size_t len = strlen(p);
+    long value = 0;
+
+    if (len == 0)
+        return fail(EP_E_RULE_PORT, why, whysz,
+                    "\"%s\" names no port after its ':'; write the port (1 to 65535) or remove "
+                    "the ':'",
+                    text);
+    if (strspn(p, "0123456789") != len)
+        return fail(EP_E_RULE_PORT, why, whysz,
+                    "\"%s\": the port \"%s\" is not a number; write the port in digits, 1 to "
+                    "65535",
+                    text, p);
+    for (size_t i = 0; i < len && value <= 65535; i++)
+        value = value * 10 + (p[i] - '0');
+    if (value < 1 || value > 65535)
+        return fail(EP_E_RULE_PORT, why, whysz, "\"%s\": %s is not a port; ports are 1 to 65535",
+                    text, p);
+    if (ep_covers_web_port((int)value))
+        return fail(EP_E_RULE_PORT, why, whysz,
+                    "\"%s\": a rule without a port already covers the web ports 80 and 443; "
+                    "remove \":%s\"",
+                    text, p);
+    *port = (int)value;
+    return 0;
+}
+
+/*
+ * "ip:ADDRESS", "ip:IPV4:PORT" or "ip:[IPV6]:PORT": one IPv4 or IPv6
+ * address (brackets allowed around IPv6, needed before a port), stored in
+ * inet_ntop()'s form so it compares equal to a normalised host. An IPv6
+ * address without brackets is read whole: "ip:2001:db8::1:22" is the
+ * address 2001:db8::1:22.
+ */
+static int parse_ip(const char *text, struct ep_rule *out, char *why, size_t whysz)
+{
+    const char *value = text + 3, *port = NULL, *colon;
+    char addrtext[INET6_ADDRSTRLEN + 2];
     size_t len = strlen(value);
     unsigned char addr[sizeof(struct in6_addr)];
+    int rc;
 
     if (len == 0)
         return fail(EP_E_RULE_IP, why, whysz, "the rule \"ip:\" names no address");
     if (strchr(value, '/') != NULL)
         return fail(EP_E_RULE_IP, why, whysz,
-                    "\"ip:%s\": address ranges (CIDR) are not supported; write one address per "
+                    "\"%s\": address ranges (CIDR) are not supported; write one address per "
                     "rule",
-                    value);
-    if (len >= sizeof text)
-        return fail(EP_E_RULE_IP, why, whysz, "\"ip:%.60s...\" is not an IP address", value);
-    if (value[0] == '[' && value[len - 1] == ']' && len > 2) {
-        memcpy(text, value + 1, len - 2);
-        text[len - 2] = '\0';
-    } else {
-        memcpy(text, value, len + 1);
+                    text);
+    colon = strchr(value, ':');
+    if (value[0] == '[') {
+        const char *close = strchr(value, ']');
+
+        if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+            return fail(EP_E_RULE_IP, why, whysz,
+                        "\"%s\": write an IPv6 address with a port as ip:[ADDRESS]:PORT", text);
+        if (close[1] == ':')
+            port = close + 2;
+        value++;
+        len = (size_t)(close - value);
+    } else if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+        port = colon + 1;
+        len = (size_t)(colon - value);
     }
-    if (inet_pton(AF_INET, text, addr) == 1) {
+    if (len >= sizeof addrtext)
+        return fail(EP_E_RULE_IP, why, whysz, "\"%.60s...\" is not an IP address", text);
+    memcpy(addrtext, value, len);
+    addrtext[len] = '\0';
+    if (inet_pton(AF_INET, addrtext, addr) == 1) {
         inet_ntop(AF_INET, addr, out->host, sizeof out->host);
-    } else if (inet_pton(AF_INET6, text, addr) == 1) {
+    } else if (inet_pton(AF_INET6, addrtext, addr) == 1) {
         inet_ntop(AF_INET6, addr, out->host, sizeof out->host);
     } else {
         return fail(EP_E_RULE_IP, why, whysz,
-                    "\"ip:%s\" is not an IPv4 address (four numbers 0-255, no leading zeros) or "
-                    "an IPv6 address",
-                    value);
+                    "\"%s\": \"%s\" is not an IPv4 address (four numbers 0-255, no leading "
+                    "zeros) or an IPv6 address",
+                    text, addrtext);
     }
+    if (port != NULL && (rc = parse_rule_port(text, port, &out->port, why, whysz)) != 0)
+        return rc;
     out->kind = EP_RULE_IP;
     return 0;
 }
@@ -181,31 +252,31 @@ static int check_chars(const char *text, char *why, size_t whysz)
     return 0;
 }
 
-/* True if @p s (non-empty) is only digits and dots: an IP address someone meant to allow. */
-static bool looks_numeric(const char *s)
+/* True if @p s (@p len bytes) is only digits and dots: an IP address someone meant to allow. */
+static bool looks_numeric(const char *s, size_t len)
 {
     bool digit = false;
 
-    for (; *s; s++) {
-        if (*s >= '0' && *s <= '9')
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] >= '0' && s[i] <= '9')
             digit = true;
-        else if (*s != '.')
+        else if (s[i] != '.')
             return false;
     }
     return digit;
 }
 
 /*
- * A host rule. The shape is checked first (scheme, path, port, '*',
- * characters ep_host_normalize() would only call "bad"), so the reason
- * given is the one the user needs; then the host is normalised; then
- * libpsl decides whether it covers a public suffix. A suffix or
- * subdomain rule over any public suffix, ICANN or private (".com",
- * "*.co.uk", ".github.io"), would let in hosts of unrelated owners and is
- * refused. An exact rule is refused only for an ICANN suffix ("com",
- * "co.uk"), which is no one's host; private suffixes such as github.io
- * or s3.amazonaws.com are also real hosts people need to reach, and an
- * exact rule reaches only that one host.
+ * A host rule, with or without a port. The shape is checked first
+ * (scheme, path, port, '*', characters ep_host_normalize() would only
+ * call "bad"), so the reason given is the one the user needs; then the
+ * host is normalised; then libpsl decides whether it covers a public
+ * suffix. A suffix or subdomain rule over any public suffix, ICANN or
+ * private (".com", "*.co.uk", ".github.io"), would let in hosts of
+ * unrelated owners and is refused. An exact rule is refused only for an
+ * ICANN suffix ("com", "co.uk"), which is no one's host; private suffixes
+ * such as github.io or s3.amazonaws.com are also real hosts people need to
+ * reach, and an exact rule reaches only that one host.
  */
 static int parse_host_rule(const char *text, struct ep_rule *out, char *why, size_t whysz)
 {
@@ -213,6 +284,7 @@ static int parse_host_rule(const char *text, struct ep_rule *out, char *why, siz
     enum ep_host_kind hkind;
     const char *rest = text;
     const char *colon;
+    size_t len = strlen(text);
     int port, rc;
 
     if (strstr(text, "://") != NULL)
@@ -231,17 +303,26 @@ static int parse_host_rule(const char *text, struct ep_rule *out, char *why, siz
                     "\"%s\" contains '%%': write the host itself, not percent-escapes", text);
     if (strpbrk(text, "[]") != NULL)
         return fail(EP_E_RULE_IP, why, whysz,
-                    "\"%s\": write an IPv6 address as ip:ADDRESS, without brackets", text);
+                    "\"%s\": write an IPv6 address as ip:ADDRESS (ip:[ADDRESS]:PORT with a "
+                    "port)",
+                    text);
     colon = strchr(text, ':');
-    if (colon != NULL) {
+    if (colon != NULL && strchr(colon + 1, ':') != NULL) {
         unsigned char addr[sizeof(struct in6_addr)];
 
-        if (strchr(colon + 1, ':') != NULL && inet_pton(AF_INET6, text, addr) == 1)
+        if (inet_pton(AF_INET6, text, addr) == 1)
             return fail(EP_E_RULE_IP, why, whysz, "\"%s\" is an IP address: write it as ip:%s",
                         text, text);
         return fail(EP_E_RULE_PORT, why, whysz,
-                    "\"%s\" names a port: rules apply to every port of a host; remove \"%s\"", text,
-                    colon);
+                    "\"%s\" has more than one ':'; a rule names one host and at most one port, "
+                    "as in example.com:22",
+                    text);
+    }
+    if (colon != NULL) {
+        rc = parse_rule_port(text, colon + 1, &out->port, why, whysz);
+        if (rc != 0)
+            return rc;
+        len = (size_t)(colon - text);
     }
     if (strncmp(text, "*.", 2) == 0) {
         kind = EP_RULE_SUBDOMAINS;
@@ -250,16 +331,17 @@ static int parse_host_rule(const char *text, struct ep_rule *out, char *why, siz
         kind = EP_RULE_SUFFIX;
         rest = text + 1;
     }
-    if (strchr(rest, '*') != NULL)
+    len -= (size_t)(rest - text); /* the colon, if any, comes after the "*." or "." */
+    if (memchr(rest, '*', len) != NULL)
         return fail(EP_E_RULE_WILDCARD, why, whysz,
                     "\"%s\": '*' is allowed only as a leading \"*.\", as in *.example.com", text);
-    if (rest[0] == '\0')
-        return fail(EP_E_HOST_EMPTY, why, whysz, "\"%s\" names no host after \"%s\"", text, text);
-    if (looks_numeric(rest))
+    if (len == 0)
+        return fail(EP_E_HOST_EMPTY, why, whysz, "\"%s\" names no host", text);
+    if (looks_numeric(rest, len))
         return fail(EP_E_RULE_IP, why, whysz,
                     "\"%s\" is an IP address: write it as ip:ADDRESS, for one address only", text);
 
-    rc = ep_host_normalize(rest, strlen(rest), out->host, &port, &hkind);
+    rc = ep_host_normalize(rest, len, out->host, &port, &hkind);
     if (rc != 0)
         return fail(rc, why, whysz, "\"%s\": %s", text, ep_strerror(rc));
     if (hkind != EP_HOST_NAME)
@@ -302,7 +384,7 @@ int ep_rule_parse(const char *text, struct ep_rule *out, char *why, size_t whysz
     if (text[0] == '~')
         rc = parse_regex(text + 1, out, why, whysz);
     else if (strncasecmp(text, "ip:", 3) == 0)
-        rc = parse_ip(text + 3, out, why, whysz);
+        rc = parse_ip(text, out, why, whysz);
     else
         rc = parse_host_rule(text, out, why, whysz);
     if (rc != 0)
@@ -313,6 +395,8 @@ int ep_rule_parse(const char *text, struct ep_rule *out, char *why, size_t whysz
 void ep_rule_format(const struct ep_rule *rule, char *out)
 {
     const char *prefix = "";
+    char port[EP_RULE_PORT_MAX + 1] = "";
+    bool brackets = false;
 
     switch (rule->kind) {
     case EP_RULE_SUFFIX:
@@ -326,15 +410,17 @@ void ep_rule_format(const struct ep_rule *rule, char *out)
         break;
     case EP_RULE_IP:
         prefix = "ip:";
+        /* An IPv6 address takes its port inside brackets: ip:[2001:db8::1]:22. */
+        brackets = rule->port != 0 && memchr(rule->host, ':', sizeof rule->host) != NULL;
         break;
     case EP_RULE_EXACT:
         break;
     }
+    if (rule->port > 0 && rule->port <= 65535)
+        snprintf(port, sizeof port, ":%d", rule->port);
     /* A parsed rule always fits; the bound only keeps a hand-made one from overflowing. */
-    size_t plen = strlen(prefix), hlen = strnlen(rule->host, EP_RULE_MAX - plen);
-    memcpy(out, prefix, plen);
-    memcpy(out + plen, rule->host, hlen);
-    out[plen + hlen] = '\0';
+    snprintf(out, EP_RULE_BUFSZ, "%s%s%.*s%s%s", prefix, brackets ? "[" : "",
+             (int)strnlen(rule->host, sizeof rule->host), rule->host, brackets ? "]" : "", port);
 }
 
 int ep_profile_validate(const char *name)

@@ -13,6 +13,13 @@
  * Hosts in rules are normalised as in host.h (so "Bücher.DE" is stored as
  * "xn--bcher-kva.de"). A rule naming a bare public suffix, or a suffix or
  * wildcard rule over one, is refused (libpsl decides).
+ *
+ * Ports: a rule without a port covers the web ports 80 and 443 only. A
+ * name or ip: rule may end in ":PORT" (1..65535) and then covers exactly
+ * that port: "github.com:22", ".example.com:8080", "*.example.com:8443",
+ * "ip:10.0.0.5:8080", "ip:[2001:db8::1]:22" (an IPv6 address takes its
+ * port only inside brackets). ":80" and ":443" are refused (the rule
+ * without a port covers them), and so is a port on a regex rule.
  */
 #ifndef EP_RULE_H
 #define EP_RULE_H
@@ -24,8 +31,13 @@
 
 /** Longest regex rule, '~' excluded. */
 #define EP_REGEX_MAX 256
-/** Longest rule text as written, NUL excluded. */
-#define EP_RULE_MAX   (EP_REGEX_MAX + 1)
+/** Longest port suffix of a rule, ":65535". */
+#define EP_RULE_PORT_MAX 6
+/**
+ * Longest rule text as written, NUL excluded: "*." and the longest host
+ * with a port (the longest regex rule, '~' and EP_REGEX_MAX, is shorter).
+ */
+#define EP_RULE_MAX   (2 + EP_HOST_MAX + EP_RULE_PORT_MAX)
 #define EP_RULE_BUFSZ (EP_RULE_MAX + 1)
 
 enum ep_rule_kind {
@@ -36,11 +48,15 @@ enum ep_rule_kind {
     EP_RULE_IP = 16,
 };
 
-/** A parsed rule. @c host is the canonical host (EXACT, SUFFIX, SUBDOMAINS, IP) or the pattern
- * (REGEX). */
+/**
+ * A parsed rule. @c host is the canonical host (EXACT, SUFFIX, SUBDOMAINS, IP) or the pattern
+ * (REGEX), without the port; @c port is 0 for a rule of the web ports (80 and 443), else the one
+ * port the rule names (never 80 or 443; always 0 for REGEX).
+ */
 struct ep_rule {
     enum ep_rule_kind kind;
     char host[EP_RULE_BUFSZ];
+    int port;
 };
 
 /**
@@ -53,7 +69,10 @@ struct ep_rule {
  */
 int ep_rule_parse(const char *text, struct ep_rule *out, char *why, size_t whysz);
 
-/** Print @p rule in its written form ("*.example.com") into @p out (EP_RULE_BUFSZ bytes). */
+/**
+ * Print @p rule in its written form ("*.example.com", "github.com:22",
+ * "ip:[2001:db8::1]:22") into @p out (EP_RULE_BUFSZ bytes).
+ */
 void ep_rule_format(const struct ep_rule *rule, char *out);
 
 /**

@@ -36,13 +36,15 @@ int ep_rule_set_add(void *set, const struct ep_rule *rule)
     return list_append(&rs->named, rule);
 }
 
-/* By host, then kind. */
+/* By host, then kind, then port. */
 static int rule_cmp(const void *a, const void *b)
 {
     const struct ep_rule *x = a, *y = b;
     int c = strcmp(x->host, y->host);
 
-    return c ? c : (int)x->kind - (int)y->kind;
+    if (c == 0)
+        c = (int)x->kind - (int)y->kind;
+    return c ? c : x->port - y->port;
 }
 
 /* The first named rule on @p name (a binary search), or the end of the named rules. */

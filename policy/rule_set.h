@@ -6,8 +6,9 @@
  *
  * By covers.h, a rule on a name is covered only by the same rule, by a
  * rule on that name or on one of its ancestors, or by a regex rule; an ip:
- * rule only by itself or a regex rule. So the rules on names and addresses
- * are kept sorted by host (then kind), and a query looks up R's host and
+ * rule only by itself or a regex rule (and only by rules of R's port, or
+ * of none when R names none). So the rules on names and addresses are kept
+ * sorted by host (then kind and port), and a query looks up R's host and
  * each ancestor, nearest first, then tries the regex rules in the order
  * they were added. ep_rule_covers_rule() decides every candidate: this
  * file only chooses which rules to ask.

@@ -22,8 +22,8 @@
 
 /* Most reset read transactions a handle keeps for reuse. */
 #define POOL_MAX 256
-/* A seen key: project id NUL host. */
-#define SEEN_KEY_MAX   (EP_ID_MAX + 1 + EP_HOST_BUFSZ)
+/* A seen key: project id NUL host, with ":PORT" for a port other than 80 and 443. */
+#define SEEN_KEY_MAX   (EP_ID_MAX + 1 + EP_HOST_PORT_BUFSZ)
 #define AUDIT_KEY_SIZE 12
 
 /* The base domains a new store starts with (the reference system's six). */
@@ -1123,33 +1123,72 @@ out:
 /* ---- listing rules and profiles ---- */
 
 /*
- * Walk the rules of one profile, calling @p fn for those of one phase:
- * name rules, then ip: rules, then regex rules (covers.h keys them).
+ * The phases of a profile's listing: name rules, ip: rules and regex rules
+ * without a port (the order of the stores written before ports existed),
+ * then the rules with a port, by port (covers.h keys them).
  */
-static int rules_walk(MDB_cursor *cur, const char *profile, int phase,
+enum rules_phase { PHASE_NAMES, PHASE_IPS, PHASE_REGEXES, PHASE_PORTS, PHASE_COUNT };
+
+/* Call @p fn for each kind set in the name key's @p mask, @p r holding its host and port. */
+static int rules_walk_mask(struct ep_rule *r, uint8_t mask,
+                           int (*fn)(void *ctx, const struct ep_rule *r), void *ctx)
+{
+    int rc;
+
+    for (unsigned bit = 1; bit <= EP_RULE_NAME_KINDS; bit <<= 1) {
+        if (!(mask & bit & EP_RULE_NAME_KINDS))
+            continue;
+        r->kind = bit;
+        if ((rc = fn(ctx, r)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * Walk the rules of one profile, calling @p fn for those of one phase.
+ * The rules with a port are one range of keys (EP_KEY_MARK_PORT), so that
+ * phase starts there and ends after it.
+ */
+static int rules_walk(MDB_cursor *cur, const char *profile, enum rules_phase phase,
                       int (*fn)(void *ctx, const struct ep_rule *r), void *ctx)
 {
-    static const unsigned phase_kinds[] = {EP_RULE_NAME_KINDS, EP_RULE_IP, EP_RULE_REGEX};
+    static const unsigned phase_kinds[] = {EP_RULE_NAME_KINDS, EP_RULE_IP, EP_RULE_REGEX,
+                                           EP_RULE_NAME_KINDS | EP_RULE_IP};
     size_t plen = strlen(profile) + 1;
-    MDB_val key = store_mkval(profile, plen), val;
-    int rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    char start[EP_PROFILE_MAX + 2];
+    MDB_val key, val;
     struct ep_rule r;
+    int rc;
 
-    for (; rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    memcpy(start, profile, plen);
+    start[plen] = EP_KEY_MARK_PORT;
+    key = store_mkval(start, phase == PHASE_PORTS ? plen + 1 : plen);
+    for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
         const char *k = (const char *)key.mv_data + plen;
-        size_t klen = key.mv_size - plen;
+        size_t klen = key.mv_size - plen, skip;
         unsigned kinds;
         uint8_t mask;
+        int port;
 
         if (key.mv_size <= plen || memcmp(key.mv_data, profile, plen) != 0)
             break;
-        if (val.mv_size != 1 || klen >= sizeof r.host)
+        if (val.mv_size != 1 || klen > EP_RULE_KEY_MAX)
             return EP_E_CORRUPT;
+        skip = ep_rule_key_port(k, klen, &port);
+        if (phase == PHASE_PORTS && skip == 0)
+            break; /* past the range of the rules with a port */
         mask = *(const uint8_t *)val.mv_data;
         kinds = ep_rule_key_kinds(k, klen);
-        if (kinds != phase_kinds[phase])
+        if ((skip != 0) != (phase == PHASE_PORTS) || !(kinds & phase_kinds[phase]))
             continue;
+        if (skip != 0 && (kinds == EP_RULE_REGEX || ep_covers_web_port(port)))
+            return EP_E_CORRUPT; /* ep_rule_key() writes no such key */
+        k += skip;
+        klen -= skip;
         memset(&r, 0, sizeof r);
+        r.port = port;
         if (kinds == EP_RULE_NAME_KINDS) {
             char reversed[EP_HOST_BUFSZ];
 
@@ -1158,15 +1197,12 @@ static int rules_walk(MDB_cursor *cur, const char *profile, int phase,
             memcpy(reversed, k, klen);
             reversed[klen] = '\0';
             ep_host_reverse(reversed, r.host);
-            for (unsigned bit = 1; bit <= EP_RULE_NAME_KINDS; bit <<= 1) {
-                if (!(mask & bit & EP_RULE_NAME_KINDS))
-                    continue;
-                r.kind = bit;
-                if ((rc = fn(ctx, &r)) != 0)
-                    return rc;
-            }
+            if ((rc = rules_walk_mask(&r, mask, fn, ctx)) != 0)
+                return rc;
             continue;
         }
+        if (klen - 1 >= sizeof r.host)
+            return EP_E_CORRUPT;
         memcpy(r.host, k + 1, klen - 1);
         r.kind = kinds;
         if ((rc = fn(ctx, &r)) != 0)
@@ -1185,9 +1221,8 @@ int ep_store_rules_list(struct ep_store *store, const char *profile,
     if (!valid_rules_profile(profile))
         return EP_E_INVAL;
     rc = store_walk_begin(store, store->rules, &rd, &cur);
-    /* Host rules, then ip: rules, then regex rules. */
-    for (int phase = 0; rc == 0 && phase < 3; phase++)
-        rc = rules_walk(cur, profile, phase, fn, ctx);
+    for (int phase = 0; rc == 0 && phase < PHASE_COUNT; phase++)
+        rc = rules_walk(cur, profile, (enum rules_phase)phase, fn, ctx);
     return store_walk_end(rd, cur, rc);
 }
 
@@ -1286,7 +1321,7 @@ static size_t seen_key(const char *project_id, const char *host, char *key)
 {
     size_t ilen = strlen(project_id), hlen = strlen(host);
 
-    if (!valid_id(project_id) || hlen == 0 || hlen > EP_HOST_MAX)
+    if (!valid_id(project_id) || hlen == 0 || hlen > EP_HOST_PORT_MAX)
         return 0;
     memcpy(key, project_id, ilen + 1);
     memcpy(key + ilen + 1, host, hlen);
@@ -1344,12 +1379,12 @@ int ep_store_seen_list_after(struct ep_store *store, const char *project_id, con
     struct ep_store_read *rd;
     MDB_cursor *cur = NULL;
     size_t plen = strlen(project_id) + 1;
-    char start[EP_ID_MAX + 1 + EP_HOST_BUFSZ];
+    char start[EP_ID_MAX + 1 + EP_HOST_PORT_BUFSZ];
     size_t slen = plen;
     MDB_val key, val;
     int rc;
 
-    if (!valid_id(project_id) || (after && strlen(after) > EP_HOST_MAX))
+    if (!valid_id(project_id) || (after && strlen(after) > EP_HOST_PORT_MAX))
         return EP_E_INVAL;
     memcpy(start, project_id, plen);
     if (after) {
@@ -1362,14 +1397,14 @@ int ep_store_seen_list_after(struct ep_store *store, const char *project_id, con
     key = store_mkval(start, slen);
     for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
          rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-        char host[EP_HOST_BUFSZ];
+        char host[EP_HOST_PORT_BUFSZ];
         struct ep_seen s;
 
         if (key.mv_size <= plen || memcmp(key.mv_data, project_id, plen) != 0)
             break;
         if (after && key.mv_size == slen && memcmp(key.mv_data, start, slen) == 0)
             continue; /* strictly after */
-        if (val.mv_size != sizeof s || key.mv_size - plen > EP_HOST_MAX) {
+        if (val.mv_size != sizeof s || key.mv_size - plen > EP_HOST_PORT_MAX) {
             rc = EP_E_CORRUPT;
             goto out;
         }

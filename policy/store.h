@@ -14,7 +14,8 @@
  * | rules    | profile NUL reversed-host        | uint8 mask of ep_rule_kind    |
  * |          | profile NUL "~" pattern          | (regex rules)                 |
  * |          | profile NUL "#" IP               | (ip: rules)                   |
- * | seen     | project id NUL host              | struct ep_seen                |
+ * |          | profile NUL ":" 5-digit port key | (rules with a port, covers.h) |
+ * | seen     | project id NUL host[:port]       | struct ep_seen                |
  * | audit    | uint64 big-endian µs + seq       | struct ep_audit_entry text    |
  * | conversations, llm_hosts | see capture_store.h (schema 2) |                       |
  *
@@ -23,6 +24,13 @@
  * read-only opener refuses it with EP_E_SCHEMA until then.
  *
  * Base domains are the rules of the reserved profile EP_PROFILE_BASE.
+ *
+ * Rules with a port (schema 2 still): their keys are a range of their own
+ * (covers.h), so the keys of the rules without a port, and what they
+ * mean, are those of every earlier store: no upgrade. A seen record of a
+ * request to a port other than 80 and 443 is keyed by the host with that
+ * port ("github.com:22", "[2001:db8::1]:22", ep_host_with_port()); one of
+ * the web ports by the host alone, as before.
  *
  * @section caveats Caveats
  * - Open the store **after fork()**, in the process that uses it; an
@@ -257,8 +265,11 @@ int ep_store_rules_add(struct ep_store *store, const char *profile, const struct
 /** Replace every rule of @p profile with @p rules, in one transaction. */
 int ep_store_rules_replace(struct ep_store *store, const char *profile, const struct ep_rule *rules,
                            size_t n);
-/** Call @p fn for each rule of @p profile (host rules in reversed-host order, then ip:, then
- * regex). */
+/**
+ * Call @p fn for each rule of @p profile: the rules without a port (host
+ * rules in reversed-host order, then ip:, then regex), then those with a
+ * port, by port.
+ */
 int ep_store_rules_list(struct ep_store *store, const char *profile,
                         int (*fn)(void *ctx, const struct ep_rule *r), void *ctx);
 /** Profile info, EP_E_NOTFOUND if it has never been created. */
@@ -279,7 +290,11 @@ struct ep_seen_delta {
     int64_t last_seen;  /**< time of the last request in this batch */
     uint32_t last_verdict;
 };
-/** Add @p n deltas to the seen records in one write transaction (creating records as needed). */
+/**
+ * Add @p n deltas to the seen records in one write transaction (creating
+ * records as needed). A delta's host is a canonical host, or one with a
+ * port as ep_host_with_port() writes it (at most EP_HOST_PORT_MAX bytes).
+ */
 int ep_store_seen_add(struct ep_store *store, const struct ep_seen_delta *d, size_t n);
 /** Walk the seen records of one project in host order. */
 int ep_store_seen_list(struct ep_store *store, const char *project_id,
@@ -318,10 +333,15 @@ void ep_store_read_end(struct ep_store_read *rd);
 /** The `clients` row of canonical IP @p ip; EP_E_NOTFOUND when the IP is unmapped. */
 int ep_store_read_client(struct ep_store_read *rd, const char *ip, struct ep_client *out);
 /**
- * The most specific rule of @p profile matching canonical @p host: the host
- * itself, then each ancestor, ip: rules for IP literals, regex rules last
- * (compiled once per profile generation, cached in the store handle).
- * 0 with @p matched filled, EP_E_NOTFOUND when no rule matches, or a store error.
+ * The most specific rule of @p profile covering a request to canonical
+ * @p host on port @p port (covers.h: 0, 80 and 443 are the web ports): the
+ * host itself, then each ancestor, ip: rules for IP literals, regex rules
+ * last (compiled once per profile generation, cached in the store handle;
+ * web ports only). For any other port only the rules naming that port are
+ * looked at, in the same order and at the same cost (their keys are a
+ * range of the profile laid out as the web ports' are). 0 with @p matched
+ * filled (its port included), EP_E_NOTFOUND when no rule matches, or a
+ * store error.
  *
  * Cost: the nearest ancestor is found by jumping between neighbouring
  * keys of the `rules` tree (typically one to three positionings, however
@@ -332,7 +352,7 @@ int ep_store_read_client(struct ep_store_read *rd, const char *ip, struct ep_cli
  * applies to the next decision; a base profile of more than 1,024 rules
  * is searched in the tree instead.
  */
-int ep_store_read_match(struct ep_store_read *rd, const char *profile, const char *host,
+int ep_store_read_match(struct ep_store_read *rd, const char *profile, const char *host, int port,
                         struct ep_rule *matched);
 /** @} */
 

@@ -21,8 +21,8 @@
 
 /* Profiles whose compiled regex rules the handle keeps at once. */
 #define REGEX_CACHE_MAX 32
-/* A rules key: profile NUL kind-marker rule. */
-#define RULE_KEY_MAX (EP_PROFILE_MAX + 2 + EP_RULE_BUFSZ)
+/* A rules key: profile NUL, the rule's key of covers.h, and room for a NUL. */
+#define RULE_KEY_MAX (EP_PROFILE_MAX + 1 + EP_RULE_KEY_MAX + 1)
 /* Most base-domain rules a pooled read copies into memory. */
 #define BASE_COPY_MAX 1024
 /*

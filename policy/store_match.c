@@ -270,7 +270,9 @@ static int val_mask(const MDB_val *v, uint8_t *mask)
  * bytes) of the profile whose keys start with key[0..plen): a kind that
  * covers t itself, then its nearest ancestor holding a kind that covers
  * the names below it (ep_covers_mask() decides both and picks the
- * narrowest). @p key holds the prefix and t and is modified.
+ * narrowest). @p key holds the prefix and t and is modified. The prefix
+ * is the profile's (with its NUL), or that and a port's (covers.h): the
+ * walk never leaves the range of keys that begin with it.
  *
  * Rather than one lookup per label, the walk asks the tree for the
  * greatest key below a bound (first t itself, then each candidate). An
@@ -281,7 +283,8 @@ static int val_mask(const MDB_val *v, uint8_t *mask)
  * walk jumps straight to it. A host with no rule near it costs one or two
  * positionings instead of one per label; each positioning starts from the
  * cursor's page when the key falls within it. *hint receives what the
- * first positioning says of the profile's regex rules.
+ * first positioning says of the profile's regex rules (meaningful for the
+ * profile's prefix alone).
  */
 static int host_walk(MDB_cursor *cur, char *key, size_t plen, size_t hlen, const char *host,
                      struct ep_rule *matched, enum regex_hint *hint)
@@ -448,20 +451,22 @@ static uint8_t base_copy_mask(const struct base_copy *b, const char *k, size_t l
 }
 
 /*
- * The base profile's host or ip: rule for @p host from the read's copy,
- * refreshed when the profile's generation in this read differs from the
- * copy's. The generation is read only when the snapshot (LMDB's
- * transaction id, which any commit changes) is not the one the copy was
- * last found current in, so most decisions skip even that lookup.
- * *use_tree is set when the profile is too large to copy. *regex says
- * whether regex rules remain to be tried.
+ * The base profile's host or ip: rule for @p host on port @p port from the
+ * read's copy, refreshed when the profile's generation in this read
+ * differs from the copy's. The generation is read only when the snapshot
+ * (LMDB's transaction id, which any commit changes) is not the one the
+ * copy was last found current in, so most decisions skip even that
+ * lookup. The keys looked up are those of covers.h: for a port other than
+ * the web ports, after that port's prefix. *use_tree is set when the
+ * profile is too large to copy. *regex says whether regex rules remain to
+ * be tried.
  */
-static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, bool ip,
+static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, bool ip, int port,
                       struct ep_rule *matched, bool *use_tree, bool *regex)
 {
     struct base_copy *b = &rd->base;
-    char k[EP_RULE_BUFSZ + 1];
-    size_t txnid = mdb_txn_id(rd->txn);
+    char k[EP_RULE_KEY_MAX + 1], *t;
+    size_t txnid = mdb_txn_id(rd->txn), pp;
     uint64_t generation;
     enum ep_rule_kind kind;
     int rc;
@@ -480,27 +485,29 @@ static int base_match(struct ep_store_read *rd, const char *host, size_t hlen, b
         return 0;
     }
     *regex = b->regex;
+    pp = ep_rule_key_port_prefix(port, k);
+    t = k + pp;
     if (ip) {
-        k[0] = EP_KEY_MARK_IP;
-        memcpy(k + 1, host, hlen);
-        if (base_copy_mask(b, k, hlen + 1) & EP_RULE_IP) {
+        t[0] = EP_KEY_MARK_IP;
+        memcpy(t + 1, host, hlen);
+        if (base_copy_mask(b, k, pp + 1 + hlen) & EP_RULE_IP) {
             set_match(matched, EP_RULE_IP, host, hlen);
             return 0;
         }
         return EP_E_NOTFOUND;
     }
-    ep_host_reverse(host, k);
-    if ((kind = ep_covers_mask(base_copy_mask(b, k, hlen), EP_COVERS_SELF)) != 0) {
+    ep_host_reverse(host, t);
+    if ((kind = ep_covers_mask(base_copy_mask(b, k, pp + hlen), EP_COVERS_SELF)) != 0) {
         set_match(matched, kind, host, hlen);
         return 0;
     }
     for (size_t len = hlen; len > 0;) {
-        const char *dot = memrchr(k, '.', len);
+        const char *dot = memrchr(t, '.', len);
 
         if (!dot)
             break;
-        len = (size_t)(dot - k);
-        if ((kind = ep_covers_mask(base_copy_mask(b, k, len), EP_COVERS_BELOW)) != 0) {
+        len = (size_t)(dot - t);
+        if ((kind = ep_covers_mask(base_copy_mask(b, k, pp + len), EP_COVERS_BELOW)) != 0) {
             set_match(matched, kind, host + hlen - len, len);
             return 0;
         }
@@ -835,17 +842,21 @@ static int filter_check(struct ep_store_read *rd, MDB_cursor *cur, const char *k
 
 /*
  * The host or ip: rule of the profile whose keys start with key[0..plen)
- * in the tree, for ep_store_read_match(); *hint is settled (from the
+ * in the tree, for ep_store_read_match(), among the rules of port @p port
+ * (those without a port for a web port, else the range of that port's
+ * keys, after its prefix: covers.h); *hint is settled (from the
  * positioning, the key filter, the read's last answer for this profile
  * and snapshot, or one probe) and remembered when EP_E_NOTFOUND is
- * returned. When the profile's key filter shows that no candidate key can
- * exist, the tree is not searched at all.
+ * returned for a web port; for another port it is left alone (regex rules
+ * cover the web ports only). When the profile's key filter shows that no
+ * candidate key can exist, the tree is not searched at all.
  */
 static int tree_match(struct ep_store_read *rd, MDB_cursor *cur, char *key, size_t plen,
-                      const char *host, size_t hlen, bool ip, struct ep_rule *matched,
+                      const char *host, size_t hlen, bool ip, int port, struct ep_rule *matched,
                       enum regex_hint *hint)
 {
-    char *k = key + plen;
+    size_t pp = ep_rule_key_port_prefix(port, key + plen);
+    char *k = key + plen + pp;
     size_t txnid = mdb_txn_id(rd->txn);
     enum regex_hint seen = REGEX_UNKNOWN;
     enum filter_verdict verdict;
@@ -861,19 +872,20 @@ static int tree_match(struct ep_store_read *rd, MDB_cursor *cur, char *key, size
     } else {
         ep_host_reverse(host, k);
     }
-    rc = filter_check(rd, cur, key, plen, ip ? 1 + hlen : hlen, ip, &verdict, &regex);
+    rc = filter_check(rd, cur, key, plen, pp + (ip ? 1 + hlen : hlen), ip, &verdict, &regex);
     if (rc)
         return rc;
     if (verdict == FILTER_ABSENT) {
         seen = regex ? REGEX_SOME : REGEX_NONE;
     } else if (ip) {
+        size_t klen = plen + pp + 1 + hlen;
         MDB_val kv, v;
         uint8_t mask = 0;
 
-        kv = store_mkval(key, plen + 1 + hlen);
+        kv = store_mkval(key, klen);
         rc = mdb_cursor_get(cur, &kv, &v, MDB_SET_RANGE);
         seen = regex_hint_of(rc, &kv, key, plen);
-        if (rc == 0 && kv.mv_size == plen + 1 + hlen && memcmp(kv.mv_data, key, kv.mv_size) == 0 &&
+        if (rc == 0 && kv.mv_size == klen && memcmp(kv.mv_data, key, klen) == 0 &&
             (rc = val_mask(&v, &mask)) != 0)
             return rc;
         if (rc && rc != MDB_NOTFOUND)
@@ -883,10 +895,13 @@ static int tree_match(struct ep_store_read *rd, MDB_cursor *cur, char *key, size
             return 0;
         }
     } else {
-        rc = host_walk(cur, key, plen, hlen, host, matched, &seen);
+        /* Under a port's prefix the walk's hint says nothing of regexes: not used then. */
+        rc = host_walk(cur, key, plen + pp, hlen, host, matched, &seen);
         if (rc != EP_E_NOTFOUND)
             return rc;
     }
+    if (pp)
+        return EP_E_NOTFOUND;
     if (*hint == REGEX_UNKNOWN)
         *hint = seen;
     if (*hint == REGEX_UNKNOWN) {
@@ -905,28 +920,30 @@ static int tree_match(struct ep_store_read *rd, MDB_cursor *cur, char *key, size
  * The rules lookup of the decision path. The base profile is matched from
  * the read's in-memory copy; any other profile (or a base profile too
  * large to copy) in the tree: for an IP literal its ip: key, for a name
- * host_walk(). Regex rules come last, and only when the profile has some:
- * the base copy knows, and for other profiles the walk's positioning or
- * the read's answer for the same profile and snapshot often tells; else
- * one probe does.
+ * host_walk(), among the keys of the request's port (covers.h). Regex
+ * rules come last, for the web ports only, and only when the profile has
+ * some: the base copy knows, and for other profiles the walk's
+ * positioning or the read's answer for the same profile and snapshot
+ * often tells; else one probe does.
  */
-int ep_store_read_match(struct ep_store_read *rd, const char *profile, const char *host,
+int ep_store_read_match(struct ep_store_read *rd, const char *profile, const char *host, int port,
                         struct ep_rule *matched)
 {
     char key[RULE_KEY_MAX];
     MDB_cursor *cur;
     size_t plen = strlen(profile), hlen = strlen(host);
     enum regex_hint hint = REGEX_UNKNOWN;
-    bool ip, use_tree = true, regex;
+    bool ip, use_tree = true, regex = false, web = ep_covers_web_port(port);
     int rc;
 
-    if (plen == 0 || plen > EP_PROFILE_MAX || hlen == 0 || hlen > EP_HOST_MAX)
+    if (plen == 0 || plen > EP_PROFILE_MAX || hlen == 0 || hlen > EP_HOST_MAX || port < 0 ||
+        port > 65535)
         return EP_E_INVAL;
     ip = is_ip_literal(host);
     if (strcmp(profile, EP_PROFILE_BASE) == 0) {
-        rc = base_match(rd, host, hlen, ip, matched, &use_tree, &regex);
+        rc = base_match(rd, host, hlen, ip, port, matched, &use_tree, &regex);
         if (rc != EP_E_NOTFOUND && (rc || !use_tree))
-            return rc;
+            goto out;
         if (!use_tree)
             hint = regex ? REGEX_SOME : REGEX_NONE;
     }
@@ -934,9 +951,13 @@ int ep_store_read_match(struct ep_store_read *rd, const char *profile, const cha
         memcpy(key, profile, plen + 1);
         rc = store_rules_cursor(rd, &cur);
         if (rc == 0)
-            rc = tree_match(rd, cur, key, plen + 1, host, hlen, ip, matched, &hint);
+            rc = tree_match(rd, cur, key, plen + 1, host, hlen, ip, port, matched, &hint);
         if (rc != EP_E_NOTFOUND)
-            return rc;
+            goto out;
     }
-    return hint == REGEX_SOME ? regex_match(rd, profile, host, matched) : EP_E_NOTFOUND;
+    rc = web && hint == REGEX_SOME ? regex_match(rd, profile, host, matched) : EP_E_NOTFOUND;
+out:
+    if (rc == 0)
+        matched->port = web ? 0 : port;
+    return rc;
 }

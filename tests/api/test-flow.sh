@@ -3,8 +3,10 @@
 # c-icap with srv_egress.so, squid and a local origin, all on loopback.
 # The teacher's logging workspace records what it reaches; the teacher
 # promotes some of it through the API; a student's security workspace on
-# the same profile then reaches the promoted hosts and nothing else. A mode
-# change and a deletion through the API take effect on the next request.
+# the same profile then reaches the promoted hosts and nothing else; a port
+# other than 80 and 443 only through a rule naming it, in every mode. A
+# mode change and a deletion through the API take effect on the next
+# request.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$top_srcdir/tests/icap/common.sh"
 need_squid
@@ -36,8 +38,8 @@ done
 }
 stack_start_origin || exit 99
 stack_start_icap "$STORE" || exit 99
-stack_start_squid || exit 99
-P=$ORIGIN_PORT
+# Workspaces ask for http://HOST/ (port 80): squid's way there is the origin.
+STACK_ORIGIN_PEER=1 stack_start_squid || exit 99
 TEACHER=127.0.0.10 STUDENT=127.0.0.11
 
 # api METHOD PATH [JSON]: the admin's call; prints "STATUS BODY".
@@ -50,7 +52,7 @@ api() {
     printf '%s %s\n' "$status" "$(printf '%s' "$out" | sed '$d')"
 }
 project_id() { sed -n 's/.*"projectId":"\([a-z0-9-]*\)".*/\1/p'; }
-code() { stack_curl "$1" -o /dev/null -w '%{http_code}' "http://$2:$P/" 2>/dev/null; }
+code() { stack_curl "$1" -o /dev/null -w '%{http_code}' "http://$2/" 2>/dev/null; }
 
 # The teacher's workspace records everything.
 out=$(api POST /api/projects/create '{"projectName": "Teacher", "proxyMode": "logging", "profile": "course1"}')
@@ -95,6 +97,21 @@ for _ in $(seq 1 50); do
     sleep 0.1
 done
 expect_match "the student's denial is recorded" "$rec" '"tracker.test":\{[^}]*"denied":[1-9]'
+
+# Another port than 80 and 443 (the origin's own, as squid tells the ICAP
+# service) is reached only through a rule naming it, in logging mode too.
+pcode() { stack_curl "$1" -o /dev/null -w '%{http_code}' "http://$2:$ORIGIN_PORT/" 2>/dev/null; }
+expect_eq "teacher (logging) is denied pypi.test on port $ORIGIN_PORT" "$(pcode $TEACHER pypi.test)" 403
+expect_eq "student is denied pypi.test on port $ORIGIN_PORT" "$(pcode $STUDENT pypi.test)" 403
+expect_match "the check says why" "$(api GET "/api/projects/$T/check?host=pypi.test:$ORIGIN_PORT")" \
+    '"reason":"port-not-allowed".*"port":'"$ORIGIN_PORT"
+expect_match "a rule of that port is added" \
+    "$(api POST /api/whitelist/domains "{\"domain\": \"pypi.test:$ORIGIN_PORT\", \"profile\": \"course1\"}")" \
+    "\"added\":\\[\"pypi.test:$ORIGIN_PORT\"\\]"
+expect_eq "teacher reaches pypi.test on port $ORIGIN_PORT" "$(pcode $TEACHER pypi.test)" 200
+expect_eq "student reaches pypi.test on port $ORIGIN_PORT" "$(pcode $STUDENT pypi.test)" 200
+expect_eq "... and not docs.test on it (its rule is the web ports')" "$(pcode $STUDENT docs.test)" 403
+expect_eq "... nor tracker.test on port 80" "$(code $STUDENT tracker.test)" 403
 
 # Changes through the API act on the next request.
 api PUT "/api/projects/$S/proxy-mode" '{"proxyMode": "logging"}' >/dev/null

@@ -626,6 +626,198 @@ static void test_promote_dry_run(void)
     CHECK_INT(st("POST", promote, true, "{\"domains\": [], \"dryRun\": 1}"), 400);
 }
 
+/* The members of a JSON object, by name, in one string ("a,b,c"), for shape checks. */
+static void members_of(json_t *object, char *out, size_t outsz)
+{
+    const char *key;
+    json_t *v;
+    size_t n = 0;
+
+    out[0] = '\0';
+    json_object_foreach(object, key, v)
+    {
+        if (n >= outsz)
+            break;
+        n += (size_t)snprintf(out + n, outsz - n, "%s%s", n ? "," : "", key);
+    }
+}
+
+/*
+ * Ports: rules of a port through the whitelist endpoints (added, listed,
+ * refused with the rule named, removed); a request recorded on another
+ * port than 80 and 443 listed as host:port with "host" and "port",
+ * grouped and categorised by its host, while the records of the web ports
+ * keep their members; promoted (dry run and real) into the rule of its
+ * port; and the check endpoint on host:port.
+ */
+static void test_ports(void)
+{
+    char path[200], promote[160], check[200], shape[256];
+    const char *category;
+    struct api_reply r;
+    struct ep_store *store;
+    json_t *dom, *removed, *errors;
+    struct ep_seen_delta deltas[] = {
+        {logging_id, "github.com", 2, 0, 1714564800, 1714564800, 1},
+        {logging_id, "github.com:22", 0, 3, 1714564801, 1714564802, 2},
+        {logging_id, "[2001:db8::1]:8080", 0, 1, 1714564803, 1714564803, 2},
+        {logging_id, "pypi.org", 1, 0, 1714564804, 1714564804, 1},
+    };
+
+    /* The whitelist endpoints take, list and remove rules of a port. */
+    CHECK_INT(
+        api_call(&d, "POST", "/api/whitelist/domains", true,
+                 "{\"domains\": [\"GitHub.com:22\", \"github.com:22\", \".example.org:8080\", "
+                 "\"ip:[2001:DB8::1]:22\", \"github.com\"], \"profile\": \"ports\"}",
+                 &r),
+        200);
+    CHECK_INT(json_array_size(json_object_get(r.json, "added")), 4);
+    CHECK(array_has(json_object_get(r.json, "added"), "github.com:22"));
+    CHECK(array_has(json_object_get(r.json, "added"), "github.com"));
+    CHECK(array_has(json_object_get(r.json, "added"), ".example.org:8080"));
+    CHECK(array_has(json_object_get(r.json, "added"), "ip:[2001:db8::1]:22"));
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "GET", "/api/whitelist?profile=ports", true, NULL, &r), 200);
+    CHECK_INT(json_array_size(json_object_get(r.json, "domains")), 4);
+    CHECK(array_has(json_object_get(r.json, "domains"), "github.com:22"));
+    CHECK(array_has(json_object_get(r.json, "domains"), "ip:[2001:db8::1]:22"));
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "PUT", "/api/whitelist", true,
+                       "{\"domains\": [\"x.org:443\", \"x.org:0\", \"~^x\\\\.org$:22\", "
+                       "\"x.org:ssh\", \"x.org:22\"], \"profile\": \"ports\"}",
+                       &r),
+              400);
+    errors = json_object_get(r.json, "errors");
+    CHECK_INT(json_array_size(errors), 4);
+    CHECK(strstr(r.body, "\\\"x.org:443\\\": a rule without a port already covers") != NULL);
+    CHECK(strstr(r.body, "a regex rule takes no port") != NULL);
+    api_reply_free(&r);
+    CHECK_INT(
+        st("DELETE", "/api/whitelist/domains/ip:%5B2001:db8::1%5D:22?profile=ports", true, NULL),
+        200);
+    CHECK_INT(
+        st("DELETE", "/api/whitelist/domains/ip:%5B2001:db8::1%5D:22?profile=ports", true, NULL),
+        404);
+    CHECK_INT(st("DELETE", "/api/whitelist/domains/github.com:443?profile=ports", true, NULL), 400);
+    CHECK_INT(api_call(&d, "GET", "/api/whitelist?profile=ports", true, NULL, &r), 200);
+    CHECK_INT(json_array_size(json_object_get(r.json, "domains")), 3);
+    CHECK(array_has(json_object_get(r.json, "domains"), "github.com"));
+    api_reply_free(&r);
+
+    /* What the teacher's workspace reached, one host on the web ports and on 22. */
+    REQUIRE(ep_store_open(d.db, NULL, &store) == 0);
+    REQUIRE(ep_store_seen_add(store, deltas, 4) == 0);
+    ep_store_close(store);
+    snprintf(path, sizeof path, "/api/projects/%s/recorded-domains?coverage=1&profile=ports",
+             logging_id);
+    CHECK_INT(api_call(&d, "GET", path, true, NULL, &r), 200);
+    CHECK_INT(json_integer_value(json_object_get(r.json, "totalDomains")), 4);
+    dom = json_object_get(json_object_get(r.json, "domains"), "github.com:22");
+    CHECK_STR(json_string_value(json_object_get(dom, "host")), "github.com");
+    CHECK_INT(json_integer_value(json_object_get(dom, "port")), 22);
+    CHECK_INT(json_integer_value(json_object_get(dom, "denied")), 3);
+    CHECK_STR(json_string_value(json_object_get(dom, "rule")), "github.com:22");
+    category = json_string_value(json_object_get(dom, "category"));
+    CHECK(category != NULL && strcmp(category, "Other") != 0);
+    CHECK_STR(json_string_value(json_object_get(
+                  json_object_get(json_object_get(r.json, "domains"), "github.com"), "category")),
+              category ? category : "");
+    CHECK(
+        array_has(json_object_get(json_object_get(r.json, "categorized"), category ? category : ""),
+                  "github.com:22"));
+    CHECK(array_has(json_object_get(json_object_get(r.json, "groups"), "github.com"),
+                    "github.com:22"));
+    CHECK(
+        array_has(json_object_get(json_object_get(r.json, "groups"), "github.com"), "github.com"));
+    dom = json_object_get(json_object_get(r.json, "domains"), "[2001:db8::1]:8080");
+    CHECK_STR(json_string_value(json_object_get(dom, "host")), "2001:db8::1");
+    CHECK_INT(json_integer_value(json_object_get(dom, "port")), 8080);
+    CHECK(json_is_null(json_object_get(dom, "rule")));
+    /* The records of the web ports have the members they always had, before and after. */
+    members_of(json_object_get(json_object_get(r.json, "domains"), "github.com"), shape,
+               sizeof shape);
+    CHECK_STR(shape,
+              "count,allowed,denied,first_seen,last_seen,category,lastVerdict,rule,ruleFrom");
+    members_of(json_object_get(json_object_get(r.json, "domains"), "pypi.org"), shape,
+               sizeof shape);
+    CHECK_STR(shape,
+              "count,allowed,denied,first_seen,last_seen,category,lastVerdict,rule,ruleFrom");
+    api_reply_free(&r);
+    /* Paging goes past a host with a port. */
+    snprintf(path, sizeof path, "/api/projects/%s/recorded-domains?limit=1&after=github.com:22",
+             logging_id);
+    CHECK_INT(api_call(&d, "GET", path, true, NULL, &r), 200);
+    CHECK(json_object_get(json_object_get(r.json, "domains"), "pypi.org") != NULL);
+    CHECK_INT(json_object_size(json_object_get(r.json, "domains")), 1);
+    api_reply_free(&r);
+
+    /* Promoted: a rule of the recorded port, in every form; the web ports make no port. */
+    snprintf(promote, sizeof promote, "/api/projects/%s/recorded-domains/promote", logging_id);
+    removed = dry_run_then_promote(promote,
+                                   "\"domains\": [\"github.com:22\", \"github.com:443\", "
+                                   "\"[2001:db8::1]:8080\", \"www.example.org:8080\", "
+                                   "\"api.example.org:2222\"], \"profile\": \"ports\"",
+                                   200);
+    CHECK_INT(json_array_size(removed), 0);
+    json_decref(removed);
+    CHECK_INT(api_call(&d, "POST", promote, true,
+                       "{\"domains\": [\"github.com:22\", \"github.com:443\", "
+                       "\"[2001:db8::1]:8080\", \"www.example.org:8080\", "
+                       "\"api.example.org:2222\", \"docs.github.com:22\"], \"profile\": "
+                       "\"ports\", \"form\": \"suffix\", \"dryRun\": true}",
+                       &r),
+              200);
+    CHECK(strstr(r.body,
+                 "\"added\":[\".github.com:22\",\".github.com\",\".api.example.org:2222\","
+                 "\".docs.github.com:22\"],\"covered\":[{\"domain\":\"www.example.org:8080\","
+                 "\"rule\":\".example.org:8080\"}],\"refused\":[{\"domain\":\"[2001:db8::1]:"
+                 "8080\"") != NULL);
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "GET", "/api/whitelist?profile=ports", true, NULL, &r), 200);
+    CHECK(array_has(json_object_get(r.json, "domains"), "ip:[2001:db8::1]:8080"));
+    CHECK(array_has(json_object_get(r.json, "domains"), "api.example.org:2222"));
+    CHECK(!array_has(json_object_get(r.json, "domains"), "www.example.org:8080"));
+    CHECK_INT(json_array_size(json_object_get(r.json, "domains")), 5);
+    api_reply_free(&r);
+    CHECK_INT(api_call(&d, "POST", promote, true,
+                       "{\"domains\": [\"github.com:22\", \"www.example.org:8080\", "
+                       "\"github.com:2222\"], \"profile\": \"ports\"}",
+                       &r),
+              200);
+    CHECK(strstr(r.body,
+                 "\"covered\":[{\"domain\":\"github.com:22\",\"rule\":\"github.com:22\"},"
+                 "{\"domain\":\"www.example.org:8080\",\"rule\":\".example.org:8080\"}]") != NULL);
+    CHECK(array_has(json_object_get(r.json, "added"), "github.com:2222"));
+    api_reply_free(&r);
+
+    /* Would it be allowed? host:port, decided by the rules of that port. */
+    CHECK_INT(st("PUT", "/api/whitelist", true,
+                 "{\"domains\": [\"pypi.org\", \"github.com:22\"], \"profile\": \"course1\"}"),
+              200);
+    snprintf(check, sizeof check, "/api/projects/%s/check?host=GitHub.com:22", student_id);
+    CHECK_INT(api_call(&d, "GET", check, true, NULL, &r), 200);
+    CHECK_STR(api_str(&r, "verdict"), "allow");
+    CHECK_STR(api_str(&r, "rule"), "github.com:22");
+    CHECK_STR(api_str(&r, "host"), "github.com");
+    CHECK_INT(json_integer_value(json_object_get(r.json, "port")), 22);
+    api_reply_free(&r);
+    snprintf(check, sizeof check, "/api/projects/%s/check?host=pypi.org:8080", logging_id);
+    CHECK_INT(api_call(&d, "GET", check, true, NULL, &r), 200);
+    CHECK_STR(api_str(&r, "verdict"), "deny");
+    CHECK_STR(api_str(&r, "reason"), "port-not-allowed");
+    CHECK_STR(api_str(&r, "proxyMode"), "logging");
+    CHECK_INT(json_integer_value(json_object_get(r.json, "port")), 8080);
+    api_reply_free(&r);
+    snprintf(check, sizeof check, "/api/projects/%s/check?host=pypi.org:443", student_id);
+    CHECK_INT(api_call(&d, "GET", check, true, NULL, &r), 200);
+    CHECK_STR(api_str(&r, "verdict"), "allow");
+    members_of(r.json, shape, sizeof shape);
+    CHECK_STR(shape, "projectId,host,verdict,reason,rule,profile,proxyMode");
+    api_reply_free(&r);
+    snprintf(check, sizeof check, "/api/projects/%s/check?host=pypi.org:99999", student_id);
+    CHECK_INT(st("GET", check, true, NULL), 400);
+}
+
 static int count_seen(void *ctx, const char *host, const struct ep_seen *s)
 {
     (*(int *)ctx)++;
@@ -801,6 +993,7 @@ int main(void)
     test_whitelist();
     test_recorded_and_promote();
     test_promote_dry_run();
+    test_ports();
     test_delete_cleans_up();
     test_audit_and_metrics();
     test_large_body_and_audit_details();

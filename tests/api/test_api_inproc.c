@@ -246,7 +246,15 @@ static void test_allocation_failures(void)
     sweep("POST", path,
           "{\"domains\": [\"pypi.org\", \"x13.example.org\", \"192.0.2.9\"], \"profile\": "
           "\"course1\", \"replace\": true, \"dryRun\": true}");
+    /* A host recorded with a port: rule of its port, record with "host" and "port". */
+    sweep("POST", path,
+          "{\"domains\": [\"github.com:22\", \"[2001:db8::1]:8080\", \"pypi.org:443\"], "
+          "\"profile\": \"course1\"}");
     snprintf(path, sizeof path, "/api/projects/%s/recorded-domains", PROJECT);
+    sweep("GET", path, NULL);
+    snprintf(path, sizeof path, "/api/projects/%s/recorded-domains?coverage=1", PROJECT);
+    sweep("GET", path, NULL);
+    snprintf(path, sizeof path, "/api/projects/%s/check?host=github.com:22", PROJECT);
     sweep("GET", path, NULL);
     snprintf(path, sizeof path, "/api/projects/%s", PROJECT);
     sweep("GET", path, NULL);
@@ -310,13 +318,14 @@ int main(void)
     struct ep_seen_delta seen[] = {
         {PROJECT, "pypi.org", 3, 0, 1700000001, 1700000100, 0},
         {PROJECT, "files.pythonhosted.org", 2, 1, 1700000002, 1700000200, 1},
+        {PROJECT, "github.com:22", 0, 2, 1700000003, 1700000300, 2},
     };
 
     REQUIRE(inproc_open(&ip, dir) == 0);
     json_set_alloc_funcs(json_alloc_once, ep_free);
     inproc_after_dispatch = json_stop_failing;
     REQUIRE(ep_store_project_create(ip.ctx.store, &p, 0) == 0);
-    REQUIRE(ep_store_seen_add(ip.ctx.store, seen, 2) == 0);
+    REQUIRE(ep_store_seen_add(ip.ctx.store, seen, 3) == 0);
     test_allocation_failures();
     test_ip_takes_the_lock();
     inproc_close(&ip);

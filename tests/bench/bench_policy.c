@@ -71,6 +71,7 @@ static void rule_k(unsigned k, struct ep_rule *r)
 {
     static const enum ep_rule_kind kinds[] = {EP_RULE_EXACT, EP_RULE_SUFFIX, EP_RULE_SUBDOMAINS};
 
+    memset(r, 0, sizeof *r);
     r->kind = kinds[k % 3];
     snprintf(r->host, sizeof r->host, "h%u.site%u.example.com", k, k % 9973);
 }

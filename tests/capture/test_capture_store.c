@@ -411,8 +411,8 @@ static void test_upgrade(void)
     REQUIRE(ep_store_read_begin(s, &rd) == 0);
     CHECK_INT(ep_store_read_client(rd, "127.0.0.22", &cl), 0);
     CHECK_STR(cl.project_id, "student");
-    CHECK_INT(ep_store_read_match(rd, "course-a", "files.pythonhosted.org", &r), 0);
-    CHECK_INT(ep_store_read_match(rd, "course-a", "pypi.org", &r), 0);
+    CHECK_INT(ep_store_read_match(rd, "course-a", "files.pythonhosted.org", 0, &r), 0);
+    CHECK_INT(ep_store_read_match(rd, "course-a", "pypi.org", 0, &r), 0);
     ep_store_read_end(rd);
     CHECK_INT(ep_store_seen_list(s, "teacher", seen_find_cb, &f), 0);
     CHECK(f.found);

@@ -6,8 +6,11 @@
  *
  * - a failure comes with a non-empty sentence in why, which stays inside
  *   whysz bytes and is NUL-terminated even when whysz is small;
- * - a parsed rule formats to text that parses back to the same rule, and
- *   formatting is then a fixed point;
+ * - a parsed rule formats to text that parses back to the same rule (its
+ *   port included), and formatting is then a fixed point;
+ * - a rule's port is 0 or 1..65535 but never 80 or 443, and 0 for a regex;
+ *   a rule covers its own host on its own port only (0, 80 and 443 when it
+ *   has none);
  * - the host of a host or IP rule is canonical (ep_host_normalize() leaves
  *   it as it is, and it is a name for host rules, an address for ip:);
  *   no suffix or wildcard rule covers a public suffix, no exact rule names
@@ -73,7 +76,7 @@ static bool matches_as(const struct ep_rule *rule, enum ep_rule_kind kind, const
     struct ep_rule other = *rule;
 
     other.kind = kind;
-    return ep_rule_covers(&other, host);
+    return ep_rule_covers(&other, host, rule->port);
 }
 
 /* Matching semantics of a host rule (EXACT, SUFFIX or SUBDOMAINS) over canonical host h. */
@@ -88,18 +91,18 @@ static void check_host_semantics(const struct ep_rule *rule)
     snprintf(deeper, sizeof deeper, "b.a.%s", h);
     snprintf(lookalike, sizeof lookalike, "a%s", h);
 
-    PROPERTY(ep_rule_covers(rule, h) == (rule->kind != EP_RULE_SUBDOMAINS),
+    PROPERTY(ep_rule_covers(rule, h, rule->port) == (rule->kind != EP_RULE_SUBDOMAINS),
              "rule kind %d over \"%s\" %s its own host", (int)rule->kind, h,
              rule->kind == EP_RULE_SUBDOMAINS ? "matches" : "does not match");
     if (fits("a.", h))
-        PROPERTY(ep_rule_covers(rule, sub) == (rule->kind != EP_RULE_EXACT),
+        PROPERTY(ep_rule_covers(rule, sub, rule->port) == (rule->kind != EP_RULE_EXACT),
                  "rule kind %d over \"%s\" %s \"%s\"", (int)rule->kind, h,
                  rule->kind == EP_RULE_EXACT ? "matches" : "does not match", sub);
     if (fits("a", h))
-        PROPERTY(!ep_rule_covers(rule, lookalike), "rule kind %d over \"%s\" matches \"%s\"",
-                 (int)rule->kind, h, lookalike);
+        PROPERTY(!ep_rule_covers(rule, lookalike, rule->port),
+                 "rule kind %d over \"%s\" matches \"%s\"", (int)rule->kind, h, lookalike);
     if (parent != NULL)
-        PROPERTY(!ep_rule_covers(rule, parent + 1),
+        PROPERTY(!ep_rule_covers(rule, parent + 1, rule->port),
                  "rule kind %d over \"%s\" matches its parent \"%s\"", (int)rule->kind, h,
                  parent + 1);
 
@@ -144,11 +147,11 @@ static void check_regex_anchored(const char *h)
     rc = parse_checked(text, &re, WHY_SIZE, NULL);
     PROPERTY(rc == 0 && re.kind == EP_RULE_REGEX, "the regex rule \"%s\" is refused (%d)", text,
              rc);
-    PROPERTY(ep_rule_covers(&re, h), "the regex rule \"%s\" does not match \"%s\"", text, h);
+    PROPERTY(ep_rule_covers(&re, h, 0), "the regex rule \"%s\" does not match \"%s\"", text, h);
     snprintf(longer, sizeof longer, "a%s", h);
-    PROPERTY(!ep_rule_covers(&re, longer), "the regex rule \"%s\" matches \"%s\"", text, longer);
+    PROPERTY(!ep_rule_covers(&re, longer, 0), "the regex rule \"%s\" matches \"%s\"", text, longer);
     snprintf(longer, sizeof longer, "%sa", h);
-    PROPERTY(!ep_rule_covers(&re, longer), "the regex rule \"%s\" matches \"%s\"", text, longer);
+    PROPERTY(!ep_rule_covers(&re, longer, 0), "the regex rule \"%s\" matches \"%s\"", text, longer);
 }
 
 /* Everything a successfully parsed rule must satisfy. */
@@ -165,23 +168,31 @@ static void check_rule(const char *text, const struct ep_rule *rule)
                  rule->kind == EP_RULE_IP,
              "\"%s\" parsed to unknown kind %d", text, (int)rule->kind);
     PROPERTY(rule->host[0] != '\0', "\"%s\" parsed to an empty host", text);
+    PROPERTY(rule->port >= 0 && rule->port <= 65535 && rule->port != 80 && rule->port != 443 &&
+                 (rule->kind != EP_RULE_REGEX || rule->port == 0),
+             "\"%s\" parsed to kind %d with port %d", text, (int)rule->kind, rule->port);
+    /* Its own host: never on another port than its own (the web ports when it has none). */
+    PROPERTY(!ep_rule_covers(rule, rule->host, rule->port ? 80 : 22) &&
+                 !ep_rule_covers(rule, rule->host, rule->port ? rule->port % 65535 + 1 : 8080),
+             "\"%s\" covers its host on a port it does not name", text);
 
     /* Round trip through the written form. */
     ep_rule_format(rule, written);
     PROPERTY(strlen(written) <= EP_RULE_MAX, "\"%s\" formats to %zu characters", text,
              strlen(written));
     rc = parse_checked(written, &again, WHY_SIZE, NULL);
-    PROPERTY(rc == 0 && again.kind == rule->kind && strcmp(again.host, rule->host) == 0,
-             "\"%s\" formats to \"%s\", which parses to %d kind %d \"%s\"", text, written, rc,
-             (int)again.kind, again.host);
+    PROPERTY(rc == 0 && again.kind == rule->kind && strcmp(again.host, rule->host) == 0 &&
+                 again.port == rule->port,
+             "\"%s\" formats to \"%s\", which parses to %d kind %d \"%s\" port %d", text, written,
+             rc, (int)again.kind, again.host, again.port);
     ep_rule_format(&again, again_written);
     PROPERTY(strcmp(again_written, written) == 0, "\"%s\" formats to \"%s\", then to \"%s\"", text,
              written, again_written);
 
     if (rule->kind == EP_RULE_REGEX) {
         /* Matching compiles and runs the pattern under pcre2's limits. */
-        (void)ep_rule_covers(rule, "example.com");
-        (void)ep_rule_covers(rule, "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.example.co.uk");
+        (void)ep_rule_covers(rule, "example.com", 0);
+        (void)ep_rule_covers(rule, "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.example.co.uk", 443);
         return;
     }
 
@@ -193,8 +204,8 @@ static void check_rule(const char *text, const struct ep_rule *rule)
     PROPERTY((rule->kind == EP_RULE_IP) == (hkind != EP_HOST_NAME),
              "rule \"%s\" of kind %d holds a host of kind %d", text, (int)rule->kind, (int)hkind);
     if (rule->kind == EP_RULE_IP) {
-        PROPERTY(ep_rule_covers(rule, rule->host), "ip rule \"%s\" does not match \"%s\"", text,
-                 rule->host);
+        PROPERTY(ep_rule_covers(rule, rule->host, rule->port),
+                 "ip rule \"%s\" does not match \"%s\"", text, rule->host);
         return;
     }
 
@@ -206,7 +217,7 @@ static void check_rule(const char *text, const struct ep_rule *rule)
                  "rule \"%s\" covers the public suffix \"%s\"", text, rule->host);
 
     check_host_semantics(rule);
-    if (rule->kind == EP_RULE_EXACT)
+    if (rule->kind == EP_RULE_EXACT && rule->port == 0)
         check_regex_anchored(rule->host);
 }
 
@@ -240,7 +251,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         upper_rc = parse_checked(text, &upper_rule, WHY_SIZE, NULL);
         PROPERTY(upper_rc == rc, "\"%s\" gives %d, as written %d (%s)", text, upper_rc, rc, why);
         if (rc == 0)
-            PROPERTY(upper_rule.kind == rule.kind && strcmp(upper_rule.host, rule.host) == 0,
+            PROPERTY(upper_rule.kind == rule.kind && strcmp(upper_rule.host, rule.host) == 0 &&
+                         upper_rule.port == rule.port,
                      "\"%s\" parses to kind %d \"%s\", as written to kind %d \"%s\"", text,
                      (int)upper_rule.kind, upper_rule.host, (int)rule.kind, rule.host);
     }

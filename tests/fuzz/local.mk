@@ -108,6 +108,13 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/rule/path \
 	tests/fuzz/corpus/rule/percent \
 	tests/fuzz/corpus/rule/port \
+	tests/fuzz/corpus/rule/port-ip4 \
+	tests/fuzz/corpus/rule/port-ip6 \
+	tests/fuzz/corpus/rule/port-name \
+	tests/fuzz/corpus/rule/port-regex \
+	tests/fuzz/corpus/rule/port-subdomains \
+	tests/fuzz/corpus/rule/port-suffix \
+	tests/fuzz/corpus/rule/port-zero \
 	tests/fuzz/corpus/rule/private-suffix \
 	tests/fuzz/corpus/rule/private-suffix-dot \
 	tests/fuzz/corpus/rule/private-suffix-s3 \

@@ -47,8 +47,11 @@ expect_match "no X-Client-IP: unknown client denied" "$out" \
 out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.99")
 expect_match "unmapped IP: unknown client denied" "$out" "X-Egress-Reason: unknown-client"
 
-out=$(icap -req http://Allowed.TEST:8080/x -x "X-Client-IP: 127.0.0.2")
+out=$(icap -req http://Allowed.TEST:80/x -x "X-Client-IP: 127.0.0.2")
 expect_match "host normalised (case, port)" "$out" "^[[:space:]]*ICAP/1.0 204"
+out=$(icap -req http://allowed.test:8080/x -x "X-Client-IP: 127.0.0.2")
+expect_match "another port than 80 and 443 needs a rule naming it" "$out" \
+    "X-Egress-Reason: port-not-allowed; host=allowed.test"
 
 out=$(icap -method CONNECT -req allowed.test:443 -x "X-Client-IP: 127.0.0.2")
 expect_match "CONNECT to a whitelisted host: 204" "$out" "^[[:space:]]*ICAP/1.0 204"

@@ -55,6 +55,14 @@
 #                         SQUID_PRE_CONF=FILE inserts FILE's lines there too
 #                         (before the http_access allow lines), e.g. another
 #                         filter for a benchmark.
+#                         STACK_ORIGIN_PEER=1 makes the origin (started
+#                         before) squid's only way out for plain HTTP, as
+#                         an originserver cache_peer: "http://HOST/", port 80
+#                         as a workspace's request would be, reaches it
+#                         (decided on a web port), and so does
+#                         "http://HOST:$ORIGIN_PORT/" (decided on that
+#                         port, which only a rule naming it allows: see
+#                         policy/covers.h). CONNECT still goes direct.
 #                         Both paths start with contrib/squid/egress-guard.conf
 #                         as stack_guard prints it.
 #   stack_guard [SUBNET]  print contrib/squid/egress-guard.conf for a squid
@@ -277,6 +285,12 @@ stack_start_squid() {
         echo "cache_log $SQUID_CACHE_LOG"
         echo "cache_store_log none"
         stack_guard || return 99
+        if [ "${STACK_ORIGIN_PEER:-0}" = 1 ]; then
+            echo "cache_peer 127.0.0.1 parent $ORIGIN_PORT 0 no-query no-digest originserver name=stack_origin"
+            echo "acl stack_tunnel method CONNECT"
+            echo "cache_peer_access stack_origin deny stack_tunnel"
+            echo "never_direct allow !stack_tunnel"
+        fi
         if [ "${SQUID_POLICY:-icap}" = acl ]; then
             sed -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$top_builddir/acl/egress-acl --database $ACL_STORE --flush-interval ${ACL_FLUSH:-200ms}#" \
                 -e "s#^error_directory .*#error_directory $d/errors#" \

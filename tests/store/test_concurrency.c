@@ -75,7 +75,7 @@ static bool in_list(const char *host, const char *const *list)
     for (; *list; list++) {
         struct ep_rule r = rule_of(*list);
 
-        if (ep_rule_covers(&r, host))
+        if (ep_rule_covers(&r, host, 0))
             return true;
     }
     return false;
@@ -94,7 +94,7 @@ static bool plausible(const char *host, int rc, const struct ep_decision *d)
         return false;
     if (d->rule[0]) {
         /* The rule reported must exist in some state and match the host. */
-        if (ep_rule_parse(d->rule, &r, NULL, 0) != 0 || !ep_rule_covers(&r, host))
+        if (ep_rule_parse(d->rule, &r, NULL, 0) != 0 || !ep_rule_covers(&r, host, 0))
             return false;
     }
     if (d->mode == EP_MODE_LOGGING) {

@@ -12,7 +12,10 @@
  * and again with key filters turned off and with a memory budget too
  * small for its filter (no filter memory, the same answers), and with two
  * large profiles and room for one filter (each decision's profile gets it,
- * the other's is dropped).
+ * the other's is dropped). A quarter of the rules name a port (of three,
+ * so one port's rules often sit on the names and ancestors of another's
+ * and of the web ports'), and every host is asked on a random port: the
+ * web ports, those of the rules, and one no rule names.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -31,6 +34,10 @@
 static const char *const labels[] = {"a",   "b",  "a-b",     "a0",          "ab",       "x",
                                      "com", "co", "example", "example-foo", "example0", "z"};
 #define NLABELS (sizeof labels / sizeof labels[0])
+
+/* The ports rules name, and those requests go to (0, 80 and 443 are the web ports). */
+static const int rule_ports[] = {22, 8080, 2222};
+static const int request_ports[] = {0, 80, 443, 22, 8080, 2222, 9};
 
 struct ruleset {
     struct ep_rule r[MAX_RULES];
@@ -66,6 +73,8 @@ static void random_rule(struct ep_rule *r)
     unsigned pick = rnd(40);
 
     memset(r, 0, sizeof *r);
+    if (rnd(4) == 0)
+        r->port = rule_ports[rnd(sizeof rule_ports / sizeof rule_ports[0])];
     if (pick == 0) {
         r->kind = EP_RULE_IP;
         snprintf(r->host, sizeof r->host, "192.0.2.%u", rnd(8));
@@ -77,52 +86,56 @@ static void random_rule(struct ep_rule *r)
 
 static bool same_rule(const struct ep_rule *a, const struct ep_rule *b)
 {
-    return a->kind == b->kind && strcmp(a->host, b->host) == 0;
+    return a->kind == b->kind && a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 
-static bool has_rule(const struct ruleset *set, enum ep_rule_kind kind, const char *host)
+static bool has_rule(const struct ruleset *set, enum ep_rule_kind kind, const char *host, int port)
 {
     for (size_t i = 0; i < set->n; i++)
-        if (set->r[i].kind == kind && strcmp(set->r[i].host, host) == 0)
+        if (set->r[i].kind == kind && set->r[i].port == port && strcmp(set->r[i].host, host) == 0)
             return true;
     return false;
 }
 
 /*
- * The reference: the host's own EXACT, then SUFFIX rule; then for each
- * ancestor from the nearest its SUBDOMAINS, then SUFFIX rule; for an IP
- * literal its ip: rule; last the one regex rule of "course", REGEX_RULE,
- * which matches the names under "rx" (a label no host rule uses).
+ * The reference, among the rules of the request's port (those without a
+ * port for 0, 80 and 443): the host's own EXACT, then SUFFIX rule; then
+ * for each ancestor from the nearest its SUBDOMAINS, then SUFFIX rule; for
+ * an IP literal its ip: rule; last, on the web ports only, the one regex
+ * rule of "course", REGEX_RULE, which matches the names under "rx" (a
+ * label no host rule uses).
  */
-static int reference(const struct ruleset *set, const char *host, struct ep_rule *out)
+static int reference(const struct ruleset *set, const char *host, int port, struct ep_rule *out)
 {
     size_t hlen = strlen(host);
-
+    int p = port == 0 || port == 80 || port == 443 ? 0 : port;
     unsigned char addr[16];
     const char *a;
 
     memset(out, 0, sizeof *out);
+    out->port = p;
     if (inet_pton(AF_INET, host, addr) == 1) {
-        if (!has_rule(set, EP_RULE_IP, host))
+        if (!has_rule(set, EP_RULE_IP, host, p))
             return EP_E_NOTFOUND;
         out->kind = EP_RULE_IP;
         snprintf(out->host, sizeof out->host, "%s", host);
         return 0;
     }
-    if (has_rule(set, EP_RULE_EXACT, host) || has_rule(set, EP_RULE_SUFFIX, host)) {
-        out->kind = has_rule(set, EP_RULE_EXACT, host) ? EP_RULE_EXACT : EP_RULE_SUFFIX;
+    if (has_rule(set, EP_RULE_EXACT, host, p) || has_rule(set, EP_RULE_SUFFIX, host, p)) {
+        out->kind = has_rule(set, EP_RULE_EXACT, host, p) ? EP_RULE_EXACT : EP_RULE_SUFFIX;
         snprintf(out->host, sizeof out->host, "%s", host);
         return 0;
     }
     for (a = strchr(host, '.'); a; a = strchr(a + 1, '.')) {
-        if (has_rule(set, EP_RULE_SUBDOMAINS, a + 1) || has_rule(set, EP_RULE_SUFFIX, a + 1)) {
+        if (has_rule(set, EP_RULE_SUBDOMAINS, a + 1, p) ||
+            has_rule(set, EP_RULE_SUFFIX, a + 1, p)) {
             out->kind =
-                has_rule(set, EP_RULE_SUBDOMAINS, a + 1) ? EP_RULE_SUBDOMAINS : EP_RULE_SUFFIX;
+                has_rule(set, EP_RULE_SUBDOMAINS, a + 1, p) ? EP_RULE_SUBDOMAINS : EP_RULE_SUFFIX;
             snprintf(out->host, sizeof out->host, "%s", a + 1);
             return 0;
         }
     }
-    if (set == &prof && hlen > 3 && strcmp(host + hlen - 3, ".rx") == 0) {
+    if (set == &prof && p == 0 && hlen > 3 && strcmp(host + hlen - 3, ".rx") == 0) {
         out->kind = EP_RULE_REGEX;
         snprintf(out->host, sizeof out->host, "%s", REGEX_RULE);
         return 0;
@@ -142,7 +155,7 @@ static void grow(struct ep_store *s, const char *profile, struct ruleset *set, s
         if (added)
             set->r[set->n++] = r;
         else
-            REQUIRE(has_rule(set, r.kind, r.host));
+            REQUIRE(has_rule(set, r.kind, r.host, r.port));
     }
 }
 
@@ -173,7 +186,8 @@ static void check_round(struct ep_store *s, const char *what)
         struct ep_store_read *rd = NULL;
         struct ep_rule want_b, want_p, got_b, got_p;
         char host[EP_HOST_BUFSZ];
-        int rb, rp, gb, gp;
+        int rb, rp, gb, gp,
+            port = request_ports[rnd(sizeof request_ports / sizeof request_ports[0])];
 
         if (rnd(30) == 0) {
             snprintf(host, sizeof host, "192.0.2.%u", rnd(10));
@@ -188,22 +202,23 @@ static void check_round(struct ep_store *s, const char *what)
             else if (pick < 6)
                 prepend_nx(host); /* the host's own key absent, its ancestors perhaps not */
         }
-        rb = reference(&base, host, &want_b);
-        rp = reference(&prof, host, &want_p);
+        rb = reference(&base, host, port, &want_b);
+        rp = reference(&prof, host, port, &want_p);
         REQUIRE(ep_store_read_begin(s, &rd) == 0);
         memset(&got_b, 0, sizeof got_b);
         memset(&got_p, 0, sizeof got_p);
-        gb = ep_store_read_match(rd, EP_PROFILE_BASE, host, &got_b);
-        gp = ep_store_read_match(rd, prof_name, host, &got_p);
+        gb = ep_store_read_match(rd, EP_PROFILE_BASE, host, port, &got_b);
+        gp = ep_store_read_match(rd, prof_name, host, port, &got_p);
         ep_store_read_end(rd);
         if (gb != rb || gp != rp || (rb == 0 && !same_rule(&got_b, &want_b)) ||
             (rp == 0 && !same_rule(&got_p, &want_p))) {
             if (bad++ == 0)
                 fprintf(stderr,
-                        "  %s: %s: base got %d %d \"%s\" want %d %d \"%s\"; %s got %d %d "
-                        "\"%s\" want %d %d \"%s\"\n",
-                        what, host, gb, got_b.kind, got_b.host, rb, want_b.kind, want_b.host,
-                        prof_name, gp, got_p.kind, got_p.host, rp, want_p.kind, want_p.host);
+                        "  %s: %s port %d: base got %d %d \"%s\" :%d want %d %d \"%s\" :%d; %s "
+                        "got %d %d \"%s\" :%d want %d %d \"%s\" :%d\n",
+                        what, host, port, gb, got_b.kind, got_b.host, got_b.port, rb, want_b.kind,
+                        want_b.host, want_b.port, prof_name, gp, got_p.kind, got_p.host, got_p.port,
+                        rp, want_p.kind, want_p.host, want_p.port);
         }
     }
     if (bad)

@@ -169,7 +169,7 @@ static void *hold_read(void *arg)
         usleep(1000);
     }
     /* The old snapshot still reads fine while the remap waits. */
-    h->match_rc = ep_store_read_match(rd, "course", "grown2.example.com", &m);
+    h->match_rc = ep_store_read_match(rd, "course", "grown2.example.com", 0, &m);
     ep_store_read_end(rd);
     return NULL;
 }

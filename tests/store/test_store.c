@@ -2,8 +2,11 @@
  * The LMDB store (policy/store.h) on a real environment: schema creation
  * and reopen, a foreign schema refused, projects with their limit (also
  * from several processes at once), the IP map and its conflicts, clients
- * kept in step, cascading delete, rules with generations, seen records,
- * the audit log, a full map that loses nothing committed, read-only use.
+ * kept in step, cascading delete, rules with generations (and ports: a
+ * range of keys of their own, listed after the others, the rules without a
+ * port keeping their keys), seen records (a host with a port as long as
+ * the longest), the audit log, a full map that loses nothing committed,
+ * read-only use.
  */
 #include <errno.h>
 #include <lmdb.h>
@@ -305,6 +308,30 @@ static void test_seen_and_delete(void)
     project_add(s, "c", "default", EP_MODE_SECURITY, "10.1.0.1");
     CHECK(!seen_get(s, "c", "x.example.com", &seen));
 
+    /* A host with a port is a record of its own, up to the longest name with ":65535". */
+    char longest[EP_HOST_PORT_BUFSZ], too_long[EP_HOST_PORT_BUFSZ + 1];
+    struct ep_seen_delta port_d[2] = {
+        {"b", "x.example.com:22", 0, 1, 140, 140, EP_VERDICT_DENY},
+        {"b", longest, 0, 1, 140, 140, EP_VERDICT_DENY},
+    };
+    memset(longest, 'a', EP_HOST_MAX);
+    for (size_t i = 63; i < EP_HOST_MAX; i += 64)
+        longest[i] = '.';
+    snprintf(longest + EP_HOST_MAX, sizeof longest - EP_HOST_MAX, ":65535");
+    CHECK_INT(strlen(longest), EP_HOST_PORT_MAX);
+    CHECK_INT(ep_store_seen_add(s, port_d, 2), 0);
+    CHECK(seen_get(s, "b", "x.example.com:22", &seen));
+    CHECK_INT(seen.denied, 1);
+    CHECK(seen_get(s, "b", longest, &seen));
+    CHECK(seen_get(s, "b", "x.example.com", &seen));
+    CHECK_INT(seen.count, 4);
+    snprintf(too_long, sizeof too_long, "%sx", longest);
+    port_d[0].host = too_long;
+    CHECK_INT(ep_store_seen_add(s, port_d, 1), EP_E_INVAL);
+    n = 0;
+    CHECK_INT(ep_store_seen_list_after(s, "b", "x.example.com", seen_count_cb, &n), 0);
+    CHECK_INT(n, 1); /* x.example.com:22 sorts right after x.example.com */
+
     CHECK_INT(ep_store_seen_clear(s, "b"), 0);
     CHECK_INT(ep_store_seen_total(s, &total), 0);
     CHECK_INT(total, 0);
@@ -383,6 +410,56 @@ static void test_rules(void)
     CHECK_STR(l.text[4], "ip:192.0.2.7");
     CHECK_STR(l.text[5], "ip:2001:db8::1");
     CHECK_STR(l.text[6], "~^[a-z]+\\.example\\.org$");
+
+    /*
+     * Ports: the same names with ports are other rules, listed after the
+     * rules without a port, by port; each removed alone. A hand-made rule
+     * of a web port or a regex with a port is no rule.
+     */
+    static const char *const ported[] = {
+        ".example.com:8080",
+        "api.example.com",
+        "ip:[2001:db8::1]:22",
+        "api.example.com:22",
+        "*.example.com:22",
+        "ip:192.0.2.7:8080",
+        ".example.com",
+        "ip:192.0.2.7",
+        "~^[a-z]+\\.example\\.org$",
+        "zeta.example.net:65535",
+        NULL,
+    };
+    CHECK_INT(rules_set(s, "course", ported), 0);
+    CHECK_INT(ep_store_profile_get(s, "course", &info), 0);
+    CHECK_INT(info.rules, 10);
+    l = rules_of(s, "course");
+    CHECK_INT(l.n, 10);
+    CHECK_STR(l.text[0], ".example.com");
+    CHECK_STR(l.text[1], "api.example.com");
+    CHECK_STR(l.text[2], "ip:192.0.2.7");
+    CHECK_STR(l.text[3], "~^[a-z]+\\.example\\.org$");
+    CHECK_STR(l.text[4], "ip:[2001:db8::1]:22");
+    CHECK_STR(l.text[5], "*.example.com:22");
+    CHECK_STR(l.text[6], "api.example.com:22");
+    CHECK_STR(l.text[7], "ip:192.0.2.7:8080");
+    CHECK_STR(l.text[8], ".example.com:8080");
+    CHECK_STR(l.text[9], "zeta.example.net:65535");
+    r = rule_of("api.example.com:22");
+    CHECK_INT(ep_store_rule_remove(s, "course", &r), 0);
+    CHECK_INT(ep_store_rule_remove(s, "course", &r), EP_E_NOTFOUND);
+    r = rule_of("api.example.com:2222");
+    CHECK_INT(ep_store_rule_remove(s, "course", &r), EP_E_NOTFOUND);
+    l = rules_of(s, "course");
+    CHECK_INT(l.n, 9);
+    CHECK_STR(l.text[1], "api.example.com");
+    CHECK_STR(l.text[5], "*.example.com:22");
+    r = rule_of("api.example.com");
+    r.port = 443;
+    CHECK_INT(ep_store_rule_add(s, "course", &r, NULL), EP_E_INVAL);
+    r = rule_of("~^a$");
+    r.port = 22;
+    CHECK_INT(ep_store_rule_add(s, "course", &r, NULL), EP_E_INVAL);
+    CHECK_INT(rules_set(s, "course", mixed), 0);
 
     /* Batch add reports what was new; other profiles and the base are untouched. */
     struct ep_rule batch[2] = {rule_of("zeta.example.net"), rule_of("new.example.net")};
@@ -464,7 +541,7 @@ static void test_map_full(void)
     const char *dir = store_dir("mapfull");
     const size_t map = 256 * 1024;
     struct ep_store *s = store_open_dir(dir, map);
-    struct ep_rule batch[50];
+    struct ep_rule batch[50] = {0};
     size_t committed = 0;
     int rc = 0, round;
 

@@ -1,13 +1,16 @@
 /*
  * fill_seen: give a project N recorded hosts at once, for the page's
  * large-listing test and the benchmarks (N real requests through squid
- * would take minutes). Writes through the policy core's public API in one
- * transaction, as the recorder does.
+ * would take minutes); or the given hosts, each denied once, as the
+ * recorder writes them (a host reached on another port than 80 and 443 as
+ * "host:port", as ep_decision.record_host says). Writes through the policy
+ * core's public API in one transaction, as the recorder does.
  *
  *   fill_seen STORE PROJECT N
+ *   fill_seen STORE PROJECT --denied HOST...
  *
- * Hosts are wNN.siteNNNN.org: ten per registrable domain; every seventh
- * was denied. Exit 0, or 1 with a message naming the problem.
+ * The N hosts are wNN.siteNNNN.org: ten per registrable domain; every
+ * seventh was denied. Exit 0, or 1 with a message naming the problem.
  */
 #include "config.h"
 
@@ -19,6 +22,19 @@
 #include "policy/decide.h"
 #include "policy/store.h"
 
+/* One denied request for each of @p hosts (@p n of them) in @p d. */
+static void denied_hosts(struct ep_seen_delta *d, const char *project, char **hosts, long n,
+                         int64_t now)
+{
+    for (long i = 0; i < n; i++) {
+        d[i].project_id = project;
+        d[i].host = hosts[i];
+        d[i].denied = 1;
+        d[i].first_seen = d[i].last_seen = now;
+        d[i].last_verdict = EP_VERDICT_DENY;
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct ep_store *store = NULL;
@@ -26,10 +42,13 @@ int main(int argc, char **argv)
     char(*hosts)[64] = NULL;
     long n;
     int64_t now = (int64_t)time(NULL);
+    bool listed = argc > 4 && strcmp(argv[3], "--denied") == 0;
     int rc = 1, err;
 
-    if (argc != 4 || (n = strtol(argv[3], NULL, 10)) <= 0 || n > 1000000) {
-        fprintf(stderr, "usage: fill_seen STORE PROJECT N (1..1000000)\n");
+    n = listed ? argc - 4 : argc == 4 ? strtol(argv[3], NULL, 10) : 0;
+    if (n <= 0 || n > 1000000) {
+        fprintf(stderr, "usage: fill_seen STORE PROJECT N (1..1000000)\n"
+                        "       fill_seen STORE PROJECT --denied HOST...\n");
         return 2;
     }
     d = calloc((size_t)n, sizeof *d);
@@ -43,7 +62,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "fill_seen: cannot open the store in %s: %s\n", argv[1], ep_strerror(err));
         goto out;
     }
-    for (long i = 0; i < n; i++) {
+    if (listed)
+        denied_hosts(d, argv[2], argv + 4, n, now);
+    for (long i = 0; !listed && i < n; i++) {
         bool denied = i % 7 == 0;
 
         snprintf(hosts[i], sizeof hosts[i], "w%ld.site%04ld.org", i % 10, i / 10);

@@ -32,7 +32,8 @@ echo "deb.debian.org" >"$STACK_DIR/base-domains"
 ui_start_api "$STORE" "$UI" --base-domains "$STACK_DIR/base-domains"
 stack_start_origin || exit 99
 stack_start_icap "$STORE" || exit 99
-stack_start_squid || exit 99
+# Workspaces ask for http://HOST/ (port 80): squid's way there is the origin.
+STACK_ORIGIN_PEER=1 stack_start_squid || exit 99
 TEACHER=127.0.0.20 STUDENT=127.0.0.21 SWITCH=127.0.0.22
 
 # ---- the HTTP side of the page ----
@@ -103,7 +104,7 @@ D=$(create '{"projectName": "Deleted behind the page", "proxyMode": "security"}'
 api PUT "/api/projects/$T/ip" "{\"ipAddress\": \"$TEACHER\"}" >/dev/null
 api PUT "/api/projects/$S/ip" "{\"ipAddress\": \"$STUDENT\"}" >/dev/null
 api PUT "/api/projects/$W/ip" "{\"ipAddress\": \"$SWITCH\"}" >/dev/null
-code() { stack_curl "$1" -o /dev/null -w '%{http_code}' "http://$2:$ORIGIN_PORT/" 2>/dev/null; }
+code() { stack_curl "$1" -o /dev/null -w '%{http_code}' "http://$2/" 2>/dev/null; }
 for h in pypi.org pypi.org pypi.org files.pythonhosted.org files.pythonhosted.org github.com \
     api.github.com api.github.com docs.python.org tracker.example.net cdn2.example.net; do
     [ "$(code $TEACHER $h)" = 200 ] || fail "teacher reaches $h through squid"
@@ -118,6 +119,8 @@ for _ in $(seq 1 100); do
 done
 expect_match "seven hosts recorded for the teacher" "$(api GET "/api/projects/$T/recorded-domains")" '"totalDomains":7'
 "$top_builddir/tests/ui/fill_seen" "$STORE" "$B" 10000 || exit 99
+# Requests of the switched workspace to other ports than 80 and 443, as recorded (host:port).
+"$top_builddir/tests/ui/fill_seen" "$STORE" "$W" --denied github.com:22 '[2001:db8::5]:8080' || exit 99
 # Three captured LLM exchanges for the teacher (one with HTML in its text).
 "$top_builddir/tests/ui/fill_conversations" "$STORE" "$T" || exit 99
 

@@ -20,11 +20,13 @@ function expectEq(name, got, want) {
   else fail(name, `got ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
 }
 // An HTTP request from a workspace address through squid: the status code.
-function through(ip, host) {
+// http://HOST/ is port 80, a web port (squid's way there is the origin);
+// with a port, http://HOST:PORT/ is decided by the rules of that port.
+function through(ip, host, port) {
   try {
     return execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10',
       '--interface', ip, '-x', `http://127.0.0.1:${env.SQUID_PORT}`,
-      `http://${host}:${env.ORIGIN_PORT}/`]).toString();
+      `http://${host}${port ? `:${port}` : ''}/`]).toString();
   } catch (e) {
     return `curl failed: ${e.message}`;
   }
@@ -257,6 +259,69 @@ try {
   await page.click('#check-form button');
   await page.waitForFunction(() => /base-domain/.test(document.getElementById('check-result').textContent));
   ok('the check box names a base domain');
+
+  // ---- ports: hosts reached on another port than 80 and 443 (fill_seen wrote them) ----
+  await reviewLoaded(env.SWITCH_ID);
+  const sshRow = rowSel('github.com:22');
+  expectEq('a host reached on port 22 is listed as host:port, its port marked',
+    await page.textContent(`${sshRow} .hostname .port-tag`), 'port 22');
+  expectEq('... in the category and group of its host', await page.$eval(sshRow, (r) =>
+    [r.closest('section.category').dataset.category,
+      r.closest('.group').querySelector('.group-name').firstChild.textContent.trim()]),
+  ['Version Control', 'github.com']);
+  expect('... highlighted as denied', await page.$(`${sshRow}.denied`) !== null);
+  expectEq('an IPv6 address with a port too', await page.textContent(
+    `${rowSel('[2001:db8::5]:8080')} .hostname .port-tag`), 'port 8080');
+  await page.check(`${sshRow} input[type=checkbox]`);
+  await page.check('input[name=form][value=exact]');
+  await page.fill('#promote-profile', 'course2');
+  await page.check('input[name=how][value=add]');
+  await page.click('#promote-button');
+  await page.waitForSelector('#promote-result h4');
+  expectEq('promoting host:port adds the rule of that port',
+    await page.$$eval('#promote-result ul.added li', (e) => e.map((x) => x.textContent)), ['github.com:22']);
+  await page.waitForFunction((sel) => document.querySelector(`${sel} > .cover`)?.textContent ===
+    'covered by github.com:22', sshRow);
+  ok('... and the host is then covered by it');
+  // Through squid: the origin's own port is another port, denied in logging mode too.
+  expectEq('the logging workspace reaches github.com on port 80', through(env.SWITCH_IP, 'github.com'), '200');
+  expectEq('... but not on another port without a rule of it',
+    through(env.SWITCH_IP, 'github.com', env.ORIGIN_PORT), '403');
+  await page.goto(`${BASE}/#/whitelists/course2`);
+  await page.waitForSelector('#wl-rules ul.rules');
+  expect('the rule form says how to name a port', /:PORT/.test(await page.textContent('#wl-add-help')));
+  await page.fill('#wl-new-rule', 'github.com:443');
+  await page.click('#wl-add button[type=submit]');
+  await page.waitForSelector('#wl-add-error:not([hidden])');
+  expect('a rule of a web port is refused with the reason',
+    /without a port already covers the web ports 80 and 443/.test(await page.textContent('#wl-add-error')),
+    await page.textContent('#wl-add-error'));
+  await page.fill('#wl-new-rule', `github.com:${env.ORIGIN_PORT}`);
+  await page.click('#wl-add button[type=submit]');
+  await page.waitForFunction((r) => [...document.querySelectorAll('#wl-rules code')].some((c) => c.textContent === r),
+    `github.com:${env.ORIGIN_PORT}`);
+  expectEq('the rules of the profile, ports included',
+    (await page.$$eval('#wl-rules code', (e) => e.map((x) => x.textContent))).sort(),
+    ['github.com:22', `github.com:${env.ORIGIN_PORT}`].sort());
+  expectEq('a rule of the port added in the page opens it through squid',
+    through(env.SWITCH_IP, 'github.com', env.ORIGIN_PORT), '200');
+  await page.selectOption('#check-project', env.SWITCH_ID);
+  await page.fill('#check-host', 'GitHub.com:22');
+  await page.click('#check-form button');
+  await page.waitForFunction(() => /^github\.com:22: allowed/.test(document.getElementById('check-result').textContent));
+  expect('the check box takes host:port and names the rule of the port',
+    /allowed \(rule, rule github\.com:22;.*mode logging/.test(await page.textContent('#check-result')),
+    await page.textContent('#check-result'));
+  await page.fill('#check-host', 'github.com:2222');
+  await page.click('#check-form button');
+  await page.waitForFunction(() => /^github\.com:2222: denied \(port-not-allowed/.test(
+    document.getElementById('check-result').textContent));
+  ok('... and says when no rule of the port allows it, in logging mode too');
+  await page.click(`button[aria-label="Remove rule github.com:${env.ORIGIN_PORT}"]`);
+  await page.waitForFunction((r) => ![...document.querySelectorAll('#wl-rules code')].some((c) => c.textContent === r),
+    `github.com:${env.ORIGIN_PORT}`);
+  expectEq('a removed rule of the port closes it again',
+    through(env.SWITCH_IP, 'github.com', env.ORIGIN_PORT), '403');
 
   // ---- audit ----
   await page.goto(`${BASE}/#/audit`);

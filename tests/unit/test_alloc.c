@@ -60,7 +60,7 @@ static void test_regex_match(void)
     REQUIRE(ep_rule_parse(REGEX_RULE, &rule, NULL, 0) == 0);
     for (n = 0; n < 100; n++) {
         ep_alloc_fail_after(n);
-        matched = ep_rule_covers(&rule, "api.example.org");
+        matched = ep_rule_covers(&rule, "api.example.org", 0);
         ep_alloc_fail_after(-1);
         if (matched)
             break;
@@ -68,8 +68,8 @@ static void test_regex_match(void)
     }
     CHECK(failed_closed > 0);
     CHECK(matched);
-    CHECK(ep_rule_covers(&rule, "www.example.com"));
-    CHECK(!ep_rule_covers(&rule, "evil.example.com"));
+    CHECK(ep_rule_covers(&rule, "www.example.com", 0));
+    CHECK(!ep_rule_covers(&rule, "evil.example.com", 0));
 }
 
 static void test_no_wrapper_allocation(void)
@@ -91,7 +91,7 @@ static void test_no_wrapper_allocation(void)
     CHECK_INT(ep_rule_parse("*.co.uk", &rule, why, sizeof why), EP_E_RULE_PUBLIC_SUFFIX);
     CHECK_INT(ep_rule_parse("ip:::1", &rule, why, sizeof why), 0);
     REQUIRE(ep_rule_parse(".example.com", &rule, why, sizeof why) == 0);
-    CHECK(ep_rule_covers(&rule, "www.example.com"));
+    CHECK(ep_rule_covers(&rule, "www.example.com", 0));
     CHECK_STR(ep_category_of("storage.googleapis.com"), "Cloud Storage");
     CHECK_INT(ep_registrable_domain("files.pythonhosted.org", out), 0);
     CHECK_STR(out, "pythonhosted.org");

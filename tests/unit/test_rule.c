@@ -1,8 +1,8 @@
 /*
  * Rule parsing (policy/rule.h): a table of hostile and ordinary rules,
  * each with the exact code it must return and, when accepted, its kind
- * and canonical written form; the reason sentence for the refusals a user
- * meets most; printing round trips; profile names.
+ * and canonical written form (its port included); the reason sentence
+ * for the refusals a user meets most; printing round trips; profile names.
  */
 #include <string.h>
 
@@ -48,9 +48,41 @@ static const struct rule_case rule_cases[] = {
     BAD("x.com?q", EP_E_RULE_PATH),
     BAD("x.com#f", EP_E_RULE_PATH),
     BAD("x.com\\a", EP_E_RULE_PATH),
+    /* Ports: 1..65535 but the web ports, digits only, on name and ip: rules. */
+    OK("github.com:22", EP_RULE_EXACT, "github.com:22"),
+    OK("GitHub.COM.:22", EP_RULE_EXACT, "github.com:22"),
+    OK(".example.com:8080", EP_RULE_SUFFIX, ".example.com:8080"),
+    OK("*.example.com:8443", EP_RULE_SUBDOMAINS, "*.example.com:8443"),
+    OK("x.com:1", EP_RULE_EXACT, "x.com:1"),
+    OK("x.com:65535", EP_RULE_EXACT, "x.com:65535"),
+    OK("x.com:0022", EP_RULE_EXACT, "x.com:22"),
+    OK(".bücher.de:8080", EP_RULE_SUFFIX, ".xn--bcher-kva.de:8080"),
+    OK("ip:10.0.0.5:8080", EP_RULE_IP, "ip:10.0.0.5:8080"),
+    OK("ip:[2001:DB8::1]:22", EP_RULE_IP, "ip:[2001:db8::1]:22"),
+    OK("ip:[10.0.0.5]:22", EP_RULE_IP, "ip:10.0.0.5:22"),
+    OK("ip:2001:db8::1:22", EP_RULE_IP, "ip:2001:db8::1:22"), /* an address, without brackets */
     BAD("x.com:80", EP_E_RULE_PORT),
-    BAD("x.com:", EP_E_RULE_PORT),
     BAD(".x.com:443", EP_E_RULE_PORT),
+    BAD("x.com:0", EP_E_RULE_PORT),
+    BAD("x.com:65536", EP_E_RULE_PORT),
+    BAD("x.com:123456", EP_E_RULE_PORT),
+    BAD("x.com:", EP_E_RULE_PORT),
+    BAD("x.com:ssh", EP_E_RULE_PORT),
+    BAD("x.com:-22", EP_E_RULE_PORT),
+    BAD("x.com:+22", EP_E_RULE_PORT),
+    BAD("x.com:22:22", EP_E_RULE_PORT),
+    BAD(":22", EP_E_HOST_EMPTY),
+    BAD("*.:22", EP_E_HOST_EMPTY),
+    BAD("*.com:22", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD("com:22", EP_E_RULE_PUBLIC_SUFFIX),
+    BAD("1.2.3.4:22", EP_E_RULE_IP),
+    BAD("ip:1.2.3.4:443", EP_E_RULE_PORT),
+    BAD("ip:1.2.3.4:", EP_E_RULE_PORT),
+    BAD("ip:1.2.3.4:0", EP_E_RULE_PORT),
+    BAD("ip:[2001:db8::1]:80", EP_E_RULE_PORT),
+    BAD("ip:[2001:db8::1]x", EP_E_RULE_IP),
+    BAD("ip:[2001:db8::1]:", EP_E_RULE_PORT),
+    BAD("~^git\\.example\\.com$:22", EP_E_RULE_PORT),
     BAD("user@x.com", EP_E_HOST_CHAR),
     BAD("x%41.com", EP_E_HOST_CHAR),
     /* Public suffixes. */
@@ -106,6 +138,9 @@ static const struct rule_case rule_cases[] = {
     BAD("~bücher\\.de", EP_E_RULE_REGEX),
     OK("~[a-z]+\\.example\\.com", EP_RULE_REGEX, "~[a-z]+\\.example\\.com"),
     OK("~^(www|api)\\.example\\.com$", EP_RULE_REGEX, "~^(www|api)\\.example\\.com$"),
+    /* An IPv6 pattern has colons and numbers: no port. */
+    OK("~2001:db8::1", EP_RULE_REGEX, "~2001:db8::1"),
+    OK("~a:b", EP_RULE_REGEX, "~a:b"),
     /* IP addresses. */
     OK("ip:1.2.3.4", EP_RULE_IP, "ip:1.2.3.4"),
     OK("IP:1.2.3.4", EP_RULE_IP, "ip:1.2.3.4"),
@@ -163,6 +198,7 @@ static void check_case(const struct rule_case *c)
     CHECK_INT(ep_rule_parse(written, &again, NULL, 0), 0);
     CHECK_INT(again.kind, rule.kind);
     CHECK_STR(again.host, rule.host);
+    CHECK_INT(again.port, rule.port);
 }
 
 /* The reasons users read: they name the rule and the problem. */
@@ -187,8 +223,25 @@ static void test_reasons(void)
     CHECK_INT(ep_rule_parse("1.2.3.4", &rule, why, sizeof why), EP_E_RULE_IP);
     CHECK(strstr(why, "ip:") != NULL);
 
-    CHECK_INT(ep_rule_parse("x.com:8080", &rule, why, sizeof why), EP_E_RULE_PORT);
-    CHECK(strstr(why, ":8080") != NULL);
+    /* Ports: which rule, and what is wrong with its port. */
+    CHECK_INT(ep_rule_parse("x.com:443", &rule, why, sizeof why), EP_E_RULE_PORT);
+    CHECK(strstr(why, "\"x.com:443\"") != NULL);
+    CHECK(strstr(why, "without a port") != NULL && strstr(why, "80 and 443") != NULL);
+    CHECK_INT(ep_rule_parse("x.com:0", &rule, why, sizeof why), EP_E_RULE_PORT);
+    CHECK(strstr(why, "1 to 65535") != NULL);
+    CHECK_INT(ep_rule_parse("x.com:99999", &rule, why, sizeof why), EP_E_RULE_PORT);
+    CHECK(strstr(why, "99999 is not a port") != NULL);
+    CHECK_INT(ep_rule_parse("x.com:ssh", &rule, why, sizeof why), EP_E_RULE_PORT);
+    CHECK(strstr(why, "\"ssh\" is not a number") != NULL);
+    CHECK_INT(ep_rule_parse("x.com:", &rule, why, sizeof why), EP_E_RULE_PORT);
+    CHECK(strstr(why, "no port") != NULL);
+    CHECK_INT(ep_rule_parse("~^x\\.com$:22", &rule, why, sizeof why), EP_E_RULE_PORT);
+    CHECK(strstr(why, "regex rule takes no port") != NULL);
+    CHECK_INT(ep_rule_parse("ip:[::1]x", &rule, why, sizeof why), EP_E_RULE_IP);
+    CHECK(strstr(why, "ip:[ADDRESS]:PORT") != NULL);
+    CHECK_INT(ep_rule_parse("github.com:22", &rule, why, sizeof why), 0);
+    CHECK_INT(rule.port, 22);
+    CHECK_STR(rule.host, "github.com");
 
     CHECK_INT(ep_rule_parse("a..b.com", &rule, why, sizeof why), EP_E_HOST_LABEL);
     CHECK(strstr(why, "a..b.com") != NULL);
@@ -231,6 +284,14 @@ static void test_lengths(void)
     CHECK_INT(strlen(rule.host), 253);
     ep_rule_format(&rule, written);
     CHECK_STR(written, text);
+    /* With the longest port it is the longest rule there is, EP_RULE_MAX characters. */
+    strcat(text, ":65535");
+    CHECK_INT(ep_rule_parse(text, &rule, NULL, 0), 0);
+    CHECK_INT(rule.port, 65535);
+    ep_rule_format(&rule, written);
+    CHECK_STR(written, text);
+    CHECK_INT(strlen(written), EP_RULE_MAX);
+    text[strlen(text) - strlen(":65535")] = '\0';
     /* One more character is too long. */
     strcat(text, "x");
     CHECK_INT(ep_rule_parse(text, &rule, NULL, 0), EP_E_HOST_TOO_LONG);

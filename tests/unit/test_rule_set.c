@@ -1,10 +1,12 @@
 /*
  * policy/rule_set.h: the "already covered" lookup over a set of rules.
  * Over random sets of rules on a few names (so that rules cover one
- * another often), every query is checked against a pass over the whole
- * set with ep_rule_covers_rule(): a rule is found exactly when some rule of
- * the set covers it, what is found covers it, the same rule is found
- * first, and a name rule is found on the nearest name that has one.
+ * another often), with and without ports (so that a rule of one port is
+ * often on the name of a rule of another), every query is checked against
+ * a pass over the whole set with ep_rule_covers_rule(): a rule is found
+ * exactly when some rule of the set covers it, what is found covers it,
+ * the same rule is found first, and a name rule is found on the nearest
+ * name that has one.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +18,14 @@
 #include "tests/lib/testutil.h"
 
 static const char *const rule_texts[] = {
-    "example.com",          ".example.com",       "*.example.com",   "www.example.com",
-    ".www.example.com",     "*.www.example.com",  "a.b.example.com", ".b.example.com",
-    "example.org",          ".example.org",       "*.example.org",   "api.example.org",
-    "ip:192.0.2.1",         "ip:192.0.2.2",       "ip:2001:db8::1",  "~^api\\.example\\.com$",
-    "~.*\\.example\\.org$", "~^192\\.0\\.2\\.1$",
+    "example.com",          ".example.com",       "*.example.com",       "www.example.com",
+    ".www.example.com",     "*.www.example.com",  "a.b.example.com",     ".b.example.com",
+    "example.org",          ".example.org",       "*.example.org",       "api.example.org",
+    "ip:192.0.2.1",         "ip:192.0.2.2",       "ip:2001:db8::1",      "~^api\\.example\\.com$",
+    "~.*\\.example\\.org$", "~^192\\.0\\.2\\.1$", "example.com:22",      ".example.com:22",
+    "*.example.com:22",     "www.example.com:22", ".www.example.com:22", ".example.com:8080",
+    "www.example.com:8080", "api.example.org:22", "ip:192.0.2.1:22",     "ip:[2001:db8::1]:22",
+    "ip:192.0.2.1:8080",
 };
 #define N_TEXTS (sizeof rule_texts / sizeof rule_texts[0])
 
@@ -37,7 +42,7 @@ static bool covered_by_any(const bool *in, const struct ep_rule *rule)
 
 static bool same(const struct ep_rule *a, const struct ep_rule *b)
 {
-    return a->kind == b->kind && strcmp(a->host, b->host) == 0;
+    return a->kind == b->kind && a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 
 /* How many labels @p name has ("a.b" has 2). */

@@ -1,8 +1,10 @@
 // Review one project: what its workspace reached, grouped by category and
 // registrable domain, with the rule of the target profile that already
-// covers each host; choose hosts and promote them into a whitelist. The
-// listing is polled with If-None-Match: an unchanged store costs a 304 and
-// nothing is redrawn; a change redraws with the selection kept.
+// covers each host; choose hosts and promote them into a whitelist. A host
+// reached on another port than 80 and 443 is listed as host:port, marked
+// with its port, and promoted into a rule of that port (the API decides).
+// The listing is polled with If-None-Match: an unchanged store costs a 304
+// and nothing is redrawn; a change redraws with the selection kept.
 import {api, path} from '../api.js';
 import {h, replace, select, shortTime} from '../dom.js';
 
@@ -80,6 +82,8 @@ export async function render(main, params, app) {
       h('button', {type: 'button', onclick: () => { state.selected.clear(); syncChecks(); }},
         'Clear the selection')),
     h('fieldset', {class: 'inline'}, h('legend', null, 'Rule form'), radios('form', FORMS, 'suffix')),
+    h('p', {class: 'help'}, 'Rules cover ports 80 and 443. A host reached on another port ' +
+      '(github.com:22) becomes a rule of that port only.'),
     h('label', {for: 'promote-profile'}, 'Target profile'), profileInput, profileList,
     h('fieldset', {class: 'inline'}, h('legend', null, 'How'),
       radios('how', [['add', 'Add to the profile'],
@@ -220,6 +224,11 @@ export async function render(main, params, app) {
     box.setAttribute('aria-label', `Select ${x.host}`);
     hostBoxes.set(x.host, box);
     name.textContent = x.host;
+    if (r.port) {
+      // Another port than 80 and 443: what was asked for, and what a promotion makes of it.
+      name.append(' ', h('span', {class: 'port-tag', title: `Reached on port ${r.port}; ` +
+        `promoting it makes a rule of port ${r.port}`}, `port ${r.port}`));
+    }
     allowed.textContent = String(r.allowed);
     denied.textContent = String(r.denied);
     first.textContent = shortTime(r.first_seen);

@@ -1,6 +1,6 @@
 // Whitelists: the rules of one profile (add with the API's validation
-// message, remove), the base domains read-only, and "would this host be
-// allowed for project P?" through the check endpoint.
+// message, remove), the base domains read-only, and "would this host (or
+// host:port) be allowed for project P?" through the check endpoint.
 import {api, path} from '../api.js';
 import {h, replace, select} from '../dom.js';
 
@@ -24,13 +24,16 @@ export async function render(main, params, app) {
   const rulesBox = h('div', {id: 'wl-rules'});
   const baseBox = h('div', {id: 'wl-base'});
   const ruleInput = h('input', {id: 'wl-new-rule', autocomplete: 'off', required: true,
-    'aria-describedby': 'wl-add-error', placeholder: '.example.org'});
+    'aria-describedby': 'wl-add-help wl-add-error', placeholder: '.example.org'});
+  const ruleHelp = h('p', {id: 'wl-add-help', class: 'help'}, 'A rule covers ports 80 and 443; ' +
+    'end it with :PORT to allow another port instead, as in github.com:22.');
   const addError = h('p', {id: 'wl-add-error', class: 'msg error', role: 'alert'});
   addError.hidden = true;
   const checkProject = select({id: 'check-project'},
     projects.map((p) => [p.projectId, `${p.projectName} (${p.profile}, ${p.proxyMode})`]),
     projects.length ? projects[0].projectId : '');
-  const checkHost = h('input', {id: 'check-host', autocomplete: 'off', required: true});
+  const checkHost = h('input', {id: 'check-host', autocomplete: 'off', required: true,
+    placeholder: 'pypi.org or github.com:22'});
   const checkResult = h('p', {id: 'check-result', 'aria-live': 'polite'});
 
   profileSelect.addEventListener('change', () => app.go(`#/whitelists/${encodeURIComponent(profileSelect.value)}`));
@@ -43,7 +46,7 @@ export async function render(main, params, app) {
         h('h3', {id: 'wl-rules-title'}, `Rules of ${profile}`),
         h('form', {id: 'wl-add', class: 'inline-form', onsubmit: (e) => { e.preventDefault(); add(); }},
           h('label', {for: 'wl-new-rule'}, 'New rule'), ruleInput,
-          h('button', {type: 'submit'}, 'Add rule'), addError),
+          h('button', {type: 'submit'}, 'Add rule'), ruleHelp, addError),
         rulesBox),
       h('section', {'aria-labelledby': 'wl-base-title'},
         h('h3', {id: 'wl-base-title'}, 'Base domains'),
@@ -53,7 +56,7 @@ export async function render(main, params, app) {
         h('h3', {id: 'check-title'}, 'Would this host be allowed?'),
         h('form', {id: 'check-form', onsubmit: (e) => { e.preventDefault(); check(); }},
           h('label', {for: 'check-project'}, 'Project'), checkProject,
-          h('label', {for: 'check-host'}, 'Host'), checkHost,
+          h('label', {for: 'check-host'}, 'Host, or host:port'), checkHost,
           h('button', {type: 'submit'}, 'Check')),
         checkResult)));
 
@@ -106,8 +109,10 @@ export async function render(main, params, app) {
     if (!host || !checkProject.value) return;
     try {
       const d = (await api('GET', `${path.project(checkProject.value)}/check?host=${encodeURIComponent(host)}`)).data;
+      // Another port than 80 and 443 comes back as "port": shown as host:port.
+      const where = d.port ? `${d.host.includes(':') ? `[${d.host}]` : d.host}:${d.port}` : d.host;
       checkResult.className = d.verdict === 'allow' ? 'verdict allow' : 'verdict deny';
-      checkResult.textContent = `${d.host}: ${d.verdict === 'allow' ? 'allowed' : 'denied'} ` +
+      checkResult.textContent = `${where}: ${d.verdict === 'allow' ? 'allowed' : 'denied'} ` +
         `(${d.reason}${d.rule ? `, rule ${d.rule}` : ''}; profile ${d.profile}, mode ${d.proxyMode}).`;
     } catch (err) {
       checkResult.className = 'verdict deny';
