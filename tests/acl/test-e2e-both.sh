@@ -20,7 +20,7 @@ STACK_HOSTS="exact.test exact.test.evil.test www.suffix.test suffix.test notsuff
  a.sub.test sub.test api1.rx.test apix.rx.test api1.rx.test.evil.test other.test evil.test
  log1.test log2.test new.test upload.test"
 stack_init
-stack_start_origin || exit 99
+stack_start_origin web || exit 99
 P=$ORIGIN_PORT
 A=127.0.0.2 B=127.0.0.3 LOG=127.0.0.4
 head -c 50000000 /dev/urandom >"$STACK_DIR/upload"
@@ -43,8 +43,8 @@ v() {
     echo "$1: ${2%% *}" >>"$STACK_DIR/$path.verdicts"
 }
 allowed() { # NAME IP HOST
-    v "$1: GET $3 allowed" "$(get "$2" "$3")" "^200 origin host=$3:$P"
-    v "$1: CONNECT $3 allowed" "$(tunnel "$2" "$3")" "^200 origin host=$3:$P"
+    v "$1: GET $3 allowed" "$(get "$2" "$3")" "^200 origin host=$3 path="
+    v "$1: CONNECT $3 allowed" "$(tunnel "$2" "$3")" "^200 origin host=$3 path="
 }
 denied() { # NAME IP HOST
     v "$1: GET $3 denied with our page" "$(get "$2" "$3")" "^403 .*Access to $3 is blocked"

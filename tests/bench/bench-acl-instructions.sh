@@ -61,7 +61,7 @@ floors_write || exit 1
 rows="plain nullacl egress-acl"
 [ -n "$NULL_ECAP" ] && rows="$rows nullecap"
 
-stack_start_origin || exit 1
+stack_start_origin web || exit 1
 echo "wrk.path = \"http://allowed.test:$ORIGIN_PORT/\"" >"$STACK_DIR/wrk.lua"
 
 # measure NAME SECONDS: "REQUESTS INSTRUCTIONS" of one fresh squid under callgrind.

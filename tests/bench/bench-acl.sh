@@ -132,7 +132,7 @@ floors_write || exit 1
 
 ICAP_THREADS=${ICAP_THREADS:-60}
 export ICAP_THREADS
-stack_start_origin || exit 1
+stack_start_origin web || exit 1
 STACK_INSTANCE=-plain SQUID_NO_ICAP=1 stack_start_squid || exit 1
 PORT_plain=$SQUID_PORT
 for n in 10 100k; do

@@ -69,7 +69,7 @@ use_workspace() {
 
 ICAP_THREADS=${ICAP_THREADS:-60}
 export ICAP_THREADS
-stack_start_origin || exit 1
+stack_start_origin web || exit 1
 STACK_INSTANCE=-plain SQUID_NO_ICAP=1 stack_start_squid || exit 1
 PORT_PLAIN=$SQUID_PORT
 STACK_INSTANCE=-echo ICAP_SERVICE_LINE="Service echo srv_echo.so" stack_start_icap "$STORE" || exit 1

@@ -24,7 +24,7 @@ storectl rules-replace course2 other.test
 storectl create-project ws-log logging
 storectl map 127.0.0.4 ws-log
 
-stack_start_origin || exit 99
+stack_start_origin web || exit 99
 stack_start_icap "$STORE" || exit 99
 stack_start_squid || exit 99
 P=$ORIGIN_PORT
@@ -42,8 +42,8 @@ tunnel() {
     echo " $(head -c 3000 "$STACK_DIR/body.out" 2>/dev/null | tr '\n' ' ')"
 }
 allowed() { # NAME IP HOST
-    expect_match "$1: GET $3 allowed" "$(get "$2" "$3")" "^200 origin host=$3:$P"
-    expect_match "$1: CONNECT $3 allowed" "$(tunnel "$2" "$3")" "^200 origin host=$3:$P"
+    expect_match "$1: GET $3 allowed" "$(get "$2" "$3")" "^200 origin host=$3 path="
+    expect_match "$1: CONNECT $3 allowed" "$(tunnel "$2" "$3")" "^200 origin host=$3 path="
 }
 denied() { # NAME IP HOST
     expect_match "$1: GET $3 denied with our page" "$(get "$2" "$3")" "^403 .*Access to $3 is blocked"

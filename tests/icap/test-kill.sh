@@ -45,7 +45,7 @@ done
 storectl create-project checker security kill
 storectl map 127.0.0.30 checker
 
-stack_start_origin || exit 99
+stack_start_origin web || exit 99
 ICAP_SERVERS=3 ICAP_THREADS=30 stack_start_icap "$STORE" || exit 99
 stack_start_squid || exit 99
 P=$ORIGIN_PORT

@@ -19,7 +19,7 @@ for i in $(seq 10 29); do
     storectl map "127.0.0.$i" "ws$i"
 done
 
-stack_start_origin || exit 99
+stack_start_origin web || exit 99
 stack_start_icap "$STORE" || exit 99
 stack_start_squid || exit 99
 

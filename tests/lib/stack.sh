@@ -18,7 +18,14 @@
 #                         install the EXIT trap that calls stack_cleanup.
 #   stack_free_port       print a TCP port nobody listens on (random, checked).
 #   stack_wait_port PORT [SECONDS]  wait until something listens on 127.0.0.1:PORT.
-#   stack_start_origin    start the origin; sets ORIGIN_PORT, ORIGIN_PID.
+#   stack_start_origin [web]
+#                         start the origin; sets ORIGIN_PORT, ORIGIN_PID.
+#                         Plain: on 127.0.0.1 and a free port (a port only
+#                         a rule naming it opens). "web": on port 80 of an
+#                         address of its own in 127.0.0.0/8 (ORIGIN_ADDR,
+#                         where squid's hosts_file sends STACK_HOSTS), as a
+#                         workspace's origin would be: a web port, decided
+#                         by the rules without a port.
 #   stack_start_icap STORE [LINE...]
 #                         write $STACK_DIR/c-icap.conf (Service egress with the
 #                         built module by absolute path, egress.Database STORE,
@@ -33,8 +40,8 @@
 #   stack_start_squid [LINE...]
 #                         write $STACK_DIR/squid/squid.conf: loopback-only
 #                         settings, hosts_file $STACK_DIR/hosts (STACK_HOSTS,
-#                         all mapped to 127.0.0.1), workspaces 127.0.0.0/8
-#                         allowed, then contrib/squid/egress.conf with the ICAP
+#                         all mapped to ORIGIN_ADDR, default 127.0.0.1),
+#                         workspaces 127.0.0.0/8 allowed, then contrib/squid/egress.conf with the ICAP
 #                         port and error directory of this stack (unless
 #                         SQUID_NO_ICAP=1), then each LINE. Waits until squid
 #                         listens. Sets SQUID_PORT, SQUID_PID, SQUID_ACCESS_LOG,
@@ -143,22 +150,41 @@ stack_wait_gone() {
 }
 
 stack_start_origin() {
-    rm -f "$STACK_DIR/origin.port"
-    "$top_builddir/tests/lib/origin" -f "$STACK_DIR/origin.port" >"$STACK_DIR/origin.log" 2>&1 &
-    ORIGIN_PID=$!
-    STACK_ALL_PIDS="$STACK_ALL_PIDS $ORIGIN_PID"
+    local i tries=1 addr=127.0.0.1 port=0
+    [ "${1:-}" = web ] && tries=20
+    for i in $(seq 1 $tries); do
+        if [ "${1:-}" = web ]; then
+            addr=127.$((100 + RANDOM % 100)).$((1 + RANDOM % 250)).$((1 + RANDOM % 250))
+            port=80
+        fi
+        stack_origin_at "$addr" "$port" && return 0
+    done
+    echo "origin did not start:" >&2
+    cat "$STACK_DIR/origin.log" >&2
+    return 99
+}
+
+# stack_origin_at ADDR PORT: start the origin there (PORT 0: a free one).
+stack_origin_at() {
     local i
+    rm -f "$STACK_DIR/origin.port"
+    "$top_builddir/tests/lib/origin" -a "$1" -p "$2" -f "$STACK_DIR/origin.port" \
+        >"$STACK_DIR/origin.log" 2>&1 &
+    ORIGIN_PID=$!
     for i in $(seq 1 100); do
         [ -s "$STACK_DIR/origin.port" ] && break
         kill -0 "$ORIGIN_PID" 2>/dev/null || break
         sleep 0.05
     done
     ORIGIN_PORT=$(cat "$STACK_DIR/origin.port" 2>/dev/null)
-    [ -n "$ORIGIN_PORT" ] || {
-        echo "origin did not start:" >&2
-        cat "$STACK_DIR/origin.log" >&2
-        return 99
-    }
+    if [ -z "$ORIGIN_PORT" ]; then
+        kill "$ORIGIN_PID" 2>/dev/null
+        wait "$ORIGIN_PID" 2>/dev/null
+        ORIGIN_PID=
+        return 1
+    fi
+    ORIGIN_ADDR=$1
+    STACK_ALL_PIDS="$STACK_ALL_PIDS $ORIGIN_PID"
 }
 
 stack_stop_origin() {
@@ -256,7 +282,7 @@ stack_start_squid() {
     SQUID_PORT=$(stack_free_port) || return 99
     : >"$STACK_DIR/hosts"
     for name in $STACK_HOSTS; do
-        echo "127.0.0.1 $name" >>"$STACK_DIR/hosts"
+        echo "${ORIGIN_ADDR:-127.0.0.1} $name" >>"$STACK_DIR/hosts"
     done
     cp /usr/share/squid/errors/templates/* "$d/errors/"
     cp "$top_srcdir/contrib/squid/errors/ERR_EGRESS_DENIED" "$d/errors/"
@@ -286,7 +312,7 @@ stack_start_squid() {
         echo "cache_store_log none"
         stack_guard || return 99
         if [ "${STACK_ORIGIN_PEER:-0}" = 1 ]; then
-            echo "cache_peer 127.0.0.1 parent $ORIGIN_PORT 0 no-query no-digest originserver name=stack_origin"
+            echo "cache_peer $ORIGIN_ADDR parent $ORIGIN_PORT 0 no-query no-digest originserver name=stack_origin"
             echo "acl stack_tunnel method CONNECT"
             echo "cache_peer_access stack_origin deny stack_tunnel"
             echo "never_direct allow !stack_tunnel"
