@@ -26,15 +26,14 @@
  * the step-1 CONNECT is not sent here, so a TLS connection is decided and
  * counted once.
  *
- * The LMDB store is opened in every child after fork (CI_CMD_CHILD_START)
- * and closed at child stop, after the recorder's last flush.
+ * The decision, the recording, the counters and the store go through the
+ * gate of policy/gate.h, as for egress-acl: the LMDB store is opened in
+ * every child after fork (CI_CMD_CHILD_START) and closed at child stop,
+ * after the recorder's last flush.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <lmdb.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,12 +62,10 @@
 #include "icap/request_line.h"
 #include "policy/decide.h"
 #include "policy/error.h"
+#include "policy/gate.h"
 #include "policy/host.h"
-#include "policy/ratelimit.h"
-#include "policy/recorder.h"
 #include "policy/store.h"
 
-#define EGRESS_DEFAULT_DATABASE "/var/lib/egress-policy"
 #define EGRESS_DEFAULT_HINT                                                                        \
     "Ask your teacher or administrator to add this host to your workspace's whitelist."
 #define EGRESS_HINT_MAX 1024
@@ -77,45 +74,31 @@
 #define EGRESS_TEMPLATE_HTML    "EGRESS_DENIED"
 #define EGRESS_TEMPLATE_TEXT    "EGRESS_DENIED_TEXT"
 
-/* The module's settings, filled by the egress.* directives. */
-struct egress_conf {
-    char database[PATH_MAX];
-    bool unknown_allow;
+/*
+ * The module's settings, filled by the egress.* directives: the store and
+ * decision options of every program that decides (policy/gate.h, one set
+ * of bounds and defaults, set at init before the directives apply), and
+ * what only this module has.
+ */
+static struct ep_gate_options gate_opts;
+static struct {
     bool deny_page;
-    unsigned flush_ms;
-    unsigned max_readers;
-    size_t map_size;
     char access_hint[EGRESS_HINT_MAX];
-    bool key_filter_off;
-    size_t key_filter_memory;
-};
-
-static struct egress_conf conf = {
-    .database = EGRESS_DEFAULT_DATABASE,
-    .unknown_allow = false,
+} conf = {
     .deny_page = false,
-    .flush_ms = 1000,
-    .max_readers = EP_STORE_DEFAULT_MAX_READERS,
-    .map_size = EP_STORE_DEFAULT_MAP_SIZE,
     .access_hint = EGRESS_DEFAULT_HINT,
-    .key_filter_off = false,
-    .key_filter_memory = EP_STORE_DEFAULT_KEY_FILTER_MEMORY,
 };
 
-/* Per-child state: set at child start, cleared at child stop. */
-static _Atomic(struct ep_store *) egress_store;
-static _Atomic(struct ep_recorder *) egress_recorder;
-static pthread_mutex_t egress_open_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ep_ratelimit egress_open_limit; /* an attempt to open once per FlushInterval */
-static _Atomic int egress_open_error;         /* why the last open failed */
-
-/* Rate limit of store error messages: one per FlushInterval. */
-static struct ep_ratelimit egress_log_limit;
+/*
+ * The gate: made in the master after the configuration (it opens nothing
+ * there), inherited by every child, which opens the store at child start
+ * and closes it at child stop.
+ */
+static struct ep_gate *egress_gate;
 
 static int egress_pool = -1;
-static int stat_allowed = -1, stat_denied = -1, stat_recorded = -1, stat_errors = -1;
-/* Store reader table full (MDB_READERS_FULL): a temporary overload, counted on its own. */
-static int stat_readers_full = -1;
+/* The c-icap stat counter of each gate counter (enum ep_gate_counter), -1 before init. */
+static int stat_ids[EP_GATE_COUNTERS] = {-1, -1, -1, -1, -1};
 
 /* Per-request state, from the object pool egress_pool. */
 struct egress_req {
@@ -127,94 +110,30 @@ struct egress_req {
     const char *host, *workspace, *client, *reason;
 };
 
-static void stat_inc(int id)
+/* The gate's log lines: store errors always, one line per decision at DebugLevel 5. */
+static void gate_log(void *ctx, enum ep_gate_log_kind kind, const char *line)
 {
-    if (id >= 0)
-        ci_stat_uint64_inc(id, 1);
+    ci_debug_printf(kind == EP_GATE_LOG_ERROR ? 1 : 5, "egress: %s\n", line);
 }
 
-/*
- * Log a store problem at most once per FlushInterval: a broken store fails
- * every request, and one line per request would bury the log. The line
- * says how many similar errors were left out since the last one.
- */
-static void log_store_error(const char *what, int err)
+static void gate_count(void *ctx, enum ep_gate_counter counter)
 {
-    unsigned long left_out;
-
-    stat_inc(stat_errors);
-    if (err == MDB_READERS_FULL)
-        stat_inc(stat_readers_full);
-    if (ep_ratelimit_pass(&egress_log_limit, conf.flush_ms, &left_out))
-        ci_debug_printf(1, "egress: %s (store %s): %s (%lu similar errors not logged)\n", what,
-                        conf.database, ep_strerror(err), left_out);
-}
-
-/* Open the store and start the recorder in this process (see current_store()). */
-static int open_store(void)
-{
-    struct ep_store_options opts = {
-        .map_size = conf.map_size,
-        .no_key_filter = conf.key_filter_off,
-        .key_filter_memory = conf.key_filter_memory,
-        .max_readers = conf.max_readers,
-        .read_only = false,
-    };
-    struct ep_store *store = NULL;
-    struct ep_recorder *rec = NULL;
-    int rc = 0;
-
-    pthread_mutex_lock(&egress_open_lock);
-    if (atomic_load(&egress_store) != NULL)
-        goto out;
-    rc = ep_store_open(conf.database, &opts, &store);
-    if (rc != 0)
-        goto out;
-    rc = ep_recorder_new(store, conf.flush_ms, &rec);
-    if (rc != 0)
-        goto out;
-    atomic_store(&egress_recorder, rec);
-    atomic_store(&egress_store, store);
-    store = NULL;
-out:
-    pthread_mutex_unlock(&egress_open_lock);
-    ep_store_close(store);
-    return rc;
-}
-
-/*
- * The store of this child, opened when it is not open yet: at child start
- * and, when that failed, again from a request at most once per
- * FlushInterval, so a store that appears later (or recovers) is picked up
- * without a restart.
- */
-static struct ep_store *current_store(void)
-{
-    struct ep_store *store = atomic_load(&egress_store);
-    int rc;
-
-    if (store != NULL || !ep_ratelimit_pass(&egress_open_limit, conf.flush_ms, NULL))
-        return store;
-    rc = open_store();
-    if (rc != 0)
-        atomic_store(&egress_open_error, rc);
-    return atomic_load(&egress_store);
+    if (stat_ids[counter] >= 0)
+        ci_stat_uint64_inc(stat_ids[counter], 1);
 }
 
 static void child_start(const char *name, int type, void *data)
 {
-    if (current_store() == NULL)
-        log_store_error("cannot open the store at child start", atomic_load(&egress_open_error));
+    struct ep_store *store;
+
+    if (egress_gate != NULL)
+        ep_gate_store(egress_gate, "cannot open the store at child start", &store);
 }
 
-/* Child stop: the worker threads are gone; flush what is pending and close. */
+/* Child stop: the worker threads are gone; the recorder's last flush, then close. */
 static void child_stop(const char *name, int type, void *data)
 {
-    struct ep_recorder *rec = atomic_exchange(&egress_recorder, NULL);
-    struct ep_store *store = atomic_exchange(&egress_store, NULL);
-
-    ep_recorder_free(rec);
-    ep_store_close(store);
+    ep_gate_close(egress_gate);
 }
 
 /* --- configuration ------------------------------------------------------ */
@@ -231,23 +150,12 @@ static bool one_value(const char *directive, const char **argv)
 
 static int cfg_database(const char *directive, const char **argv, void *setdata)
 {
-    return icap_directive_path("egress", directive, argv, conf.database, sizeof conf.database);
+    return icap_directive_gate("egress", directive, argv, &gate_opts, EP_GATE_OPT_DATABASE);
 }
 
 static int cfg_unknown_client(const char *directive, const char **argv, void *setdata)
 {
-    if (!one_value(directive, argv))
-        return 0;
-    if (strcmp(argv[0], "deny") == 0)
-        conf.unknown_allow = false;
-    else if (strcmp(argv[0], "allow") == 0)
-        conf.unknown_allow = true;
-    else {
-        ci_debug_printf(1, "egress: egress.%s must be deny or allow, not '%s'\n", directive,
-                        argv[0]);
-        return 0;
-    }
-    return 1;
+    return icap_directive_gate("egress", directive, argv, &gate_opts, EP_GATE_OPT_UNKNOWN_CLIENT);
 }
 
 static int cfg_deny_mode(const char *directive, const char **argv, void *setdata)
@@ -268,52 +176,28 @@ static int cfg_deny_mode(const char *directive, const char **argv, void *setdata
 
 static int cfg_flush_interval(const char *directive, const char **argv, void *setdata)
 {
-    uint64_t ms;
-
-    if (!icap_directive_duration("egress", directive, argv, 1000, 10, 3600 * 1000, &ms))
-        return 0;
-    conf.flush_ms = (unsigned)ms;
-    return 1;
+    return icap_directive_gate("egress", directive, argv, &gate_opts, EP_GATE_OPT_INTERVAL);
 }
 
 static int cfg_max_readers(const char *directive, const char **argv, void *setdata)
 {
-    return icap_directive_count("egress", directive, argv, 1, 1000000, &conf.max_readers);
+    return icap_directive_gate("egress", directive, argv, &gate_opts, EP_GATE_OPT_MAX_READERS);
 }
 
 static int cfg_map_size(const char *directive, const char **argv, void *setdata)
 {
-    uint64_t n;
-
-    if (!icap_directive_size("egress", directive, argv, 1u << 20, SIZE_MAX, &n))
-        return 0;
-    conf.map_size = (size_t)n;
-    return 1;
+    return icap_directive_gate("egress", directive, argv, &gate_opts, EP_GATE_OPT_MAP_SIZE);
 }
 
 static int cfg_key_filter(const char *directive, const char **argv, void *setdata)
 {
-    if (!one_value(directive, argv))
-        return 0;
-    if (strcmp(argv[0], "on") == 0) {
-        conf.key_filter_off = false;
-    } else if (strcmp(argv[0], "off") == 0) {
-        conf.key_filter_off = true;
-    } else {
-        ci_debug_printf(1, "egress: egress.%s must be on or off, not '%s'\n", directive, argv[0]);
-        return 0;
-    }
-    return 1;
+    return icap_directive_gate("egress", directive, argv, &gate_opts, EP_GATE_OPT_KEY_FILTER);
 }
 
 static int cfg_key_filter_memory(const char *directive, const char **argv, void *setdata)
 {
-    uint64_t n;
-
-    if (!icap_directive_size("egress", directive, argv, 64u << 10, (uint64_t)4 << 30, &n))
-        return 0;
-    conf.key_filter_memory = (size_t)n;
-    return 1;
+    return icap_directive_gate("egress", directive, argv, &gate_opts,
+                               EP_GATE_OPT_KEY_FILTER_MEMORY);
 }
 
 /* The hint is free text: c-icap splits it into words, so join them again. */
@@ -379,36 +263,55 @@ static int egress_init_service(ci_service_xdata_t *srv_xdata, struct ci_server_c
         ci_debug_printf(1, "egress: cannot register the request pool\n");
         return CI_ERROR;
     }
-    stat_allowed = ci_stat_entry_register("egress allowed", STAT_INT64_T, "Service egress");
-    stat_denied = ci_stat_entry_register("egress denied", STAT_INT64_T, "Service egress");
-    stat_recorded = ci_stat_entry_register("egress recorded", STAT_INT64_T, "Service egress");
-    stat_errors = ci_stat_entry_register("egress errors", STAT_INT64_T, "Service egress");
-    stat_readers_full =
+    stat_ids[EP_GATE_ALLOWED] =
+        ci_stat_entry_register("egress allowed", STAT_INT64_T, "Service egress");
+    stat_ids[EP_GATE_DENIED] =
+        ci_stat_entry_register("egress denied", STAT_INT64_T, "Service egress");
+    stat_ids[EP_GATE_RECORDED] =
+        ci_stat_entry_register("egress recorded", STAT_INT64_T, "Service egress");
+    stat_ids[EP_GATE_ERRORS] =
+        ci_stat_entry_register("egress errors", STAT_INT64_T, "Service egress");
+    stat_ids[EP_GATE_READERS_FULL] =
         ci_stat_entry_register("egress readers full", STAT_INT64_T, "Service egress");
 
+    /* The defaults, before the egress.* directives that follow the Service line. */
+    ep_gate_options_default(&gate_opts);
     ci_command_register_action("egress_child_start", CI_CMD_CHILD_START, NULL, child_start);
     ci_command_register_action("egress_child_stop", CI_CMD_CHILD_STOP, NULL, child_stop);
     return CI_OK;
 }
 
-/* Once in the master after the configuration: say what was configured. */
+/*
+ * Once in the master after the configuration: say what was configured and
+ * make the gate (which opens nothing before the children do).
+ */
 static int egress_post_init_service(ci_service_xdata_t *srv_xdata,
                                     struct ci_server_conf *server_conf)
 {
+    struct ep_gate_hooks hooks = {.log = gate_log, .count = gate_count, .ctx = NULL};
     long threads = (long)server_conf->MAX_SERVERS * server_conf->THREADS_PER_CHILD;
+    int rc;
 
     ci_debug_printf(1,
                     "egress: store %s, unknown clients %s, deny mode %s, flush every %u ms, "
                     "%u reader slots, key filters %s (at most %zu bytes a child)\n",
-                    conf.database, conf.unknown_allow ? "allowed" : "denied",
-                    conf.deny_page ? "page" : "header", conf.flush_ms, conf.max_readers,
-                    conf.key_filter_off ? "off" : "on",
-                    conf.key_filter_off ? (size_t)0 : conf.key_filter_memory);
-    if (threads > (long)conf.max_readers)
+                    gate_opts.database, gate_opts.unknown_allow ? "allowed" : "denied",
+                    conf.deny_page ? "page" : "header", gate_opts.interval_ms,
+                    gate_opts.max_readers, gate_opts.no_key_filter ? "off" : "on",
+                    gate_opts.no_key_filter ? (size_t)0 : gate_opts.key_filter_memory);
+    if (threads > (long)gate_opts.max_readers)
         ci_debug_printf(1,
                         "egress: warning: MaxServers x ThreadsPerChild = %ld is more than "
                         "egress.MaxReaders %u; busy children will fail with MDB_READERS_FULL\n",
-                        threads, conf.max_readers);
+                        threads, gate_opts.max_readers);
+    gate_opts.record = true;
+    gate_opts.log_decisions = CI_DEBUG_LEVEL >= 5;
+    ep_gate_free(egress_gate);
+    rc = ep_gate_new(&gate_opts, &hooks, &egress_gate);
+    if (rc != 0) {
+        ci_debug_printf(1, "egress: cannot set up: %s\n", ep_strerror(rc));
+        return CI_ERROR;
+    }
     return CI_OK;
 }
 
@@ -417,6 +320,8 @@ static void egress_close_service(void)
     if (egress_pool >= 0)
         ci_object_pool_unregister(egress_pool);
     egress_pool = -1;
+    ep_gate_free(egress_gate);
+    egress_gate = NULL;
 }
 
 static void *egress_init_request_data(ci_request_t *req)
@@ -449,16 +354,23 @@ static bool header_is(const char *line, const char *name)
     return strncasecmp(line, name, n) == 0 && line[n] == ':';
 }
 
+/* An X-Egress-* header: our names, whoever sent them. */
+static bool header_is_ours(const char *line)
+{
+    return strncasecmp(line, "X-Egress-", 9) == 0;
+}
+
 /*
  * Denied in header mode: the request goes back with X-Egress-Deny and
- * X-Egress-Reason added and without a body (a body squid sends after our
- * 100 Continue is read and dropped by egress_io()). The header list is
- * rebuilt rather than edited in place: the body's framing headers go, and
- * so do headers a client sent under our names.
+ * X-Egress-Reason (the gate's reason @p text) added and without a body (a
+ * body squid sends after our 100 Continue is read and dropped by
+ * egress_io()). The header list is rebuilt rather than edited in place:
+ * the body's framing headers go, and so do headers a client sent under
+ * our names.
  */
-static int mark_denied(ci_request_t *req, const char *reason, const char *host, const char *project)
+static int mark_denied(ci_request_t *req, const char *text)
 {
-    char line[EP_HOST_BUFSZ + EP_IP_MAX + 128];
+    char line[EP_GATE_TEXT_BUFSZ + 32];
     ci_headers_list_t *orig = ci_http_request_headers(req);
     ci_headers_list_t *copy = ci_headers_create();
     ci_headers_list_t *now;
@@ -469,14 +381,14 @@ static int mark_denied(ci_request_t *req, const char *reason, const char *host, 
     for (int i = 0; i < orig->used; i++) {
         const char *h = orig->headers[i];
         if (header_is(h, "Content-Length") || header_is(h, "Transfer-Encoding") ||
-            header_is(h, "X-Egress-Deny") || header_is(h, "X-Egress-Reason"))
+            header_is_ours(h))
             continue;
         if (ci_headers_add(copy, h) == NULL)
             goto out;
     }
     if (ci_headers_add(copy, "X-Egress-Deny: 1") == NULL)
         goto out;
-    snprintf(line, sizeof line, "X-Egress-Reason: %s; host=%s; project=%s", reason, host, project);
+    snprintf(line, sizeof line, "X-Egress-Reason: %s", text);
     if (ci_headers_add(copy, line) == NULL)
         goto out;
     ci_http_request_create(req, 0);
@@ -590,18 +502,17 @@ static struct ci_fmt_entry egress_format_table[] = {
  * missing template still gives the 403, with c-icap's note naming the
  * file it looked for.
  */
-static int answer_page(ci_request_t *req, struct egress_req *r, const char *reason,
-                       const char *host, const char *workspace, const char *client,
-                       const char *project)
+static int answer_page(ci_request_t *req, struct egress_req *r, const struct ep_gate_result *res,
+                       const char *workspace, const char *client)
 {
     const char *accept = ci_http_request_get_header(req, "Accept");
-    char line[EP_HOST_BUFSZ + EP_IP_MAX + 128];
+    char line[EP_GATE_TEXT_BUFSZ + 32];
 
     r->html = accept != NULL && strstr(accept, "text/html") != NULL;
-    r->host = host;
+    r->host = res->host;
     r->workspace = workspace;
     r->client = client;
-    r->reason = reason;
+    r->reason = res->reason;
     r->page = ci_txt_template_build_content(req, EGRESS_TEMPLATE_SERVICE,
                                             r->html ? EGRESS_TEMPLATE_HTML : EGRESS_TEMPLATE_TEXT,
                                             egress_format_table);
@@ -622,77 +533,47 @@ static int answer_page(ci_request_t *req, struct egress_req *r, const char *reas
     ci_http_response_add_header(req, "Cache-Control: no-store");
     snprintf(line, sizeof line, "Content-Length: %zu", r->page_len);
     ci_http_response_add_header(req, line);
-    snprintf(line, sizeof line, "X-Egress-Reason: %s; host=%s; project=%s", reason, host, project);
+    snprintf(line, sizeof line, "X-Egress-Reason: %s", res->text);
     ci_http_response_add_header(req, line);
     return CI_OK;
 }
 
 /*
- * The whole decision happens here, on the headers, before any body byte:
- * an allowed request gets 204 straight away; a denied one is rewritten
- * (header or page mode) and c-icap then sends 100 Continue for a body.
+ * The whole decision happens here, on the headers, before any body byte,
+ * through the gate: an allowed request gets 204 straight away; a denied
+ * one is rewritten (header or page mode) and c-icap then sends 100
+ * Continue for a body.
  */
 static int egress_check_preview(char *preview_data, int preview_data_len, ci_request_t *req)
 {
     struct egress_req *r = ci_service_data(req);
-    char host[EP_HOST_BUFSZ], ip[EP_IP_MAX + 1], method[16];
+    char host[EP_HOST_BUFSZ], ip[EP_IP_MAX + 1], method[16] = "";
+    struct ep_gate_request gr;
+    struct ep_gate_result res;
     const char *target;
     size_t target_len;
-    struct ep_decision d;
-    struct ep_request er;
-    struct ep_store *store;
-    struct ep_recorder *rec;
-    char workspace[EP_IP_MAX + 32];
-    const char *reason;
     int port = 0, rc;
 
-    if (r == NULL)
+    if (r == NULL || egress_gate == NULL)
         return CI_ERROR;
     icap_client_ip(req, ip, sizeof ip);
-    memset(&d, 0, sizeof d);
     rc = icap_request_line(req, method, sizeof method, &target, &target_len);
     if (rc == 0)
         rc = icap_request_host(req, target, target_len, host, &port);
-    if (rc != 0) {
-        /* No host squid could have meant: nothing to decide on, so fail closed. */
-        snprintf(host, sizeof host, "%s", "invalid");
-        d.verdict = EP_VERDICT_DENY;
-        reason = "bad-host";
-    } else if ((store = current_store()) == NULL) {
-        log_store_error("cannot open the store, request denied", atomic_load(&egress_open_error));
-        d.verdict = EP_VERDICT_DENY;
-        reason = ep_reason_name(EP_REASON_STORE_ERROR);
-    } else {
-        er.client_ip = ip[0] ? ip : NULL;
-        er.host = host;
-        er.method = method;
-        er.port = port;
-        rc = ep_decide(store, &er, conf.unknown_allow ? EP_DECIDE_ALLOW_UNKNOWN : 0, &d);
-        if (rc != 0)
-            log_store_error("decision fell back", rc);
-        reason = ep_reason_name(d.reason);
-        if (d.record && (rec = atomic_load(&egress_recorder)) != NULL) {
-            rc = ep_recorder_note(rec, d.project_id, host, d.verdict);
-            if (rc == 0)
-                stat_inc(stat_recorded);
-            else
-                log_store_error("recording a new host failed (kept for the next flush)", rc);
-        }
-    }
+    memset(&gr, 0, sizeof gr);
+    gr.client_ip = ip;
+    gr.method = method;
+    gr.host = rc == 0 ? host : NULL;
+    gr.port = port;
+    ep_gate_decide(egress_gate, &gr, &res);
 
-    if (d.verdict == EP_VERDICT_ALLOW) {
-        stat_inc(stat_allowed);
+    if (res.verdict == EP_VERDICT_ALLOW)
         return CI_MOD_ALLOW204;
-    }
-    stat_inc(stat_denied);
-    snprintf(workspace, sizeof workspace, "%s", d.project_id[0] ? d.project_id : "unknown");
-    ci_debug_printf(5, "egress: deny %s %s for %s at %s (%s)\n", method, host, workspace,
-                    ip[0] ? ip : "no client IP", reason);
     if (conf.deny_page)
-        rc = answer_page(req, r, reason, host, workspace, ip[0] ? ip : "none",
-                         d.project_id[0] ? d.project_id : "-");
+        rc = answer_page(req, r, &res, res.project_id[0] ? res.project_id : "unknown",
+                         ip[0] ? ip : "none");
     else
-        rc = mark_denied(req, reason, host, d.project_id[0] ? d.project_id : "-");
+        rc = mark_denied(req, res.text);
     return rc == CI_OK ? CI_MOD_CONTINUE : CI_ERROR;
 }
 
