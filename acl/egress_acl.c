@@ -6,12 +6,16 @@
  *
  * squid writes one request a line, with concurrency= a channel id first:
  *
- *     ID CLIENT-IP METHOD HOST [WORD...]
+ *     ID CLIENT-IP METHOD HOST [PORT] [HOST-HEADER] [WORD...]
  *
- * (the format of contrib/squid/egress-acl.conf: %>a %>rm %>rd, or
- * %ssl::>sni for HOST at ssl_bump step 2, then the acl line's words). Each
- * field is URL-escaped by squid; "-" stands for a value squid does not
- * have. The answer is one line per request, in any order:
+ * The fields before the words are those of --format (default
+ * client,method,host: squid's %>a %>rm %>rd, or %ssl::>sni for HOST at
+ * ssl_bump step 2), in its order: "port" adds %>rP, the request URL's
+ * port, which the decision honours (absent or "-": unknown); "host-header"
+ * adds %{Host}>h, the Host header ("-" when absent), for --intercept.
+ * squid appends the acl line's words after them. Each field is
+ * URL-escaped by squid; "-" stands for a value squid does not have. The
+ * answer is one line per request, in any order:
  *
  *     ID OK  tag=REASON log="REASON; host=HOST; project=ID[; rule=RULE]"
  *     ID ERR tag=REASON log="..." message="..."
@@ -25,10 +29,24 @@
  * cannot be read ERR with bad-host: never OK for what was not decided.
  * Without a channel id (no concurrency=) the answer carries none.
  *
- * Words after HOST: "norecord" decides without recording, for a second
- * look at a request already counted (the SNI of an explicit CONNECT);
- * "record" is the default; "-" (squid's %DATA of an acl line without
- * words) is ignored.
+ * Words after the fields: "norecord" decides without recording, for a
+ * second look at a request already counted (the SNI of an explicit
+ * CONNECT); "record" is the default; "-" (squid's %DATA of an acl line
+ * without words) is ignored.
+ *
+ * --intercept is for the helper squid asks about requests of its
+ * intercepting http_port, where squid decides on the URL's host but
+ * forwards to the connection's original destination: a request there is
+ * denied (intercept-connect, intercept-no-host, intercept-host-mismatch)
+ * unless it is not CONNECT, has a Host header, and the Host header's host
+ * (and port, when it names one) is the request's (ep_gate_intercept_check()),
+ * and recorded as denied like any denial. It needs host-header in --format.
+ *
+ * "iprule" asks whether an ip: rule of the client's project (profile or
+ * base domains, any mode) names HOST, an IP literal: OK (tag=ip-rule)
+ * when one does, ERR otherwise (no-ip-rule, not-ip for a name,
+ * unknown-client, bad-host, store-error). squid denies internal
+ * destinations unless this says OK. Nothing is recorded.
  *
  * "bump" asks another question, the ssl_bump decision of LLM capture
  * (contrib/squid/egress-capture.conf): OK (tag=bump) only when CLIENT-IP
@@ -84,9 +102,23 @@ struct acl_counts {
     unsigned long long bad, bumped, spliced;
 };
 
+/* The fields squid sends before the acl line's words (--format). */
+enum acl_field { ACL_CLIENT, ACL_METHOD, ACL_HOST, ACL_PORT, ACL_HOST_HEADER, ACL_FIELDS };
+
+static const char *const acl_field_names[ACL_FIELDS] = {"client", "method", "host", "port",
+                                                        "host-header"};
+
+/* How a line reads: its fields in order, and whether the intercept check applies. */
+struct acl_format {
+    enum acl_field field[ACL_FIELDS];
+    unsigned n;
+    bool intercept;
+};
+
 /* The running helper. */
 struct acl_state {
     struct ep_gate *gate;
+    struct acl_format format;
     struct acl_counts n;
     char out[ACL_OUT_MAX];
     size_t out_len;
@@ -291,18 +323,38 @@ static void handle_bump(struct acl_state *st, const char *id, const char *ip, ch
     answer(st, id, verdict == EP_CAPTURE_YES, reason, host, project);
 }
 
+/* A port field: "-" or 0 for unknown, else 1..65535; false for anything else. */
+static bool read_port(const char *s, int *port)
+{
+    unsigned long n;
+    char *end;
+
+    *port = 0;
+    if (strcmp(s, "-") == 0)
+        return true;
+    if (!all_digits(s) || strlen(s) > 5)
+        return false;
+    n = strtoul(s, &end, 10);
+    if (n > 65535)
+        return false;
+    *port = (int)n;
+    return true;
+}
+
 /*
  * One request line (without its newline), decided by the gate as
  * srv_egress decides: a host that cannot be read is denied (bad-host) and
- * not recorded; otherwise ep_decide() decides and the request is noted
- * when the decision says so, unless the acl said norecord.
+ * not recorded; otherwise ep_decide() decides (after the intercept check
+ * with --intercept) and the request is noted when the decision says so,
+ * unless the acl said norecord. The words bump and iprule ask their own
+ * questions instead.
  */
 static void handle_line(struct acl_state *st, char *line, bool too_long)
 {
     char id[ACL_ID_MAX + 1] = "";
     char host[EP_HOST_BUFSZ], client[EP_IP_MAX + 1];
-    char *p = line, *f, *ip, *method, *rawhost, *alt = NULL;
-    bool record = true, bump = false;
+    char *p = line, *f, *v[ACL_FIELDS] = {NULL}, *alt = NULL;
+    bool record = true, bump = false, iprule = false;
     unsigned nword = 0;
     struct ep_gate_request gr;
     struct ep_gate_result res;
@@ -313,42 +365,58 @@ static void handle_line(struct acl_state *st, char *line, bool too_long)
         snprintf(id, sizeof id, "%.*s", ACL_ID_MAX, f);
         f = next_field(&p);
     }
-    ip = f;
-    method = next_field(&p);
-    rawhost = next_field(&p);
-    if (too_long || ip == NULL || method == NULL || rawhost == NULL)
+    for (unsigned i = 0; i < st->format.n; i++) {
+        if (f == NULL)
+            goto bad;
+        v[st->format.field[i]] = f;
+        f = next_field(&p);
+    }
+    if (too_long)
         goto bad;
-    /* The first field after HOST may be bump mode's fallback host. */
-    while ((f = next_field(&p)) != NULL) {
+    /* The first word may be bump mode's fallback host. */
+    for (; f != NULL; f = next_field(&p)) {
         if (strcmp(f, "norecord") == 0)
             record = false;
         else if (strcmp(f, "bump") == 0)
             bump = true;
+        else if (strcmp(f, "iprule") == 0)
+            iprule = true;
         else if (nword == 0 && strcmp(f, "record") != 0 && strcmp(f, "-") != 0)
             alt = f;
         else if (strcmp(f, "record") != 0 && strcmp(f, "-") != 0)
             goto bad;
         nword++;
     }
-    if (alt != NULL && !bump)
+    if ((alt != NULL && !bump) || (bump && iprule))
         goto bad;
-    if (!url_unescape(ip) || !url_unescape(method))
+    if (!url_unescape(v[ACL_CLIENT]) || !url_unescape(v[ACL_METHOD]))
         goto bad;
-    canonical_ip(ip, client);
+    memset(&gr, 0, sizeof gr);
+    if (v[ACL_PORT] != NULL && !read_port(v[ACL_PORT], &gr.port))
+        goto bad;
+    if (v[ACL_HOST_HEADER] != NULL) {
+        if (!url_unescape(v[ACL_HOST_HEADER]))
+            goto bad;
+        if (strcmp(v[ACL_HOST_HEADER], "-") != 0 && v[ACL_HOST_HEADER][0] != '\0')
+            gr.host_header = v[ACL_HOST_HEADER];
+    }
+    canonical_ip(v[ACL_CLIENT], client);
     if (bump) {
-        handle_bump(st, id, client, rawhost, alt);
+        handle_bump(st, id, client, v[ACL_HOST], alt);
         return;
     }
 
-    memset(&gr, 0, sizeof gr);
     gr.client_ip = client;
-    gr.method = method;
-    gr.port = 0;
+    gr.method = v[ACL_METHOD];
     gr.no_record = !record;
-    if (url_unescape(rawhost) && strcmp(rawhost, "-") != 0 &&
-        ep_host_normalize(rawhost, strlen(rawhost), host, NULL, NULL) == 0)
+    gr.intercept = st->format.intercept;
+    if (url_unescape(v[ACL_HOST]) && strcmp(v[ACL_HOST], "-") != 0 &&
+        ep_host_normalize(v[ACL_HOST], strlen(v[ACL_HOST]), host, NULL, NULL) == 0)
         gr.host = host;
-    ep_gate_decide(st->gate, &gr, &res);
+    if (iprule)
+        ep_gate_ip_rule(st->gate, &gr, &res);
+    else
+        ep_gate_decide(st->gate, &gr, &res);
     answer_text(st, id, res.verdict == EP_VERDICT_ALLOW, res.reason, res.text);
     return;
 bad:
@@ -408,35 +476,88 @@ static void serve(struct acl_state *st)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: egress-acl [OPTION...]\n"
-            "squid external ACL helper for the egress policy (contrib/squid/egress-acl.conf).\n"
-            "Reads \"[ID] CLIENT-IP METHOD HOST [norecord]\" lines, answers \"[ID] OK|ERR ...\".\n"
-            "With the word bump (\"[ID] CLIENT-IP METHOD SNI [CONNECT-HOST] bump\") it answers\n"
-            "the ssl_bump question of LLM capture: OK for a logging workspace reaching\n"
-            "a listed LLM host (contrib/squid/egress-capture.conf).\n"
-            "\n"
-            "  --database DIR        the LMDB store shared with egress-api\n"
-            "                        (default " EP_STORE_DEFAULT_DIR ")\n"
-            "  --unknown-client deny|allow\n"
-            "                        a client IP mapped to no project (default deny)\n"
-            "  --flush-interval TIME how often counts are written: 10ms..3600s, e.g. 1s,\n"
-            "                        500ms (default 1s); also the longest silence between\n"
-            "                        two store error lines and between tries to open it\n"
-            "  --max-readers N       LMDB reader slots if this process creates the store:\n"
-            "                        16..1048576 (default 512)\n"
-            "  --map-size SIZE       LMDB map size, at least 1M, K/M/G/T suffix (default 1G)\n"
-            "  --key-filter on|off   key filters of whitelists of 4,096 rules or more\n"
-            "                        (default on; the c-icap module's egress.KeyFilter)\n"
-            "  --key-filter-memory SIZE\n"
-            "                        the most memory they hold together, 64K..4G (default 16M)\n"
-            "  --log-decisions       one line per decision on stderr (squid's cache.log):\n"
-            "                        \"allow|deny METHOD HOST from CLIENT: TEXT\"\n"
-            "  --help                this text\n");
+    fputs("usage: egress-acl [OPTION...]\n"
+          "squid external ACL helper for the egress policy (contrib/squid/egress-acl.conf).\n"
+          "Reads \"[ID] FIELD... [WORD...]\" lines, answers \"[ID] OK|ERR ...\". The fields\n"
+          "are those of --format, in its order; squid appends the acl line's words:\n"
+          "  norecord   decide without recording (a second look at a counted request)\n"
+          "  bump       the ssl_bump question of LLM capture (HOST is the SNI, then an\n"
+          "             optional CONNECT-HOST word): OK for a logging workspace reaching\n"
+          "             a listed LLM host (contrib/squid/egress-capture.conf)\n"
+          "  iprule     OK when an ip: rule of the client's project names HOST, an IP\n"
+          "             literal (any mode, never recorded); ERR otherwise\n"
+          "\n"
+          "  --format LIST         the fields before the words, comma-separated, in\n"
+          "                        squid's order: client (%>a), method (%>rm), host\n"
+          "                        (%>rd or %ssl::>sni) are required; port (%>rP, the\n"
+          "                        URL's port; \"-\" unknown) and host-header (%{Host}>h,\n"
+          "                        \"-\" when absent) are optional\n"
+          "                        (default client,method,host)\n"
+          "  --intercept           for the helper of squid's intercepting http_port:\n"
+          "                        deny CONNECT, a request without Host header, and one\n"
+          "                        whose Host header (host, and port when it names one)\n"
+          "                        is not the URL's (intercept-connect,\n"
+          "                        intercept-no-host, intercept-host-mismatch); needs\n"
+          "                        host-header in --format\n"
+          "  --database DIR        the LMDB store shared with egress-api\n"
+          "                        (default " EP_STORE_DEFAULT_DIR ")\n"
+          "  --unknown-client deny|allow\n"
+          "                        a client IP mapped to no project (default deny)\n"
+          "  --flush-interval TIME how often counts are written: 10ms..3600s, e.g. 1s,\n"
+          "                        500ms (default 1s); also the longest silence between\n"
+          "                        two store error lines and between tries to open it\n"
+          "  --max-readers N       LMDB reader slots if this process creates the store:\n"
+          "                        16..1048576 (default 512)\n"
+          "  --map-size SIZE       LMDB map size, at least 1M, K/M/G/T suffix (default 1G)\n"
+          "  --key-filter on|off   key filters of whitelists of 4,096 rules or more\n"
+          "                        (default on; the c-icap module's egress.KeyFilter)\n"
+          "  --key-filter-memory SIZE\n"
+          "                        the most memory they hold together, 64K..4G (default 16M)\n"
+          "  --log-decisions       one line per decision on stderr (squid's cache.log):\n"
+          "                        \"allow|deny METHOD HOST[:PORT] from CLIENT: TEXT\"\n"
+          "  --help                this text\n",
+          f);
 }
 
-/* Parse the options into @p opts; 0, or 2 with a message naming the option. */
-static int parse_args(int argc, char **argv, struct ep_gate_options *opts)
+/*
+ * Parse --format's comma-separated field names into @p fmt: each at most
+ * once, client, method and host required. 0, or 2 with a message.
+ */
+static int parse_format(const char *list, struct acl_format *fmt)
+{
+    const char *p = list;
+    unsigned seen = 0;
+
+    fmt->n = 0;
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        unsigned k;
+
+        for (k = 0; k < ACL_FIELDS; k++)
+            if (strlen(acl_field_names[k]) == len && strncmp(p, acl_field_names[k], len) == 0)
+                break;
+        if (k == ACL_FIELDS || (seen & (1u << k)) != 0) {
+            fprintf(stderr,
+                    "egress-acl: --format: '%.*s' is %s (fields: client, method, host, port, "
+                    "host-header)\n",
+                    (int)len, p, k == ACL_FIELDS ? "not a field" : "named twice");
+            return 2;
+        }
+        seen |= 1u << k;
+        fmt->field[fmt->n++] = (enum acl_field)k;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if ((seen & 7u) != 7u) {
+        fprintf(stderr, "egress-acl: --format must name client, method and host, not '%s'\n", list);
+        return 2;
+    }
+    return 0;
+}
+
+/* Parse the options into @p opts and @p fmt; 0, or 2 with a message naming the option. */
+static int parse_args(int argc, char **argv, struct ep_gate_options *opts, struct acl_format *fmt)
 {
     static const struct option longopts[] = {
         {"database", required_argument, NULL, EP_GATE_OPT_DATABASE},
@@ -447,6 +568,8 @@ static int parse_args(int argc, char **argv, struct ep_gate_options *opts)
         {"key-filter", required_argument, NULL, EP_GATE_OPT_KEY_FILTER},
         {"key-filter-memory", required_argument, NULL, EP_GATE_OPT_KEY_FILTER_MEMORY},
         {"log-decisions", no_argument, NULL, 'l'},
+        {"format", required_argument, NULL, 'F'},
+        {"intercept", no_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -470,6 +593,13 @@ static int parse_args(int argc, char **argv, struct ep_gate_options *opts)
         case 'l':
             opts->log_decisions = true;
             break;
+        case 'F':
+            if (parse_format(optarg, fmt) != 0)
+                return 2;
+            break;
+        case 'i':
+            fmt->intercept = true;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -480,6 +610,14 @@ static int parse_args(int argc, char **argv, struct ep_gate_options *opts)
     }
     if (optind < argc) {
         fprintf(stderr, "egress-acl: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    for (unsigned i = 0; fmt->intercept && i < fmt->n; i++)
+        if (fmt->field[i] == ACL_HOST_HEADER)
+            return 0;
+    if (fmt->intercept) {
+        fprintf(stderr, "egress-acl: --intercept needs the Host header: add host-header to "
+                        "--format (squid's %%{Host}>h)\n");
         return 2;
     }
     return 0;
@@ -496,7 +634,8 @@ int main(int argc, char **argv)
     int rc;
 
     ep_gate_options_default(&opts);
-    rc = parse_args(argc, argv, &opts);
+    st.format = (struct acl_format){.field = {ACL_CLIENT, ACL_METHOD, ACL_HOST}, .n = 3};
+    rc = parse_args(argc, argv, &opts, &st.format);
     if (rc != 0)
         return rc;
     rc = ep_gate_new(&opts, &hooks, &st.gate);

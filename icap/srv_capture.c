@@ -341,7 +341,7 @@ static int request_target(ci_request_t *req, struct capture_req *r)
     int rc = icap_request_line(req, r->method, sizeof r->method, &target, &n);
 
     if (rc == 0)
-        rc = icap_request_host(req, target, n, r->host, NULL);
+        rc = icap_request_host(req, target, n, r->host, NULL, NULL);
     if (rc != 0)
         return rc;
     end = target + n;

@@ -4,10 +4,16 @@
  *
  * For each request squid sends the workspace's IP (X-Client-IP) and the
  * HTTP request headers with a zero-byte preview. The module finds the host
- * the request goes to, asks ep_decide() and answers from the preview
- * handler:
+ * and port the request goes to (the request line: an absolute URI, its
+ * scheme's port when it names none, or a CONNECT authority; else the Host
+ * header), asks the gate and answers from the preview handler:
  *   - allowed: ICAP 204, so squid forwards the request untouched and a
  *     request body never passes through this module;
+ *   - allowed, but the request changes: headers the client sent under our
+ *     names (X-Egress-*) are removed, and X-Egress-Ip-Rule: RULE is added
+ *     when the host is an IP literal an ip: rule of the workspace's
+ *     project names (squid denies internal destinations without it); the
+ *     request comes back (ICAP 200) with its body echoed as it arrives;
  *   - denied, DenyMode header: the request headers come back with
  *     X-Egress-Deny and X-Egress-Reason added and without a body; squid
  *     denies the marked request itself (adapted_http_access) with our
@@ -18,13 +24,19 @@
  *     access; an admin edits the page there, without rebuilding.
  * A body sent with a denied request is read and dropped as it arrives.
  *
- * Intercepted traffic (contrib/squid/egress-intercept.conf) needs nothing
- * else: X-Client-IP is still the workspace (REDIRECT keeps the source), a
- * plain HTTP request names its host in the Host header, and an intercepted
+ * Intercepted traffic (contrib/squid/egress-intercept.conf): X-Client-IP
+ * is still the workspace (REDIRECT keeps the source), and an intercepted
  * TLS connection reaches us once, as squid's "CONNECT <sni>:443" of the
  * step-2 splice (or "CONNECT <address>:443" without SNI, for ip: rules):
  * the step-1 CONNECT is not sent here, so a TLS connection is decided and
- * counted once.
+ * counted once. On the intercepting http_port squid decides on the URL's
+ * host but forwards an absolute-form request to the connection's original
+ * destination, so squid marks those requests with the ICAP header
+ * X-Egress-Intercept (adaptation_meta; an ICAP header, which a workspace
+ * cannot send) and the gate's intercept check applies: not CONNECT, a Host
+ * header, the same host (and port, when the Host header names one) in the
+ * request line and the Host header; else denied (intercept-connect,
+ * intercept-no-host, intercept-host-mismatch).
  *
  * The decision, the recording, the counters and the store go through the
  * gate of policy/gate.h, as for egress-acl: the LMDB store is opened in
@@ -69,6 +81,10 @@
 #define EGRESS_DEFAULT_HINT                                                                        \
     "Ask your teacher or administrator to add this host to your workspace's whitelist."
 #define EGRESS_HINT_MAX 1024
+/* The ICAP request header squid's adaptation_meta sets on requests of its intercepting port. */
+#define EGRESS_INTERCEPT_HEADER "X-Egress-Intercept"
+/* The echo buffer of an allowed request whose headers change and whose body passes through. */
+#define EGRESS_RING_SIZE 65536
 /* The page templates, under TemplateDir/egress/LANG/ (contrib/c-icap/templates). */
 #define EGRESS_TEMPLATE_SERVICE "egress"
 #define EGRESS_TEMPLATE_HTML    "EGRESS_DENIED"
@@ -102,9 +118,11 @@ static int stat_ids[EP_GATE_COUNTERS] = {-1, -1, -1, -1, -1};
 
 /* Per-request state, from the object pool egress_pool. */
 struct egress_req {
-    ci_membuf_t *page; /* the 403 body in page mode (the expanded template), NULL otherwise */
-    size_t page_len;   /* bytes of page */
-    size_t page_off;   /* bytes of page already handed to c-icap */
+    ci_membuf_t *page;   /* the 403 body in page mode (the expanded template), NULL otherwise */
+    size_t page_len;     /* bytes of page */
+    size_t page_off;     /* bytes of page already handed to c-icap */
+    ci_ring_buf_t *ring; /* an allowed request's body on its way through, NULL otherwise */
+    bool eof;            /* the whole body arrived */
     /* What the template's %E directives show, while the page is built. */
     bool html;
     const char *host, *workspace, *client, *reason;
@@ -341,6 +359,8 @@ static void egress_release_request_data(void *data)
         return;
     if (r->page != NULL)
         ci_membuf_free(r->page);
+    if (r->ring != NULL)
+        ci_ring_buf_destroy(r->ring);
     ci_object_pool_free(r);
 }
 
@@ -354,10 +374,65 @@ static bool header_is(const char *line, const char *name)
     return strncasecmp(line, name, n) == 0 && line[n] == ':';
 }
 
-/* An X-Egress-* header: our names, whoever sent them. */
+/*
+ * An X-Egress-* header: our names. squid's snippets match on them
+ * (X-Egress-Deny, X-Egress-Ip-Rule) and log them (X-Egress-Reason), so one
+ * a client sent never reaches squid: it could deny its own request, forge
+ * a reason, or open an internal destination.
+ */
 static bool header_is_ours(const char *line)
 {
     return strncasecmp(line, "X-Egress-", 9) == 0;
+}
+
+/* Whether the request carries a header under our names. */
+static bool has_our_headers(ci_request_t *req)
+{
+    ci_headers_list_t *h = ci_http_request_headers(req);
+
+    for (int i = 0; h != NULL && i < h->used; i++)
+        if (header_is_ours(h->headers[i]))
+            return true;
+    return false;
+}
+
+/*
+ * Allowed, but the request changes on its way to squid: every header
+ * under our names goes, and X-Egress-Ip-Rule names the ip: rule of the
+ * workspace's project that covers the address when @p ip_rule is not ""
+ * (squid opens an internal destination only for it). A body passes
+ * through as it comes (egress_io()).
+ */
+static int mark_allowed(ci_request_t *req, struct egress_req *r, const char *ip_rule)
+{
+    ci_headers_list_t *h = ci_http_request_headers(req);
+    char line[EP_RULE_BUFSZ + 32], name[128];
+
+    if (h == NULL)
+        return CI_ERROR;
+    for (int i = 0; i < h->used;) {
+        size_t n = strcspn(h->headers[i], ":");
+
+        if (!header_is_ours(h->headers[i]) || n >= sizeof name) {
+            i++;
+            continue;
+        }
+        snprintf(name, sizeof name, "%.*s", (int)n, h->headers[i]);
+        if (!ci_headers_remove(h, name))
+            return CI_ERROR;
+    }
+    if (ip_rule[0] != '\0') {
+        snprintf(line, sizeof line, "X-Egress-Ip-Rule: %s", ip_rule);
+        if (ci_headers_add(h, line) == NULL)
+            return CI_ERROR;
+    }
+    if (!ci_req_hasbody(req))
+        return CI_MOD_CONTINUE;
+    r->ring = ci_ring_buf_new(EGRESS_RING_SIZE);
+    if (r->ring == NULL)
+        return CI_ERROR;
+    ci_req_unlock_data(req);
+    return CI_MOD_CONTINUE;
 }
 
 /*
@@ -488,7 +563,8 @@ static struct ci_fmt_entry egress_format_table[] = {
     {"%EH", "The blocked host", fmt_host},
     {"%EW", "The workspace: its project, or unknown", fmt_workspace},
     {"%EI", "The workspace's address (X-Client-IP), or none", fmt_client},
-    {"%ER", "Why: not-whitelisted, unknown-client, store-error or bad-host", fmt_reason},
+    {"%ER", "Why: not-whitelisted, unknown-client, store-error, bad-host or intercept-*",
+     fmt_reason},
     {"%EA", "egress.AccessHint", fmt_hint},
     {"%EU", "The request's URL", fmt_url},
     {NULL, NULL, NULL},
@@ -540,16 +616,21 @@ static int answer_page(ci_request_t *req, struct egress_req *r, const struct ep_
 
 /*
  * The whole decision happens here, on the headers, before any body byte,
- * through the gate: an allowed request gets 204 straight away; a denied
- * one is rewritten (header or page mode) and c-icap then sends 100
- * Continue for a body.
+ * through the gate: an allowed request gets 204 straight away, unless it
+ * must change (mark_allowed()); a denied one is rewritten (header or page
+ * mode) and c-icap then sends 100 Continue for a body. A request squid
+ * marks as from its intercepting port (EGRESS_INTERCEPT_HEADER, an ICAP
+ * header a workspace cannot send) gets the gate's intercept check: the
+ * request line's host against the Host header.
  */
 static int egress_check_preview(char *preview_data, int preview_data_len, ci_request_t *req)
 {
     struct egress_req *r = ci_service_data(req);
     char host[EP_HOST_BUFSZ], ip[EP_IP_MAX + 1], method[16] = "";
+    char ip_rule[EP_RULE_BUFSZ] = "";
     struct ep_gate_request gr;
-    struct ep_gate_result res;
+    struct ep_gate_result res, ipr;
+    enum ep_host_kind kind = EP_HOST_NAME;
     const char *target;
     size_t target_len;
     int port = 0, rc;
@@ -559,16 +640,24 @@ static int egress_check_preview(char *preview_data, int preview_data_len, ci_req
     icap_client_ip(req, ip, sizeof ip);
     rc = icap_request_line(req, method, sizeof method, &target, &target_len);
     if (rc == 0)
-        rc = icap_request_host(req, target, target_len, host, &port);
+        rc = icap_request_host(req, target, target_len, host, &port, &kind);
     memset(&gr, 0, sizeof gr);
     gr.client_ip = ip;
     gr.method = method;
     gr.host = rc == 0 ? host : NULL;
     gr.port = port;
+    gr.intercept = ci_headers_value(req->request_header, EGRESS_INTERCEPT_HEADER) != NULL;
+    gr.host_header = ci_http_request_get_header(req, "Host");
     ep_gate_decide(egress_gate, &gr, &res);
 
-    if (res.verdict == EP_VERDICT_ALLOW)
-        return CI_MOD_ALLOW204;
+    if (res.verdict == EP_VERDICT_ALLOW) {
+        if (gr.host != NULL && kind != EP_HOST_NAME &&
+            ep_gate_ip_rule(egress_gate, &gr, &ipr) == 0 && ipr.verdict == EP_VERDICT_ALLOW)
+            memcpy(ip_rule, ipr.rule, sizeof ip_rule);
+        if (ip_rule[0] == '\0' && !has_our_headers(req))
+            return CI_MOD_ALLOW204;
+        return mark_allowed(req, r, ip_rule);
+    }
     if (conf.deny_page)
         rc = answer_page(req, r, &res, res.project_id[0] ? res.project_id : "unknown",
                          ip[0] ? ip : "none");
@@ -579,12 +668,17 @@ static int egress_check_preview(char *preview_data, int preview_data_len, ci_req
 
 static int egress_end_of_data(ci_request_t *req)
 {
+    struct egress_req *r = ci_service_data(req);
+
+    if (r != NULL)
+        r->eof = true;
     ci_req_unlock_data(req);
     return CI_MOD_DONE;
 }
 
 /*
- * Body data of a denied request: what squid sends is dropped (consumed
+ * Body data. Of an allowed request whose headers changed: echoed as it
+ * comes. Of a denied request: what squid sends is dropped (consumed
  * without keeping it); what goes back is the 403 page in page mode and
  * nothing in header mode.
  */
@@ -592,6 +686,19 @@ static int egress_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci
 {
     struct egress_req *r = ci_service_data(req);
 
+    if (r != NULL && r->ring != NULL) {
+        if (rbuf != NULL && rlen != NULL) {
+            *rlen = ci_ring_buf_write(r->ring, rbuf, *rlen);
+            if (*rlen < 0)
+                return CI_ERROR;
+        }
+        if (wbuf != NULL && wlen != NULL) {
+            *wlen = ci_ring_buf_read(r->ring, wbuf, *wlen);
+            if (*wlen == 0 && r->eof)
+                *wlen = CI_EOF;
+        }
+        return CI_OK;
+    }
     if (wbuf != NULL && wlen != NULL && *wlen > 0) {
         size_t left = r != NULL && r->page != NULL ? r->page_len - r->page_off : 0;
 

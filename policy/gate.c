@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "policy/gate.h"
 #include "policy/ratelimit.h"
@@ -333,22 +335,67 @@ static void printable(const char *in, char *out, size_t outsz)
         snprintf(out, outsz, "-");
 }
 
-/* The decision's log line: "allow|deny METHOD HOST from CLIENT: TEXT". */
+/*
+ * The decision's log line: "allow|deny METHOD HOST[:PORT] from CLIENT:
+ * TEXT" (an IPv6 host in brackets when a port follows; no port for a
+ * request without a host).
+ */
 static void log_decision(struct ep_gate *gate, const struct ep_gate_request *req,
                          const struct ep_gate_result *res)
 {
-    char method[24], line[EP_GATE_TEXT_BUFSZ + EP_HOST_BUFSZ + EP_IP_MAX + 64];
+    char method[24], where[EP_HOST_BUFSZ + 16];
+    char line[EP_GATE_TEXT_BUFSZ + EP_HOST_BUFSZ + EP_IP_MAX + 80];
     bool known = req->client_ip != NULL && req->client_ip[0] != '\0';
+    bool v6 = strchr(res->host, ':') != NULL;
 
     if (gate->hooks.log == NULL)
         return;
     printable(req->method, method, sizeof method);
+    if (req->port > 0 && req->host != NULL)
+        snprintf(where, sizeof where, "%s%s%s:%d", v6 ? "[" : "", res->host, v6 ? "]" : "",
+                 req->port);
+    else
+        snprintf(where, sizeof where, "%s", res->host);
     snprintf(line, sizeof line, "%s %s %s from %s: %s",
-             res->verdict == EP_VERDICT_ALLOW ? "allow" : "deny", method, res->host,
+             res->verdict == EP_VERDICT_ALLOW ? "allow" : "deny", method, where,
              known ? req->client_ip : "-", res->text);
     gate->hooks.log(gate->hooks.ctx, EP_GATE_LOG_DECISION, line);
 }
 
+bool ep_gate_intercept_check(const struct ep_gate_request *req, const char **reason)
+{
+    char host[EP_HOST_BUFSZ];
+    int port = 0;
+
+    *reason = NULL;
+    if (!req->intercept)
+        return true;
+    if (req->method != NULL && strcasecmp(req->method, "CONNECT") == 0)
+        *reason = "intercept-connect";
+    else if (req->host_header == NULL || req->host_header[0] == '\0')
+        *reason = "intercept-no-host";
+    else if (req->host == NULL ||
+             ep_host_normalize(req->host_header, strlen(req->host_header), host, &port, NULL) !=
+                 0 ||
+             strcmp(host, req->host) != 0 || (port != 0 && req->port != 0 && port != req->port))
+        *reason = "intercept-host-mismatch";
+    return *reason == NULL;
+}
+
+/* Start a result: denied, on @p req's host ("invalid" when it has none). */
+static void result_reset(struct ep_gate_result *out, const struct ep_gate_request *req)
+{
+    memset(out, 0, sizeof *out);
+    out->verdict = EP_VERDICT_DENY;
+    out->mode = EP_MODE_NONE;
+    snprintf(out->host, sizeof out->host, "%s", req->host != NULL ? req->host : "invalid");
+}
+
+/*
+ * An intercepted request that fails the intercept check is still decided
+ * (for its project and whether to record), then denied with the check's
+ * reason and recorded as the denial it is.
+ */
 int ep_gate_decide(struct ep_gate *gate, const struct ep_gate_request *req,
                    struct ep_gate_result *out)
 {
@@ -356,21 +403,20 @@ int ep_gate_decide(struct ep_gate *gate, const struct ep_gate_request *req,
     struct ep_decision d;
     struct ep_store *store;
     struct ep_recorder *rec;
+    const char *refused = NULL;
     int rc = 0, noted;
 
-    memset(out, 0, sizeof *out);
-    out->verdict = EP_VERDICT_DENY;
-    out->mode = EP_MODE_NONE;
-    snprintf(out->host, sizeof out->host, "%s", req->host != NULL ? req->host : "invalid");
+    result_reset(out, req);
     if (req->host == NULL) {
         /* No host squid could have meant: nothing to decide on, so fail closed. */
         out->reason = "bad-host";
         goto done;
     }
+    ep_gate_intercept_check(req, &refused);
     rc = ep_gate_store(gate, NULL, &store);
     if (rc != 0) {
         ep_gate_log_error(gate, "cannot open the store, request denied", rc);
-        out->reason = ep_reason_name(EP_REASON_STORE_ERROR);
+        out->reason = refused != NULL ? refused : ep_reason_name(EP_REASON_STORE_ERROR);
         goto done;
     }
     er.client_ip = req->client_ip;
@@ -385,8 +431,13 @@ int ep_gate_decide(struct ep_gate *gate, const struct ep_gate_request *req,
     out->mode = d.mode;
     memcpy(out->project_id, d.project_id, sizeof out->project_id);
     memcpy(out->rule, d.rule, sizeof out->rule);
+    if (refused != NULL) {
+        out->verdict = EP_VERDICT_DENY;
+        out->reason = refused;
+        out->rule[0] = '\0';
+    }
     if (d.record && !req->no_record && (rec = atomic_load(&gate->rec)) != NULL) {
-        noted = ep_recorder_note(rec, d.project_id, out->host, d.verdict);
+        noted = ep_recorder_note(rec, d.project_id, out->host, out->verdict);
         if (noted == 0) {
             out->recorded = true;
             count(gate, EP_GATE_RECORDED);
@@ -399,5 +450,83 @@ done:
     ep_gate_reason_text(out->reason, out->host, out->project_id, out->rule, out->text);
     if (gate->opts.log_decisions)
         log_decision(gate, req, out);
+    return rc;
+}
+
+/* Whether canonical @p host is an IP literal (host.h writes them as inet_ntop does). */
+static bool is_ip_literal(const char *host)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+
+    return inet_pton(strchr(host, ':') ? AF_INET6 : AF_INET, host, addr) == 1;
+}
+
+/*
+ * The client's row, then ep_decide_whitelist() with its profile: the
+ * decision's own lookup. A rule of another kind found first (a regex of
+ * the base domains that matches the address text) does not hide an ip:
+ * rule of the profile, so the profile is asked on its own then.
+ */
+static int ip_rule_lookup(struct ep_store *store, const struct ep_gate_request *req,
+                          struct ep_gate_result *out)
+{
+    struct ep_store_read *rd = NULL;
+    struct ep_client row;
+    struct ep_rule rule;
+    enum ep_reason why;
+    int rc;
+
+    rc = ep_store_read_begin(store, &rd);
+    if (rc != 0)
+        goto out;
+    rc = ep_store_read_client(rd, req->client_ip, &row);
+    if (rc != 0)
+        goto out;
+    memcpy(out->project_id, row.project_id, sizeof out->project_id);
+    rc = ep_decide_whitelist(rd, row.profile, req->host, &rule, &why);
+    if (rc == 0 && rule.kind != EP_RULE_IP && why == EP_REASON_BASE && row.profile[0] != '\0')
+        rc = ep_store_read_match(rd, row.profile, req->host, &rule);
+    if (rc == 0 && rule.kind != EP_RULE_IP)
+        rc = EP_E_NOTFOUND;
+    if (rc == 0)
+        ep_rule_format(&rule, out->rule);
+out:
+    ep_store_read_end(rd);
+    return rc;
+}
+
+int ep_gate_ip_rule(struct ep_gate *gate, const struct ep_gate_request *req,
+                    struct ep_gate_result *out)
+{
+    struct ep_store *store;
+    int rc = 0;
+
+    result_reset(out, req);
+    if (req->host == NULL) {
+        out->reason = "bad-host";
+    } else if (!is_ip_literal(req->host)) {
+        out->reason = "not-ip";
+    } else if (req->client_ip == NULL || req->client_ip[0] == '\0') {
+        out->reason = ep_reason_name(EP_REASON_UNKNOWN_CLIENT);
+    } else if ((rc = ep_gate_store(gate, NULL, &store)) != 0) {
+        ep_gate_log_error(gate, "cannot open the store, no ip: rule", rc);
+        out->reason = ep_reason_name(EP_REASON_STORE_ERROR);
+    } else {
+        rc = ip_rule_lookup(store, req, out);
+        if (rc == 0) {
+            out->verdict = EP_VERDICT_ALLOW;
+            out->reason = "ip-rule";
+        } else if (rc == EP_E_NOTFOUND) {
+            /* Not mapped (no project) or no ip: rule names the address. */
+            out->reason =
+                out->project_id[0] ? "no-ip-rule" : ep_reason_name(EP_REASON_UNKNOWN_CLIENT);
+            rc = 0;
+        } else {
+            ep_gate_log_error(gate, "reading the store for an ip: rule failed", rc);
+            out->reason = ep_reason_name(EP_REASON_STORE_ERROR);
+            out->project_id[0] = '\0';
+        }
+    }
+    ep_gate_reason_text(out->reason, out->host, out->project_id, out->rule, out->text);
     return rc;
 }

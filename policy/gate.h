@@ -162,20 +162,24 @@ void ep_gate_log_error(struct ep_gate *gate, const char *what, int err);
 /** One request to decide, as a front end read it. */
 struct ep_gate_request {
     const char *client_ip; /**< canonical IP text; NULL or "" = unknown client */
-    const char *method;    /**< as sent, for the log line */
+    const char *method;    /**< as sent (CONNECT matters to the intercept check) */
     /** The canonical host (host.h); NULL when the request named none that could be read. */
     const char *host;
-    int port;       /**< the destination port; 0 = unknown */
+    int port;       /**< the destination port (the request URL's); 0 = unknown */
     bool no_record; /**< decide without recording (a second look at a counted request) */
+    /** It came through squid's intercepting http_port: the intercept check applies. */
+    bool intercept;
+    /** The Host header as sent (for the intercept check); NULL when there was none. */
+    const char *host_header;
 };
 
 /** What the gate decided, and what to show and log. */
 struct ep_gate_result {
     enum ep_verdict verdict;
-    const char *reason;             /**< static: ep_reason_name() or "bad-host" */
-    enum ep_mode mode;              /**< the project's mode, NONE when unknown */
-    bool recorded;                  /**< handed to the recorder */
-    char host[EP_HOST_BUFSZ];       /**< the canonical host, "invalid" when there was none */
+    const char *reason;       /**< static: ep_reason_name(), "bad-host" or an intercept reason */
+    enum ep_mode mode;        /**< the project's mode, NONE when unknown */
+    bool recorded;            /**< handed to the recorder */
+    char host[EP_HOST_BUFSZ]; /**< the canonical host, "invalid" when there was none */
     char project_id[EP_ID_MAX + 1]; /**< "" for an unknown client */
     char rule[EP_RULE_BUFSZ];       /**< the rule that allowed it, "" if none */
     char text[EP_GATE_TEXT_BUFSZ];  /**< the reason text (ep_gate_reason_text()) */
@@ -184,16 +188,49 @@ struct ep_gate_result {
 /**
  * Decide @p req: a request without a host is denied (bad-host); a store
  * that is not open denies it (store-error); else ep_decide() decides with
- * the gate's unknown-client choice, and the request is handed to the
- * recorder when the decision says so (and neither the request nor the
- * gate says no). Counts it allowed or denied, logs one decision line
- * when log_decisions is on ("allow|deny METHOD HOST from CLIENT: TEXT").
- * Always fills @p out.
+ * the gate's unknown-client choice. An intercepted request (@p
+ * req->intercept) that fails ep_gate_intercept_check() is denied with
+ * that reason whatever the rules say. The request is handed to the
+ * recorder with the final verdict when the decision says so (and neither
+ * the request nor the gate says no). Counts it allowed or denied, logs
+ * one decision line when log_decisions is on ("allow|deny METHOD HOST
+ * from CLIENT: TEXT", HOST with ":PORT" when the port is known). Always
+ * fills @p out.
  * @return 0, or the store error the decision fell back on (already
  *         counted and logged).
  */
 int ep_gate_decide(struct ep_gate *gate, const struct ep_gate_request *req,
                    struct ep_gate_result *out);
+
+/**
+ * The intercept check. On squid's intercepting http_port squid decides on
+ * the request URL's host, but forwards an absolute-form request ("GET
+ * http://name/") to the connection's original destination, and
+ * host_verify_strict verifies only a Host header that is present. So an
+ * intercepted request passes only when it is not CONNECT, carries a Host
+ * header, and the Host header's host equals the request's @p req->host
+ * (both canonical, host.h; a Host header that does not normalise is a
+ * mismatch); when the Host header names a port and @p req->port is known
+ * the two ports must be equal too.
+ * @param reason receives, when it fails, "intercept-connect",
+ *               "intercept-no-host" or "intercept-host-mismatch"
+ * @return true when @p req passes (or is not intercepted).
+ */
+bool ep_gate_intercept_check(const struct ep_gate_request *req, const char **reason);
+
+/**
+ * Whether an ip: rule of the project of @p req->client_ip (its profile or
+ * the base domains, in the decision's order; any mode) names the IP
+ * literal @p req->host: squid opens an internal destination (loopback,
+ * RFC 1918, ...) only for such a rule. Fills @p out: EP_VERDICT_ALLOW with
+ * reason "ip-rule" and the rule, or EP_VERDICT_DENY with "no-ip-rule",
+ * "not-ip" (the host is a name), "unknown-client", "bad-host" or
+ * "store-error". Never recorded, counted or logged as a decision; a store
+ * error is counted and logged.
+ * @return 0, or the store error.
+ */
+int ep_gate_ip_rule(struct ep_gate *gate, const struct ep_gate_request *req,
+                    struct ep_gate_result *out);
 
 /** Copy this gate's counter totals into @p out. */
 void ep_gate_counts(struct ep_gate *gate, struct ep_gate_counts *out);

@@ -1,7 +1,8 @@
 #!/bin/sh
-# One gate, three front ends: ONE table of requests driven through
-# srv_egress (the real c-icap, with c-icap-client), egress-acl (its stdin
-# protocol) and a direct gate call (tests/lib/gatecall, a plain C program),
+# One gate, three front ends: ONE table of requests (with their ports)
+# driven through srv_egress (the real c-icap, with c-icap-client),
+# egress-acl (its stdin protocol) and a direct gate call
+# (tests/lib/gatecall, a plain C program),
 # each over its own store set up alike. For every request the three must
 # give the same verdict and the same decision log line (which holds the
 # reason text squid logs); the ICAP deny mark and the helper's log= carry
@@ -17,25 +18,28 @@ GATECALL="$top_builddir/tests/lib/gatecall"
 
 stack_init
 
-# The table: CLIENT METHOD HOST PORT (0: none given). "-": no client.
+# The table: CLIENT METHOD HOST PORT ("-": no client). PORT is what squid
+# would send as %>rP: srv_egress reads it from the request line (80 is
+# http's default, left out of the URL), egress-acl from its port field.
 cat >"$STACK_DIR/table" <<'EOF'
-127.0.0.2 GET exact.test 0
-127.0.0.2 GET www.suffix.test 0
-127.0.0.2 GET evil.test 0
+127.0.0.2 GET exact.test 80
+127.0.0.2 GET www.suffix.test 80
+127.0.0.2 GET evil.test 80
 127.0.0.2 CONNECT exact.test 443
 127.0.0.2 CONNECT evil.test 443
-127.0.0.2 GET EXACT.Test. 0
-127.0.0.2 GET deb.debian.org 0
-127.0.0.2 GET 10.9.8.7 0
-127.0.0.2 GET 10.9.8.8 0
-127.0.0.2 POST exact.test.evil.test 0
-127.0.0.2 GET bad..host 0
-127.0.0.3 GET anything.test 0
-127.0.0.3 GET anything.test 0
+127.0.0.2 GET EXACT.Test. 80
+127.0.0.2 GET exact.test 8080
+127.0.0.2 GET deb.debian.org 80
+127.0.0.2 GET 10.9.8.7 80
+127.0.0.2 GET 10.9.8.8 80
+127.0.0.2 POST exact.test.evil.test 80
+127.0.0.2 GET bad..host 80
+127.0.0.3 GET anything.test 80
+127.0.0.3 GET anything.test 80
 127.0.0.3 CONNECT elsewhere.test 443
-127.0.0.5 GET anything.test 0
-127.0.0.9 GET exact.test 0
-- GET exact.test 0
+127.0.0.5 GET anything.test 80
+127.0.0.9 GET exact.test 80
+- GET exact.test 80
 EOF
 rows=$(wc -l <"$STACK_DIR/table")
 
@@ -61,15 +65,16 @@ while read -r client method host port; do
     [ "$client" = - ] || args+=(-x "X-Client-IP: $client")
     if [ "$method" = CONNECT ]; then
         args+=(-req "$host:$port")
-    elif [ "$port" = 0 ]; then
+    elif [ "$port" = 80 ]; then
         args+=(-req "http://$host/")
     else
         args+=(-req "http://$host:$port/")
     fi
     out=$(c-icap-client "${args[@]}" 2>&1)
+    # Allowed: 204, or 200 with the request rewritten (X-Egress-Ip-Rule added).
     case "$out" in
-    *"ICAP/1.0 204"*) echo allow ;;
     *"X-Egress-Deny: 1"*) echo deny ;;
+    *"ICAP/1.0 204"* | *"ICAP/1.0 200"*) echo allow ;;
     *) echo "unexpected: $(printf '%s' "$out" | head -c 300 | tr '\n' ' ')" ;;
     esac >>"$STACK_DIR/icap.verdicts"
     printf '%s\n' "$out" | sed -n 's/^[[:space:]]*X-Egress-Reason: //p' | tr -d '\r' \
@@ -84,8 +89,9 @@ icap_lines >"$STACK_DIR/icap.lines"
 stack_stop_icap # the children's last flush
 
 # --- egress-acl: the table as squid would send it, with channel ids.
-awk '{print NR, $1, $2, $3}' "$STACK_DIR/table" |
-    timeout 20 "$HELPER" --database "$STACK_DIR/store-acl" --log-decisions \
+awk '{print NR, $1, $2, $3, $4}' "$STACK_DIR/table" |
+    timeout 20 "$HELPER" --database "$STACK_DIR/store-acl" --format client,method,host,port \
+        --log-decisions \
         >"$STACK_DIR/acl.out" 2>"$STACK_DIR/acl.err"
 awk '{print ($2 == "OK") ? "allow" : "deny"}' "$STACK_DIR/acl.out" >"$STACK_DIR/acl.verdicts"
 sed -n 's/^egress-acl: \(\(allow\|deny\) .*\)/\1/p' "$STACK_DIR/acl.err" >"$STACK_DIR/acl.lines"
@@ -122,13 +128,14 @@ expect_eq "srv_egress: X-Egress-Reason of each denial is the reason text" \
     "$(cat "$STACK_DIR/icap.reasons")" "$(cat "$STACK_DIR/gate.reasons")"
 
 # The table covers what it is meant to: each kind of answer at least once.
-for want in "allow GET exact.test from 127.0.0.2: rule; host=exact.test; project=ws-sec; rule=exact.test" \
-    "deny CONNECT evil.test from 127.0.0.2: not-whitelisted; host=evil.test; project=ws-sec" \
-    "allow GET deb.debian.org from 127.0.0.2: base-domain; host=deb.debian.org; project=ws-sec; rule=.debian.org" \
-    "allow GET 10.9.8.7 from 127.0.0.2: rule; host=10.9.8.7; project=ws-sec; rule=ip:10.9.8.7" \
+for want in "allow GET exact.test:80 from 127.0.0.2: rule; host=exact.test; project=ws-sec; rule=exact.test" \
+    "allow GET exact.test:8080 from 127.0.0.2: rule; host=exact.test; project=ws-sec; rule=exact.test" \
+    "deny CONNECT evil.test:443 from 127.0.0.2: not-whitelisted; host=evil.test; project=ws-sec" \
+    "allow GET deb.debian.org:80 from 127.0.0.2: base-domain; host=deb.debian.org; project=ws-sec; rule=.debian.org" \
+    "allow GET 10.9.8.7:80 from 127.0.0.2: rule; host=10.9.8.7; project=ws-sec; rule=ip:10.9.8.7" \
     "deny GET invalid from 127.0.0.2: bad-host; host=invalid; project=-" \
-    "allow GET anything.test from 127.0.0.5: mode; host=anything.test; project=ws-none" \
-    "deny GET exact.test from -: unknown-client; host=exact.test; project=-"; do
+    "allow GET anything.test:80 from 127.0.0.5: mode; host=anything.test; project=ws-none" \
+    "deny GET exact.test:80 from -: unknown-client; host=exact.test; project=-"; do
     expect_match "the table has: $want" "$(cat "$STACK_DIR/gate.lines")" "^$(printf '%s' "$want" | sed 's/[].[^$*+?(){}|\\]/\\&/g')\$"
 done
 
@@ -142,8 +149,8 @@ records() {
 gate_records=$(records gate)
 expect_eq "srv_egress recorded what the gate recorded" "$(records icap)" "$gate_records"
 expect_eq "egress-acl recorded what the gate recorded" "$(records acl)" "$gate_records"
-expect_match "records: exact.test counted 3 times for ws-sec" "$gate_records" \
-    "^ws-sec exact.test 3 3 0 allow$"
+expect_match "records: exact.test counted 4 times for ws-sec" "$gate_records" \
+    "^ws-sec exact.test 4 4 0 allow$"
 expect_match "records: logging counts each request" "$gate_records" \
     "^ws-log anything.test 2 2 0 allow$"
 expect_no_match "records: none mode records nothing" "$gate_records" "^ws-none"

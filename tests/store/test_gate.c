@@ -1,7 +1,8 @@
 /*
  * The gate (policy/gate.h) on real stores: the one set of option bounds
  * and its parser, the reason text, decide-and-record (verdicts, records,
- * counters, the decision's log line), and the store failures every front
+ * counters, the decision's log line), the intercept check, the ip: rule
+ * question, and the store failures every front
  * end meets through it: a store that is missing (and appears later), a
  * store of an unknown schema, a full reader table, a full map. Each
  * failure denies where it must, is counted, and is logged once per
@@ -521,11 +522,230 @@ static void test_map_full(void)
     ep_store_close(s);
 }
 
+/* The intercept check alone: CONNECT, no Host header, a Host header of another host or port. */
+static void test_intercept_check(void)
+{
+    static const struct {
+        const char *method, *host_header;
+        int port;
+        const char *reason; /* NULL: passes */
+    } cases[] = {
+        {"GET", "exact.test", 80, NULL},
+        {"GET", "Exact.TEST.", 80, NULL},
+        {"GET", "exact.test:80", 80, NULL},
+        {"GET", "exact.test:8080", 0, NULL}, /* the request's port unknown: not compared */
+        {"POST", "exact.test", 8080, NULL},  /* the Host header names no port */
+        {"GET", "exact.test:8080", 80, "intercept-host-mismatch"},
+        {"GET", "evil.test", 80, "intercept-host-mismatch"},
+        {"GET", "exact.test.evil.test", 80, "intercept-host-mismatch"},
+        {"GET", "bad..host", 80, "intercept-host-mismatch"},
+        {"GET", "http://exact.test/", 80, "intercept-host-mismatch"},
+        {"GET", NULL, 80, "intercept-no-host"},
+        {"GET", "", 80, "intercept-no-host"},
+        {"CONNECT", "exact.test:443", 443, "intercept-connect"},
+        {"connect", NULL, 443, "intercept-connect"},
+    };
+    struct ep_gate_request req;
+    const char *reason;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(&req, 0, sizeof req);
+        req.intercept = true;
+        req.method = cases[i].method;
+        req.host = "exact.test";
+        req.port = cases[i].port;
+        req.host_header = cases[i].host_header;
+        CHECK_INT(ep_gate_intercept_check(&req, &reason), cases[i].reason == NULL);
+        if (!!reason != !!cases[i].reason || (reason && strcmp(reason, cases[i].reason) != 0))
+            fprintf(stderr, "  case %zu (%s, %s, %d): got %s\n", i, cases[i].method,
+                    cases[i].host_header ? cases[i].host_header : "(none)", cases[i].port,
+                    reason ? reason : "(passes)");
+        CHECK_STR(reason ? reason : "(passes)", cases[i].reason ? cases[i].reason : "(passes)");
+    }
+    /* An IPv6 literal in brackets is the same host. */
+    memset(&req, 0, sizeof req);
+    req.intercept = true;
+    req.method = "GET";
+    req.host = "::1";
+    req.port = 80;
+    req.host_header = "[::1]:80";
+    CHECK(ep_gate_intercept_check(&req, &reason));
+    /* Not intercepted: nothing is checked. */
+    req.intercept = false;
+    req.host_header = NULL;
+    CHECK(ep_gate_intercept_check(&req, &reason));
+    CHECK(reason == NULL);
+}
+
+/* Through ep_gate_decide(): denied whatever the rules say, recorded as the denial it is. */
+static void test_intercept_decide(void)
+{
+    const char *dir = store_dir("intercept");
+    struct ep_store *s = store_open_dir(dir, 0);
+    const char *const course[] = {"exact.test", NULL};
+    struct ep_gate_request req = {.method = "GET", .port = 80, .intercept = true};
+    struct ep_gate_result r;
+    struct ep_gate *g;
+    struct ep_seen seen;
+
+    project_add(s, "sec", "course", EP_MODE_SECURITY, "10.0.0.1");
+    project_add(s, "log", "course", EP_MODE_LOGGING, "10.0.0.2");
+    REQUIRE(rules_set(s, "course", course) == 0);
+    ep_store_close(s);
+    hooks_reset();
+    g = gate_on(dir, 3600 * 1000, true);
+
+    req.client_ip = "10.0.0.1";
+    req.host = "exact.test";
+    req.host_header = "exact.test";
+    ep_gate_decide(g, &req, &r);
+    CHECK_INT(r.verdict, EP_VERDICT_ALLOW);
+    CHECK_STR(r.rule, "exact.test");
+    req.host_header = "evil.test";
+    ep_gate_decide(g, &req, &r);
+    CHECK_INT(r.verdict, EP_VERDICT_DENY);
+    CHECK_STR(r.text, "intercept-host-mismatch; host=exact.test; project=sec");
+    CHECK_STR(r.rule, "");
+    CHECK(r.recorded);
+    CHECK_STR(lines[1], "deny GET exact.test:80 from 10.0.0.1: intercept-host-mismatch; "
+                        "host=exact.test; project=sec");
+    req.client_ip = "10.0.0.2";
+    req.host = "any.test";
+    req.host_header = NULL;
+    ep_gate_decide(g, &req, &r);
+    CHECK_INT(r.verdict, EP_VERDICT_DENY);
+    CHECK_STR(r.text, "intercept-no-host; host=any.test; project=log");
+    req.method = "CONNECT";
+    req.host_header = "any.test:443";
+    req.port = 443;
+    ep_gate_decide(g, &req, &r);
+    CHECK_STR(r.reason, "intercept-connect");
+    req.intercept = false;
+    ep_gate_decide(g, &req, &r);
+    CHECK_INT(r.verdict, EP_VERDICT_ALLOW);
+    ep_gate_free(g);
+
+    s = store_open_dir(dir, 0);
+    CHECK(seen_get(s, "sec", "exact.test", &seen));
+    CHECK_INT(seen.allowed, 1);
+    CHECK_INT(seen.denied, 1);
+    CHECK(seen_get(s, "log", "any.test", &seen));
+    CHECK_INT(seen.denied, 2);
+    CHECK_INT(seen.allowed, 1);
+    ep_store_close(s);
+
+    /* A store that cannot be opened: still the intercept reason, the more telling one. */
+    {
+        char missing[512];
+
+        snprintf(missing, sizeof missing, "%s/intercept-missing", test_tmpdir());
+        g = gate_on(missing, 3600 * 1000, false);
+        req.intercept = true;
+        req.method = "GET";
+        req.host_header = NULL;
+        ep_gate_decide(g, &req, &r);
+        CHECK_STR(r.reason, "intercept-no-host");
+        ep_gate_free(g);
+    }
+}
+
+/* Is this address named by an ip: rule of the client's project? */
+static void test_ip_rule(void)
+{
+    const char *dir = store_dir("iprule");
+    struct ep_store *s = store_open_dir(dir, 0);
+    const char *const course[] = {"exact.test", "ip:10.9.8.7", "ip:fd00::7", NULL};
+    struct ep_gate_request req = {.method = "GET", .port = 80};
+    struct ep_gate_counts n;
+    struct ep_gate_result r;
+    struct ep_gate *g;
+    struct ep_seen seen;
+    char missing[512];
+
+    project_add(s, "sec", "course", EP_MODE_SECURITY, "10.0.0.1");
+    project_add(s, "log", "other", EP_MODE_LOGGING, "10.0.0.2");
+    project_add(s, "none", "course", EP_MODE_NONE, "10.0.0.3");
+    REQUIRE(rules_set(s, "course", course) == 0);
+    ep_store_close(s);
+    hooks_reset();
+    g = gate_on(dir, 3600 * 1000, true);
+
+    req.client_ip = "10.0.0.1";
+    req.host = "10.9.8.7";
+    CHECK_INT(ep_gate_ip_rule(g, &req, &r), 0);
+    CHECK_INT(r.verdict, EP_VERDICT_ALLOW);
+    CHECK_STR(r.text, "ip-rule; host=10.9.8.7; project=sec; rule=ip:10.9.8.7");
+    req.host = "fd00::7";
+    ep_gate_ip_rule(g, &req, &r);
+    CHECK_STR(r.rule, "ip:fd00::7");
+    req.host = "10.9.8.8";
+    ep_gate_ip_rule(g, &req, &r);
+    CHECK_INT(r.verdict, EP_VERDICT_DENY);
+    CHECK_STR(r.text, "no-ip-rule; host=10.9.8.8; project=sec");
+    req.host = "exact.test";
+    ep_gate_ip_rule(g, &req, &r);
+    CHECK_STR(r.reason, "not-ip");
+    req.host = NULL;
+    ep_gate_ip_rule(g, &req, &r);
+    CHECK_STR(r.reason, "bad-host");
+    /* Any mode; another project's rule names nothing for this one. */
+    req.client_ip = "10.0.0.3";
+    req.host = "10.9.8.7";
+    ep_gate_ip_rule(g, &req, &r);
+    CHECK_STR(r.reason, "ip-rule");
+    req.client_ip = "10.0.0.2";
+    ep_gate_ip_rule(g, &req, &r);
+    CHECK_STR(r.text, "no-ip-rule; host=10.9.8.7; project=log");
+    req.client_ip = "10.0.0.9";
+    ep_gate_ip_rule(g, &req, &r);
+    CHECK_STR(r.text, "unknown-client; host=10.9.8.7; project=-");
+    req.client_ip = NULL;
+    ep_gate_ip_rule(g, &req, &r);
+    CHECK_STR(r.reason, "unknown-client");
+    /* Never recorded, counted or logged as a decision. */
+    ep_gate_counts(g, &n);
+    CHECK_INT(n.allowed + n.denied + n.recorded + n.errors, 0);
+    CHECK_INT(nlines, 0);
+    ep_gate_free(g);
+
+    /* A regex of the base domains that matches the address text hides no ip: rule of the profile.
+     */
+    s = store_open_dir(dir, 0);
+    CHECK(!seen_get(s, "sec", "10.9.8.7", &seen));
+    {
+        const char *const base[] = {"~^10\\.9\\..*$", NULL};
+
+        REQUIRE(rules_set(s, EP_PROFILE_BASE, base) == 0);
+    }
+    ep_store_close(s);
+    g = gate_on(dir, 3600 * 1000, false);
+    req.client_ip = "10.0.0.1";
+    req.host = "10.9.8.7";
+    ep_gate_ip_rule(g, &req, &r);
+    CHECK_STR(r.text, "ip-rule; host=10.9.8.7; project=sec; rule=ip:10.9.8.7");
+    req.host = "10.9.8.8";
+    ep_gate_ip_rule(g, &req, &r);
+    CHECK_STR(r.reason, "no-ip-rule");
+    ep_gate_free(g);
+
+    /* No store: ERR, counted and logged. */
+    snprintf(missing, sizeof missing, "%s/iprule-missing", test_tmpdir());
+    hooks_reset();
+    g = gate_on(missing, 3600 * 1000, false);
+    CHECK(ep_gate_ip_rule(g, &req, &r) != 0);
+    CHECK_STR(r.reason, "store-error");
+    CHECK_INT(lines_with(EP_GATE_LOG_ERROR, "cannot open the store, no ip: rule"), 1);
+    ep_gate_free(g);
+}
+
 int main(void)
 {
     test_options();
     test_reason_text();
     test_decide_and_record();
+    test_intercept_check();
+    test_intercept_decide();
+    test_ip_rule();
     test_store_missing();
     test_store_unknown_schema();
     test_readers_full();
