@@ -6,12 +6,16 @@
  *
  * squid writes one request a line, with concurrency= a channel id first:
  *
- *     ID CLIENT-IP METHOD HOST [WORD...]
+ *     ID CLIENT-IP METHOD HOST [PORT] [HOST-HEADER] [WORD...]
  *
- * (the format of contrib/squid/egress-acl.conf: %>a %>rm %>rd, or
- * %ssl::>sni for HOST at ssl_bump step 2, then the acl line's words). Each
- * field is URL-escaped by squid; "-" stands for a value squid does not
- * have. The answer is one line per request, in any order:
+ * The fields before the words are those of --format (default
+ * client,method,host: squid's %>a %>rm %>rd, or %ssl::>sni for HOST at
+ * ssl_bump step 2), in its order: "port" adds %>rP, the request URL's
+ * port, which the decision honours (absent or "-": unknown); "host-header"
+ * adds %{Host}>h, the Host header ("-" when absent), for --intercept.
+ * squid appends the acl line's words after them. Each field is
+ * URL-escaped by squid; "-" stands for a value squid does not have. The
+ * answer is one line per request, in any order:
  *
  *     ID OK  tag=REASON log="REASON; host=HOST; project=ID[; rule=RULE]"
  *     ID ERR tag=REASON log="..." message="..."
@@ -25,10 +29,24 @@
  * cannot be read ERR with bad-host: never OK for what was not decided.
  * Without a channel id (no concurrency=) the answer carries none.
  *
- * Words after HOST: "norecord" decides without recording, for a second
- * look at a request already counted (the SNI of an explicit CONNECT);
- * "record" is the default; "-" (squid's %DATA of an acl line without
- * words) is ignored.
+ * Words after the fields: "norecord" decides without recording, for a
+ * second look at a request already counted (the SNI of an explicit
+ * CONNECT); "record" is the default; "-" (squid's %DATA of an acl line
+ * without words) is ignored.
+ *
+ * --intercept is for the helper squid asks about requests of its
+ * intercepting http_port, where squid decides on the URL's host but
+ * forwards to the connection's original destination: a request there is
+ * denied (intercept-connect, intercept-no-host, intercept-host-mismatch)
+ * unless it is not CONNECT, has a Host header, and the Host header's host
+ * (and port, when it names one) is the request's (ep_gate_intercept_check()),
+ * and recorded as denied like any denial. It needs host-header in --format.
+ *
+ * "iprule" asks whether an ip: rule of the client's project (profile or
+ * base domains, any mode) names HOST, an IP literal: OK (tag=ip-rule)
+ * when one does, ERR otherwise (no-ip-rule, not-ip for a name,
+ * unknown-client, bad-host, store-error). squid denies internal
+ * destinations unless this says OK. Nothing is recorded.
  *
  * "bump" asks another question, the ssl_bump decision of LLM capture
  * (contrib/squid/egress-capture.conf): OK (tag=bump) only when CLIENT-IP
@@ -39,6 +57,10 @@
  * after it (%>rd, the CONNECT host) is used when the ClientHello carried
  * no server name ("-"). Nothing is recorded: the connection was decided
  * and counted by the policy already.
+ *
+ * The decision, the recording, the counters, the store and its error
+ * lines go through the gate of policy/gate.h, as for srv_egress: the same
+ * options with the same bounds, the same reason text.
  *
  * One thread reads, decides and answers; answers are written when no
  * complete request line is left in the input buffer, so squid's pipelined
@@ -64,41 +86,39 @@
 #include "policy/capture_store.h"
 #include "policy/decide.h"
 #include "policy/error.h"
+#include "policy/gate.h"
 #include "policy/host.h"
 #include "policy/percent.h"
-#include "policy/ratelimit.h"
-#include "policy/recorder.h"
 #include "policy/size.h"
 #include "policy/store.h"
 
-#define ACL_DEFAULT_DATABASE "/var/lib/egress-policy"
 /* The longest request line read; longer ones are answered bad-request. */
 #define ACL_LINE_MAX 8192
 #define ACL_OUT_MAX  65536
 #define ACL_ID_MAX   20
 
-/* The settings, from the command line. */
-struct acl_conf {
-    const char *database;
-    bool unknown_allow;
-    unsigned flush_ms;
-    unsigned max_readers;
-    size_t map_size;
+/* Counts of this process the gate does not keep, printed at exit. */
+struct acl_counts {
+    unsigned long long bad, bumped, spliced;
 };
 
-/* Counts of this process, printed at exit. */
-struct acl_counts {
-    unsigned long long allowed, denied, recorded, errors, bad, bumped, spliced;
+/* The fields squid sends before the acl line's words (--format). */
+enum acl_field { ACL_CLIENT, ACL_METHOD, ACL_HOST, ACL_PORT, ACL_HOST_HEADER, ACL_FIELDS };
+
+static const char *const acl_field_names[ACL_FIELDS] = {"client", "method", "host", "port",
+                                                        "host-header"};
+
+/* How a line reads: its fields in order, and whether the intercept check applies. */
+struct acl_format {
+    enum acl_field field[ACL_FIELDS];
+    unsigned n;
+    bool intercept;
 };
 
 /* The running helper. */
 struct acl_state {
-    struct acl_conf conf;
-    struct ep_store *store;
-    struct ep_recorder *rec;
-    struct ep_ratelimit open_limit; /* an attempt to open the store once per flush interval */
-    int open_error;                 /* why the last attempt failed */
-    struct ep_ratelimit log_limit;  /* store errors are logged once per flush interval */
+    struct ep_gate *gate;
+    struct acl_format format;
     struct acl_counts n;
     char out[ACL_OUT_MAX];
     size_t out_len;
@@ -111,57 +131,10 @@ static void on_signal(int sig)
     acl_stop = sig;
 }
 
-/*
- * Log a store problem on stderr (squid's cache.log) at most once per flush
- * interval, with the number of similar errors left out since the last line.
- */
-static void log_store_error(struct acl_state *st, const char *what, int err)
+/* The gate's log lines go to stderr: squid's cache.log. */
+static void gate_log(void *ctx, enum ep_gate_log_kind kind, const char *line)
 {
-    unsigned long left_out;
-
-    st->n.errors++;
-    if (ep_ratelimit_pass(&st->log_limit, st->conf.flush_ms, &left_out))
-        fprintf(stderr, "egress-acl: %s (store %s): %s (%lu similar errors not logged)\n", what,
-                st->conf.database, ep_strerror(err), left_out);
-}
-
-/* Open the store and start the recorder (see current_store()). */
-static int open_store(struct acl_state *st)
-{
-    struct ep_store_options opts = {
-        .map_size = st->conf.map_size,
-        .max_readers = st->conf.max_readers,
-        .read_only = false,
-    };
-    struct ep_store *store = NULL;
-    struct ep_recorder *rec = NULL;
-    int rc;
-
-    rc = ep_store_open(st->conf.database, &opts, &store);
-    if (rc != 0)
-        goto out;
-    rc = ep_recorder_new(store, st->conf.flush_ms, &rec);
-    if (rc != 0)
-        goto out;
-    st->store = store;
-    st->rec = rec;
-    store = NULL;
-out:
-    ep_store_close(store);
-    st->open_error = rc;
-    return rc;
-}
-
-/*
- * The store, opened when it is not open yet: at start and, while that
- * fails, again from a request at most once per flush interval, so a store
- * that appears later (or recovers) is picked up without a restart.
- */
-static struct ep_store *current_store(struct acl_state *st)
-{
-    if (st->store == NULL && ep_ratelimit_pass(&st->open_limit, st->conf.flush_ms, NULL))
-        open_store(st);
-    return st->store;
+    fprintf(stderr, "egress-acl: %s\n", line);
 }
 
 /* --- output ------------------------------------------------------------- */
@@ -215,19 +188,16 @@ static void quote_into(char *buf, size_t size, size_t *used, const char *s)
 
 /*
  * One answer line: "[ID ]OK tag=REASON log="TEXT"" or "[ID ]ERR
- * tag=REASON log="TEXT" message="TEXT"" where TEXT is "REASON; host=HOST;
- * project=ID[; rule=RULE]".
+ * tag=REASON log="TEXT" message="TEXT"" where TEXT is the gate's reason
+ * text "REASON; host=HOST; project=ID[; rule=RULE]".
  */
-static void answer(struct acl_state *st, const char *id, bool allow, const char *reason,
-                   const char *host, const char *project, const char *rule)
+static void answer_text(struct acl_state *st, const char *id, bool allow, const char *reason,
+                        const char *text)
 {
-    char text[EP_HOST_BUFSZ + EP_RULE_BUFSZ + EP_ID_MAX + 96];
-    char quoted[2 * sizeof text + 8];
+    char quoted[2 * EP_GATE_TEXT_BUFSZ + 8];
     char line[2 * sizeof quoted + ACL_ID_MAX + 96];
     size_t q = 0;
 
-    snprintf(text, sizeof text, "%s; host=%s; project=%s%s%s", reason, host,
-             project[0] ? project : "-", rule[0] ? "; rule=" : "", rule);
     quote_into(quoted, sizeof quoted, &q, text);
     if (allow)
         snprintf(line, sizeof line, "%s%sOK tag=%s log=\"%s\"\n", id, id[0] ? " " : "", reason,
@@ -236,6 +206,16 @@ static void answer(struct acl_state *st, const char *id, bool allow, const char 
         snprintf(line, sizeof line, "%s%sERR tag=%s log=\"%s\" message=\"%s\"\n", id,
                  id[0] ? " " : "", reason, quoted, quoted);
     out_str(st, line);
+}
+
+/* An answer of the helper's own (bump, a bad request): the reason text made here. */
+static void answer(struct acl_state *st, const char *id, bool allow, const char *reason,
+                   const char *host, const char *project)
+{
+    char text[EP_GATE_TEXT_BUFSZ];
+
+    ep_gate_reason_text(reason, host, project, NULL, text);
+    answer_text(st, id, allow, reason, text);
 }
 
 /* --- input -------------------------------------------------------------- */
@@ -317,19 +297,20 @@ static void handle_bump(struct acl_state *st, const char *id, const char *ip, ch
     if (!url_unescape(name) || strcmp(name, "-") == 0 ||
         ep_host_from_request_target(name, strlen(name), host, NULL, NULL) != 0) {
         st->n.spliced++;
-        answer(st, id, false, "bad-host", "invalid", "", "");
+        answer(st, id, false, "bad-host", "invalid", "");
         return;
     }
-    store = current_store(st);
-    if (store == NULL) {
-        log_store_error(st, "cannot open the store, not bumped", st->open_error);
+    rc = ep_gate_store(st->gate, NULL, &store);
+    if (rc != 0) {
+        ep_gate_log_error(st->gate, "cannot open the store, not bumped", rc);
         st->n.spliced++;
-        answer(st, id, false, ep_reason_name(EP_REASON_STORE_ERROR), host, "", "");
+        answer(st, id, false, ep_reason_name(EP_REASON_STORE_ERROR), host, "");
         return;
     }
     rc = ep_capture_decide(store, ip, host, &verdict, project);
     if (rc != 0) {
-        log_store_error(st, "reading the store for the bump decision failed, not bumped", rc);
+        ep_gate_log_error(st->gate, "reading the store for the bump decision failed, not bumped",
+                          rc);
         reason = ep_reason_name(EP_REASON_STORE_ERROR);
     } else {
         /* squid's word for "decrypt and capture" is bump. */
@@ -339,28 +320,44 @@ static void handle_bump(struct acl_state *st, const char *id, const char *ip, ch
         st->n.bumped++;
     else
         st->n.spliced++;
-    answer(st, id, verdict == EP_CAPTURE_YES, reason, host, project, "");
+    answer(st, id, verdict == EP_CAPTURE_YES, reason, host, project);
+}
+
+/* A port field: "-" or 0 for unknown, else 1..65535; false for anything else. */
+static bool read_port(const char *s, int *port)
+{
+    unsigned long n;
+    char *end;
+
+    *port = 0;
+    if (strcmp(s, "-") == 0)
+        return true;
+    if (!all_digits(s) || strlen(s) > 5)
+        return false;
+    n = strtoul(s, &end, 10);
+    if (n > 65535)
+        return false;
+    *port = (int)n;
+    return true;
 }
 
 /*
- * One request line (without its newline). The decision and the recording
- * are those of srv_egress.c: a host that cannot be read is denied
- * (bad-host) and not recorded; otherwise ep_decide() decides and the
- * request is noted when the decision says so, unless the acl said
- * norecord.
+ * One request line (without its newline), decided by the gate as
+ * srv_egress decides: a host that cannot be read is denied (bad-host) and
+ * not recorded; otherwise ep_decide() decides (after the intercept check
+ * with --intercept) and the request is noted when the decision says so,
+ * unless the acl said norecord. The words bump and iprule ask their own
+ * questions instead.
  */
 static void handle_line(struct acl_state *st, char *line, bool too_long)
 {
     char id[ACL_ID_MAX + 1] = "";
     char host[EP_HOST_BUFSZ], client[EP_IP_MAX + 1];
-    char *p = line, *f, *ip, *method, *rawhost, *alt = NULL;
-    bool record = true, bump = false;
+    char *p = line, *f, *v[ACL_FIELDS] = {NULL}, *alt = NULL;
+    bool record = true, bump = false, iprule = false;
     unsigned nword = 0;
-    struct ep_decision d;
-    struct ep_request er;
-    struct ep_store *store;
-    const char *reason;
-    int rc;
+    struct ep_gate_request gr;
+    struct ep_gate_result res;
 
     /* A channel id: digits first, when squid runs us with concurrency=. */
     f = next_field(&p);
@@ -368,73 +365,63 @@ static void handle_line(struct acl_state *st, char *line, bool too_long)
         snprintf(id, sizeof id, "%.*s", ACL_ID_MAX, f);
         f = next_field(&p);
     }
-    ip = f;
-    method = next_field(&p);
-    rawhost = next_field(&p);
-    if (too_long || ip == NULL || method == NULL || rawhost == NULL)
+    for (unsigned i = 0; i < st->format.n; i++) {
+        if (f == NULL)
+            goto bad;
+        v[st->format.field[i]] = f;
+        f = next_field(&p);
+    }
+    if (too_long)
         goto bad;
-    /* The first field after HOST may be bump mode's fallback host. */
-    while ((f = next_field(&p)) != NULL) {
+    /* The first word may be bump mode's fallback host. */
+    for (; f != NULL; f = next_field(&p)) {
         if (strcmp(f, "norecord") == 0)
             record = false;
         else if (strcmp(f, "bump") == 0)
             bump = true;
+        else if (strcmp(f, "iprule") == 0)
+            iprule = true;
         else if (nword == 0 && strcmp(f, "record") != 0 && strcmp(f, "-") != 0)
             alt = f;
         else if (strcmp(f, "record") != 0 && strcmp(f, "-") != 0)
             goto bad;
         nword++;
     }
-    if (alt != NULL && !bump)
+    if ((alt != NULL && !bump) || (bump && iprule))
         goto bad;
-    if (!url_unescape(ip) || !url_unescape(method))
+    if (!url_unescape(v[ACL_CLIENT]) || !url_unescape(v[ACL_METHOD]))
         goto bad;
-    canonical_ip(ip, client);
+    memset(&gr, 0, sizeof gr);
+    if (v[ACL_PORT] != NULL && !read_port(v[ACL_PORT], &gr.port))
+        goto bad;
+    if (v[ACL_HOST_HEADER] != NULL) {
+        if (!url_unescape(v[ACL_HOST_HEADER]))
+            goto bad;
+        if (strcmp(v[ACL_HOST_HEADER], "-") != 0 && v[ACL_HOST_HEADER][0] != '\0')
+            gr.host_header = v[ACL_HOST_HEADER];
+    }
+    canonical_ip(v[ACL_CLIENT], client);
     if (bump) {
-        handle_bump(st, id, client, rawhost, alt);
+        handle_bump(st, id, client, v[ACL_HOST], alt);
         return;
     }
 
-    memset(&d, 0, sizeof d);
-    if (!url_unescape(rawhost) || strcmp(rawhost, "-") == 0 ||
-        ep_host_normalize(rawhost, strlen(rawhost), host, NULL, NULL) != 0)
-        goto bad_host;
-    store = current_store(st);
-    if (store == NULL) {
-        log_store_error(st, "cannot open the store, request denied", st->open_error);
-        answer(st, id, false, ep_reason_name(EP_REASON_STORE_ERROR), host, "", "");
-        st->n.denied++;
-        return;
-    }
-    er.client_ip = client;
-    er.host = host;
-    er.method = method;
-    er.port = 0;
-    rc = ep_decide(store, &er, st->conf.unknown_allow ? EP_DECIDE_ALLOW_UNKNOWN : 0, &d);
-    if (rc != 0)
-        log_store_error(st, "decision fell back", rc);
-    reason = ep_reason_name(d.reason);
-    if (d.record && record) {
-        rc = ep_recorder_note(st->rec, d.project_id, host, d.verdict);
-        if (rc == 0)
-            st->n.recorded++;
-        else
-            log_store_error(st, "recording a new host failed (kept for the next flush)", rc);
-    }
-    if (d.verdict == EP_VERDICT_ALLOW)
-        st->n.allowed++;
+    gr.client_ip = client;
+    gr.method = v[ACL_METHOD];
+    gr.no_record = !record;
+    gr.intercept = st->format.intercept;
+    if (url_unescape(v[ACL_HOST]) && strcmp(v[ACL_HOST], "-") != 0 &&
+        ep_host_normalize(v[ACL_HOST], strlen(v[ACL_HOST]), host, NULL, NULL) == 0)
+        gr.host = host;
+    if (iprule)
+        ep_gate_ip_rule(st->gate, &gr, &res);
     else
-        st->n.denied++;
-    answer(st, id, d.verdict == EP_VERDICT_ALLOW, reason, host, d.project_id, d.rule);
-    return;
-bad_host:
-    st->n.denied++;
-    answer(st, id, false, "bad-host", "invalid", "", "");
+        ep_gate_decide(st->gate, &gr, &res);
+    answer_text(st, id, res.verdict == EP_VERDICT_ALLOW, res.reason, res.text);
     return;
 bad:
     st->n.bad++;
-    st->n.denied++;
-    answer(st, id, false, "bad-request", "invalid", "", "");
+    answer(st, id, false, "bad-request", "invalid", "");
 }
 
 /*
@@ -489,96 +476,129 @@ static void serve(struct acl_state *st)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: egress-acl [OPTION...]\n"
-            "squid external ACL helper for the egress policy (contrib/squid/egress-acl.conf).\n"
-            "Reads \"[ID] CLIENT-IP METHOD HOST [norecord]\" lines, answers \"[ID] OK|ERR ...\".\n"
-            "With the word bump (\"[ID] CLIENT-IP METHOD SNI [CONNECT-HOST] bump\") it answers\n"
-            "the ssl_bump question of LLM capture: OK for a logging workspace reaching\n"
-            "a listed LLM host (contrib/squid/egress-capture.conf).\n"
-            "\n"
-            "  --database DIR        the LMDB store shared with egress-api\n"
-            "                        (default " ACL_DEFAULT_DATABASE ")\n"
-            "  --unknown-client deny|allow\n"
-            "                        a client IP mapped to no project (default deny)\n"
-            "  --flush-interval TIME how often counts are written: 10ms..3600s, e.g. 1s,\n"
-            "                        500ms (default 1s)\n"
-            "  --max-readers N       LMDB reader slots if this process creates the store\n"
-            "                        (default 512)\n"
-            "  --map-size SIZE       LMDB map size, at least 1M, K/M/G/T suffix (default 1G)\n"
-            "  --help                this text\n");
+    fputs("usage: egress-acl [OPTION...]\n"
+          "squid external ACL helper for the egress policy (contrib/squid/egress-acl.conf).\n"
+          "Reads \"[ID] FIELD... [WORD...]\" lines, answers \"[ID] OK|ERR ...\". The fields\n"
+          "are those of --format, in its order; squid appends the acl line's words:\n"
+          "  norecord   decide without recording (a second look at a counted request)\n"
+          "  bump       the ssl_bump question of LLM capture (HOST is the SNI, then an\n"
+          "             optional CONNECT-HOST word): OK for a logging workspace reaching\n"
+          "             a listed LLM host (contrib/squid/egress-capture.conf)\n"
+          "  iprule     OK when an ip: rule of the client's project names HOST, an IP\n"
+          "             literal (any mode, never recorded); ERR otherwise\n"
+          "\n"
+          "  --format LIST         the fields before the words, comma-separated, in\n"
+          "                        squid's order: client (%>a), method (%>rm), host\n"
+          "                        (%>rd or %ssl::>sni) are required; port (%>rP, the\n"
+          "                        URL's port; \"-\" unknown) and host-header (%{Host}>h,\n"
+          "                        \"-\" when absent) are optional\n"
+          "                        (default client,method,host)\n"
+          "  --intercept           for the helper of squid's intercepting http_port:\n"
+          "                        deny CONNECT, a request without Host header, and one\n"
+          "                        whose Host header (host, and port when it names one)\n"
+          "                        is not the URL's (intercept-connect,\n"
+          "                        intercept-no-host, intercept-host-mismatch); needs\n"
+          "                        host-header in --format\n"
+          "  --database DIR        the LMDB store shared with egress-api\n"
+          "                        (default " EP_STORE_DEFAULT_DIR ")\n"
+          "  --unknown-client deny|allow\n"
+          "                        a client IP mapped to no project (default deny)\n"
+          "  --flush-interval TIME how often counts are written: 10ms..3600s, e.g. 1s,\n"
+          "                        500ms (default 1s); also the longest silence between\n"
+          "                        two store error lines and between tries to open it\n"
+          "  --max-readers N       LMDB reader slots if this process creates the store:\n"
+          "                        16..1048576 (default 512)\n"
+          "  --map-size SIZE       LMDB map size, at least 1M, K/M/G/T suffix (default 1G)\n"
+          "  --key-filter on|off   key filters of whitelists of 4,096 rules or more\n"
+          "                        (default on; the c-icap module's egress.KeyFilter)\n"
+          "  --key-filter-memory SIZE\n"
+          "                        the most memory they hold together, 64K..4G (default 16M)\n"
+          "  --log-decisions       one line per decision on stderr (squid's cache.log):\n"
+          "                        \"allow|deny METHOD HOST[:PORT] from CLIENT: TEXT\"\n"
+          "  --help                this text\n",
+          f);
 }
 
-/* Parse the options into @p conf; 0, or 2 with a message naming the option. */
-static int parse_args(int argc, char **argv, struct acl_conf *conf)
+/*
+ * Parse --format's comma-separated field names into @p fmt: each at most
+ * once, client, method and host required. 0, or 2 with a message.
+ */
+static int parse_format(const char *list, struct acl_format *fmt)
+{
+    const char *p = list;
+    unsigned seen = 0;
+
+    fmt->n = 0;
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        unsigned k;
+
+        for (k = 0; k < ACL_FIELDS; k++)
+            if (strlen(acl_field_names[k]) == len && strncmp(p, acl_field_names[k], len) == 0)
+                break;
+        if (k == ACL_FIELDS || (seen & (1u << k)) != 0) {
+            fprintf(stderr,
+                    "egress-acl: --format: '%.*s' is %s (fields: client, method, host, port, "
+                    "host-header)\n",
+                    (int)len, p, k == ACL_FIELDS ? "not a field" : "named twice");
+            return 2;
+        }
+        seen |= 1u << k;
+        fmt->field[fmt->n++] = (enum acl_field)k;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if ((seen & 7u) != 7u) {
+        fprintf(stderr, "egress-acl: --format must name client, method and host, not '%s'\n", list);
+        return 2;
+    }
+    return 0;
+}
+
+/* Parse the options into @p opts and @p fmt; 0, or 2 with a message naming the option. */
+static int parse_args(int argc, char **argv, struct ep_gate_options *opts, struct acl_format *fmt)
 {
     static const struct option longopts[] = {
-        {"database", required_argument, NULL, 'd'},
-        {"unknown-client", required_argument, NULL, 'u'},
-        {"flush-interval", required_argument, NULL, 'f'},
-        {"max-readers", required_argument, NULL, 'r'},
-        {"map-size", required_argument, NULL, 'm'},
+        {"database", required_argument, NULL, EP_GATE_OPT_DATABASE},
+        {"unknown-client", required_argument, NULL, EP_GATE_OPT_UNKNOWN_CLIENT},
+        {"flush-interval", required_argument, NULL, EP_GATE_OPT_INTERVAL},
+        {"max-readers", required_argument, NULL, EP_GATE_OPT_MAX_READERS},
+        {"map-size", required_argument, NULL, EP_GATE_OPT_MAP_SIZE},
+        {"key-filter", required_argument, NULL, EP_GATE_OPT_KEY_FILTER},
+        {"key-filter-memory", required_argument, NULL, EP_GATE_OPT_KEY_FILTER_MEMORY},
+        {"log-decisions", no_argument, NULL, 'l'},
+        {"format", required_argument, NULL, 'F'},
+        {"intercept", no_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    char why[160], *end;
-    uint64_t v;
-    int c;
+    char why[256];
+    int c, index;
 
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", longopts, &index)) != -1) {
         switch (c) {
-        case 'd':
-            if (optarg[0] != '/') {
-                fprintf(stderr, "egress-acl: --database must be an absolute path, not '%s'\n",
-                        optarg);
+        case EP_GATE_OPT_DATABASE:
+        case EP_GATE_OPT_UNKNOWN_CLIENT:
+        case EP_GATE_OPT_INTERVAL:
+        case EP_GATE_OPT_MAX_READERS:
+        case EP_GATE_OPT_MAP_SIZE:
+        case EP_GATE_OPT_KEY_FILTER:
+        case EP_GATE_OPT_KEY_FILTER_MEMORY:
+            if (ep_gate_option_set(opts, (enum ep_gate_option)c, optarg, why, sizeof why) != 0) {
+                fprintf(stderr, "egress-acl: --%s: %s\n", longopts[index].name, why);
                 return 2;
             }
-            conf->database = optarg;
             break;
-        case 'u':
-            if (strcmp(optarg, "deny") == 0 || strcmp(optarg, "allow") == 0) {
-                conf->unknown_allow = optarg[0] == 'a';
-                break;
-            }
-            fprintf(stderr, "egress-acl: --unknown-client must be deny or allow, not '%s'\n",
-                    optarg);
-            return 2;
-        case 'f':
-            if (ep_duration_parse(optarg, 1000, &v, why, sizeof why) != 0) {
-                fprintf(stderr, "egress-acl: --flush-interval: %s\n", why);
-                return 2;
-            }
-            if (v < 10 || v > 3600 * 1000) {
-                fprintf(stderr,
-                        "egress-acl: --flush-interval must be a time from 10ms to 3600s (e.g. "
-                        "1s or 500ms), not '%s'\n",
-                        optarg);
-                return 2;
-            }
-            conf->flush_ms = (unsigned)v;
+        case 'l':
+            opts->log_decisions = true;
             break;
-        case 'r':
-            v = strtoull(optarg, &end, 10);
-            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || v < 1 || v > 1000000) {
-                fprintf(stderr,
-                        "egress-acl: --max-readers must be a number from 1 to 1000000, not "
-                        "'%s'\n",
-                        optarg);
+        case 'F':
+            if (parse_format(optarg, fmt) != 0)
                 return 2;
-            }
-            conf->max_readers = (unsigned)v;
             break;
-        case 'm':
-            if (ep_size_parse(optarg, &v, why, sizeof why) != 0) {
-                fprintf(stderr, "egress-acl: --map-size: %s\n", why);
-                return 2;
-            }
-            if (v < (1ULL << 20) || v > SIZE_MAX) {
-                fprintf(stderr, "egress-acl: --map-size must be a size of at least 1m, not '%s'\n",
-                        optarg);
-                return 2;
-            }
-            conf->map_size = (size_t)v;
+        case 'i':
+            fmt->intercept = true;
             break;
         case 'h':
             usage(stdout);
@@ -592,27 +612,37 @@ static int parse_args(int argc, char **argv, struct acl_conf *conf)
         fprintf(stderr, "egress-acl: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    for (unsigned i = 0; fmt->intercept && i < fmt->n; i++)
+        if (fmt->field[i] == ACL_HOST_HEADER)
+            return 0;
+    if (fmt->intercept) {
+        fprintf(stderr, "egress-acl: --intercept needs the Host header: add host-header to "
+                        "--format (squid's %%{Host}>h)\n");
+        return 2;
+    }
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    static struct acl_state st = {
-        .conf =
-            {
-                .database = ACL_DEFAULT_DATABASE,
-                .unknown_allow = false,
-                .flush_ms = 1000,
-                .max_readers = 512,
-                .map_size = (size_t)1 << 30,
-            },
-    };
+    static struct acl_state st;
+    struct ep_gate_hooks hooks = {.log = gate_log, .count = NULL, .ctx = NULL};
+    struct ep_gate_options opts;
+    struct ep_gate_counts n;
+    struct ep_store *store;
     struct sigaction sa;
     int rc;
 
-    rc = parse_args(argc, argv, &st.conf);
+    ep_gate_options_default(&opts);
+    st.format = (struct acl_format){.field = {ACL_CLIENT, ACL_METHOD, ACL_HOST}, .n = 3};
+    rc = parse_args(argc, argv, &opts, &st.format);
     if (rc != 0)
         return rc;
+    rc = ep_gate_new(&opts, &hooks, &st.gate);
+    if (rc != 0) {
+        fprintf(stderr, "egress-acl: cannot start: %s\n", ep_strerror(rc));
+        return 1;
+    }
 
     /* No SA_RESTART: a signal ends the blocking read, and the loop with it. */
     memset(&sa, 0, sizeof sa);
@@ -623,22 +653,22 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (current_store(&st) == NULL)
-        log_store_error(&st, "cannot open the store at start, requests are denied until it opens",
-                        st.open_error);
+    ep_gate_store(st.gate, "cannot open the store at start, requests are denied until it opens",
+                  &store);
 
     serve(&st);
 
     /* The last flush: every count noted reaches the store before exit. */
-    ep_recorder_free(st.rec);
-    ep_store_close(st.store);
+    ep_gate_counts(st.gate, &n);
+    ep_gate_free(st.gate);
     fprintf(stderr,
             "egress-acl: exit (%s): %llu allowed, %llu denied, %llu recorded, %llu store errors, "
             "%llu bad requests, %llu bumped, %llu not bumped\n",
             acl_stop == SIGPIPE ? "output closed"
             : acl_stop          ? "signal"
                                 : "end of input",
-            st.n.allowed, st.n.denied, st.n.recorded, st.n.errors, st.n.bad, st.n.bumped,
+            (unsigned long long)n.allowed, (unsigned long long)(n.denied + st.n.bad),
+            (unsigned long long)n.recorded, (unsigned long long)n.errors, st.n.bad, st.n.bumped,
             st.n.spliced);
     return 0;
 }

@@ -24,19 +24,17 @@ static bool one_value(const char *module, const char *directive, const char **ar
     return true;
 }
 
-int icap_directive_path(const char *module, const char *directive, const char **argv, char *out,
-                        size_t outsz)
+int icap_directive_gate(const char *module, const char *directive, const char **argv,
+                        struct ep_gate_options *opts, enum ep_gate_option opt)
 {
+    char why[256];
+
     if (!one_value(module, directive, argv))
         return 0;
-    if (argv[0][0] != '/' || strlen(argv[0]) >= outsz) {
-        ci_debug_printf(1,
-                        "%s: %s.%s must be an absolute directory path (shorter than %zu bytes), "
-                        "not '%s'\n",
-                        module, module, directive, outsz, argv[0]);
+    if (ep_gate_option_set(opts, opt, argv[0], why, sizeof why) != 0) {
+        ci_debug_printf(1, "%s: %s.%s: %s\n", module, module, directive, why);
         return 0;
     }
-    snprintf(out, outsz, "%s", argv[0]);
     return 1;
 }
 

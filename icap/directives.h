@@ -16,9 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** An absolute path shorter than @p outsz bytes. */
-int icap_directive_path(const char *module, const char *directive, const char **argv, char *out,
-                        size_t outsz);
+#include "policy/gate.h"
+
+/**
+ * One of the store and decision options every program that decides
+ * shares (policy/gate.h: their one set of bounds), into @p opts.
+ */
+int icap_directive_gate(const char *module, const char *directive, const char **argv,
+                        struct ep_gate_options *opts, enum ep_gate_option opt);
 
 /** A size (512m, 1g) from @p min to @p max bytes. */
 int icap_directive_size(const char *module, const char *directive, const char **argv, uint64_t min,

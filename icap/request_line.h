@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "policy/host.h"
+
 struct ci_request;
 
 /**
@@ -24,10 +26,13 @@ int icap_request_line(struct ci_request *req, char *method, size_t methodsz, con
  * The canonical host the request goes to, into @p host (EP_HOST_BUFSZ
  * bytes): from @p target when it is an absolute URI or a CONNECT
  * authority, from the Host header when it is a path (or empty).
- * @param port if not NULL, receives the port, 0 when none was given
+ * @param port if not NULL, receives the destination port: the one
+ *             written, else the default of an absolute URI's scheme
+ *             (http 80, https 443, ftp 21, as squid's %>rP), else 0
+ * @param kind if not NULL, receives what kind of host it is
  * @return 0 or an EP_E_HOST_* code (EP_E_HOST_EMPTY without a Host header).
  */
 int icap_request_host(struct ci_request *req, const char *target, size_t target_len, char *host,
-                      int *port);
+                      int *port, enum ep_host_kind *kind);
 
 #endif

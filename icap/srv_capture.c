@@ -12,12 +12,15 @@
  * c-icap's srv_echo does): the first Server-Sent Event reaches the client
  * as soon as squid hands it over. A copy of at most MaxBodySize bytes is
  * kept on the side. When a half is complete (the request at its end of
- * data, the response when the ICAP transaction is over) it is queued for
- * the child's writer thread, which writes every queued half in one
- * transaction per batch: request halves to the store's capture_pending,
- * responses joined with theirs (decoded, parsed) into conversations. So
- * storing never delays the client, and a commit is shared by a batch. Nothing here ever fails a
- * request: errors are counted and logged at most once per LogInterval, and the body goes through.
+ * data, the response when the ICAP transaction is over) it is handed to
+ * the child's batch writer (policy/capture_writer.h), which writes every
+ * queued half in one transaction per batch: request halves to the store's
+ * capture_pending, responses joined with theirs (decoded, parsed) into
+ * conversations. So storing never delays the client, and a commit is
+ * shared by a batch. The store, its retries and the error log go through
+ * the gate of policy/gate.h. Nothing here ever fails a request: errors
+ * are counted and logged at most once per LogInterval, and the body goes
+ * through.
  *
  * A response whose body ends before its shape says it is over ([DONE],
  * message_stop, response.completed) is marked incomplete: squid ends the
@@ -27,8 +30,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,7 +37,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 /* c-icap's headers declare functions without prototypes (f()); keep our warnings for our code. */
 #pragma GCC diagnostic push
@@ -58,9 +58,10 @@
 #include "icap/request_line.h"
 #include "policy/capture_parse.h"
 #include "policy/capture_store.h"
+#include "policy/capture_writer.h"
 #include "policy/error.h"
+#include "policy/gate.h"
 #include "policy/host.h"
-#include "policy/ratelimit.h"
 #include "policy/store.h"
 
 #define CAPTURE_XACTION_HEADER "X-Capture-Xaction"
@@ -68,30 +69,29 @@
 #define CAPTURE_KEY_MAX        128
 #define CAPTURE_PATH_MAX       4096
 
-/* The module's settings, filled by the capture.* directives. */
+/*
+ * The module's settings, filled by the capture.* directives: the store's
+ * options of every program on the store (policy/gate.h, set to their
+ * defaults at init, before the directives apply; LogInterval is the
+ * gate's interval: retries to open and error lines) and what only the
+ * capture has.
+ */
+static struct ep_gate_options gate_opts;
 static struct {
-    char database[PATH_MAX];
     size_t max_body;
     int64_t retention_s;
     unsigned project_max;
-    unsigned log_ms;
-    unsigned max_readers;
-    size_t map_size;
 } conf = {
-    .database = "/var/lib/egress-policy",
     .max_body = (size_t)4 << 20,
     .retention_s = 30 * 86400,
     .project_max = 10000,
-    .log_ms = 10000,
-    .max_readers = EP_STORE_DEFAULT_MAX_READERS,
-    .map_size = EP_STORE_DEFAULT_MAP_SIZE,
 };
 
-/* Per-child state: set at child start, cleared at child stop. */
-static _Atomic(struct ep_store *) capture_store;
-static pthread_mutex_t capture_open_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ep_ratelimit capture_open_limit; /* an attempt to open once per LogInterval */
-static struct ep_ratelimit capture_log_limit;  /* an error logged once per LogInterval */
+#define CAPTURE_LOG_MS_DEFAULT 10000
+
+/* The gate, made in the master after the configuration; the writer, per child. */
+static struct ep_gate *capture_gate;
+static struct ep_capture_writer *capture_writer;
 
 static int capture_pool = -1;
 static int stat_captured = -1, stat_skipped = -1, stat_truncated = -1, stat_errors = -1;
@@ -121,14 +121,6 @@ struct capture_req {
     size_t headers_n;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t wall_us(void)
 {
     struct timespec ts;
@@ -145,62 +137,70 @@ static void stat_inc(int id)
 
 /*
  * Count an error and log it at most once per LogInterval, with how many
- * were left out since. Never a header value, body or secret: @p what is
- * ours, @p err an error code.
+ * were left out since (the gate's log). Never a header value, body or
+ * secret: @p what is ours, @p err an error code.
  */
 static void log_error(const char *what, int err)
 {
-    unsigned long left_out;
-
-    stat_inc(stat_errors);
-    if (ep_ratelimit_pass(&capture_log_limit, conf.log_ms, &left_out))
-        ci_debug_printf(1, "capture: %s (store %s): %s (%lu similar errors not logged)\n", what,
-                        conf.database, ep_strerror(err), left_out);
+    ep_gate_log_error(capture_gate, what, err);
 }
 
-/* Open the store in this child; at child start and then at most once per LogInterval. */
+static void gate_log(void *ctx, enum ep_gate_log_kind kind, const char *line)
+{
+    ci_debug_printf(1, "capture: %s\n", line);
+}
+
+static void gate_count(void *ctx, enum ep_gate_counter counter)
+{
+    if (counter == EP_GATE_ERRORS)
+        stat_inc(stat_errors);
+}
+
+static void writer_count(void *ctx, enum ep_capture_writer_event event)
+{
+    stat_inc(event == EP_CAPTURE_WRITER_STORED ? stat_captured : stat_truncated);
+}
+
+/* The store of this child: opened at child start, then tried at most once per LogInterval. */
 static struct ep_store *current_store(void)
 {
-    struct ep_store_options opts = {.map_size = conf.map_size, .max_readers = conf.max_readers};
-    struct ep_store *store = atomic_load(&capture_store);
-    int rc;
+    struct ep_store *store;
 
-    if (store != NULL || !ep_ratelimit_pass(&capture_open_limit, conf.log_ms, NULL))
-        return store;
-    pthread_mutex_lock(&capture_open_lock);
-    store = atomic_load(&capture_store);
-    if (store == NULL) {
-        rc = ep_store_open(conf.database, &opts, &store);
-        if (rc == 0)
-            atomic_store(&capture_store, store);
-        else
-            log_error("cannot open the store; nothing is captured until it opens", rc);
-    }
-    pthread_mutex_unlock(&capture_open_lock);
+    ep_gate_store(capture_gate, EP_CAPTURE_OPEN_FAILED, &store);
     return store;
 }
 
-static void writer_start(void);
-static void writer_stop(void);
-
 static void child_start(const char *name, int type, void *data)
 {
+    struct ep_capture_writer_options wo = {
+        .limits = {.retention_s = conf.retention_s, .project_max = conf.project_max},
+        .max_body = conf.max_body,
+        .count = writer_count,
+        .ctx = NULL,
+    };
+    int rc;
+
+    if (capture_gate == NULL)
+        return;
     (void)current_store();
-    writer_start();
+    rc = ep_capture_writer_start(capture_gate, &wo, &capture_writer);
+    if (rc != 0)
+        log_error("cannot start the writer thread; nothing is stored", rc);
 }
 
 /* Child stop: the worker threads are gone; write what is queued, then close. */
 static void child_stop(const char *name, int type, void *data)
 {
-    writer_stop();
-    ep_store_close(atomic_exchange(&capture_store, NULL));
+    ep_capture_writer_stop(capture_writer);
+    capture_writer = NULL;
+    ep_gate_close(capture_gate);
 }
 
 /* --- configuration ------------------------------------------------------ */
 
 static int cfg_database(const char *directive, const char **argv, void *setdata)
 {
-    return icap_directive_path("capture", directive, argv, conf.database, sizeof conf.database);
+    return icap_directive_gate("capture", directive, argv, &gate_opts, EP_GATE_OPT_DATABASE);
 }
 
 static int cfg_max_body(const char *directive, const char **argv, void *setdata)
@@ -215,12 +215,7 @@ static int cfg_max_body(const char *directive, const char **argv, void *setdata)
 
 static int cfg_map_size(const char *directive, const char **argv, void *setdata)
 {
-    uint64_t n;
-
-    if (!icap_directive_size("capture", directive, argv, 1u << 20, SIZE_MAX, &n))
-        return 0;
-    conf.map_size = (size_t)n;
-    return 1;
+    return icap_directive_gate("capture", directive, argv, &gate_opts, EP_GATE_OPT_MAP_SIZE);
 }
 
 /* How long exchanges are kept (0 keeps everything); a bare number is seconds. */
@@ -241,7 +236,7 @@ static int cfg_project_max(const char *directive, const char **argv, void *setda
 
 static int cfg_max_readers(const char *directive, const char **argv, void *setdata)
 {
-    return icap_directive_count("capture", directive, argv, 1, 1000000, &conf.max_readers);
+    return icap_directive_gate("capture", directive, argv, &gate_opts, EP_GATE_OPT_MAX_READERS);
 }
 
 static int cfg_log_interval(const char *directive, const char **argv, void *setdata)
@@ -250,7 +245,7 @@ static int cfg_log_interval(const char *directive, const char **argv, void *setd
 
     if (!icap_directive_duration("capture", directive, argv, 1000, 1000, 3600 * 1000, &ms))
         return 0;
-    conf.log_ms = (unsigned)ms;
+    gate_opts.interval_ms = (unsigned)ms;
     return 1;
 }
 
@@ -284,18 +279,34 @@ static int capture_init_service(ci_service_xdata_t *srv_xdata, struct ci_server_
     stat_skipped = ci_stat_entry_register("capture skipped", STAT_INT64_T, "Service capture");
     stat_truncated = ci_stat_entry_register("capture truncated", STAT_INT64_T, "Service capture");
     stat_errors = ci_stat_entry_register("capture errors", STAT_INT64_T, "Service capture");
+
+    /* The defaults, before the capture.* directives that follow the Service line. */
+    ep_gate_options_default(&gate_opts);
+    gate_opts.interval_ms = CAPTURE_LOG_MS_DEFAULT;
+    gate_opts.record = false;
     ci_command_register_action("capture_child_start", CI_CMD_CHILD_START, NULL, child_start);
     ci_command_register_action("capture_child_stop", CI_CMD_CHILD_STOP, NULL, child_stop);
     return CI_OK;
 }
 
+/* Once in the master after the configuration: say what was configured, make the gate. */
 static int capture_post_init_service(ci_service_xdata_t *srv_xdata,
                                      struct ci_server_conf *server_conf)
 {
+    struct ep_gate_hooks hooks = {.log = gate_log, .count = gate_count, .ctx = NULL};
+    int rc;
+
     ci_debug_printf(1,
                     "capture: store %s, bodies up to %zu bytes, retention %lld s, at most %u "
                     "exchanges a project\n",
-                    conf.database, conf.max_body, (long long)conf.retention_s, conf.project_max);
+                    gate_opts.database, conf.max_body, (long long)conf.retention_s,
+                    conf.project_max);
+    ep_gate_free(capture_gate);
+    rc = ep_gate_new(&gate_opts, &hooks, &capture_gate);
+    if (rc != 0) {
+        ci_debug_printf(1, "capture: cannot set up: %s\n", ep_strerror(rc));
+        return CI_ERROR;
+    }
     return CI_OK;
 }
 
@@ -304,6 +315,8 @@ static void capture_close_service(void)
     if (capture_pool >= 0)
         ci_object_pool_unregister(capture_pool);
     capture_pool = -1;
+    ep_gate_free(capture_gate);
+    capture_gate = NULL;
 }
 
 static void *capture_init_request_data(ci_request_t *req)
@@ -328,7 +341,7 @@ static int request_target(ci_request_t *req, struct capture_req *r)
     int rc = icap_request_line(req, r->method, sizeof r->method, &target, &n);
 
     if (rc == 0)
-        rc = icap_request_host(req, target, n, r->host, NULL);
+        rc = icap_request_host(req, target, n, r->host, NULL, NULL);
     if (rc != 0)
         return rc;
     end = target + n;
@@ -415,339 +428,36 @@ static void body_keep(struct capture_req *r, const char *data, size_t n)
         r->truncated = true;
 }
 
-/* --- storing: a writer thread per child, one commit per batch ----------- */
-
 /*
- * A finished half waiting to be written. The ICAP threads only copy what
- * they kept into a job and queue it; the child's writer thread writes all
- * queued jobs in one transaction every CAPTURE_BATCH_MS (ep_capture_write),
- * so a commit (and its fsync) is shared by every exchange of the batch
- * instead of costing three per exchange.
+ * Hand this transaction's half (the request in REQMOD, the response in
+ * RESPMOD) to the child's batch writer, which takes its buffers over.
  */
-struct job {
-    struct job *next;
-    enum ep_capture_op_kind kind; /* PENDING (request half), JOIN (response), PUT */
-    int64_t queued_ms;
-    bool eof;
-    char project[EP_ID_MAX + 1];
-    char key[CAPTURE_KEY_MAX];
-    char host[EP_HOST_BUFSZ];
-    char method[16];
-    char content_type[128];
-    char *path, *headers, *body; /* ep_malloc'd */
-    size_t headers_n, body_n;
-    struct ep_capture c; /* this half; texts point into the job */
-    struct ep_capture_summary sum;
-};
-
-#define CAPTURE_BATCH_MS     50
-#define CAPTURE_JOIN_WAIT_MS 5000
-
-static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct job *head, *tail;
-    size_t queued; /* jobs in the queue */
-    bool stop;
-    bool running;
-    pthread_t thread;
-} wq = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, false, false, 0};
-
-/* Most jobs waiting for the writer; past it new ones are dropped (and counted). */
-#define CAPTURE_QUEUE_MAX 10000
-
-#define TEXT(s, len) ((struct ep_capture_text){(s), (len)})
-
-static void job_free(struct job *j)
-{
-    if (j == NULL)
-        return;
-    ep_free(j->path);
-    ep_free(j->headers);
-    ep_free(j->body);
-    ep_free(j);
-}
-
-static void queue_push(struct job *j)
-{
-    pthread_mutex_lock(&wq.lock);
-    if (wq.queued >= CAPTURE_QUEUE_MAX) {
-        pthread_mutex_unlock(&wq.lock);
-        log_error("the store does not keep up; an exchange is dropped", EP_E_LIMIT);
-        job_free(j);
-        return;
-    }
-    wq.queued++;
-    j->next = NULL;
-    if (wq.tail)
-        wq.tail->next = j;
-    else
-        wq.head = j;
-    wq.tail = j;
-    pthread_cond_signal(&wq.cond);
-    pthread_mutex_unlock(&wq.lock);
-}
-
-/* The body as stored: decoded when it had a content coding. */
-static void body_decoded(struct capture_req *r, struct job *j, uint32_t cut_flag)
-{
-    size_t n = 0;
-    bool cut = false;
-    char *dec = NULL;
-
-    if (r->truncated)
-        j->c.flags |= cut_flag;
-    if (r->coding[0] != '\0' && strcasecmp(r->coding, "identity") != 0 && r->body_n > 0) {
-        if (ep_capture_decode(r->coding, r->body, r->body_n, conf.max_body, &dec, &n, &cut) == 0) {
-            if (cut)
-                j->c.flags |= cut_flag;
-            j->body = dec;
-            j->body_n = n;
-            return;
-        }
-        j->c.flags |= EP_CAPTURE_UNDECODED;
-    }
-    /* As it came: the job takes the buffer over. */
-    j->body = r->body;
-    j->body_n = r->body_n;
-    r->body = NULL;
-    r->body_n = r->body_cap = 0;
-}
-
-/* Queue this transaction's half: the request (REQMOD) or the response (RESPMOD). */
 static void queue_half(struct capture_req *r)
 {
-    struct job *j = ep_calloc(1, sizeof *j);
+    struct ep_capture_half h = {
+        .response = r->respmod,
+        .eof = r->eof,
+        .truncated = r->truncated,
+        .time_us = r->time_us,
+        .status = r->status,
+        .size = r->seen,
+        .project = r->project,
+        .key = r->key,
+        .host = r->host,
+        .method = r->method,
+        .content_type = r->content_type,
+        .coding = r->coding,
+        .path = r->path,
+        .headers = r->headers,
+        .headers_n = r->headers_n,
+        .body = r->body,
+        .body_n = r->body_n,
+    };
 
     r->stored = true;
-    if (j == NULL) {
-        log_error("out of memory queueing an exchange; it is lost", EP_E_NOMEM);
-        return;
-    }
-    j->kind = r->respmod ? EP_CAPTURE_OP_JOIN : EP_CAPTURE_OP_PENDING;
-    j->queued_ms = now_ms();
-    j->eof = r->eof;
-    memcpy(j->project, r->project, sizeof j->project);
-    memcpy(j->key, r->key, sizeof j->key);
-    memcpy(j->host, r->host, sizeof j->host);
-    memcpy(j->method, r->method, sizeof j->method);
-    memcpy(j->content_type, r->content_type, sizeof j->content_type);
-    j->path = r->path;
-    r->path = NULL;
-    j->headers = r->headers;
-    j->headers_n = r->headers_n;
-    r->headers = NULL;
-    j->c.time_us = r->time_us;
-    j->c.status = r->status;
-    body_decoded(r, j, r->respmod ? EP_CAPTURE_RESP_TRUNCATED : EP_CAPTURE_REQ_TRUNCATED);
-    if (j->c.flags & (EP_CAPTURE_REQ_TRUNCATED | EP_CAPTURE_RESP_TRUNCATED))
-        stat_inc(stat_truncated);
-    j->c.host = TEXT(j->host, strlen(j->host));
-    j->c.method = TEXT(j->method, strlen(j->method));
-    j->c.path = TEXT(j->path, j->path ? strlen(j->path) : 0);
-    if (r->respmod) {
-        j->c.response_size = r->seen;
-        j->c.response_headers = TEXT(j->headers, j->headers_n);
-        j->c.response_body = TEXT(j->body, j->body_n);
-        /* Without a join key the request cannot be found: store the response alone. */
-        if (j->key[0] == '\0')
-            j->kind = EP_CAPTURE_OP_PUT;
-    } else {
-        if (!r->eof)
-            j->c.flags |= EP_CAPTURE_INCOMPLETE;
-        j->c.request_size = r->seen;
-        j->c.request_headers = TEXT(j->headers, j->headers_n);
-        j->c.request_body = TEXT(j->body, j->body_n);
-        if (j->key[0] == '\0') {
-            job_free(j); /* a request squid will not name again: nothing to join */
-            return;
-        }
-    }
-    queue_push(j);
-}
-
-/*
- * The stored exchange of response job @p j and request half @p half (NULL
- * when the request is not known): merged, parsed for the list's summary.
- */
-static int job_merge(void *ctx, const struct ep_capture *half, struct ep_capture *out)
-{
-    struct job *j = ctx;
-    static const struct ep_capture none;
-    uint32_t flags;
-
-    if (half == NULL) {
-        half = &none;
-        j->c.flags |= EP_CAPTURE_INCOMPLETE; /* the request is not known */
-    }
-    flags = half->flags | j->c.flags;
-    *out = j->c;
-    out->time_us = half->time_us ? half->time_us : j->c.time_us;
-    out->request_size = half->request_size;
-    if (half->method.n)
-        out->method = half->method;
-    if (half->path.n)
-        out->path = half->path;
-    out->request_headers = half->request_headers;
-    out->request_body = half->request_body;
-    json_decref(ep_capture_conversation(out->request_body.p, out->request_body.n,
-                                        out->response_body.p, out->response_body.n, j->content_type,
-                                        &j->sum));
-    out->model = TEXT(j->sum.model, strlen(j->sum.model));
-    out->first_user = TEXT(j->sum.first_user, strlen(j->sum.first_user));
-    out->input_tokens = j->sum.input_tokens;
-    out->output_tokens = j->sum.output_tokens;
-    if (j->sum.raw)
-        flags |= EP_CAPTURE_RAW;
-    if (j->sum.streamed)
-        flags |= EP_CAPTURE_STREAMED;
-    if (!j->eof || (!j->sum.complete && !(flags & EP_CAPTURE_RESP_TRUNCATED)))
-        flags |= EP_CAPTURE_INCOMPLETE;
-    out->flags = flags;
-    return 0;
-}
-
-/* Write one batch; a response whose request half is not there yet waits for the next. */
-static struct job *flush(struct job *list, bool stopping)
-{
-    struct ep_capture_limits lim = {.retention_s = conf.retention_s,
-                                    .project_max = conf.project_max};
-    struct ep_store *store = current_store();
-    struct ep_capture_op *ops;
-    struct ep_capture merged;
-    struct job *j, *next, *again = NULL;
-    size_t n = 0, i = 0;
-    int rc;
-
-    for (j = list; j; j = j->next)
-        n++;
-    ops = ep_calloc(n ? n : 1, sizeof *ops);
-    if (store == NULL || ops == NULL) {
-        log_error("cannot write captured exchanges; they are lost",
-                  ops ? EP_E_NOTFOUND : EP_E_NOMEM);
-        goto drop;
-    }
-    for (j = list; j; j = j->next, i++) {
-        if (j->kind == EP_CAPTURE_OP_PUT) {
-            /* The response alone: merged with no request half (marked incomplete). */
-            job_merge(j, NULL, &merged);
-            j->c = merged;
-        }
-        ops[i] = (struct ep_capture_op){.kind = j->kind,
-                                        .project_id = j->project,
-                                        .key = j->key,
-                                        .c = &j->c,
-                                        .join = job_merge,
-                                        .ctx = j};
-    }
-    rc = ep_capture_write(store, ops, n, &lim);
-    if (rc)
-        log_error("cannot write captured exchanges", rc);
-    for (j = list, i = 0; j; j = next, i++) {
-        next = j->next;
-        if (ops[i].kind == EP_CAPTURE_OP_JOIN && ops[i].result == EP_E_NOTFOUND) {
-            /* Its request half is still on its way (another child's batch) or lost. */
-            if (stopping || now_ms() - j->queued_ms > CAPTURE_JOIN_WAIT_MS)
-                j->kind = EP_CAPTURE_OP_PUT;
-            j->next = again;
-            again = j;
-            continue;
-        }
-        if (ops[i].result == 0 && ops[i].kind != EP_CAPTURE_OP_PENDING)
-            stat_inc(stat_captured);
-        else if (ops[i].result && ops[i].result != rc)
-            log_error("cannot store a captured exchange", ops[i].result);
-        job_free(j);
-    }
-    ep_free(ops);
-    return again;
-drop:
-    ep_free(ops);
-    for (j = list; j; j = next) {
-        next = j->next;
-        job_free(j);
-    }
-    return NULL;
-}
-
-static void *writer(void *arg)
-{
-    struct job *list, *again = NULL, *j;
-    int64_t next_prune = now_ms() + 60000;
-    bool stop;
-
-    (void)arg;
-    for (;;) {
-        pthread_mutex_lock(&wq.lock);
-        if (again) {
-            /* Retries go first, ahead of what came meanwhile. */
-            for (j = again; j->next; j = j->next)
-                ;
-            j->next = wq.head;
-            if (!wq.tail)
-                wq.tail = j;
-            wq.head = again;
-            again = NULL;
-        }
-        while (!wq.head && !wq.stop) {
-            struct timespec ts;
-
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
-            pthread_cond_timedwait(&wq.cond, &wq.lock, &ts);
-            if (now_ms() >= next_prune)
-                break;
-        }
-        stop = wq.stop;
-        pthread_mutex_unlock(&wq.lock);
-        if (!stop)
-            usleep(CAPTURE_BATCH_MS * 1000); /* let a batch gather */
-        pthread_mutex_lock(&wq.lock);
-        list = wq.head;
-        wq.head = wq.tail = NULL;
-        wq.queued = 0;
-        stop = wq.stop;
-        pthread_mutex_unlock(&wq.lock);
-        if (list)
-            again = flush(list, stop);
-        if (now_ms() >= next_prune) {
-            struct ep_capture_limits lim = {.retention_s = conf.retention_s,
-                                            .project_max = conf.project_max};
-            struct ep_store *store = current_store();
-            int rc = store ? ep_capture_prune(store, &lim, wall_us(), NULL) : 0;
-
-            if (rc)
-                log_error("cannot apply retention", rc);
-            next_prune = now_ms() + 60000;
-        }
-        if (stop && !list && !again)
-            break;
-    }
-    return NULL;
-}
-
-static void writer_start(void)
-{
-    pthread_mutex_lock(&wq.lock);
-    wq.stop = false;
-    if (!wq.running && pthread_create(&wq.thread, NULL, writer, NULL) == 0)
-        wq.running = true;
-    pthread_mutex_unlock(&wq.lock);
-    if (!wq.running)
-        log_error("cannot start the writer thread; nothing is stored", EP_E_NOMEM);
-}
-
-/* Write what is queued and end the thread. */
-static void writer_stop(void)
-{
-    if (!wq.running)
-        return;
-    pthread_mutex_lock(&wq.lock);
-    wq.stop = true;
-    pthread_cond_signal(&wq.cond);
-    pthread_mutex_unlock(&wq.lock);
-    pthread_join(wq.thread, NULL);
-    wq.running = false;
+    r->path = r->headers = r->body = NULL;
+    r->body_n = r->body_cap = 0;
+    ep_capture_writer_submit(capture_writer, &h);
 }
 
 static void capture_release_request_data(void *data)
@@ -788,7 +498,8 @@ static int capture_check_preview(char *preview_data, int preview_data_len, ci_re
     r->respmod = ci_req_type(req) == ICAP_RESPMOD;
     r->time_us = wall_us();
     icap_client_ip(req, ip, sizeof ip);
-    if ((store = current_store()) == NULL || ip[0] == '\0' || request_target(req, r) != 0)
+    if (capture_writer == NULL || (store = current_store()) == NULL || ip[0] == '\0' ||
+        request_target(req, r) != 0)
         goto skip;
     rc = ep_capture_decide(store, ip, r->host, &verdict, r->project);
     if (rc || verdict != EP_CAPTURE_YES)

@@ -4,10 +4,16 @@
  *
  * For each request squid sends the workspace's IP (X-Client-IP) and the
  * HTTP request headers with a zero-byte preview. The module finds the host
- * the request goes to, asks ep_decide() and answers from the preview
- * handler:
+ * and port the request goes to (the request line: an absolute URI, its
+ * scheme's port when it names none, or a CONNECT authority; else the Host
+ * header), asks the gate and answers from the preview handler:
  *   - allowed: ICAP 204, so squid forwards the request untouched and a
  *     request body never passes through this module;
+ *   - allowed, but the request changes: headers the client sent under our
+ *     names (X-Egress-*) are removed, and X-Egress-Ip-Rule: RULE is added
+ *     when the host is an IP literal an ip: rule of the workspace's
+ *     project names (squid denies internal destinations without it); the
+ *     request comes back (ICAP 200) with its body echoed as it arrives;
  *   - denied, DenyMode header: the request headers come back with
  *     X-Egress-Deny and X-Egress-Reason added and without a body; squid
  *     denies the marked request itself (adapted_http_access) with our
@@ -18,23 +24,28 @@
  *     access; an admin edits the page there, without rebuilding.
  * A body sent with a denied request is read and dropped as it arrives.
  *
- * Intercepted traffic (contrib/squid/egress-intercept.conf) needs nothing
- * else: X-Client-IP is still the workspace (REDIRECT keeps the source), a
- * plain HTTP request names its host in the Host header, and an intercepted
+ * Intercepted traffic (contrib/squid/egress-intercept.conf): X-Client-IP
+ * is still the workspace (REDIRECT keeps the source), and an intercepted
  * TLS connection reaches us once, as squid's "CONNECT <sni>:443" of the
  * step-2 splice (or "CONNECT <address>:443" without SNI, for ip: rules):
  * the step-1 CONNECT is not sent here, so a TLS connection is decided and
- * counted once.
+ * counted once. On the intercepting http_port squid decides on the URL's
+ * host but forwards an absolute-form request to the connection's original
+ * destination, so squid marks those requests with the ICAP header
+ * X-Egress-Intercept (adaptation_meta; an ICAP header, which a workspace
+ * cannot send) and the gate's intercept check applies: not CONNECT, a Host
+ * header, the same host (and port, when the Host header names one) in the
+ * request line and the Host header; else denied (intercept-connect,
+ * intercept-no-host, intercept-host-mismatch).
  *
- * The LMDB store is opened in every child after fork (CI_CMD_CHILD_START)
- * and closed at child stop, after the recorder's last flush.
+ * The decision, the recording, the counters and the store go through the
+ * gate of policy/gate.h, as for egress-acl: the LMDB store is opened in
+ * every child after fork (CI_CMD_CHILD_START) and closed at child stop,
+ * after the recorder's last flush.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <lmdb.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,158 +74,84 @@
 #include "icap/request_line.h"
 #include "policy/decide.h"
 #include "policy/error.h"
+#include "policy/gate.h"
 #include "policy/host.h"
-#include "policy/ratelimit.h"
-#include "policy/recorder.h"
 #include "policy/store.h"
 
-#define EGRESS_DEFAULT_DATABASE "/var/lib/egress-policy"
 #define EGRESS_DEFAULT_HINT                                                                        \
     "Ask your teacher or administrator to add this host to your workspace's whitelist."
 #define EGRESS_HINT_MAX 1024
+/* The ICAP request header squid's adaptation_meta sets on requests of its intercepting port. */
+#define EGRESS_INTERCEPT_HEADER "X-Egress-Intercept"
+/* The echo buffer of an allowed request whose headers change and whose body passes through. */
+#define EGRESS_RING_SIZE 65536
 /* The page templates, under TemplateDir/egress/LANG/ (contrib/c-icap/templates). */
 #define EGRESS_TEMPLATE_SERVICE "egress"
 #define EGRESS_TEMPLATE_HTML    "EGRESS_DENIED"
 #define EGRESS_TEMPLATE_TEXT    "EGRESS_DENIED_TEXT"
 
-/* The module's settings, filled by the egress.* directives. */
-struct egress_conf {
-    char database[PATH_MAX];
-    bool unknown_allow;
+/*
+ * The module's settings, filled by the egress.* directives: the store and
+ * decision options of every program that decides (policy/gate.h, one set
+ * of bounds and defaults, set at init before the directives apply), and
+ * what only this module has.
+ */
+static struct ep_gate_options gate_opts;
+static struct {
     bool deny_page;
-    unsigned flush_ms;
-    unsigned max_readers;
-    size_t map_size;
     char access_hint[EGRESS_HINT_MAX];
-    bool key_filter_off;
-    size_t key_filter_memory;
-};
-
-static struct egress_conf conf = {
-    .database = EGRESS_DEFAULT_DATABASE,
-    .unknown_allow = false,
+} conf = {
     .deny_page = false,
-    .flush_ms = 1000,
-    .max_readers = EP_STORE_DEFAULT_MAX_READERS,
-    .map_size = EP_STORE_DEFAULT_MAP_SIZE,
     .access_hint = EGRESS_DEFAULT_HINT,
-    .key_filter_off = false,
-    .key_filter_memory = EP_STORE_DEFAULT_KEY_FILTER_MEMORY,
 };
 
-/* Per-child state: set at child start, cleared at child stop. */
-static _Atomic(struct ep_store *) egress_store;
-static _Atomic(struct ep_recorder *) egress_recorder;
-static pthread_mutex_t egress_open_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ep_ratelimit egress_open_limit; /* an attempt to open once per FlushInterval */
-static _Atomic int egress_open_error;         /* why the last open failed */
-
-/* Rate limit of store error messages: one per FlushInterval. */
-static struct ep_ratelimit egress_log_limit;
+/*
+ * The gate: made in the master after the configuration (it opens nothing
+ * there), inherited by every child, which opens the store at child start
+ * and closes it at child stop.
+ */
+static struct ep_gate *egress_gate;
 
 static int egress_pool = -1;
-static int stat_allowed = -1, stat_denied = -1, stat_recorded = -1, stat_errors = -1;
-/* Store reader table full (MDB_READERS_FULL): a temporary overload, counted on its own. */
-static int stat_readers_full = -1;
+/* The c-icap stat counter of each gate counter (enum ep_gate_counter), -1 before init. */
+static int stat_ids[EP_GATE_COUNTERS] = {-1, -1, -1, -1, -1};
 
 /* Per-request state, from the object pool egress_pool. */
 struct egress_req {
-    ci_membuf_t *page; /* the 403 body in page mode (the expanded template), NULL otherwise */
-    size_t page_len;   /* bytes of page */
-    size_t page_off;   /* bytes of page already handed to c-icap */
+    ci_membuf_t *page;   /* the 403 body in page mode (the expanded template), NULL otherwise */
+    size_t page_len;     /* bytes of page */
+    size_t page_off;     /* bytes of page already handed to c-icap */
+    ci_ring_buf_t *ring; /* an allowed request's body on its way through, NULL otherwise */
+    bool eof;            /* the whole body arrived */
     /* What the template's %E directives show, while the page is built. */
     bool html;
     const char *host, *workspace, *client, *reason;
 };
 
-static void stat_inc(int id)
+/* The gate's log lines: store errors always, one line per decision at DebugLevel 5. */
+static void gate_log(void *ctx, enum ep_gate_log_kind kind, const char *line)
 {
-    if (id >= 0)
-        ci_stat_uint64_inc(id, 1);
+    ci_debug_printf(kind == EP_GATE_LOG_ERROR ? 1 : 5, "egress: %s\n", line);
 }
 
-/*
- * Log a store problem at most once per FlushInterval: a broken store fails
- * every request, and one line per request would bury the log. The line
- * says how many similar errors were left out since the last one.
- */
-static void log_store_error(const char *what, int err)
+static void gate_count(void *ctx, enum ep_gate_counter counter)
 {
-    unsigned long left_out;
-
-    stat_inc(stat_errors);
-    if (err == MDB_READERS_FULL)
-        stat_inc(stat_readers_full);
-    if (ep_ratelimit_pass(&egress_log_limit, conf.flush_ms, &left_out))
-        ci_debug_printf(1, "egress: %s (store %s): %s (%lu similar errors not logged)\n", what,
-                        conf.database, ep_strerror(err), left_out);
-}
-
-/* Open the store and start the recorder in this process (see current_store()). */
-static int open_store(void)
-{
-    struct ep_store_options opts = {
-        .map_size = conf.map_size,
-        .no_key_filter = conf.key_filter_off,
-        .key_filter_memory = conf.key_filter_memory,
-        .max_readers = conf.max_readers,
-        .read_only = false,
-    };
-    struct ep_store *store = NULL;
-    struct ep_recorder *rec = NULL;
-    int rc = 0;
-
-    pthread_mutex_lock(&egress_open_lock);
-    if (atomic_load(&egress_store) != NULL)
-        goto out;
-    rc = ep_store_open(conf.database, &opts, &store);
-    if (rc != 0)
-        goto out;
-    rc = ep_recorder_new(store, conf.flush_ms, &rec);
-    if (rc != 0)
-        goto out;
-    atomic_store(&egress_recorder, rec);
-    atomic_store(&egress_store, store);
-    store = NULL;
-out:
-    pthread_mutex_unlock(&egress_open_lock);
-    ep_store_close(store);
-    return rc;
-}
-
-/*
- * The store of this child, opened when it is not open yet: at child start
- * and, when that failed, again from a request at most once per
- * FlushInterval, so a store that appears later (or recovers) is picked up
- * without a restart.
- */
-static struct ep_store *current_store(void)
-{
-    struct ep_store *store = atomic_load(&egress_store);
-    int rc;
-
-    if (store != NULL || !ep_ratelimit_pass(&egress_open_limit, conf.flush_ms, NULL))
-        return store;
-    rc = open_store();
-    if (rc != 0)
-        atomic_store(&egress_open_error, rc);
-    return atomic_load(&egress_store);
+    if (stat_ids[counter] >= 0)
+        ci_stat_uint64_inc(stat_ids[counter], 1);
 }
 
 static void child_start(const char *name, int type, void *data)
 {
-    if (current_store() == NULL)
-        log_store_error("cannot open the store at child start", atomic_load(&egress_open_error));
+    struct ep_store *store;
+
+    if (egress_gate != NULL)
+        ep_gate_store(egress_gate, "cannot open the store at child start", &store);
 }
 
-/* Child stop: the worker threads are gone; flush what is pending and close. */
+/* Child stop: the worker threads are gone; the recorder's last flush, then close. */
 static void child_stop(const char *name, int type, void *data)
 {
-    struct ep_recorder *rec = atomic_exchange(&egress_recorder, NULL);
-    struct ep_store *store = atomic_exchange(&egress_store, NULL);
-
-    ep_recorder_free(rec);
-    ep_store_close(store);
+    ep_gate_close(egress_gate);
 }
 
 /* --- configuration ------------------------------------------------------ */
@@ -231,23 +168,12 @@ static bool one_value(const char *directive, const char **argv)
 
 static int cfg_database(const char *directive, const char **argv, void *setdata)
 {
-    return icap_directive_path("egress", directive, argv, conf.database, sizeof conf.database);
+    return icap_directive_gate("egress", directive, argv, &gate_opts, EP_GATE_OPT_DATABASE);
 }
 
 static int cfg_unknown_client(const char *directive, const char **argv, void *setdata)
 {
-    if (!one_value(directive, argv))
-        return 0;
-    if (strcmp(argv[0], "deny") == 0)
-        conf.unknown_allow = false;
-    else if (strcmp(argv[0], "allow") == 0)
-        conf.unknown_allow = true;
-    else {
-        ci_debug_printf(1, "egress: egress.%s must be deny or allow, not '%s'\n", directive,
-                        argv[0]);
-        return 0;
-    }
-    return 1;
+    return icap_directive_gate("egress", directive, argv, &gate_opts, EP_GATE_OPT_UNKNOWN_CLIENT);
 }
 
 static int cfg_deny_mode(const char *directive, const char **argv, void *setdata)
@@ -268,52 +194,28 @@ static int cfg_deny_mode(const char *directive, const char **argv, void *setdata
 
 static int cfg_flush_interval(const char *directive, const char **argv, void *setdata)
 {
-    uint64_t ms;
-
-    if (!icap_directive_duration("egress", directive, argv, 1000, 10, 3600 * 1000, &ms))
-        return 0;
-    conf.flush_ms = (unsigned)ms;
-    return 1;
+    return icap_directive_gate("egress", directive, argv, &gate_opts, EP_GATE_OPT_INTERVAL);
 }
 
 static int cfg_max_readers(const char *directive, const char **argv, void *setdata)
 {
-    return icap_directive_count("egress", directive, argv, 1, 1000000, &conf.max_readers);
+    return icap_directive_gate("egress", directive, argv, &gate_opts, EP_GATE_OPT_MAX_READERS);
 }
 
 static int cfg_map_size(const char *directive, const char **argv, void *setdata)
 {
-    uint64_t n;
-
-    if (!icap_directive_size("egress", directive, argv, 1u << 20, SIZE_MAX, &n))
-        return 0;
-    conf.map_size = (size_t)n;
-    return 1;
+    return icap_directive_gate("egress", directive, argv, &gate_opts, EP_GATE_OPT_MAP_SIZE);
 }
 
 static int cfg_key_filter(const char *directive, const char **argv, void *setdata)
 {
-    if (!one_value(directive, argv))
-        return 0;
-    if (strcmp(argv[0], "on") == 0) {
-        conf.key_filter_off = false;
-    } else if (strcmp(argv[0], "off") == 0) {
-        conf.key_filter_off = true;
-    } else {
-        ci_debug_printf(1, "egress: egress.%s must be on or off, not '%s'\n", directive, argv[0]);
-        return 0;
-    }
-    return 1;
+    return icap_directive_gate("egress", directive, argv, &gate_opts, EP_GATE_OPT_KEY_FILTER);
 }
 
 static int cfg_key_filter_memory(const char *directive, const char **argv, void *setdata)
 {
-    uint64_t n;
-
-    if (!icap_directive_size("egress", directive, argv, 64u << 10, (uint64_t)4 << 30, &n))
-        return 0;
-    conf.key_filter_memory = (size_t)n;
-    return 1;
+    return icap_directive_gate("egress", directive, argv, &gate_opts,
+                               EP_GATE_OPT_KEY_FILTER_MEMORY);
 }
 
 /* The hint is free text: c-icap splits it into words, so join them again. */
@@ -379,36 +281,55 @@ static int egress_init_service(ci_service_xdata_t *srv_xdata, struct ci_server_c
         ci_debug_printf(1, "egress: cannot register the request pool\n");
         return CI_ERROR;
     }
-    stat_allowed = ci_stat_entry_register("egress allowed", STAT_INT64_T, "Service egress");
-    stat_denied = ci_stat_entry_register("egress denied", STAT_INT64_T, "Service egress");
-    stat_recorded = ci_stat_entry_register("egress recorded", STAT_INT64_T, "Service egress");
-    stat_errors = ci_stat_entry_register("egress errors", STAT_INT64_T, "Service egress");
-    stat_readers_full =
+    stat_ids[EP_GATE_ALLOWED] =
+        ci_stat_entry_register("egress allowed", STAT_INT64_T, "Service egress");
+    stat_ids[EP_GATE_DENIED] =
+        ci_stat_entry_register("egress denied", STAT_INT64_T, "Service egress");
+    stat_ids[EP_GATE_RECORDED] =
+        ci_stat_entry_register("egress recorded", STAT_INT64_T, "Service egress");
+    stat_ids[EP_GATE_ERRORS] =
+        ci_stat_entry_register("egress errors", STAT_INT64_T, "Service egress");
+    stat_ids[EP_GATE_READERS_FULL] =
         ci_stat_entry_register("egress readers full", STAT_INT64_T, "Service egress");
 
+    /* The defaults, before the egress.* directives that follow the Service line. */
+    ep_gate_options_default(&gate_opts);
     ci_command_register_action("egress_child_start", CI_CMD_CHILD_START, NULL, child_start);
     ci_command_register_action("egress_child_stop", CI_CMD_CHILD_STOP, NULL, child_stop);
     return CI_OK;
 }
 
-/* Once in the master after the configuration: say what was configured. */
+/*
+ * Once in the master after the configuration: say what was configured and
+ * make the gate (which opens nothing before the children do).
+ */
 static int egress_post_init_service(ci_service_xdata_t *srv_xdata,
                                     struct ci_server_conf *server_conf)
 {
+    struct ep_gate_hooks hooks = {.log = gate_log, .count = gate_count, .ctx = NULL};
     long threads = (long)server_conf->MAX_SERVERS * server_conf->THREADS_PER_CHILD;
+    int rc;
 
     ci_debug_printf(1,
                     "egress: store %s, unknown clients %s, deny mode %s, flush every %u ms, "
                     "%u reader slots, key filters %s (at most %zu bytes a child)\n",
-                    conf.database, conf.unknown_allow ? "allowed" : "denied",
-                    conf.deny_page ? "page" : "header", conf.flush_ms, conf.max_readers,
-                    conf.key_filter_off ? "off" : "on",
-                    conf.key_filter_off ? (size_t)0 : conf.key_filter_memory);
-    if (threads > (long)conf.max_readers)
+                    gate_opts.database, gate_opts.unknown_allow ? "allowed" : "denied",
+                    conf.deny_page ? "page" : "header", gate_opts.interval_ms,
+                    gate_opts.max_readers, gate_opts.no_key_filter ? "off" : "on",
+                    gate_opts.no_key_filter ? (size_t)0 : gate_opts.key_filter_memory);
+    if (threads > (long)gate_opts.max_readers)
         ci_debug_printf(1,
                         "egress: warning: MaxServers x ThreadsPerChild = %ld is more than "
                         "egress.MaxReaders %u; busy children will fail with MDB_READERS_FULL\n",
-                        threads, conf.max_readers);
+                        threads, gate_opts.max_readers);
+    gate_opts.record = true;
+    gate_opts.log_decisions = CI_DEBUG_LEVEL >= 5;
+    ep_gate_free(egress_gate);
+    rc = ep_gate_new(&gate_opts, &hooks, &egress_gate);
+    if (rc != 0) {
+        ci_debug_printf(1, "egress: cannot set up: %s\n", ep_strerror(rc));
+        return CI_ERROR;
+    }
     return CI_OK;
 }
 
@@ -417,6 +338,8 @@ static void egress_close_service(void)
     if (egress_pool >= 0)
         ci_object_pool_unregister(egress_pool);
     egress_pool = -1;
+    ep_gate_free(egress_gate);
+    egress_gate = NULL;
 }
 
 static void *egress_init_request_data(ci_request_t *req)
@@ -436,6 +359,8 @@ static void egress_release_request_data(void *data)
         return;
     if (r->page != NULL)
         ci_membuf_free(r->page);
+    if (r->ring != NULL)
+        ci_ring_buf_destroy(r->ring);
     ci_object_pool_free(r);
 }
 
@@ -450,15 +375,77 @@ static bool header_is(const char *line, const char *name)
 }
 
 /*
- * Denied in header mode: the request goes back with X-Egress-Deny and
- * X-Egress-Reason added and without a body (a body squid sends after our
- * 100 Continue is read and dropped by egress_io()). The header list is
- * rebuilt rather than edited in place: the body's framing headers go, and
- * so do headers a client sent under our names.
+ * An X-Egress-* header: our names. squid's snippets match on them
+ * (X-Egress-Deny, X-Egress-Ip-Rule) and log them (X-Egress-Reason), so one
+ * a client sent never reaches squid: it could deny its own request, forge
+ * a reason, or open an internal destination.
  */
-static int mark_denied(ci_request_t *req, const char *reason, const char *host, const char *project)
+static bool header_is_ours(const char *line)
 {
-    char line[EP_HOST_BUFSZ + EP_IP_MAX + 128];
+    return strncasecmp(line, "X-Egress-", 9) == 0;
+}
+
+/* Whether the request carries a header under our names. */
+static bool has_our_headers(ci_request_t *req)
+{
+    ci_headers_list_t *h = ci_http_request_headers(req);
+
+    for (int i = 0; h != NULL && i < h->used; i++)
+        if (header_is_ours(h->headers[i]))
+            return true;
+    return false;
+}
+
+/*
+ * Allowed, but the request changes on its way to squid: every header
+ * under our names goes, and X-Egress-Ip-Rule names the ip: rule of the
+ * workspace's project that covers the address when @p ip_rule is not ""
+ * (squid opens an internal destination only for it). A body passes
+ * through as it comes (egress_io()).
+ */
+static int mark_allowed(ci_request_t *req, struct egress_req *r, const char *ip_rule)
+{
+    ci_headers_list_t *h = ci_http_request_headers(req);
+    char line[EP_RULE_BUFSZ + 32], name[128];
+
+    if (h == NULL)
+        return CI_ERROR;
+    for (int i = 0; i < h->used;) {
+        size_t n = strcspn(h->headers[i], ":");
+
+        if (!header_is_ours(h->headers[i]) || n >= sizeof name) {
+            i++;
+            continue;
+        }
+        snprintf(name, sizeof name, "%.*s", (int)n, h->headers[i]);
+        if (!ci_headers_remove(h, name))
+            return CI_ERROR;
+    }
+    if (ip_rule[0] != '\0') {
+        snprintf(line, sizeof line, "X-Egress-Ip-Rule: %s", ip_rule);
+        if (ci_headers_add(h, line) == NULL)
+            return CI_ERROR;
+    }
+    if (!ci_req_hasbody(req))
+        return CI_MOD_CONTINUE;
+    r->ring = ci_ring_buf_new(EGRESS_RING_SIZE);
+    if (r->ring == NULL)
+        return CI_ERROR;
+    ci_req_unlock_data(req);
+    return CI_MOD_CONTINUE;
+}
+
+/*
+ * Denied in header mode: the request goes back with X-Egress-Deny and
+ * X-Egress-Reason (the gate's reason @p text) added and without a body (a
+ * body squid sends after our 100 Continue is read and dropped by
+ * egress_io()). The header list is rebuilt rather than edited in place:
+ * the body's framing headers go, and so do headers a client sent under
+ * our names.
+ */
+static int mark_denied(ci_request_t *req, const char *text)
+{
+    char line[EP_GATE_TEXT_BUFSZ + 32];
     ci_headers_list_t *orig = ci_http_request_headers(req);
     ci_headers_list_t *copy = ci_headers_create();
     ci_headers_list_t *now;
@@ -469,14 +456,14 @@ static int mark_denied(ci_request_t *req, const char *reason, const char *host, 
     for (int i = 0; i < orig->used; i++) {
         const char *h = orig->headers[i];
         if (header_is(h, "Content-Length") || header_is(h, "Transfer-Encoding") ||
-            header_is(h, "X-Egress-Deny") || header_is(h, "X-Egress-Reason"))
+            header_is_ours(h))
             continue;
         if (ci_headers_add(copy, h) == NULL)
             goto out;
     }
     if (ci_headers_add(copy, "X-Egress-Deny: 1") == NULL)
         goto out;
-    snprintf(line, sizeof line, "X-Egress-Reason: %s; host=%s; project=%s", reason, host, project);
+    snprintf(line, sizeof line, "X-Egress-Reason: %s", text);
     if (ci_headers_add(copy, line) == NULL)
         goto out;
     ci_http_request_create(req, 0);
@@ -576,7 +563,8 @@ static struct ci_fmt_entry egress_format_table[] = {
     {"%EH", "The blocked host", fmt_host},
     {"%EW", "The workspace: its project, or unknown", fmt_workspace},
     {"%EI", "The workspace's address (X-Client-IP), or none", fmt_client},
-    {"%ER", "Why: not-whitelisted, unknown-client, store-error or bad-host", fmt_reason},
+    {"%ER", "Why: not-whitelisted, unknown-client, store-error, bad-host or intercept-*",
+     fmt_reason},
     {"%EA", "egress.AccessHint", fmt_hint},
     {"%EU", "The request's URL", fmt_url},
     {NULL, NULL, NULL},
@@ -590,18 +578,17 @@ static struct ci_fmt_entry egress_format_table[] = {
  * missing template still gives the 403, with c-icap's note naming the
  * file it looked for.
  */
-static int answer_page(ci_request_t *req, struct egress_req *r, const char *reason,
-                       const char *host, const char *workspace, const char *client,
-                       const char *project)
+static int answer_page(ci_request_t *req, struct egress_req *r, const struct ep_gate_result *res,
+                       const char *workspace, const char *client)
 {
     const char *accept = ci_http_request_get_header(req, "Accept");
-    char line[EP_HOST_BUFSZ + EP_IP_MAX + 128];
+    char line[EP_GATE_TEXT_BUFSZ + 32];
 
     r->html = accept != NULL && strstr(accept, "text/html") != NULL;
-    r->host = host;
+    r->host = res->host;
     r->workspace = workspace;
     r->client = client;
-    r->reason = reason;
+    r->reason = res->reason;
     r->page = ci_txt_template_build_content(req, EGRESS_TEMPLATE_SERVICE,
                                             r->html ? EGRESS_TEMPLATE_HTML : EGRESS_TEMPLATE_TEXT,
                                             egress_format_table);
@@ -622,88 +609,76 @@ static int answer_page(ci_request_t *req, struct egress_req *r, const char *reas
     ci_http_response_add_header(req, "Cache-Control: no-store");
     snprintf(line, sizeof line, "Content-Length: %zu", r->page_len);
     ci_http_response_add_header(req, line);
-    snprintf(line, sizeof line, "X-Egress-Reason: %s; host=%s; project=%s", reason, host, project);
+    snprintf(line, sizeof line, "X-Egress-Reason: %s", res->text);
     ci_http_response_add_header(req, line);
     return CI_OK;
 }
 
 /*
- * The whole decision happens here, on the headers, before any body byte:
- * an allowed request gets 204 straight away; a denied one is rewritten
- * (header or page mode) and c-icap then sends 100 Continue for a body.
+ * The whole decision happens here, on the headers, before any body byte,
+ * through the gate: an allowed request gets 204 straight away, unless it
+ * must change (mark_allowed()); a denied one is rewritten (header or page
+ * mode) and c-icap then sends 100 Continue for a body. A request squid
+ * marks as from its intercepting port (EGRESS_INTERCEPT_HEADER, an ICAP
+ * header a workspace cannot send) gets the gate's intercept check: the
+ * request line's host against the Host header.
  */
 static int egress_check_preview(char *preview_data, int preview_data_len, ci_request_t *req)
 {
     struct egress_req *r = ci_service_data(req);
-    char host[EP_HOST_BUFSZ], ip[EP_IP_MAX + 1], method[16];
+    char host[EP_HOST_BUFSZ], ip[EP_IP_MAX + 1], method[16] = "";
+    char ip_rule[EP_RULE_BUFSZ] = "";
+    struct ep_gate_request gr;
+    struct ep_gate_result res, ipr;
+    enum ep_host_kind kind = EP_HOST_NAME;
     const char *target;
     size_t target_len;
-    struct ep_decision d;
-    struct ep_request er;
-    struct ep_store *store;
-    struct ep_recorder *rec;
-    char workspace[EP_IP_MAX + 32];
-    const char *reason;
     int port = 0, rc;
 
-    if (r == NULL)
+    if (r == NULL || egress_gate == NULL)
         return CI_ERROR;
     icap_client_ip(req, ip, sizeof ip);
-    memset(&d, 0, sizeof d);
     rc = icap_request_line(req, method, sizeof method, &target, &target_len);
     if (rc == 0)
-        rc = icap_request_host(req, target, target_len, host, &port);
-    if (rc != 0) {
-        /* No host squid could have meant: nothing to decide on, so fail closed. */
-        snprintf(host, sizeof host, "%s", "invalid");
-        d.verdict = EP_VERDICT_DENY;
-        reason = "bad-host";
-    } else if ((store = current_store()) == NULL) {
-        log_store_error("cannot open the store, request denied", atomic_load(&egress_open_error));
-        d.verdict = EP_VERDICT_DENY;
-        reason = ep_reason_name(EP_REASON_STORE_ERROR);
-    } else {
-        er.client_ip = ip[0] ? ip : NULL;
-        er.host = host;
-        er.method = method;
-        er.port = port;
-        rc = ep_decide(store, &er, conf.unknown_allow ? EP_DECIDE_ALLOW_UNKNOWN : 0, &d);
-        if (rc != 0)
-            log_store_error("decision fell back", rc);
-        reason = ep_reason_name(d.reason);
-        if (d.record && (rec = atomic_load(&egress_recorder)) != NULL) {
-            rc = ep_recorder_note(rec, d.project_id, host, d.verdict);
-            if (rc == 0)
-                stat_inc(stat_recorded);
-            else
-                log_store_error("recording a new host failed (kept for the next flush)", rc);
-        }
-    }
+        rc = icap_request_host(req, target, target_len, host, &port, &kind);
+    memset(&gr, 0, sizeof gr);
+    gr.client_ip = ip;
+    gr.method = method;
+    gr.host = rc == 0 ? host : NULL;
+    gr.port = port;
+    gr.intercept = ci_headers_value(req->request_header, EGRESS_INTERCEPT_HEADER) != NULL;
+    gr.host_header = ci_http_request_get_header(req, "Host");
+    ep_gate_decide(egress_gate, &gr, &res);
 
-    if (d.verdict == EP_VERDICT_ALLOW) {
-        stat_inc(stat_allowed);
-        return CI_MOD_ALLOW204;
+    if (res.verdict == EP_VERDICT_ALLOW) {
+        if (gr.host != NULL && kind != EP_HOST_NAME &&
+            ep_gate_ip_rule(egress_gate, &gr, &ipr) == 0 && ipr.verdict == EP_VERDICT_ALLOW)
+            memcpy(ip_rule, ipr.rule, sizeof ip_rule);
+        if (ip_rule[0] == '\0' && !has_our_headers(req))
+            return CI_MOD_ALLOW204;
+        return mark_allowed(req, r, ip_rule);
     }
-    stat_inc(stat_denied);
-    snprintf(workspace, sizeof workspace, "%s", d.project_id[0] ? d.project_id : "unknown");
-    ci_debug_printf(5, "egress: deny %s %s for %s at %s (%s)\n", method, host, workspace,
-                    ip[0] ? ip : "no client IP", reason);
     if (conf.deny_page)
-        rc = answer_page(req, r, reason, host, workspace, ip[0] ? ip : "none",
-                         d.project_id[0] ? d.project_id : "-");
+        rc = answer_page(req, r, &res, res.project_id[0] ? res.project_id : "unknown",
+                         ip[0] ? ip : "none");
     else
-        rc = mark_denied(req, reason, host, d.project_id[0] ? d.project_id : "-");
+        rc = mark_denied(req, res.text);
     return rc == CI_OK ? CI_MOD_CONTINUE : CI_ERROR;
 }
 
 static int egress_end_of_data(ci_request_t *req)
 {
+    struct egress_req *r = ci_service_data(req);
+
+    if (r != NULL)
+        r->eof = true;
     ci_req_unlock_data(req);
     return CI_MOD_DONE;
 }
 
 /*
- * Body data of a denied request: what squid sends is dropped (consumed
+ * Body data. Of an allowed request whose headers changed: echoed as it
+ * comes. Of a denied request: what squid sends is dropped (consumed
  * without keeping it); what goes back is the 403 page in page mode and
  * nothing in header mode.
  */
@@ -711,6 +686,19 @@ static int egress_io(char *wbuf, int *wlen, char *rbuf, int *rlen, int iseof, ci
 {
     struct egress_req *r = ci_service_data(req);
 
+    if (r != NULL && r->ring != NULL) {
+        if (rbuf != NULL && rlen != NULL) {
+            *rlen = ci_ring_buf_write(r->ring, rbuf, *rlen);
+            if (*rlen < 0)
+                return CI_ERROR;
+        }
+        if (wbuf != NULL && wlen != NULL) {
+            *wlen = ci_ring_buf_read(r->ring, wbuf, *wlen);
+            if (*wlen == 0 && r->eof)
+                *wlen = CI_EOF;
+        }
+        return CI_OK;
+    }
     if (wbuf != NULL && wlen != NULL && *wlen > 0) {
         size_t left = r != NULL && r->page != NULL ? r->page_len - r->page_off : 0;
 

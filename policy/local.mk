@@ -14,14 +14,18 @@ policy_libpolicy_la_SOURCES = \
 	policy/store_match.c policy/store_internal.h \
 	policy/decide.c policy/decide.h \
 	policy/recorder.c policy/recorder.h \
+	policy/gate.c policy/gate.h \
 	policy/capture_store.c policy/capture_store.h
 policy_libpolicy_la_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(PCRE2_CFLAGS) $(IDN2_CFLAGS) $(PSL_CFLAGS)
 policy_libpolicy_la_LIBADD = $(LMDB_LIBS) $(PCRE2_LIBS) $(IDN2_LIBS) $(PSL_LIBS) $(PTHREAD_LIBS)
 EXTRA_DIST += policy/README.md
 
-# The capture's parsers (jansson, zlib, libbrotli): apart from libpolicy so
-# the policy core keeps its short list of dependencies.
+# The capture's parsers (jansson, zlib, libbrotli) and its batch writer,
+# which parses what it stores: apart from libpolicy so the policy core
+# keeps its short list of dependencies.
 noinst_LTLIBRARIES += policy/libcapture.la
-policy_libcapture_la_SOURCES = policy/capture_parse.c policy/capture_parse.h
-policy_libcapture_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(ZLIB_CFLAGS) $(BROTLIDEC_CFLAGS)
-policy_libcapture_la_LIBADD = $(JANSSON_LIBS) $(ZLIB_LIBS) $(BROTLIDEC_LIBS)
+policy_libcapture_la_SOURCES = policy/capture_parse.c policy/capture_parse.h \
+	policy/capture_writer.c policy/capture_writer.h
+policy_libcapture_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(ZLIB_CFLAGS) $(BROTLIDEC_CFLAGS) \
+	$(LMDB_CFLAGS)
+policy_libcapture_la_LIBADD = $(JANSSON_LIBS) $(ZLIB_LIBS) $(BROTLIDEC_LIBS) $(PTHREAD_LIBS)

@@ -2,8 +2,8 @@
  * @file ratelimit.h
  * @brief At most one event per interval, and a count of the others.
  *
- * egress-acl and the two c-icap services use it twice each: to try again
- * to open a store that did not open (at most once per interval, so a
+ * The gate (gate.h) of egress-acl and the two c-icap services uses it
+ * twice: to try again to open a store that did not open (at most once per interval, so a
  * missing store is picked up without a restart and without an attempt per
  * request) and to log store errors (one line per interval, saying how many
  * similar ones were left out, so a broken store does not bury the log).

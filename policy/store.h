@@ -162,6 +162,20 @@ struct ep_store;
 #define EP_STORE_DEFAULT_MAX_READERS 512
 /** Memory of a handle's key filters together (1.25 MB is one of 1,000,000 rules). */
 #define EP_STORE_DEFAULT_KEY_FILTER_MEMORY ((size_t)16 << 20) /**< 16 MiB */
+#define EP_STORE_DEFAULT_DIR               "/var/lib/egress-policy"
+/** @} */
+
+/**
+ * @name Bounds of the store's options
+ * The one set every program offers its users (policy/gate.h parses them
+ * for the programs that decide).
+ */
+/** @{ */
+#define EP_STORE_MAX_READERS_MIN       16u
+#define EP_STORE_MAX_READERS_MAX       (1u << 20)
+#define EP_STORE_MAP_SIZE_MIN          ((size_t)1 << 20)   /**< 1 MiB; the most is SIZE_MAX */
+#define EP_STORE_KEY_FILTER_MEMORY_MIN ((size_t)64 << 10)  /**< 64 KiB */
+#define EP_STORE_KEY_FILTER_MEMORY_MAX ((uint64_t)4 << 30) /**< 4 GiB */
 /** @} */
 
 struct ep_store_options {

@@ -1,8 +1,9 @@
 #!/bin/sh
 # The helper fed directly, as squid would and as squid never should: channel
 # ids, answers and their fields, malformed and huge lines, odd channel ids,
-# empty, IDN and percent-escaped hosts, norecord, a missing store, bad
-# options, the bump mode (the ssl_bump question of LLM capture, a mode
+# empty, IDN and percent-escaped hosts, norecord, the port field, the
+# intercept check, the iprule question, a missing store, bad options, the
+# bump mode (the ssl_bump question of LLM capture, a mode
 # switch seen by a running helper), and the two ways it ends (stdin
 # closed, SIGTERM) with every count written to the store before exit.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -214,9 +215,93 @@ expect_match "store missing: denied with store-error" "$out" '^1 ERR tag=store-e
 expect_match "store missing: a logging workspace is denied too (nothing decided)" "$out" '^2 ERR tag=store-error'
 expect_match "store missing: the log names the store" "$(cat "$DIR/err")" "cannot open the store.*$DIR/missing"
 
+# The port field (--format ...,port: squid's %>rP): read after HOST, handed
+# to the decision (the log line shows it), "-" unknown; the old
+# three-field line is still the default format.
+P="--format client,method,host,port"
+out=$(printf '%s\n' '70 127.0.0.2 GET exact.test 8080' '71 127.0.0.2 CONNECT evil.test 443 norecord' \
+    '72 127.0.0.2 GET exact.test -' '73 127.0.0.2 GET exact.test 99999' '74 127.0.0.2 GET exact.test 8o' \
+    '75 127.0.0.2 GET exact.test' '76 127.0.0.2 GET exact.test 0' | helper $P --log-decisions)
+expect_match "port: OK, the same answer as without it" "$out" '^70 OK tag=rule log="rule; host=exact\.test; project=ws-a; rule=exact\.test"$'
+expect_match "port: a word still follows it" "$out" '^71 ERR tag=not-whitelisted'
+expect_match "port '-': unknown, decided" "$out" '^72 OK tag=rule'
+expect_match "port out of range: bad-request" "$out" '^73 ERR tag=bad-request'
+expect_match "port not a number: bad-request" "$out" '^74 ERR tag=bad-request'
+expect_match "port missing from a line of this format: bad-request" "$out" '^75 ERR tag=bad-request'
+expect_match "port 0: unknown, decided" "$out" '^76 OK tag=rule'
+expect_match "port: reaches the decision (its log line)" "$(cat "$DIR/err")" \
+    'egress-acl: allow GET exact\.test:8080 from 127\.0\.0\.2: rule; host=exact\.test;'
+expect_match "port: CONNECT's port" "$(cat "$DIR/err")" 'egress-acl: deny CONNECT evil\.test:443 from'
+expect_match "port unknown: no port in the log line" "$(cat "$DIR/err")" 'egress-acl: allow GET exact\.test from'
+
+# --intercept (the helper of squid's intercepting http_port): the Host
+# header field (%{Host}>h) must name the request's host (and port, when it
+# names one); CONNECT and a missing Host header are denied.
+I="--format client,method,host,port,host-header"
+lines=('80 127.0.0.2 GET exact.test 80 exact.test' '81 127.0.0.2 GET exact.test 80 -'
+    '82 127.0.0.2 GET exact.test 80 evil.test' '83 127.0.0.2 GET exact.test 80 exact.test%3A8080'
+    '84 127.0.0.2 GET exact.test 80 exact.test%3A80' '85 127.0.0.2 GET exact.test 80 EXACT.Test.'
+    '86 127.0.0.2 CONNECT exact.test 443 exact.test%3A443' '87 127.0.0.2 GET exact.test 80 bad..host'
+    '88 127.0.0.2 GET exact.test 80 exact.test.evil.test' '89 127.0.0.4 GET any.test 80 other.test'
+    '90 127.0.0.2 GET evil.test 80 evil.test' '91 127.0.0.2 GET exact.test 80 exact.test%00.x')
+out=$(printf '%s\n' "${lines[@]}" | helper $I --intercept)
+expect_match "intercept: Host header of the request's host: decided as usual" "$out" '^80 OK tag=rule log="rule; host=exact\.test; project=ws-a; rule=exact\.test"$'
+expect_match "intercept: no Host header: denied" "$out" \
+    '^81 ERR tag=intercept-no-host log="intercept-no-host; host=exact\.test; project=ws-a"'
+expect_match "intercept: another host in the Host header: denied" "$out" \
+    '^82 ERR tag=intercept-host-mismatch log="intercept-host-mismatch; host=exact\.test; project=ws-a"'
+expect_match "intercept: another port in the Host header: denied" "$out" '^83 ERR tag=intercept-host-mismatch'
+expect_match "intercept: the same port in the Host header: decided" "$out" '^84 OK tag=rule'
+expect_match "intercept: the Host header normalised (case, trailing dot)" "$out" '^85 OK tag=rule'
+expect_match "intercept: CONNECT is denied, even to a listed host" "$out" '^86 ERR tag=intercept-connect'
+expect_match "intercept: an unreadable Host header: denied" "$out" '^87 ERR tag=intercept-host-mismatch'
+expect_match "intercept: a look-alike Host header: denied" "$out" '^88 ERR tag=intercept-host-mismatch'
+expect_match "intercept: a logging workspace is denied too" "$out" \
+    '^89 ERR tag=intercept-host-mismatch log="intercept-host-mismatch; host=any\.test; project=ws-log"'
+expect_match "intercept: a matching Host header does not open an unlisted host" "$out" '^90 ERR tag=not-whitelisted'
+expect_match "intercept: NUL in the Host header: bad-request" "$out" '^91 ERR tag=bad-request'
+expect_eq "intercept: one answer per line" "$(echo "$out" | wc -l)" "${#lines[@]}"
+expect_eq "intercept: the denial is recorded as denied" "$(seen ws-log any.test)" "1/0/1"
+# The same lines without --intercept: the Host header field is read and not checked.
+out=$(printf '%s\n' "${lines[@]}" | helper $I)
+expect_match "without --intercept: no Host header is fine" "$out" '^81 OK tag=rule'
+expect_match "without --intercept: another host in the Host header is fine" "$out" '^82 OK tag=rule'
+expect_match "without --intercept: CONNECT is fine" "$out" '^86 OK tag=rule'
+
+# iprule: does an ip: rule of the client's project (profile or base
+# domains, any mode) name this address? Never recorded.
+st add-rule course1 ip:10.9.8.7
+st add-rule @base ip:10.5.5.5
+st add-rule default ip:10.1.1.1
+out=$(printf '%s\n' '100 127.0.0.2 GET 10.9.8.7 iprule' '101 127.0.0.2 GET 10.9.8.8 iprule' \
+    '102 127.0.0.2 GET exact.test iprule' '103 127.0.0.9 GET 10.9.8.7 iprule' \
+    '104 127.0.0.4 GET 10.1.1.1 iprule' '105 127.0.0.4 GET 10.9.8.7 iprule' \
+    '106 127.0.0.2 GET 10.5.5.5 iprule' '107 127.0.0.2 CONNECT 10.9.8.7%3A443 iprule' \
+    '108 127.0.0.2 GET 10.9.8.7 iprule bump' '109 - GET 10.9.8.7 iprule' '110 127.0.0.2 GET - iprule' \
+    '111 127.0.0.2 GET 10.9.8.7 norecord iprule' | helper)
+expect_match "iprule: the profile's ip: rule: OK, naming it" "$out" \
+    '^100 OK tag=ip-rule log="ip-rule; host=10\.9\.8\.7; project=ws-a; rule=ip:10\.9\.8\.7"$'
+expect_match "iprule: an address no rule names: ERR" "$out" \
+    '^101 ERR tag=no-ip-rule log="no-ip-rule; host=10\.9\.8\.8; project=ws-a"'
+expect_match "iprule: a name: ERR" "$out" '^102 ERR tag=not-ip'
+expect_match "iprule: an unknown client: ERR" "$out" '^103 ERR tag=unknown-client'
+expect_match "iprule: a logging workspace's own ip: rule: OK" "$out" '^104 OK tag=ip-rule .*project=ws-log; rule=ip:10\.1\.1\.1"$'
+expect_match "iprule: another project's ip: rule: ERR" "$out" '^105 ERR tag=no-ip-rule'
+expect_match "iprule: a base ip: rule: OK" "$out" '^106 OK tag=ip-rule .*rule=ip:10\.5\.5\.5"$'
+expect_match "iprule: a port in the host field is dropped" "$out" '^107 OK tag=ip-rule'
+expect_match "iprule with bump: bad-request" "$out" '^108 ERR tag=bad-request'
+expect_match "iprule: no client: ERR" "$out" '^109 ERR tag=unknown-client'
+expect_match "iprule: no host: ERR" "$out" '^110 ERR tag=bad-host'
+expect_match "iprule: with norecord too" "$out" '^111 OK tag=ip-rule'
+expect_eq "iprule: nothing recorded" "$("$STORECTL" "$STORE" seen ws-a | grep -c '^10\.')" 0
+expect_eq "iprule: nothing recorded for the logging workspace" "$(seen ws-log 10.1.1.1)" ""
+
 # Options.
 for bad in "--database relative" "--unknown-client maybe" "--flush-interval 5ms" \
-    "--flush-interval soon" "--max-readers 0" "--map-size 10" "--bogus" "extra"; do
+    "--flush-interval soon" "--max-readers 0" "--max-readers 15" "--map-size 10" \
+    "--key-filter maybe" "--key-filter-memory 1K" "--format client,host" \
+    "--format client,method,host,colour" "--format client,method,host,port,port" \
+    "--intercept" "--bogus" "extra"; do
     # shellcheck disable=SC2086
     msg=$("$HELPER" $bad </dev/null 2>&1)
     rc=$?
@@ -224,5 +309,12 @@ for bad in "--database relative" "--unknown-client maybe" "--flush-interval 5ms"
     expect_match "option '$bad': the message names it" "$msg" "${bad%% *}|usage"
 done
 expect_match "--help" "$("$HELPER" --help)" "^usage: egress-acl"
+help=$("$HELPER" --help)
+expect_match "--help documents the port field" "$help" "port \(%>rP"
+expect_match "--help documents the Host header field" "$help" "host-header \(%\{Host\}>h"
+expect_match "--help documents --intercept" "$help" "^  --intercept "
+expect_match "--help documents iprule" "$help" "^  iprule "
+expect_match "--intercept without host-header says what to add" \
+    "$("$HELPER" --intercept </dev/null 2>&1)" "add host-header to --format"
 
 finish

@@ -1,8 +1,10 @@
 # LLM conversation capture: the capture store (and the upgrade of a schema 1
-# store), the parsers, and end to end through squid-openssl and c-icap.
+# store), the parsers, the batch writer, and end to end through
+# squid-openssl and c-icap.
 capture_unit_tests = \
 	tests/capture/test_capture_store \
-	tests/capture/test_capture_parse
+	tests/capture/test_capture_parse \
+	tests/capture/test_capture_writer
 check_PROGRAMS += $(capture_unit_tests)
 TESTS += $(capture_unit_tests)
 UNIT_TESTS += $(capture_unit_tests)
@@ -15,6 +17,9 @@ tests_capture_test_capture_store_LDADD = policy/libpolicy.la $(LMDB_LIBS)
 tests_capture_test_capture_parse_SOURCES = tests/capture/test_capture_parse.c
 tests_capture_test_capture_parse_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(ZLIB_CFLAGS) $(BROTLIENC_CFLAGS)
 tests_capture_test_capture_parse_LDADD = policy/libcapture.la policy/libpolicy.la $(JANSSON_LIBS) $(ZLIB_LIBS) $(BROTLIENC_LIBS)
+tests_capture_test_capture_writer_SOURCES = tests/capture/test_capture_writer.c
+tests_capture_test_capture_writer_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+tests_capture_test_capture_writer_LDADD = policy/libcapture.la policy/libpolicy.la $(JANSSON_LIBS) $(PTHREAD_LIBS)
 
 # End to end through squid-openssl, c-icap with srv_capture.so and a fake
 # LLM origin over TLS.

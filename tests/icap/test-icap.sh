@@ -13,6 +13,8 @@ storectl map 127.0.0.2 ws-sec
 storectl rules-replace course1 allowed.test .suffix.test
 storectl create-project ws-log logging
 storectl map 127.0.0.3 ws-log
+storectl add-rule course1 ip:10.9.8.7
+storectl add-rule default ip:10.1.1.1
 head -c 300000 /dev/urandom >"$STACK_DIR/body"
 
 # icap [ARGS...]: one REQMOD through c-icap-client, ICAP and HTTP headers on stdout.
@@ -75,10 +77,91 @@ out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2" -hx "X-Egress-Den
     -hx "X-Egress-Reason: forged")
 expect_no_match "a client's own X-Egress-Reason is replaced" "$out" "forged"
 
+# A request of squid's intercepting port (adaptation_meta sends the ICAP
+# header X-Egress-Intercept): its Host header must name the request
+# line's host (and port, when it names one); CONNECT is denied there.
+ic=(-x "X-Client-IP: 127.0.0.2" -x "X-Egress-Intercept: 1")
+out=$(icap -req http://allowed.test/x "${ic[@]}" -hx "Host: allowed.test")
+expect_match "intercept: the Host header of the request's host: 204" "$out" "^[[:space:]]*ICAP/1.0 204"
+out=$(icap -req http://allowed.test/x "${ic[@]}")
+expect_match "intercept: no Host header: denied" "$out" \
+    "X-Egress-Reason: intercept-no-host; host=allowed.test; project=ws-sec"
+out=$(icap -req http://allowed.test/x "${ic[@]}" -hx "Host: evil.test")
+expect_match "intercept: another host in the Host header: denied" "$out" \
+    "X-Egress-Reason: intercept-host-mismatch; host=allowed.test; project=ws-sec"
+out=$(icap -req http://allowed.test/x "${ic[@]}" -hx "Host: allowed.test:8080")
+expect_match "intercept: another port in the Host header: denied" "$out" \
+    "X-Egress-Reason: intercept-host-mismatch"
+out=$(icap -req http://allowed.test/x "${ic[@]}" -hx "Host: Allowed.Test:80")
+expect_match "intercept: the URL's port (80) and host, normalised: 204" "$out" "^[[:space:]]*ICAP/1.0 204"
+out=$(icap -method CONNECT -req allowed.test:443 "${ic[@]}" -hx "Host: allowed.test:443")
+expect_match "intercept: CONNECT denied" "$out" "X-Egress-Reason: intercept-connect; host=allowed.test"
+out=$(icap -req http://any.test/x -x "X-Client-IP: 127.0.0.3" -x "X-Egress-Intercept: 1" \
+    -hx "Host: intercepted.test")
+expect_match "intercept: a logging workspace's mismatch is denied too" "$out" \
+    "X-Egress-Reason: intercept-host-mismatch; host=any.test; project=ws-log"
+out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2" -hx "Host: evil.test")
+expect_match "not intercepted (no ICAP marker): the Host header is not checked" "$out" \
+    "^[[:space:]]*ICAP/1.0 204"
+# The marker is an ICAP header: one the workspace sends in HTTP is not one, and goes.
+out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2" -hx "Host: evil.test" \
+    -hx "X-Egress-Intercept: 1")
+expect_match "an HTTP X-Egress-Intercept is no marker: allowed" "$out" "^[[:space:]]*ICAP/1.0 200"
+expect_no_match "an HTTP X-Egress-Intercept is no marker: not denied" "$out" "X-Egress-Deny"
+expect_no_match "an HTTP X-Egress-Intercept is removed" "$out" "X-Egress-Intercept"
+
+# Headers under our names from the client never reach squid, whatever the
+# verdict: squid's snippets match on them.
+out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2" -hx "X-Egress-Deny: 1")
+expect_match "an allowed request with a client's X-Egress-Deny: rewritten (ICAP 200)" "$out" \
+    "^[[:space:]]*ICAP/1.0 200"
+expect_no_match "a client's X-Egress-Deny cannot deny an allowed request" "$out" "X-Egress-Deny"
+out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2" -hx "X-Egress-Ip-Rule: ip:10.0.0.1")
+expect_match "a name with a client's X-Egress-Ip-Rule: rewritten" "$out" "^[[:space:]]*ICAP/1.0 200"
+expect_no_match "a client's X-Egress-Ip-Rule is removed" "$out" "X-Egress-Ip-Rule"
+
+# An IP literal an ip: rule of the workspace's project names: allowed with
+# X-Egress-Ip-Rule naming the rule, so squid may open an internal address.
+out=$(icap -req http://10.9.8.7/x -x "X-Client-IP: 127.0.0.2" -hx "X-Egress-Ip-Rule: ip:10.0.0.1")
+expect_match "ip: rule: X-Egress-Ip-Rule names it" "$out" "^[[:space:]]*X-Egress-Ip-Rule: ip:10.9.8.7"
+expect_eq "ip: rule: the client's own X-Egress-Ip-Rule replaced, not kept" \
+    "$(printf '%s\n' "$out" | grep -c "X-Egress-Ip-Rule")" 1
+out=$(icap -req http://10.1.1.1/x -x "X-Client-IP: 127.0.0.3")
+expect_match "ip: rule of a logging workspace: X-Egress-Ip-Rule too" "$out" \
+    "^[[:space:]]*X-Egress-Ip-Rule: ip:10.1.1.1"
+out=$(icap -req http://10.2.2.2/x -x "X-Client-IP: 127.0.0.3")
+expect_match "an address no ip: rule names, allowed by the mode: untouched (204)" "$out" \
+    "^[[:space:]]*ICAP/1.0 204"
+out=$(icap -req http://10.1.1.1/x -x "X-Client-IP: 127.0.0.2")
+expect_match "another project's ip: rule opens nothing: denied" "$out" "X-Egress-Deny: 1"
+expect_no_match "another project's ip: rule: no X-Egress-Ip-Rule" "$out" "X-Egress-Ip-Rule"
+out=$(icap -req http://10.9.8.8/x -x "X-Client-IP: 127.0.0.2" -hx "X-Egress-Ip-Rule: ip:10.9.8.8")
+expect_match "a denied address: denied" "$out" "X-Egress-Deny: 1"
+expect_no_match "a denied address: a client's X-Egress-Ip-Rule removed" "$out" "X-Egress-Ip-Rule"
+# A rewritten request keeps its body, byte for byte.
+out=$(icap -method POST -f "$STACK_DIR/body" -o "$STACK_DIR/echo1.out" -req http://10.9.8.7/up \
+    -x "X-Client-IP: 127.0.0.2")
+expect_match "POST to an ip: rule's address: X-Egress-Ip-Rule" "$out" "X-Egress-Ip-Rule: ip:10.9.8.7"
+if cmp -s "$STACK_DIR/body" "$STACK_DIR/echo1.out"; then
+    ok "POST to an ip: rule's address: the body passes intact"
+else
+    fail "POST to an ip: rule's address: the body passes intact" \
+        "$(wc -c <"$STACK_DIR/echo1.out" 2>/dev/null || echo none) bytes back"
+fi
+icap -method POST -f "$STACK_DIR/body" -o "$STACK_DIR/echo2.out" -req http://allowed.test/up \
+    -x "X-Client-IP: 127.0.0.2" -hx "X-Egress-Deny: 1" >/dev/null
+if cmp -s "$STACK_DIR/body" "$STACK_DIR/echo2.out"; then
+    ok "POST with a client's X-Egress-Deny: the body passes intact"
+else
+    fail "POST with a client's X-Egress-Deny: the body passes intact"
+fi
+
 # The connection stays usable after each answer: the same c-icap served all of the above.
 expect_no_match "no store error logged" "$(cat "$ICAP_LOG")" "egress: .*(cannot|failed|fell back)"
 
 stack_stop_icap
+expect_eq "intercept: the logging workspace's denial recorded as denied" \
+    "$("$STORECTL" "$STORE" seen ws-log | awk '$1 == "any.test" {print $2 "/" $3 "/" $4}')" "1/0/1"
 
 # Page mode: the module answers with its own 403, from the c-icap templates
 # of contrib/c-icap/templates (a copy, so that one can be edited below).

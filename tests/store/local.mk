@@ -1,6 +1,7 @@
 # The LMDB half of the policy core on real environments in a temporary
 # directory: the store, the decision, concurrency between processes and
-# threads, and exact recording (also across a kill -9). They need nothing
+# threads, exact recording (also across a kill -9), and the gate every
+# program that decides goes through (its store failures). They need nothing
 # but libpolicy, so the sanitizer build runs them too (make check-unit).
 store_tests = \
 	tests/store/test_store \
@@ -9,7 +10,8 @@ store_tests = \
 	tests/store/test_resize \
 	tests/store/test_concurrency \
 	tests/store/test_recorder \
-	tests/store/test_recorder_crash
+	tests/store/test_recorder_crash \
+	tests/store/test_gate
 check_PROGRAMS += $(store_tests)
 TESTS += $(store_tests)
 UNIT_TESTS += $(store_tests)
@@ -33,6 +35,9 @@ tests_store_test_recorder_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
 tests_store_test_recorder_LDADD = policy/libpolicy.la $(LMDB_LIBS) $(PTHREAD_LIBS)
 tests_store_test_recorder_crash_SOURCES = tests/store/test_recorder_crash.c
 tests_store_test_recorder_crash_LDADD = policy/libpolicy.la
+tests_store_test_gate_SOURCES = tests/store/test_gate.c
+tests_store_test_gate_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+tests_store_test_gate_LDADD = policy/libpolicy.la $(LMDB_LIBS) $(PTHREAD_LIBS)
 
 # Listing from a key on, counting, the store generation (for paged API answers).
 check_PROGRAMS += tests/store/test_listing
