@@ -437,7 +437,7 @@ int ep_gate_decide(struct ep_gate *gate, const struct ep_gate_request *req,
         out->rule[0] = '\0';
     }
     if (d.record && !req->no_record && (rec = atomic_load(&gate->rec)) != NULL) {
-        noted = ep_recorder_note(rec, d.project_id, out->host, out->verdict);
+        noted = ep_recorder_note(rec, d.project_id, d.record_host, out->verdict);
         if (noted == 0) {
             out->recorded = true;
             count(gate, EP_GATE_RECORDED);
@@ -483,9 +483,9 @@ static int ip_rule_lookup(struct ep_store *store, const struct ep_gate_request *
     if (rc != 0)
         goto out;
     memcpy(out->project_id, row.project_id, sizeof out->project_id);
-    rc = ep_decide_whitelist(rd, row.profile, req->host, &rule, &why);
+    rc = ep_decide_whitelist(rd, row.profile, req->host, req->port, &rule, &why);
     if (rc == 0 && rule.kind != EP_RULE_IP && why == EP_REASON_BASE && row.profile[0] != '\0')
-        rc = ep_store_read_match(rd, row.profile, req->host, &rule);
+        rc = ep_store_read_match(rd, row.profile, req->host, req->port, &rule);
     if (rc == 0 && rule.kind != EP_RULE_IP)
         rc = EP_E_NOTFOUND;
     if (rc == 0)

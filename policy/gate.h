@@ -221,8 +221,9 @@ bool ep_gate_intercept_check(const struct ep_gate_request *req, const char **rea
 /**
  * Whether an ip: rule of the project of @p req->client_ip (its profile or
  * the base domains, in the decision's order; any mode) names the IP
- * literal @p req->host: squid opens an internal destination (loopback,
- * RFC 1918, ...) only for such a rule. Fills @p out: EP_VERDICT_ALLOW with
+ * literal @p req->host on @p req->port (a rule without a port: 80, 443 or
+ * unknown; "ip:ADDR:PORT": that port): squid opens an internal
+ * destination (link-local, RFC 1918, ...) only for such a rule. Fills @p out: EP_VERDICT_ALLOW with
  * reason "ip-rule" and the rule, or EP_VERDICT_DENY with "no-ip-rule",
  * "not-ip" (the host is a name), "unknown-client", "bad-host" or
  * "store-error". Never recorded, counted or logged as a decision; a store

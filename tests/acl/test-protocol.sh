@@ -219,10 +219,12 @@ expect_match "store missing: the log names the store" "$(cat "$DIR/err")" "canno
 # to the decision (the log line shows it), "-" unknown; the old
 # three-field line is still the default format.
 P="--format client,method,host,port"
-out=$(printf '%s\n' '70 127.0.0.2 GET exact.test 8080' '71 127.0.0.2 CONNECT evil.test 443 norecord' \
+out=$(printf '%s\n' '70 127.0.0.2 GET exact.test 80' '71 127.0.0.2 CONNECT evil.test 443 norecord' \
     '72 127.0.0.2 GET exact.test -' '73 127.0.0.2 GET exact.test 99999' '74 127.0.0.2 GET exact.test 8o' \
-    '75 127.0.0.2 GET exact.test' '76 127.0.0.2 GET exact.test 0' | helper $P --log-decisions)
+    '75 127.0.0.2 GET exact.test' '76 127.0.0.2 GET exact.test 0' '77 127.0.0.2 GET exact.test 8080' |
+    helper $P --log-decisions)
 expect_match "port: OK, the same answer as without it" "$out" '^70 OK tag=rule log="rule; host=exact\.test; project=ws-a; rule=exact\.test"$'
+expect_match "port 8080, which no rule names: denied" "$out" '^77 ERR tag=port-not-allowed log="port-not-allowed; host=exact\.test; project=ws-a"'
 expect_match "port: a word still follows it" "$out" '^71 ERR tag=not-whitelisted'
 expect_match "port '-': unknown, decided" "$out" '^72 OK tag=rule'
 expect_match "port out of range: bad-request" "$out" '^73 ERR tag=bad-request'
@@ -230,7 +232,7 @@ expect_match "port not a number: bad-request" "$out" '^74 ERR tag=bad-request'
 expect_match "port missing from a line of this format: bad-request" "$out" '^75 ERR tag=bad-request'
 expect_match "port 0: unknown, decided" "$out" '^76 OK tag=rule'
 expect_match "port: reaches the decision (its log line)" "$(cat "$DIR/err")" \
-    'egress-acl: allow GET exact\.test:8080 from 127\.0\.0\.2: rule; host=exact\.test;'
+    'egress-acl: allow GET exact\.test:80 from 127\.0\.0\.2: rule; host=exact\.test;'
 expect_match "port: CONNECT's port" "$(cat "$DIR/err")" 'egress-acl: deny CONNECT evil\.test:443 from'
 expect_match "port unknown: no port in the log line" "$(cat "$DIR/err")" 'egress-acl: allow GET exact\.test from'
 

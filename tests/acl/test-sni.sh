@@ -43,11 +43,18 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=allowed.test" \
     -keyout "$T/origin.key" -out "$T/origin.pem" >/dev/null 2>&1 || exit 99
 chown -R proxy:proxy "$T"
 
-TLS_PORT=$(stack_free_port) || exit 99
-openssl s_server -accept "127.0.0.1:$TLS_PORT" -cert "$T/origin.pem" -key "$T/origin.key" \
+# The TLS origin on port 443 (a web port: CONNECT to another port needs a
+# rule naming it) of a loopback address of its own, where squid's
+# hosts_file sends the test names.
+TLS_PORT=443
+ORIGIN_ADDR=127.$((100 + RANDOM % 100)).$((1 + RANDOM % 250)).$((1 + RANDOM % 250))
+openssl s_server -accept "$ORIGIN_ADDR:$TLS_PORT" -cert "$T/origin.pem" -key "$T/origin.key" \
     -www -quiet >"$STACK_DIR/s_server.log" 2>&1 &
 STACK_ALL_PIDS="$STACK_ALL_PIDS $!"
-stack_wait_port "$TLS_PORT" 10 || exit 99
+for _ in $(seq 1 100); do
+    ss -Hltn "src $ORIGIN_ADDR and sport = :$TLS_PORT" | grep -q . && break
+    sleep 0.1
+done
 
 BUMP_PORT=$(stack_free_port) || exit 99
 SQUID_POLICY=acl SQUID_ACL_SNI=1 ACL_STORE=$STORE stack_start_squid \

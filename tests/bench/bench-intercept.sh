@@ -154,12 +154,11 @@ start_squid() {
         echo "acl workspaces src 172.30.0.0/24"
         stack_guard
         if [ "$2" = acl ]; then
-            local helper="$HELPER --database $STORE --flush-interval 1s"
             sed -e "s#172\.30\.0\.1:3129#$GW:$HTTP#" -e "s#172\.30\.0\.1:3130#$GW:$HTTPS#" \
                 -e "s#tls-cert=/etc/squid/egress-intercept.pem#tls-cert=$d/intercept.pem#" \
-                -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$helper#" \
+                -e "s#/usr/bin/egress-acl \(.*\)--database /var/lib/egress-policy#$HELPER \1--database $STORE --flush-interval 1s#" \
                 "$top_srcdir/contrib/squid/egress-intercept.conf"
-            sed -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$helper#" \
+            sed -e "s#/usr/bin/egress-acl \(.*\)--database /var/lib/egress-policy#$HELPER \1--database $STORE --flush-interval 1s#" \
                 -e "s#^error_directory .*#error_directory $d/errors#" "$top_srcdir/contrib/squid/egress-acl.conf"
         else
             sed -e "s#172\.30\.0\.1:3129#$GW:$HTTP#" -e "s#172\.30\.0\.1:3130#$GW:$HTTPS#" \

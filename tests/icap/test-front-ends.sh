@@ -129,7 +129,7 @@ expect_eq "srv_egress: X-Egress-Reason of each denial is the reason text" \
 
 # The table covers what it is meant to: each kind of answer at least once.
 for want in "allow GET exact.test:80 from 127.0.0.2: rule; host=exact.test; project=ws-sec; rule=exact.test" \
-    "allow GET exact.test:8080 from 127.0.0.2: rule; host=exact.test; project=ws-sec; rule=exact.test" \
+    "deny GET exact.test:8080 from 127.0.0.2: port-not-allowed; host=exact.test; project=ws-sec" \
     "deny CONNECT evil.test:443 from 127.0.0.2: not-whitelisted; host=evil.test; project=ws-sec" \
     "allow GET deb.debian.org:80 from 127.0.0.2: base-domain; host=deb.debian.org; project=ws-sec; rule=.debian.org" \
     "allow GET 10.9.8.7:80 from 127.0.0.2: rule; host=10.9.8.7; project=ws-sec; rule=ip:10.9.8.7" \
@@ -149,8 +149,10 @@ records() {
 gate_records=$(records gate)
 expect_eq "srv_egress recorded what the gate recorded" "$(records icap)" "$gate_records"
 expect_eq "egress-acl recorded what the gate recorded" "$(records acl)" "$gate_records"
-expect_match "records: exact.test counted 4 times for ws-sec" "$gate_records" \
-    "^ws-sec exact.test 4 4 0 allow$"
+expect_match "records: exact.test counted 3 times for ws-sec (80, 443, EXACT.Test.)" "$gate_records" \
+    "^ws-sec exact.test 3 3 0 allow$"
+expect_match "records: exact.test:8080, a port no rule names, recorded apart as denied" "$gate_records" \
+    "^ws-sec exact.test:8080 1 0 1 deny$"
 expect_match "records: logging counts each request" "$gate_records" \
     "^ws-log anything.test 2 2 0 allow$"
 expect_no_match "records: none mode records nothing" "$gate_records" "^ws-none"

@@ -318,7 +318,7 @@ stack_start_squid() {
             echo "never_direct allow !stack_tunnel"
         fi
         if [ "${SQUID_POLICY:-icap}" = acl ]; then
-            sed -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$top_builddir/acl/egress-acl --database $ACL_STORE --flush-interval ${ACL_FLUSH:-200ms}#" \
+            sed -e "s#/usr/bin/egress-acl \(.*\)--database /var/lib/egress-policy#$top_builddir/acl/egress-acl \1--database $ACL_STORE --flush-interval ${ACL_FLUSH:-200ms}#" \
                 -e "s#^error_directory .*#error_directory $d/errors#" \
                 -e "${SQUID_ACL_SNI:+s/^#sni //}" \
                 -e "${SQUID_ACL_SNI:+/^http_access deny !egress_allowed\$/d}" \
