@@ -25,7 +25,7 @@ cicapdropindir = $(pkgdatadir)/systemd/c-icap.service.d
 dist_cicapdropin_DATA = contrib/systemd/c-icap.service.d/egress.conf
 squiddropindir = $(pkgdatadir)/systemd/squid.service.d
 squiddropin_DATA = contrib/systemd/squid.service.d/egress.conf
-dist_doc_DATA = README.md docs/API.md
+dist_doc_DATA = README.md docs/API.md docs/DESIGN.md
 
 contrib/systemd/egress-api.service: contrib/systemd/egress-api.service.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) contrib/systemd && \
