@@ -404,8 +404,9 @@ wcurl() {
 }
 # ws_raw ID ADDR PORT BYTES: write BYTES (printf %b escapes: \r\n) to a TCP
 # connection the workspace opens to ADDR:PORT, and print what comes back
-# until the connection closes or stays silent for 3 s ("connect failed"
-# when it cannot be opened). Written by hand so no client adds anything.
+# until the connection closes, or stays silent for 5 s before the first
+# line or 0.5 s after a line ("connect failed" when it cannot be opened).
+# Written by hand so no client adds anything.
 ws_raw() {
-    ws_exec "$1" bash -c 'exec 3<>"/dev/tcp/$1/$2" || { echo "connect failed"; exit; }; printf "%b" "$3" >&3; while IFS= read -r -t 3 line <&3; do printf "%s\n" "$line"; done; printf "%s" "$line"' sh "$2" "$3" "$4" | tr '\r\n' '  '
+    ws_exec "$1" bash -c 'exec 3<>"/dev/tcp/$1/$2" || { echo "connect failed"; exit; }; printf "%b" "$3" >&3; t=5; while IFS= read -r -t $t line <&3; do printf "%s\n" "$line"; t=0.5; done; printf "%s" "$line"' sh "$2" "$3" "$4" | tr '\r\n' '  '
 }
