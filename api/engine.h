@@ -102,6 +102,7 @@
 #define ENGINE_DEFAULT_MEMORY_MAX    (16ULL << 30) /**< 16 GiB */
 #define ENGINE_DEFAULT_NANO_CPUS     1000000000ULL /**< 1 CPU */
 #define ENGINE_DEFAULT_NANO_CPUS_MAX 8000000000ULL /**< 8 CPUs */
+#define ENGINE_NANO_CPUS_MIN         10000000ULL   /**< 0.01 CPU: the least a workspace is given */
 #define ENGINE_DEFAULT_PIDS_LIMIT    1024
 #define ENGINE_DEFAULT_STOP_TIMEOUT  10
 /** @} */
