@@ -340,8 +340,9 @@ static void split_command(char *s, const char **argv, size_t max)
 }
 
 /*
- * Connect to the container engine, unless told not to, and reconcile the
- * store with it before the first request. The default socket being absent
+ * Connect to the container engine, unless told not to, check that the
+ * workspace network exists (logged with how to make it when it does not),
+ * and reconcile the store with it before the first request. The default socket being absent
  * means a host without an engine: the API runs without containers and says
  * so. A socket given explicitly, or present but not answering, is a
  * mistake the operator must see: -1 after a message (exit 1).
@@ -376,6 +377,17 @@ static int engine_setup(struct api_ctx *ctx, const struct engine_config *ecfg, b
     }
     log_line("containers: engine at %s, API %s, image %s, network %s", ecfg->socket_path,
              engine_api_version(ctx->engine), ecfg->image, ecfg->network);
+    /*
+     * The API still serves without the network (listings, whitelists, the
+     * review page); creating and starting workspaces answer 503 with the
+     * same sentence until it exists.
+     */
+    rc = engine_network_check(ctx->engine, errbuf);
+    if (rc == ENGINE_E_NONETWORK)
+        log_line("containers: %s; until then no workspace can be created or started", errbuf);
+    else if (rc)
+        log_line("containers: checking the workspace network %s: %s (%s)", ecfg->network,
+                 engine_strerror(rc), errbuf);
     if (ecfg->proxy_url == NULL)
         log_line("containers: no --proxy-url: workspaces get no proxy variables");
     /* A failed reconciliation is logged; the API still serves, with the stored statuses. */

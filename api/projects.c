@@ -94,8 +94,8 @@ json_t *projects_json(const struct ep_project *p, bool admin)
 
 /*
  * Answer a failed lifecycle action: engine codes as engine.h maps them
- * (502 with the engine's message, 503 unreachable, 409 conflict or a
- * vanished container), everything else as a store error.
+ * (502 with the engine's message, 503 unreachable or no workspace network,
+ * 409 conflict or a vanished container), everything else as a store error.
  */
 static void answer_failure(struct http_request *r, int err, const char *errbuf, const char *id)
 {
@@ -110,6 +110,10 @@ static void answer_failure(struct http_request *r, int err, const char *errbuf, 
         break;
     case ENGINE_E_CONFLICT:
         http_error(r, 409, "conflict", "%s", errbuf[0] ? errbuf : engine_strerror(err));
+        break;
+    case ENGINE_E_NONETWORK:
+        log_line("workspace %s: %s", id, errbuf);
+        http_error(r, 503, "workspace_network_missing", "%s", errbuf);
         break;
     case ENGINE_E_NOTFOUND:
         http_error(r, 409, "workspace_missing",
