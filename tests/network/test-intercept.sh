@@ -225,6 +225,10 @@ mkdir -p "$sq/logs" "$sq/errors"
 cp /usr/share/squid/errors/templates/* "$sq/errors/"
 cp "$top_srcdir/contrib/squid/errors/ERR_EGRESS_DENIED" "$sq/errors/"
 cp "$work/squid.pem" "$sq/intercept.pem"
+if [ "$POLICY" = acl ]; then
+    # squid runs the helper as user proxy: a copy it can reach (tests/lib/stack.sh).
+    ACL=$(stack_squid_exec "$top_builddir/acl/egress-acl") || exit 99
+fi
 {
     echo "http_port $GW:$PROXY_PORT"
     echo "pid_filename $sq/squid.pid"
@@ -244,7 +248,7 @@ cp "$work/squid.pem" "$sq/intercept.pem"
     echo "cache_store_log none"
     echo "acl workspaces src 172.30.0.0/24"
     if [ "$POLICY" = acl ]; then
-        helper="$top_builddir/acl/egress-acl --database $work/store --flush-interval 200ms"
+        helper="$ACL --database $work/store --flush-interval 200ms"
         sed -e "s#172\.30\.0\.1:3129#$GW:$HTTP_PORT#" -e "s#172\.30\.0\.1:3130#$GW:$HTTPS_PORT#" \
             -e "s#tls-cert=/etc/squid/egress-intercept.pem#tls-cert=$sq/intercept.pem#" \
             -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$helper#" \
