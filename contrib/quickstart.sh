@@ -55,8 +55,8 @@ Options (environment variable and default in brackets):
   --no-deps             do not install the Debian packages (contrib/install-deps.sh)
   --no-engine           loopback mode even where a container engine answers
                         (NO_ENGINE=1)
-  --try-url URL         the outside address the closing "Try" commands fetch
-                        (TRY_URL; http://example.org/)
+  --try-url URL         the outside address loopback mode's closing "Try"
+                        commands fetch through squid (TRY_URL; http://example.org/)
   -h, --help            this text
 
 Also read from the environment: WORKSPACE_NETS (loopback mode: the client
