@@ -82,6 +82,8 @@ const char *engine_strerror(int err)
         return "memory or CPU limit above the server maximum";
     case ENGINE_E_INVAL:
         return "invalid project id or engine configuration";
+    case ENGINE_E_NONETWORK:
+        return "the workspace network does not exist on the container engine";
     default:
         return err > 0 ? strerror(err) : "unknown container engine error";
     }
@@ -264,20 +266,65 @@ static void engine_message(const struct response *r, const char *what, char *err
     json_decref(root);
 }
 
+/* Does the engine's answer say @p words (either case)? */
+static bool message_says(const struct response *r, const char *words)
+{
+    return r->data != NULL && strcasestr(r->data, words) != NULL;
+}
+
 /* Does the engine's message say a name is taken (podman's 500 for dockerd's 409)? */
 static bool message_says_in_use(const struct response *r)
 {
-    return r->data != NULL && (strstr(r->data, "already in use") || strstr(r->data, "in use by"));
+    return message_says(r, "already in use") || message_says(r, "in use by");
 }
 
 /*
- * Map an error status of a request addressed to a workspace container:
- * 404 means the container is gone, anything else is the engine refusing.
+ * Does it say a network is missing? dockerd: "network NAME not found";
+ * podman: "unable to find network with name or ID NAME: network not found".
  */
-static int container_error(const struct response *r, const char *what, char *errbuf)
+static bool message_says_no_network(const struct response *r)
 {
+    return message_says(r, "network") && message_says(r, "not found");
+}
+
+/*
+ * The workspace network is missing: which network and how to make it
+ * (contrib/network/egress-net makes egress-ws by default), then the
+ * engine's words when it said so in answer to @p what.
+ */
+static int network_missing(const struct engine *e, const struct response *r, const char *what,
+                           char *errbuf)
+{
+    char engine_said[ENGINE_ERRBUF_SIZE] = "", name_option[160] = "";
+
+    if (r != NULL)
+        engine_message(r, what, engine_said);
+    if (strcmp(e->cfg.network, ENGINE_DEFAULT_NETWORK) != 0)
+        snprintf(name_option, sizeof name_option, "--network %.128s ", e->cfg.network);
+    /* The remedy first: a long message from the engine may be cut at the end. */
+    errbuf_set(errbuf,
+               "the workspace network %s does not exist on the container engine: make it "
+               "with `egress-net %sup` (contrib/network/egress-net), or give egress-api an "
+               "existing network with --workspace-network NAME%s%s",
+               e->cfg.network, name_option, engine_said[0] ? "; " : "", engine_said);
+    return ENGINE_E_NONETWORK;
+}
+
+/*
+ * Map an error answer to a request addressed to a workspace container by
+ * what the engine says, never by its status alone: a 404 is also what
+ * both engines answer for a missing network (start), a missing path in
+ * the container (archive upload) or a missing image. Only "no such
+ * container" (dockerd's "No such container: NAME", podman's "...: no such
+ * container") means the container is gone.
+ */
+static int container_error(const struct engine *e, const struct response *r, const char *what,
+                           char *errbuf)
+{
+    if (message_says_no_network(r))
+        return network_missing(e, r, what, errbuf);
     engine_message(r, what, errbuf);
-    return r->status == 404 ? ENGINE_E_NOTFOUND : ENGINE_E_REFUSED;
+    return message_says(r, "no such container") ? ENGINE_E_NOTFOUND : ENGINE_E_REFUSED;
 }
 
 static bool status_in(long status, const long *ok)
@@ -300,7 +347,7 @@ static int request_status(struct engine *e, const char *method, const char *path
     int rc = request(e, method, path, true, NULL, extra_timeout_ms, &r, errbuf);
 
     if (rc == 0 && !status_in(r.status, ok))
-        rc = container_error(&r, what, errbuf);
+        rc = container_error(e, &r, what, errbuf);
     response_free(&r);
     return rc;
 }
@@ -494,6 +541,35 @@ const char *engine_api_version(const struct engine *engine)
     return engine->version;
 }
 
+/*
+ * GET /networks/NAME: 200 when it exists. The engines answer 404 with
+ * "network NAME not found" (dockerd) or "...: network not found" (podman)
+ * when it does not; any other answer is the engine refusing.
+ */
+int engine_network_check(struct engine *engine, char *errbuf)
+{
+    struct response r;
+    char path[256], *esc;
+    int rc;
+
+    esc = curl_easy_escape(NULL, engine->cfg.network, 0);
+    if (esc == NULL)
+        return ENOMEM;
+    snprintf(path, sizeof path, "/networks/%s", esc);
+    curl_free(esc);
+    rc = request(engine, "GET", path, true, NULL, 0, &r, errbuf);
+    if (rc == 0 && r.status != 200) {
+        if (message_says_no_network(&r)) {
+            rc = network_missing(engine, NULL, NULL, errbuf);
+        } else {
+            engine_message(&r, "looking up the workspace network", errbuf);
+            rc = ENGINE_E_REFUSED;
+        }
+    }
+    response_free(&r);
+    return rc;
+}
+
 /* The content of the auth override file, malloc'd. The password is single-quoted for sh. */
 static char *auth_content(const char *password)
 {
@@ -552,7 +628,7 @@ static int archive_put_n(struct engine *e, const char *name, const char *dir,
     if (rc != 0)
         goto out;
     if (r.status != 200)
-        rc = container_error(&r, what, errbuf);
+        rc = container_error(e, &r, what, errbuf);
 out:
     if (tar != NULL) {
         explicit_bzero(tar, tar_len);
@@ -797,7 +873,7 @@ static int volume_ensure(struct engine *e, const char *project_id, const char *v
     rc = request(e, "GET", path, true, NULL, 0, &r, errbuf);
     if (rc != 0 || r.status == 200)
         goto out;
-    if (r.status != 404) {
+    if (!message_says(&r, "no such volume")) {
         engine_message(&r, "looking up the workspace volume", errbuf);
         rc = ENGINE_E_REFUSED;
         goto out;
@@ -820,14 +896,21 @@ out:
     return rc;
 }
 
-/* Remove a volume; a missing one is fine. */
+/* Remove a volume; one the engine says does not exist is fine. */
 static int volume_remove(struct engine *e, const char *volume, char *errbuf)
 {
+    struct response r;
     char path[256];
+    int rc;
 
     snprintf(path, sizeof path, "/volumes/%s", volume);
-    return request_status(e, "DELETE", path, 0, (const long[]){204, 200, 404, 0},
-                          "removing the workspace volume", errbuf);
+    rc = request(e, "DELETE", path, true, NULL, 0, &r, errbuf);
+    if (rc == 0 && r.status != 204 && r.status != 200 && !message_says(&r, "no such volume")) {
+        engine_message(&r, "removing the workspace volume", errbuf);
+        rc = ENGINE_E_REFUSED;
+    }
+    response_free(&r);
+    return rc;
 }
 
 /* Remove container @p name, running or not; 0, ENGINE_E_NOTFOUND or an error. */
@@ -882,6 +965,10 @@ int engine_create(struct engine *engine, const char *project_id, uint64_t memory
     }
     names(project_id, name, sizeof name, volume, sizeof volume);
 
+    /* Before anything is made: a container on a missing network would only fail at start. */
+    rc = engine_network_check(engine, errbuf);
+    if (rc != 0)
+        goto out;
     rc = volume_ensure(engine, project_id, volume, &volume_made, errbuf);
     if (rc != 0)
         goto out;
@@ -890,9 +977,14 @@ int engine_create(struct engine *engine, const char *project_id, uint64_t memory
     rc = post_json(engine, path, body, &r, errbuf);
     if (rc != 0)
         goto out;
-    if (r.status == 409 || (r.status == 500 && message_says_in_use(&r))) {
+    if (r.status != 201 && message_says_in_use(&r)) {
         engine_message(&r, "creating the workspace container", errbuf);
         rc = ENGINE_E_CONFLICT;
+        goto out;
+    }
+    if (r.status != 201 && message_says_no_network(&r)) {
+        /* podman checks the network here (dockerd at start): removed since the check above. */
+        rc = network_missing(engine, &r, "creating the workspace container", errbuf);
         goto out;
     }
     if (r.status != 201) {
@@ -915,7 +1007,7 @@ int engine_create(struct engine *engine, const char *project_id, uint64_t memory
     rc = auth_upload(engine, name, password, errbuf);
 out:
     if (rc != 0) {
-        /* A 404 here means the upload's target is missing, not the container. */
+        /* The container made here gone mid-way: the create failed, no project's container is. */
         if (rc == ENGINE_E_NOTFOUND)
             rc = ENGINE_E_REFUSED;
         if (container_made)
@@ -987,7 +1079,7 @@ int engine_inspect(struct engine *engine, const char *project_id, struct engine_
     if (rc != 0)
         goto out;
     if (r.status != 200) {
-        rc = container_error(&r, "inspecting the workspace container", errbuf);
+        rc = container_error(engine, &r, "inspecting the workspace container", errbuf);
         goto out;
     }
     root = json_loadb(r.data, r.len, 0, NULL);

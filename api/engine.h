@@ -25,7 +25,9 @@
  * the message; ENGINE_E_UNREACHABLE → 503; ENGINE_E_CONFLICT → 409 (a
  * container of that name exists: a leftover, nothing was changed);
  * ENGINE_E_NOTFOUND → the container is gone (project status `not_found`;
- * fine for a delete); ENGINE_E_LIMIT → 400 naming memoryLimit/cpuCores;
+ * fine for a delete); ENGINE_E_NONETWORK → 503 naming the network and how
+ * to make it (the project and its container are left as they are);
+ * ENGINE_E_LIMIT → 400 naming memoryLimit/cpuCores;
  * ENGINE_E_INVAL, ENGINE_E_VERSION, ENGINE_E_PROTOCOL, ENOMEM → 500 (our
  * side or a misconfiguration; log @p errbuf).
  *
@@ -51,6 +53,11 @@
  * - The chosen API version may be above ENGINE_API_PREFERRED when the
  *   engine accepts nothing older (Docker 29: 1.44 and up); everything we
  *   send and read is unchanged there.
+ * - Errors are told apart by what the engine says, not by the HTTP status
+ *   alone: both engines answer 404 for a missing container, a missing
+ *   network, a missing image and a missing path, and only the first is
+ *   ENGINE_E_NOTFOUND. A client must never take a 404 for a vanished
+ *   container.
  * - Containers are found by name; a foreign container that happens to be
  *   named `workspace-<id>` would be treated as ours. Give egress-api an
  *   engine (or at least a name space) of its own.
@@ -73,6 +80,7 @@
 #define ENGINE_E_PROTOCOL    (ENGINE_E_BASE - 6) /**< the engine's answer could not be read */
 #define ENGINE_E_LIMIT       (ENGINE_E_BASE - 7) /**< memory or CPU above the server maximum */
 #define ENGINE_E_INVAL       (ENGINE_E_BASE - 8) /**< bad project id or configuration */
+#define ENGINE_E_NONETWORK   (ENGINE_E_BASE - 9) /**< the workspace network does not exist */
 /** @} */
 
 #define ENGINE_ERRBUF_SIZE   512 /**< size of every errbuf argument */
@@ -102,6 +110,7 @@
 #define ENGINE_DEFAULT_MEMORY_MAX    (16ULL << 30) /**< 16 GiB */
 #define ENGINE_DEFAULT_NANO_CPUS     1000000000ULL /**< 1 CPU */
 #define ENGINE_DEFAULT_NANO_CPUS_MAX 8000000000ULL /**< 8 CPUs */
+#define ENGINE_NANO_CPUS_MIN         10000000ULL   /**< 0.01 CPU: the least a workspace is given */
 #define ENGINE_DEFAULT_PIDS_LIMIT    1024
 #define ENGINE_DEFAULT_STOP_TIMEOUT  10
 /** @} */
@@ -189,6 +198,17 @@ void engine_close(struct engine *engine);
 const char *engine_api_version(const struct engine *engine);
 
 /**
+ * Does the workspace network cfg->network exist on the engine? egress-api
+ * asks at start-up (and engine_create() before making anything), so a
+ * missing network is named with how to make it rather than found out by
+ * the first start.
+ * @return 0, ENGINE_E_NONETWORK (@p errbuf names the network, `egress-net
+ * up` and --workspace-network), ENGINE_E_REFUSED, ENGINE_E_UNREACHABLE,
+ * ENOMEM.
+ */
+int engine_network_check(struct engine *engine, char *errbuf);
+
+/**
  * Create the workspace of @p project_id, stopped, and write its auth
  * override file. Steps: the volume `workspace_data_<id>` (created unless it
  * exists), the container `workspace-<id>` with the full hardening (user
@@ -204,7 +224,8 @@ const char *engine_api_version(const struct engine *engine);
  * @param password code-server password, or NULL for no password (AUTH_FLAG=none)
  * @param container_id receives the new container's id
  * @return 0, ENGINE_E_CONFLICT (a container of that name exists; it is left
- * as it was), ENGINE_E_REFUSED (e.g. no such image: the engine's message),
+ * as it was), ENGINE_E_NONETWORK (checked first: nothing is made),
+ * ENGINE_E_REFUSED (e.g. no such image: the engine's message),
  * ENGINE_E_UNREACHABLE, ENGINE_E_LIMIT, ENGINE_E_INVAL, ENOMEM.
  */
 int engine_create(struct engine *engine, const char *project_id, uint64_t memory_bytes,
@@ -215,7 +236,9 @@ int engine_create(struct engine *engine, const char *project_id, uint64_t memory
  * Start the workspace (already running is fine) and read its IP on
  * cfg->network from inspect.
  * @param ip receives the address, "" if the engine gave none
- * @return 0, ENGINE_E_NOTFOUND, ENGINE_E_REFUSED, ENGINE_E_UNREACHABLE.
+ * @return 0, ENGINE_E_NOTFOUND, ENGINE_E_NONETWORK (the container exists,
+ * its network does not; dockerd checks only here), ENGINE_E_REFUSED,
+ * ENGINE_E_UNREACHABLE.
  */
 int engine_start(struct engine *engine, const char *project_id, char ip[ENGINE_IP_MAX + 1],
                  char *errbuf);
@@ -243,9 +266,9 @@ int engine_remove(struct engine *engine, const char *project_id, bool purge_volu
  * NULL, `AUTH_FLAG=none`. A running workspace is restarted so code-server
  * reads it, and its (possibly new) IP is returned; a stopped one keeps the
  * file for its next start and @p ip is "".
- * @return 0, ENGINE_E_NOTFOUND, ENGINE_E_REFUSED, ENGINE_E_UNREACHABLE,
- * ENOMEM. On an error after the upload (the restart failed) the new file
- * is in place: the caller should still treat the change as failed.
+ * @return 0, ENGINE_E_NOTFOUND, ENGINE_E_NONETWORK (the restart),
+ * ENGINE_E_REFUSED, ENGINE_E_UNREACHABLE, ENOMEM. On an error after the upload (the restart failed)
+ * the new file is in place: the caller should still treat the change as failed.
  */
 int engine_write_auth(struct engine *engine, const char *project_id, const char *password,
                       char ip[ENGINE_IP_MAX + 1], char *errbuf);

@@ -107,7 +107,9 @@ static void usage(FILE *f)
             "  --capture-ca DIR          egress-ca directory: logging workspaces trust its CA\n"
             "                            (LLM capture), others the system bundle (default: none)\n"
             "  --max-memory SIZE         largest memoryLimit a project may ask for (default %s)\n"
-            "  --max-cpus N              largest cpuCores a project may ask for (default %g)\n"
+            "  --max-cpus N              largest cpuCores a project may ask for (default %g);\n"
+            "                            every CPU count (this, --default-cpus, cpuCores)\n"
+            "                            may be fractional, rounded to the nearest 1e-9 CPU\n"
             "  --default-memory SIZE     memory of a project that asks for none (default %s)\n"
             "  --default-cpus N          CPUs of a project that asks for none, fractions\n"
             "                            allowed (default %g)\n"
@@ -305,18 +307,21 @@ out:
     return rc;
 }
 
-/* A CPU count such as "1", "1.5" or "0.25" in 1e-9 CPUs. 0 on success. */
-static int parse_cpus(const char *s, uint64_t *out)
+/*
+ * The value of CPU option @p opt (policy/size.h: "2", "1.5", nano-CPUs
+ * rounded as it says), from 0.01 to 1024 CPUs; a bad one exits 2 naming
+ * the option and what is wrong.
+ */
+static uint64_t parse_cpus(const char *opt, const char *s)
 {
-    char *end;
-    double n;
+    char why[160];
+    uint64_t n;
 
-    errno = 0;
-    n = strtod(s, &end);
-    if (end == s || *end != '\0' || errno || !(n >= 0.01) || n > 1024)
-        return -1;
-    *out = (uint64_t)(n * 1e9 + 0.5);
-    return 0;
+    if (ep_cpus_parse(s, &n, why, sizeof why) != 0)
+        die_usage("%s: %s", opt, why);
+    if (n < ENGINE_NANO_CPUS_MIN || n > 1024 * EP_NANO_PER_CPU)
+        die_usage("%s must be a number from 0.01 to 1024, not \"%s\"", opt, s);
+    return n;
 }
 
 /* Split @p s (modified in place) at spaces into @p argv, NULL-terminated. Exits 2 when empty. */
@@ -335,8 +340,9 @@ static void split_command(char *s, const char **argv, size_t max)
 }
 
 /*
- * Connect to the container engine, unless told not to, and reconcile the
- * store with it before the first request. The default socket being absent
+ * Connect to the container engine, unless told not to, check that the
+ * workspace network exists (logged with how to make it when it does not),
+ * and reconcile the store with it before the first request. The default socket being absent
  * means a host without an engine: the API runs without containers and says
  * so. A socket given explicitly, or present but not answering, is a
  * mistake the operator must see: -1 after a message (exit 1).
@@ -371,6 +377,17 @@ static int engine_setup(struct api_ctx *ctx, const struct engine_config *ecfg, b
     }
     log_line("containers: engine at %s, API %s, image %s, network %s", ecfg->socket_path,
              engine_api_version(ctx->engine), ecfg->image, ecfg->network);
+    /*
+     * The API still serves without the network (listings, whitelists, the
+     * review page); creating and starting workspaces answer 503 with the
+     * same sentence until it exists.
+     */
+    rc = engine_network_check(ctx->engine, errbuf);
+    if (rc == ENGINE_E_NONETWORK)
+        log_line("containers: %s; until then no workspace can be created or started", errbuf);
+    else if (rc)
+        log_line("containers: checking the workspace network %s: %s (%s)", ecfg->network,
+                 engine_strerror(rc), errbuf);
     if (ecfg->proxy_url == NULL)
         log_line("containers: no --proxy-url: workspaces get no proxy variables");
     /* A failed reconciliation is logged; the API still serves, with the stored statuses. */
@@ -449,151 +466,157 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-int main(int argc, char **argv)
-{
-    static struct api_config cfg;
-    struct ep_store_options sopts = {0};
-    struct api_ctx ctx = {.cfg = &cfg};
-    struct MHD_Daemon *daemon = NULL;
-    const char *token_file = NULL;
-    static const char *command[WORKSPACE_CMD_MAX + 1];
+/*
+ * What the command line says: the daemon's and the engine's
+ * configurations, and the choices main() acts on. Strings point into argv.
+ */
+struct api_args {
+    struct api_config cfg;
     struct engine_config ecfg;
-    bool socket_given = false, containers_off = false, ui_given = false, ui_off = false;
-    const char *ui_dir = EP_UI_DIR;
-    uint64_t size;
-    sigset_t sigs;
-    unsigned port;
-    int opt, sig, err, rc = 1;
+    const char *command[WORKSPACE_CMD_MAX + 1]; /* --workspace-cmd, split */
+    const char *token_file;
+    const char *ui_dir;
+    bool socket_given, containers_off, ui_given, ui_off;
+};
 
-    /* jansson allocates through the policy core's wrapper, as everything else does. */
-    json_set_alloc_funcs(ep_malloc, ep_free);
-    cfg.db_dir = DEFAULT_DB;
-    parse_listen(&cfg, DEFAULT_LISTEN);
-    cfg.default_mode = EP_MODE_SECURITY;
-    snprintf(cfg.default_profile, sizeof cfg.default_profile, "%s", EP_PROFILE_DEFAULT);
-    cfg.bcrypt_cost = DEFAULT_BCRYPT_COST;
-    cfg.max_connections = DEFAULT_MAX_CONNECTIONS;
-    cfg.max_connections_per_ip = DEFAULT_MAX_PER_IP;
-    cfg.connection_timeout = DEFAULT_CONN_TIMEOUT;
-    engine_config_defaults(&ecfg);
-    cfg.max_memory_bytes = ecfg.memory_max;
-    cfg.max_nano_cpus = ecfg.nano_cpus_max;
+/*
+ * Fill @p a with the defaults, then the options; options that must agree
+ * with each other are checked once all are read. A bad option exits 2
+ * naming it (die_usage()); --help and --version print and exit 0.
+ * 0, or 2 for an option getopt itself refused (it said why).
+ */
+static int parse_args(int argc, char **argv, struct api_args *a)
+{
+    struct api_config *cfg = &a->cfg;
+    struct engine_config *ecfg = &a->ecfg;
+    int opt;
+
+    cfg->db_dir = DEFAULT_DB;
+    parse_listen(cfg, DEFAULT_LISTEN);
+    cfg->default_mode = EP_MODE_SECURITY;
+    snprintf(cfg->default_profile, sizeof cfg->default_profile, "%s", EP_PROFILE_DEFAULT);
+    cfg->bcrypt_cost = DEFAULT_BCRYPT_COST;
+    cfg->max_connections = DEFAULT_MAX_CONNECTIONS;
+    cfg->max_connections_per_ip = DEFAULT_MAX_PER_IP;
+    cfg->connection_timeout = DEFAULT_CONN_TIMEOUT;
+    engine_config_defaults(ecfg);
+    cfg->max_memory_bytes = ecfg->memory_max;
+    cfg->max_nano_cpus = ecfg->nano_cpus_max;
+    a->ui_dir = EP_UI_DIR;
 
     while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
         switch (opt) {
         case OPT_DB:
-            cfg.db_dir = optarg;
+            cfg->db_dir = optarg;
             break;
         case OPT_LISTEN:
-            parse_listen(&cfg, optarg);
+            parse_listen(cfg, optarg);
             break;
         case OPT_TOKEN_FILE:
-            token_file = optarg;
+            a->token_file = optarg;
             break;
         case OPT_BASE:
-            cfg.base_domains_file = optarg;
+            cfg->base_domains_file = optarg;
             break;
         case OPT_MAX_PROJECTS:
-            cfg.max_projects = parse_uint("--max-projects", optarg, 0, UINT_MAX);
+            cfg->max_projects = parse_uint("--max-projects", optarg, 0, UINT_MAX);
             break;
         case OPT_MAP_SIZE:
-            cfg.map_size = (size_t)parse_size("--map-size", optarg, 1u << 20);
+            cfg->map_size = (size_t)parse_size("--map-size", optarg, 1u << 20);
             break;
         case OPT_MAX_READERS:
-            cfg.max_readers = parse_uint("--max-readers", optarg, 16, 1u << 20);
+            cfg->max_readers = parse_uint("--max-readers", optarg, 16, 1u << 20);
             break;
         case OPT_CORS:
             if (optarg[0] == '\0' || strcmp(optarg, "*") == 0 || strpbrk(optarg, "\r\n"))
                 die_usage("--cors-origin must name one origin (\"*\" is refused), not \"%s\"",
                           optarg);
-            cfg.cors_origin = optarg;
+            cfg->cors_origin = optarg;
             break;
         case OPT_DEFAULT_MODE:
-            if (ep_mode_parse(optarg, &cfg.default_mode) != 0)
+            if (ep_mode_parse(optarg, &cfg->default_mode) != 0)
                 die_usage("--default-proxy-mode must be none, security or logging, not \"%s\"",
                           optarg);
             break;
         case OPT_DEFAULT_PROFILE:
             if (ep_profile_validate(optarg) != 0)
                 die_usage("--default-profile: \"%s\" is not a valid profile name", optarg);
-            snprintf(cfg.default_profile, sizeof cfg.default_profile, "%s", optarg);
+            snprintf(cfg->default_profile, sizeof cfg->default_profile, "%s", optarg);
             break;
         case OPT_BCRYPT_COST:
-            cfg.bcrypt_cost = parse_uint("--bcrypt-cost", optarg, 10, 20);
+            cfg->bcrypt_cost = parse_uint("--bcrypt-cost", optarg, 10, 20);
             break;
         case OPT_MAX_CONNECTIONS:
-            cfg.max_connections = parse_uint("--max-connections", optarg, 1, 10000);
+            cfg->max_connections = parse_uint("--max-connections", optarg, 1, 10000);
             break;
         case OPT_MAX_PER_IP:
-            cfg.max_connections_per_ip = parse_uint("--max-connections-per-ip", optarg, 0, 10000);
+            cfg->max_connections_per_ip = parse_uint("--max-connections-per-ip", optarg, 0, 10000);
             break;
         case OPT_CONN_TIMEOUT:
-            cfg.connection_timeout = parse_uint("--connection-timeout", optarg, 1, 3600);
+            cfg->connection_timeout = parse_uint("--connection-timeout", optarg, 1, 3600);
             break;
         case OPT_MAX_MEMORY:
-            cfg.max_memory_bytes = parse_size("--max-memory", optarg, 64u << 20);
+            cfg->max_memory_bytes = parse_size("--max-memory", optarg, 64u << 20);
             break;
         case OPT_MAX_CPUS:
-            cfg.max_nano_cpus = (uint64_t)parse_uint("--max-cpus", optarg, 1, 1024) * 1000000000ull;
+            cfg->max_nano_cpus = parse_cpus("--max-cpus", optarg);
             break;
         case OPT_DOCKER_SOCKET:
             if (optarg[0] == '\0')
                 die_usage("--docker-socket needs a path");
-            ecfg.socket_path = optarg;
-            socket_given = true;
+            ecfg->socket_path = optarg;
+            a->socket_given = true;
             break;
         case OPT_NO_CONTAINERS:
-            containers_off = true;
+            a->containers_off = true;
             break;
         case OPT_WORKSPACE_IMAGE:
             if (optarg[0] == '\0')
                 die_usage("--workspace-image needs an image name");
-            ecfg.image = optarg;
+            ecfg->image = optarg;
             break;
         case OPT_WORKSPACE_NETWORK:
             if (optarg[0] == '\0')
                 die_usage("--workspace-network needs a network name");
-            ecfg.network = optarg;
+            ecfg->network = optarg;
             break;
         case OPT_WORKSPACE_CMD:
-            split_command(optarg, command, sizeof command / sizeof command[0]);
-            ecfg.command = command;
+            split_command(optarg, a->command, sizeof a->command / sizeof a->command[0]);
+            ecfg->command = a->command;
             break;
         case OPT_PROXY_URL:
-            ecfg.proxy_url = optarg[0] ? optarg : NULL;
+            ecfg->proxy_url = optarg[0] ? optarg : NULL;
             break;
         case OPT_NO_PROXY:
-            ecfg.no_proxy = optarg[0] ? optarg : NULL;
+            ecfg->no_proxy = optarg[0] ? optarg : NULL;
             break;
         case OPT_CAPTURE_CA:
-            ecfg.capture_ca_dir = optarg[0] ? optarg : NULL;
+            ecfg->capture_ca_dir = optarg[0] ? optarg : NULL;
             break;
         case OPT_DEFAULT_MEMORY:
-            ecfg.memory_default = parse_size("--default-memory", optarg, 64u << 20);
+            ecfg->memory_default = parse_size("--default-memory", optarg, 64u << 20);
             break;
         case OPT_DEFAULT_CPUS:
-            if (parse_cpus(optarg, &size) < 0)
-                die_usage("--default-cpus must be a number from 0.01 to 1024, not \"%s\"", optarg);
-            ecfg.nano_cpus_default = size;
+            ecfg->nano_cpus_default = parse_cpus("--default-cpus", optarg);
             break;
         case OPT_PIDS_LIMIT:
-            ecfg.pids_limit = parse_uint("--pids-limit", optarg, 16, 1u << 22);
+            ecfg->pids_limit = parse_uint("--pids-limit", optarg, 16, 1u << 22);
             break;
         case OPT_STOP_TIMEOUT:
-            ecfg.stop_timeout = parse_uint("--stop-timeout", optarg, 0, 3600);
+            ecfg->stop_timeout = parse_uint("--stop-timeout", optarg, 0, 3600);
             break;
         case OPT_VERSION:
             printf("egress-api %s\n", api_version());
-            return 0;
+            exit(0);
         case OPT_HELP:
             usage(stdout);
-            return 0;
+            exit(0);
         case OPT_UI_DIR:
-            ui_dir = optarg;
-            ui_given = true;
+            a->ui_dir = optarg;
+            a->ui_given = true;
             break;
         case OPT_NO_UI:
-            ui_off = true;
+            a->ui_off = true;
             break;
         default:
             fprintf(stderr, "Try 'egress-api --help'.\n");
@@ -602,41 +625,61 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         die_usage("unexpected argument \"%s\"", argv[optind]);
-    ecfg.memory_max = cfg.max_memory_bytes;
-    ecfg.nano_cpus_max = cfg.max_nano_cpus;
-    if (ecfg.memory_default > ecfg.memory_max)
+    ecfg->memory_max = cfg->max_memory_bytes;
+    ecfg->nano_cpus_max = cfg->max_nano_cpus;
+    if (ecfg->memory_default > ecfg->memory_max)
         die_usage("--default-memory is above --max-memory");
-    if (ecfg.nano_cpus_default > ecfg.nano_cpus_max)
+    if (ecfg->nano_cpus_default > ecfg->nano_cpus_max)
         die_usage("--default-cpus is above --max-cpus");
-    load_token(&cfg, token_file);
-    if (ui_off && ui_given)
+    if (a->ui_off && a->ui_given)
         die_usage("--ui-dir and --no-ui exclude each other");
-    if (static_init(ui_off ? NULL : ui_dir, ui_given) < 0)
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct api_args args;
+    struct ep_store_options sopts = {0};
+    struct api_ctx ctx = {.cfg = &args.cfg};
+    const struct api_config *cfg = &args.cfg;
+    struct MHD_Daemon *daemon = NULL;
+    sigset_t sigs;
+    unsigned port;
+    int sig, err, rc;
+
+    /* jansson allocates through the policy core's wrapper, as everything else does. */
+    json_set_alloc_funcs(ep_malloc, ep_free);
+    rc = parse_args(argc, argv, &args);
+    if (rc != 0)
+        return rc;
+    load_token(&args.cfg, args.token_file);
+    if (static_init(args.ui_off ? NULL : args.ui_dir, args.ui_given) < 0)
         return 2;
 
-    if (mkdir(cfg.db_dir, 0700) < 0 && errno != EEXIST) {
-        fprintf(stderr, "egress-api: cannot create %s: %s\n", cfg.db_dir, strerror(errno));
+    rc = 1;
+    if (mkdir(cfg->db_dir, 0700) < 0 && errno != EEXIST) {
+        fprintf(stderr, "egress-api: cannot create %s: %s\n", cfg->db_dir, strerror(errno));
         return 1;
     }
-    sopts.map_size = cfg.map_size;
-    sopts.max_readers = cfg.max_readers;
-    err = ep_store_open(cfg.db_dir, &sopts, &ctx.store);
+    sopts.map_size = cfg->map_size;
+    sopts.max_readers = cfg->max_readers;
+    err = ep_store_open(cfg->db_dir, &sopts, &ctx.store);
     if (err) {
-        fprintf(stderr, "egress-api: cannot open the store in %s: %s\n", cfg.db_dir,
+        fprintf(stderr, "egress-api: cannot open the store in %s: %s\n", cfg->db_dir,
                 ep_strerror(err));
         return 1;
     }
-    if (cfg.base_domains_file && load_base_domains(ctx.store, cfg.base_domains_file) < 0) {
+    if (cfg->base_domains_file && load_base_domains(ctx.store, cfg->base_domains_file) < 0) {
         rc = 2; /* a configuration error, like a bad option */
         goto out;
     }
-    if (auth_init(cfg.bcrypt_cost) < 0) {
+    if (auth_init(cfg->bcrypt_cost) < 0) {
         fprintf(stderr, "egress-api: bcrypt is not available from libxcrypt\n");
         goto out;
     }
 
     /* Before any thread: engine_open() initialises libcurl. */
-    if (engine_setup(&ctx, &ecfg, socket_given, containers_off) < 0)
+    if (engine_setup(&ctx, &args.ecfg, args.socket_given, args.containers_off) < 0)
         goto out;
 
     /* Every thread MHD starts inherits this mask: only the main thread takes the signals. */
@@ -648,10 +691,10 @@ int main(int argc, char **argv)
 
     if (http_start(&ctx, &daemon, &port) < 0)
         goto out;
-    log_line("listening on %s%s%s:%u", strchr(cfg.listen_host, ':') ? "[" : "", cfg.listen_host,
-             strchr(cfg.listen_host, ':') ? "]" : "", port);
+    log_line("listening on %s%s%s:%u", strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
+             strchr(cfg->listen_host, ':') ? "]" : "", port);
     log_line("version %s, store %s, max projects %u, default mode %s, profile %s", api_version(),
-             cfg.db_dir, cfg.max_projects, ep_mode_name(cfg.default_mode), cfg.default_profile);
+             cfg->db_dir, cfg->max_projects, ep_mode_name(cfg->default_mode), cfg->default_profile);
     while (sigwait(&sigs, &sig) != 0)
         ;
     log_line("signal %d: finishing requests in flight", sig);

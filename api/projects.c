@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <strings.h>
 #include <stdlib.h>
@@ -96,8 +95,8 @@ json_t *projects_json(const struct ep_project *p, bool admin)
 
 /*
  * Answer a failed lifecycle action: engine codes as engine.h maps them
- * (502 with the engine's message, 503 unreachable, 409 conflict or a
- * vanished container), everything else as a store error.
+ * (502 with the engine's message, 503 unreachable or no workspace network,
+ * 409 conflict or a vanished container), everything else as a store error.
  */
 static void answer_failure(struct http_request *r, int err, const char *errbuf, const char *id)
 {
@@ -112,6 +111,10 @@ static void answer_failure(struct http_request *r, int err, const char *errbuf, 
         break;
     case ENGINE_E_CONFLICT:
         http_error(r, 409, "conflict", "%s", errbuf[0] ? errbuf : engine_strerror(err));
+        break;
+    case ENGINE_E_NONETWORK:
+        log_line("workspace %s: %s", id, errbuf);
+        http_error(r, 503, "workspace_network_missing", "%s", errbuf);
         break;
     case ENGINE_E_NOTFOUND:
         http_error(r, 409, "workspace_missing",
@@ -301,30 +304,37 @@ static int take_memory(struct http_request *r, uint64_t *out)
     return 0;
 }
 
-/* cpuCores as in the reference ("2") or a number; fractions allowed. */
+/*
+ * cpuCores as in the reference ("2") or a number; fractions allowed. Both
+ * go through the one CPU parser (policy/size.h), a number as the decimal
+ * "%.15g" writes, so "1.5" and 1.5 are the same nano-CPUs and the one
+ * rounding rule applies to both.
+ */
 static int take_cpus(struct http_request *r, uint64_t *out)
 {
     json_t *v = json_object_get(r->body, "cpuCores");
-    double cpus = -1;
+    char text[40], why[160] = "";
+    const char *s = NULL;
+    uint64_t nano = 0;
 
     if (v == NULL || json_is_null(v))
         return 0;
-    if (json_is_number(v)) {
-        cpus = json_number_value(v);
+    if (json_is_integer(v)) {
+        snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        s = text;
+    } else if (json_is_real(v)) {
+        snprintf(text, sizeof text, "%.15g", json_real_value(v));
+        s = text;
     } else if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        double n = strtod(s, &end);
-
-        if (end != s && *end == '\0')
-            cpus = n;
+        s = json_string_value(v);
     }
-    if (!(cpus >= 0.01) || cpus * 1e9 > (double)r->ctx->cfg->max_nano_cpus) {
-        http_error(r, 400, "bad_field", "field \"cpuCores\" must be a number from 0.01 to %g",
-                   (double)r->ctx->cfg->max_nano_cpus / 1e9);
+    if (s == NULL || ep_cpus_parse(s, &nano, why, sizeof why) != 0 || nano < ENGINE_NANO_CPUS_MIN ||
+        nano > r->ctx->cfg->max_nano_cpus) {
+        http_error(r, 400, "bad_field", "field \"cpuCores\" must be a number from 0.01 to %g%s%s",
+                   (double)r->ctx->cfg->max_nano_cpus / 1e9, why[0] ? ": " : "", why);
         return -1;
     }
-    *out = (uint64_t)llround(cpus * 1e9);
+    *out = nano;
     return 0;
 }
 

@@ -114,25 +114,41 @@ static int map_ip(struct api_ctx *ctx, const char *ip, const char *id)
 }
 
 /*
- * Record that the container of project @p id is gone: status not_found,
- * no IP (the address may go to another workspace). The project stays.
+ * An action was told the container of project @p id does not exist.
+ * An inspect confirms it first, so a project is never marked not_found
+ * while the engine still has its container; then status not_found, no IP
+ * (the address may go to another workspace), the project stays.
+ * ENGINE_E_NOTFOUND when it was gone; ENGINE_E_REFUSED when the engine
+ * still has it or cannot tell (the action's message in @p errbuf stands).
  */
-static void mark_not_found(struct api_ctx *ctx, const char *id)
+static int mark_not_found(struct api_ctx *ctx, const char *id, const char *errbuf)
 {
+    char why[ENGINE_ERRBUF_SIZE] = "";
+    struct engine_workspace w;
     struct ep_project q;
-    int err = ep_store_project_get(ctx->store, id, &q);
+    int rc;
 
-    if (err == 0) {
+    rc = engine_inspect(ctx->engine, id, &w, why);
+    if (rc != ENGINE_E_NOTFOUND) {
+        log_line("workspace %s: the engine said its container is gone (%s), but an inspect %s%s; "
+                 "the project is left as it is",
+                 id, errbuf ? errbuf : "",
+                 rc == 0 ? "finds it" : "could not tell: ", rc == 0 ? "" : why);
+        return ENGINE_E_REFUSED;
+    }
+    rc = ep_store_project_get(ctx->store, id, &q);
+    if (rc == 0) {
         q.status = EP_STATUS_NOT_FOUND;
         q.container_id[0] = '\0';
-        err = ep_store_project_update(ctx->store, &q);
+        rc = ep_store_project_update(ctx->store, &q);
     }
-    if (err == 0)
-        err = ep_store_client_unmap(ctx->store, id);
-    if (err && err != EP_E_NOTFOUND)
-        log_line("workspace %s: recording that its container is gone: %s", id, ep_strerror(err));
+    if (rc == 0)
+        rc = ep_store_client_unmap(ctx->store, id);
+    if (rc && rc != EP_E_NOTFOUND)
+        log_line("workspace %s: recording that its container is gone: %s", id, ep_strerror(rc));
     else
         log_line("workspace %s: its container is gone; project marked not_found", id);
+    return ENGINE_E_NOTFOUND;
 }
 
 /*
@@ -243,7 +259,7 @@ int workspace_start(struct api_ctx *ctx, struct ep_project *p, char *errbuf)
         if (err == 0)
             err = engine_start(ctx->engine, p->id, ip, errbuf);
         if (err == ENGINE_E_NOTFOUND)
-            mark_not_found(ctx, p->id);
+            err = mark_not_found(ctx, p->id, errbuf);
         if (err)
             goto out;
         if (ip[0]) {
@@ -280,7 +296,7 @@ int workspace_stop(struct api_ctx *ctx, struct ep_project *p, char *errbuf)
     if (ctx->engine) {
         err = engine_stop(ctx->engine, p->id, errbuf);
         if (err == ENGINE_E_NOTFOUND)
-            mark_not_found(ctx, p->id);
+            err = mark_not_found(ctx, p->id, errbuf);
         if (err == 0)
             err = ep_store_client_unmap(ctx->store, p->id);
         if (err)
@@ -327,7 +343,7 @@ int workspace_set_password(struct api_ctx *ctx, struct ep_project *p, const char
     if (ctx->engine) {
         err = engine_write_auth(ctx->engine, p->id, password, ip, errbuf);
         if (err == ENGINE_E_NOTFOUND)
-            mark_not_found(ctx, p->id);
+            err = mark_not_found(ctx, p->id, errbuf);
         if (err)
             goto out;
     }

@@ -1,6 +1,7 @@
 /*
- * The one size parser (see size.h). Everything is integer arithmetic, so
- * "1.5g" is exactly 1610612736 and nothing is lost to a double.
+ * The one size, duration and CPU count parser (see size.h). Everything is
+ * integer arithmetic, so "1.5g" is exactly 1610612736 and "0.3" CPUs
+ * exactly 300000000 nano-CPUs: nothing is lost to a double.
  */
 #include "config.h"
 
@@ -152,5 +153,52 @@ int ep_duration_parse(const char *text, uint64_t bare_ms, uint64_t *ms, char *wh
     if (mult != 0 && whole > UINT64_MAX / mult)
         return fail_as("duration", why, whysz, text, "it is too large");
     *ms = whole * mult;
+    return 0;
+}
+
+/*
+ * Digits and an optional fraction, in integer arithmetic: the first nine
+ * fraction digits are nano-CPUs, the tenth rounds (5 and up: one more),
+ * the rest cannot change the result.
+ */
+int ep_cpus_parse(const char *text, uint64_t *nano_cpus, char *why, size_t whysz)
+{
+    static const char example[] = "(write e.g. 2, 1.5 or 0.25)";
+    uint64_t whole = 0, frac = 0, scale = 1, round = 0;
+    const char *p = text;
+
+    if (why != NULL && whysz > 0)
+        why[0] = '\0';
+    if (text == NULL || text[0] == '\0')
+        return fail_as("CPU count", why, whysz, "", "it is empty %s", example);
+    if (*p == '-' || *p == '+')
+        return fail_as("CPU count", why, whysz, text, "a CPU count has no sign");
+    if (*p < '0' || *p > '9')
+        return fail_as("CPU count", why, whysz, text, "it does not start with a digit %s", example);
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (whole > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return fail_as("CPU count", why, whysz, text, "it is too large");
+        whole = whole * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return fail_as("CPU count", why, whysz, text, "no digit after the decimal point");
+        for (size_t digits = 0; *p >= '0' && *p <= '9'; p++, digits++) {
+            if (digits < 9) {
+                frac = frac * 10 + (uint64_t)(*p - '0');
+                scale *= 10;
+            } else if (digits == 9) {
+                round = *p >= '5';
+            }
+        }
+    }
+    if (*p != '\0')
+        return fail_as("CPU count", why, whysz, text,
+                       "unexpected \"%.20s\" (a plain decimal number, no unit or exponent)", p);
+    frac = frac * (EP_NANO_PER_CPU / scale) + round;
+    if (whole > (UINT64_MAX - frac) / EP_NANO_PER_CPU)
+        return fail_as("CPU count", why, whysz, text, "it is too large");
+    *nano_cpus = whole * EP_NANO_PER_CPU + frac;
     return 0;
 }

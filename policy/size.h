@@ -11,6 +11,14 @@
  *
  * Durations (flush and log intervals, retention) have their one parser
  * here too: decimal digits and an optional unit ms, s, m, h or d.
+ *
+ * CPU counts (egress-api's --max-cpus and --default-cpus, the API's
+ * cpuCores) have theirs: decimal digits with an optional fraction, read in
+ * nano-CPUs (the engine's NanoCpus). The one rounding rule: to the nearest
+ * nano-CPU, a half rounding up ("0.0000000005" is 1, "0.00000000049" is 0).
+ * A caller holding a double (a JSON number) writes it with "%.15g" first:
+ * 15 significant digits give back the decimal that was written, so 0.3
+ * is exactly 300000000, not the 299999999.99... the double holds.
  */
 #ifndef EP_SIZE_H
 #define EP_SIZE_H
@@ -45,5 +53,18 @@ void ep_size_format(uint64_t bytes, char *out);
  *         unknown unit, text after the unit, above 2^64 - 1 ms).
  */
 int ep_duration_parse(const char *text, uint64_t bare_ms, uint64_t *ms, char *why, size_t whysz);
+
+/** Nano-CPUs in one CPU. */
+#define EP_NANO_PER_CPU 1000000000ULL
+
+/**
+ * Parse @p text as a CPU count ("2", "1.5", "0.25") into *@p nano_cpus,
+ * rounded to the nearest nano-CPU (a half rounds up). The caller checks
+ * the range.
+ * @param why as for ep_size_parse()
+ * @return 0, or EP_E_INVAL (empty, not a number, a sign, an exponent or a
+ *         unit, no digit after the decimal point, above 2^64 - 1 nano-CPUs).
+ */
+int ep_cpus_parse(const char *text, uint64_t *nano_cpus, char *why, size_t whysz);
 
 #endif

@@ -13,3 +13,4 @@ include $(srcdir)/tests/bench/local.mk
 include $(srcdir)/tests/ui/local.mk
 include $(srcdir)/tests/network/local.mk
 include $(srcdir)/tests/capture/local.mk
+include $(srcdir)/tests/quickstart/local.mk

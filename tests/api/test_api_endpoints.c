@@ -963,6 +963,54 @@ static void test_large_body_and_audit_details(void)
     api_reply_free(&r);
 }
 
+/*
+ * cpuCores through the one CPU parser (policy/size.h): a string and a JSON
+ * number are the same nano-CPUs, rounded to the nearest with a half up
+ * (a double's own 1.00000000049999... would round down), and the refusals
+ * name the field. Each project made here is deleted again.
+ */
+static void test_cpu_counts(void)
+{
+    static const struct {
+        const char *given; /* the JSON text of cpuCores */
+        double reported;   /* what the project says back */
+    } cases[] = {
+        {"\"1.5\"", 1.5},
+        {"1.5", 1.5},
+        {"\"0.3\"", 0.3},
+        {"0.3", 0.3},
+        {"\"1.0000000005\"", 1000000001 / 1e9},
+        {"1.0000000005", 1000000001 / 1e9},
+        {"\"1.00000000049\"", 1},
+        {"2", 2},
+    };
+    static const char *const refused[] = {"\"1e2\"", "1e-5",   "-1",  "\"0.001\"",
+                                          "9",       "\"2 \"", "true"};
+    struct api_reply r;
+    char body[160], path[128];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(body, sizeof body, "{\"projectName\": \"cpus\", \"cpuCores\": %s}",
+                 cases[i].given);
+        CHECK_INT(api_call(&d, "POST", "/api/projects/create", true, body, &r), 201);
+        test_checks++;
+        if (json_number_value(json_object_get(json_object_get(r.json, "project"), "cpuCores")) !=
+            cases[i].reported) {
+            test_failures++;
+            fprintf(stderr, "cpuCores %s: reported %s\n", cases[i].given, r.body);
+        }
+        snprintf(path, sizeof path, "/api/projects/%s", api_str(&r, "project.projectId"));
+        api_reply_free(&r);
+        CHECK_INT(st("DELETE", path, true, NULL), 200);
+    }
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(body, sizeof body, "{\"projectName\": \"cpus\", \"cpuCores\": %s}", refused[i]);
+        CHECK_INT(api_call(&d, "POST", "/api/projects/create", true, body, &r), 400);
+        CHECK(strstr(r.body, "\\\"cpuCores\\\" must be a number from 0.01 to 8") != NULL);
+        api_reply_free(&r);
+    }
+}
+
 int main(void)
 {
     const char *base = test_tmpdir();
@@ -997,6 +1045,7 @@ int main(void)
     test_delete_cleans_up();
     test_audit_and_metrics();
     test_large_body_and_audit_details();
+    test_cpu_counts();
 
     CHECK_INT(api_daemon_stop(&d), 0);
     CHECK_INT(api_hash_leaks, 0);

@@ -116,11 +116,13 @@ EOF
     } >"$STACK_DIR/sg$n.conf"
 done
 
-# The helper behind squid's result cache, for the cost of going without.
+# The helper behind squid's result cache, for the cost of going without
+# (a copy squid's user proxy can reach: tests/lib/stack.sh).
+ACL=$(stack_squid_exec "$top_builddir/acl/egress-acl") || exit 1
 {
     echo "external_acl_type egress_ttl ttl=60 negative_ttl=60 cache=1024 concurrency=200" \
         "children-max=4 children-startup=1 children-idle=1 %>a %>rm %>rd" \
-        "$top_builddir/acl/egress-acl --database $STORE --flush-interval 1s"
+        "$ACL --database $STORE --flush-interval 1s"
     echo "acl egress_ttl_ok external egress_ttl"
     echo "http_access deny !egress_ttl_ok"
     echo "deny_info ERR_EGRESS_DENIED egress_ttl_ok"

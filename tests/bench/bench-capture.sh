@@ -41,6 +41,8 @@ ACL="$top_builddir/acl/egress-acl"
 
 STACK_HOSTS="api.openai.com"
 stack_init
+# squid runs the helper as user proxy: a copy it can reach (tests/lib/stack.sh).
+ACL=$(stack_squid_exec "$ACL") || exit 1
 D=$STACK_DIR
 STORE="$D/store"
 mkdir -p "$STORE"

@@ -66,6 +66,8 @@ fi
 mount -t tmpfs tmpfs /run && ip link set lo up || exit 1
 . "$top_srcdir/tests/lib/stack.sh"
 stack_init
+# squid runs the helper as user proxy: a copy it can reach (tests/lib/stack.sh).
+HELPER=$(stack_squid_exec "$HELPER") || exit 1
 W=$STACK_DIR
 GW=172.30.0.1
 WS=172.30.0.2

@@ -11,10 +11,13 @@
 #                             installed: NULL_ECAP=1 then, empty otherwise.
 
 floors_write() {
+    local null_acl
+    # squid runs helpers as user proxy: a copy it can reach (tests/lib/stack.sh).
+    null_acl=$(stack_squid_exec "$top_builddir/tests/bench/null-acl") || return 1
     {
         echo "external_acl_type null_acl ttl=0 negative_ttl=0 cache=0 concurrency=200" \
             "children-max=4 children-startup=1 children-idle=1 %>a %>rm %>rd" \
-            "$top_builddir/tests/bench/null-acl"
+            "$null_acl"
         echo "acl null_acl_ok external null_acl"
         echo "http_access deny !null_acl_ok"
     } >"$STACK_DIR/nullacl.conf"

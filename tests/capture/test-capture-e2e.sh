@@ -41,6 +41,8 @@ ACL="$top_builddir/acl/egress-acl"
 STACK_HOSTS="api.openai.com api.anthropic.com plain.test"
 stack_init
 D=$STACK_DIR
+# squid runs the helper as user proxy: a copy it can reach (tests/lib/stack.sh).
+ACL=$(stack_squid_exec "$ACL") || exit 99
 STORE="$D/store"
 mkdir -p "$STORE" "$D/hold"
 chmod 777 "$D/hold"

@@ -58,6 +58,8 @@ ip addr add "$ORIGIN/32" dev lo || exit 99
 
 stack_init
 D=$STACK_DIR
+# squid runs the helper as user proxy: a copy it can reach (tests/lib/stack.sh).
+ACL=$(stack_squid_exec "$ACL") || exit 99
 STORE="$D/store"
 mkdir -p "$STORE" "$D/hold"
 chmod 777 "$D/hold"

@@ -12,8 +12,11 @@
 # running and on a stopped workspace (auth file content, mode, owner; a
 # wrong current password changes nothing); restart of egress-api after
 # containers were stopped and removed behind its back (reconciliation);
-# an engine error (no such image: 502, nothing left behind); the engine
-# gone (503, the store unchanged).
+# an engine error (no such image: 502, nothing left behind); the
+# workspace network missing (named at start-up, 503 naming it and
+# `egress-net up` at create and at start, the project and its container
+# kept, start works once the network exists); the engine gone (503, the
+# store unchanged).
 # Skips (77) only when dockerd, unshare or a static busybox is missing.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${top_srcdir:-.}/tests/lib/dockerd.sh"
@@ -294,6 +297,48 @@ expect_match "with the engine's message" "$out" '"message":"[^"]*No such image: 
 expect_match "no project stored" "$(api GET /api/projects)" '^200 .*"count":0'
 expect_eq "no container left" "$(containers)" "$conts_before"
 expect_eq "no volume left" "$(volumes)" "$vols_before"
+stop_api
+API_PORT=$main_port API_PID=$main_pid API_LOG=$main_log
+
+# --- the workspace network missing (egress-net not run) ------------------------
+# At start-up the log names it; create is refused before anything is made;
+# a network removed after the container was made is what start reports
+# (dockerd checks it only then), and the project keeps its container.
+LATE=ws-test-late
+main_port=$API_PORT main_pid=$API_PID main_log=$API_LOG
+start_api nonet "$work/store-nonet" --workspace-network "$LATE"
+expect_match "start-up names the missing network and how to make it" "$(cat "$API_LOG")" \
+    "containers: the workspace network $LATE does not exist on the container engine: make it with \`egress-net --network $LATE up\`.*--workspace-network NAME; until then"
+conts_before=$(containers)
+vols_before=$(volumes)
+out=$(api POST /api/projects/create '{"projectName": "No network"}')
+echo "   the answer: $out"
+expect_match "create without the network: 503 naming it" "$out" \
+    "^503 .*\"error\":\"workspace_network_missing\".*network $LATE does not exist.*egress-net --network $LATE up"
+expect_match "no project stored" "$(api GET /api/projects)" '^200 .*"count":0'
+expect_eq "no container made" "$(containers)" "$conts_before"
+expect_eq "no volume made" "$(volumes)" "$vols_before"
+dockerd_network_create "$LATE" || exit 99
+out=$(api POST /api/projects/create '{"projectName": "Network came later"}')
+expect_match "the network made: create answers 201 (checked again, no restart)" "$out" '^201 '
+N=$(printf '%s' "$out" | project_id)
+dockerd_api DELETE "/networks/$LATE" >/dev/null || exit 99
+out=$(api POST "/api/projects/$N/start")
+echo "   the answer: $out"
+expect_match "start without the network: 503 naming it" "$out" \
+    "^503 .*\"error\":\"workspace_network_missing\".*network $LATE does not exist.*egress-net --network $LATE up"
+expect_match "with the engine's own words" "$out" "network $LATE not found"
+expect_no_match "not taken for a missing container" "$out" "workspace_missing|is gone"
+expect_eq "the container is still there" "$(engine_status "/containers/workspace-$N/json")" 200
+expect_match "the project keeps its status" "$(api GET "/api/projects/$N")" '^200 .*"status":"created"'
+expect_match "the listing too" "$(api GET /api/projects)" "\"projectId\":\"$N\"[^}]*\"status\":\"created\""
+expect_no_match "nothing marked not_found in the log" "$(cat "$API_LOG")" "workspace $N: .*not_found"
+dockerd_network_create "$LATE" || exit 99
+out=$(api POST "/api/projects/$N/start")
+expect_match "the network back: start works" "$out" '^200 .*"status":"running"'
+expect_eq "and the address on it is mapped" "$(api GET "/api/projects/$N" | member ipAddress)" \
+    "$(inspect "$N" | grep -o "\"$LATE\":{[^}]*\"IPAddress\":\"[^\"]*\"" | grep -o '"IPAddress":"[^"]*"' | cut -d'"' -f4)"
+expect_match "delete it" "$(api DELETE "/api/projects/$N?purgeVolume=true")" '^200 '
 stop_api
 API_PORT=$main_port API_PID=$main_pid API_LOG=$main_log
 

@@ -714,6 +714,74 @@ static void test_errors(struct engine *e)
     engine_list_free(list);
 }
 
+/*
+ * The workspace network: a missing one is named with how to make it, at
+ * the check and at create (nothing made); a network removed after the
+ * container was made is what the start reports (dockerd checks only
+ * then), never a missing container: the container is still there, and
+ * starts once the network is back.
+ */
+static void test_network(void)
+{
+    struct engine_config cfg;
+    struct engine *e = NULL;
+    struct engine_workspace w;
+    char err[ENGINE_ERRBUF_SIZE] = "", id[ENGINE_CONTAINER_MAX + 1], ip[ENGINE_IP_MAX + 1];
+    struct buf b;
+    long status;
+
+    cfg_for_test(&cfg);
+    cfg.network = "ws-test-late";
+    REQUIRE(engine_open(&cfg, &e, err) == 0);
+    CHECK_INT(engine_network_check(e, err), ENGINE_E_NONETWORK);
+    fprintf(stderr, "missing network: %s\n", err);
+    CHECK(strstr(err, "workspace network ws-test-late does not exist") != NULL);
+    CHECK(strstr(err, "`egress-net --network ws-test-late up`") != NULL);
+    CHECK(strstr(err, "--workspace-network NAME") != NULL);
+    CHECK_INT(engine_create(e, "nonet", 0, 0, NULL, id, err), ENGINE_E_NONETWORK);
+    CHECK(strstr(err, "ws-test-late") != NULL);
+    CHECK_STR(id, "");
+    CHECK_INT(raw_status("/containers/workspace-nonet/json"), 404);
+    CHECK_INT(raw_status("/volumes/workspace_data_nonet"), 404);
+
+    CHECK_INT(raw("POST", "/networks/create", "{\"Name\":\"ws-test-late\"}", &b), 201);
+    free(b.data);
+    CHECK_INT(engine_network_check(e, err), 0);
+    CHECK_INT(engine_create(e, "netgone", 0, 0, NULL, id, err), 0);
+    /* Removed behind our back; podman refuses while a container names it. */
+    status = raw("DELETE", "/networks/ws-test-late", NULL, &b);
+    fprintf(stderr, "removing the network of a created container: %ld %s\n", status,
+            b.data ? b.data : "");
+    free(b.data);
+    if (status == 204 || status == 200) {
+        CHECK_INT(engine_start(e, "netgone", ip, err), ENGINE_E_NONETWORK);
+        fprintf(stderr, "start without its network: %s\n", err);
+        CHECK(strstr(err, "not found") != NULL); /* the engine's own words */
+        CHECK(strstr(err, "`egress-net --network ws-test-late up`") != NULL);
+        CHECK_INT(engine_inspect(e, "netgone", &w, err), 0);
+        CHECK_STR(w.status, "created");
+        CHECK_INT(raw("POST", "/networks/create", "{\"Name\":\"ws-test-late\"}", &b), 201);
+        free(b.data);
+    } else {
+        CHECK(status == 409 || status == 500);
+    }
+    CHECK_INT(engine_start(e, "netgone", ip, err), 0);
+    CHECK(ip[0] != '\0');
+    CHECK_INT(engine_remove(e, "netgone", true, err), 0);
+    CHECK_INT(raw("DELETE", "/networks/ws-test-late", NULL, &b) / 100, 2);
+    free(b.data);
+    engine_close(e);
+
+    /* The default network's sentence asks for plain `egress-net up`. */
+    cfg_for_test(&cfg);
+    cfg.network = ENGINE_DEFAULT_NETWORK;
+    REQUIRE(engine_open(&cfg, &e, err) == 0);
+    CHECK_INT(engine_network_check(e, err), ENGINE_E_NONETWORK);
+    CHECK(strstr(err, "network egress-ws does not exist") != NULL);
+    CHECK(strstr(err, "`egress-net up`") != NULL);
+    engine_close(e);
+}
+
 int main(void)
 {
     struct engine *e;
@@ -731,6 +799,7 @@ int main(void)
     test_lifecycle(e);
     test_defaults_and_command();
     test_errors(e);
+    test_network();
     engine_close(e);
     curl_global_cleanup();
     return test_exit();

@@ -37,6 +37,16 @@
 #                         (e.g. "Service echo srv_echo.so").
 #   stack_icap_conf       the path of that c-icap.conf.
 #   stack_stop_icap       stop c-icap (TERM, then wait for the pid to go).
+#   stack_squid_can COMMAND ARG...
+#                         run COMMAND as squid's user proxy (e.g. test -x
+#                         PATH): 0 when it succeeds.
+#   stack_squid_exec PATH print the path of a copy of the program PATH in
+#                         $STACK_DIR/bin (mode 755), made on first use. squid
+#                         runs its helpers as user proxy, who cannot enter a
+#                         build tree under a private directory (a clone in
+#                         /root, mode 0700: "ipcCreate: ... (13) Permission
+#                         denied"); every helper a test gives squid is such
+#                         a copy.
 #   stack_start_squid [LINE...]
 #                         write $STACK_DIR/squid/squid.conf: loopback-only
 #                         settings, hosts_file $STACK_DIR/hosts (STACK_HOSTS,
@@ -53,8 +63,9 @@
 #                         to upload through such a squid.
 #                         With SQUID_POLICY=acl the decision is the external
 #                         ACL helper instead: contrib/squid/egress-acl.conf
-#                         (before the http_access allow lines) with the built
-#                         acl/egress-acl over ACL_STORE (flush ACL_FLUSH,
+#                         (before the http_access allow lines) with a copy
+#                         (stack_squid_exec) of the built acl/egress-acl over
+#                         ACL_STORE (flush ACL_FLUSH,
 #                         default 200ms), "%ea" logged instead of the ICAP
 #                         reason header, no ICAP; SQUID_ACL_SNI=1 also
 #                         enables its "#sni " lines as the snippet says
@@ -105,6 +116,19 @@ stack_init() {
     chmod 755 "$STACK_DIR"
     trap stack_cleanup EXIT
     trap 'exit 1' INT TERM
+}
+
+stack_squid_can() {
+    su -s /bin/sh -c '"$@"' proxy -- sh "$@" 2>/dev/null
+}
+
+stack_squid_exec() {
+    local copy="$STACK_DIR/bin/${1##*/}"
+    if [ ! -x "$copy" ]; then
+        mkdir -p "$STACK_DIR/bin" && chmod 755 "$STACK_DIR/bin" &&
+            install -m 755 "$1" "$copy" || return 99
+    fi
+    echo "$copy"
 }
 
 # Ports are taken below the kernel's ephemeral range (so no client
@@ -277,7 +301,15 @@ stack_guard() {
 }
 
 stack_start_squid() {
-    local d="$STACK_DIR/squid${STACK_INSTANCE:-}" name line
+    local d="$STACK_DIR/squid${STACK_INSTANCE:-}" name line helper=
+    # squid drops to user proxy: everything it reads and runs is under STACK_DIR.
+    if ! stack_squid_can test -x "$STACK_DIR"; then
+        echo "squid's user proxy cannot enter $STACK_DIR: set TMPDIR to a directory it can reach" >&2
+        return 99
+    fi
+    if [ "${SQUID_POLICY:-icap}" = acl ]; then
+        helper=$(stack_squid_exec "$top_builddir/acl/egress-acl") || return 99
+    fi
     mkdir -p "$d/logs" "$d/errors"
     SQUID_PORT=$(stack_free_port) || return 99
     : >"$STACK_DIR/hosts"
@@ -318,7 +350,7 @@ stack_start_squid() {
             echo "never_direct allow !stack_tunnel"
         fi
         if [ "${SQUID_POLICY:-icap}" = acl ]; then
-            sed -e "s#/usr/bin/egress-acl \(.*\)--database /var/lib/egress-policy#$top_builddir/acl/egress-acl \1--database $ACL_STORE --flush-interval ${ACL_FLUSH:-200ms}#" \
+            sed -e "s#/usr/bin/egress-acl \(.*\)--database /var/lib/egress-policy#$helper \1--database $ACL_STORE --flush-interval ${ACL_FLUSH:-200ms}#" \
                 -e "s#^error_directory .*#error_directory $d/errors#" \
                 -e "${SQUID_ACL_SNI:+s/^#sni //}" \
                 -e "${SQUID_ACL_SNI:+/^http_access deny !egress_allowed\$/d}" \

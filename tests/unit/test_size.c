@@ -2,7 +2,8 @@
  * The one size parser (policy/size.h): what it accepts and the exact
  * value, and for every kind of bad input a refusal whose sentence names
  * the problem; ep_size_format() reads back through the parser; the
- * duration parser beside it.
+ * duration and CPU count parsers beside it, the latter's one rounding rule
+ * (nearest nano-CPU, a half up) at its edges.
  */
 #include <stdint.h>
 #include <string.h>
@@ -34,6 +35,27 @@ static const struct good goods[] = {
     {"17179869183.999999999999g", UINT64_MAX},
 };
 
+/* CPU counts in nano-CPUs (the "bytes" member holds them). */
+static const struct good cpus_goods[] = {
+    {"0", 0},
+    {"1", 1000000000ull},
+    {"2", 2000000000ull},
+    {"1.5", 1500000000ull},
+    {"0.25", 250000000ull},
+    {"0.01", 10000000ull},
+    {"0.3", 300000000ull},
+    {"1024", 1024000000000ull},
+    {"00.5", 500000000ull},
+    {"0.000000001", 1},
+    {"0.0000000005", 1},          /* the tenth digit: a half rounds up */
+    {"0.00000000049", 0},         /* below a half: down */
+    {"0.00000000049999999", 0},   /* only the tenth digit rounds */
+    {"1.9999999995", 2000000000}, /* rounding up carries into the whole */
+    {"1.9999999994", 1999999999},
+    {"0.29999999999999998890", 300000000ull},
+    {"18446744073.709551615", UINT64_MAX},
+};
+
 struct bad {
     const char *text;
     const char *why; /* a part of the sentence that names the problem */
@@ -55,6 +77,23 @@ static const struct bad bads[] = {
     {"18446744073709551616", "too large"},
     {"16777216t", "too large"},
     {"17179869184g", "too large"},
+};
+
+static const struct bad cpus_bads[] = {
+    {"", "empty"},
+    {"-1", "no sign"},
+    {"+1", "no sign"},
+    {".5", "does not start with a digit"},
+    {" 1", "does not start with a digit"},
+    {"1.", "no digit after the decimal point"},
+    {"1.x", "no digit after the decimal point"},
+    {"1e3", "unexpected \"e3\""},
+    {"2 ", "unexpected \" \""},
+    {"1,5", "unexpected \",5\""},
+    {"2g", "no unit or exponent"},
+    {"18446744073.7095516155", "too large"},
+    {"18446744074", "too large"},
+    {"99999999999999999999", "too large"},
 };
 
 int main(void)
@@ -122,5 +161,49 @@ int main(void)
     CHECK(strstr(why, "empty") != NULL);
     CHECK(ep_duration_parse("213503982335d", 1000, &v, why, sizeof why) == EP_E_INVAL);
     CHECK(strstr(why, "too large") != NULL);
+
+    /* CPU counts: nano-CPUs, exact, rounded to the nearest with a half up. */
+    for (size_t i = 0; i < sizeof cpus_goods / sizeof cpus_goods[0]; i++) {
+        v = 12345;
+        test_checks++;
+        if (ep_cpus_parse(cpus_goods[i].text, &v, why, sizeof why) != 0 ||
+            v != cpus_goods[i].bytes) {
+            test_failures++;
+            fprintf(stderr, "CPUs \"%s\": got %llu (%s), expected %llu\n", cpus_goods[i].text,
+                    (unsigned long long)v, why, (unsigned long long)cpus_goods[i].bytes);
+        }
+    }
+    for (size_t i = 0; i < sizeof cpus_bads / sizeof cpus_bads[0]; i++) {
+        v = 12345;
+        test_checks++;
+        if (ep_cpus_parse(cpus_bads[i].text, &v, why, sizeof why) != EP_E_INVAL || v != 12345 ||
+            strstr(why, cpus_bads[i].why) == NULL) {
+            test_failures++;
+            fprintf(stderr,
+                    "CPUs \"%s\": refusal \"%s\" does not say \"%s\" (or it was accepted)\n",
+                    cpus_bads[i].text, why, cpus_bads[i].why);
+        }
+    }
+    CHECK(ep_cpus_parse("2x", &v, why, sizeof why) == EP_E_INVAL);
+    CHECK(strstr(why, "\"2x\" is not a CPU count") != NULL);
+    CHECK(ep_cpus_parse(NULL, &v, why, sizeof why) == EP_E_INVAL);
+    CHECK(ep_cpus_parse("x", &v, NULL, 0) == EP_E_INVAL);
+    /*
+     * A double written as size.h says ("%.15g") reads back as the decimal
+     * that made it, for every hundredth of a CPU up to 1024; the double's
+     * own value (0.29999999999999998890 for 0.3) would round down.
+     */
+    for (unsigned hundredths = 1; hundredths <= 102400; hundredths++) {
+        char buf[32];
+
+        snprintf(buf, sizeof buf, "%.15g", hundredths / 100.0);
+        v = 0;
+        test_checks++;
+        if (ep_cpus_parse(buf, &v, NULL, 0) != 0 || v != hundredths * 10000000ull) {
+            test_failures++;
+            fprintf(stderr, "CPUs %u/100 written \"%s\": got %llu\n", hundredths, buf,
+                    (unsigned long long)v);
+        }
+    }
     return test_exit();
 }
