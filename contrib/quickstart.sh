@@ -258,13 +258,22 @@ wait_port() {
     return 1
 }
 
-# squid_conf_write: squid's error pages and its whole squid.conf, made from
-# the shipped snippets (contrib/squid/) for this mode, these ports and this
-# var directory. The one place that knows the snippets' layout.
+# squid_conf_write: squid's error pages and its whole squid.conf: the site
+# lines of this run, then the shipped snippets (contrib/squid/) in the order
+# egress-policy.conf includes them (the guard, the interception with an
+# engine, the helper's decision), adjusted to this mode, these ports and
+# this var directory. The one place that knows the snippets' layout.
 squid_conf_write() {
-    local helper="$var/bin/egress-acl --database $var/db"
+    local helper="$var/bin/egress-acl"
+    local -a adjust=(-e "s#/usr/bin/egress-acl #$helper #"
+        -e "s#--database /var/lib/egress-policy#--database $var/db#"
+        -e "s#^error_directory .*#error_directory $var/squid/errors#"
+        -e "s#^include /run/egress-policy/squid-addresses.conf#include $var/squid/addresses.conf#")
     cp /usr/share/squid/errors/templates/* "$var/squid/errors/"
     cp contrib/squid/errors/ERR_EGRESS_DENIED "$var/squid/errors/"
+    # This host's addresses and the workspace subnet, for the guard.
+    contrib/network/egress-net --subnet "$WORKSPACE_SUBNET" --addresses-file "$var/squid/addresses.conf" \
+        addresses >/dev/null
     {
         if [ $engine = 1 ]; then
             echo "http_port $gw:$SQUID_PORT"
@@ -283,20 +292,16 @@ squid_conf_write() {
         echo "cache_log $var/squid/logs/cache.log"
         echo "cache_store_log none"
         echo "coredump_dir $var/squid"
+        sed "${adjust[@]}" contrib/squid/egress-guard.conf
         if [ $engine = 1 ]; then
-            # The shipped snippet with this network's gateway, ports, subnet,
-            # certificate and helper; before egress-acl.conf.
-            sed -e "s#172\.30\.0\.1:3129#$gw:$INTERCEPT_HTTP_PORT#" \
+            sed "${adjust[@]}" -e "s#172\.30\.0\.1:3129#$gw:$INTERCEPT_HTTP_PORT#" \
                 -e "s#172\.30\.0\.1:3130#$gw:$INTERCEPT_HTTPS_PORT#" \
-                -e "s#172\.30\.0\.0/24#$WORKSPACE_SUBNET#" \
                 -e "s#tls-cert=/etc/squid/egress-intercept.pem#tls-cert=$var/squid/intercept.pem#" \
-                -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$helper#" \
                 contrib/squid/egress-intercept.conf
         fi
-        # The decision for plain HTTP and CONNECT; before the http_access rules.
-        sed -e "s#/usr/bin/egress-acl --database /var/lib/egress-policy#$helper#" \
-            -e "s#^error_directory .*#error_directory $var/squid/errors#" \
-            contrib/squid/egress-acl.conf
+        sed "${adjust[@]}" contrib/squid/egress-acl.conf
+        # Loopback mode: the clients that may use the proxy (egress-policy.conf
+        # allows the workspace subnet).
         echo "acl workspaces src $WORKSPACE_NETS"
         echo "http_access allow workspaces"
         echo "http_access deny all"
@@ -348,6 +353,14 @@ else
 fi
 squid_conf_write
 chown -R proxy:proxy "$var/squid"
+# Check the whole configuration before starting (what an administrator runs
+# after installing the snippets).
+if ! parse=$(squid -k parse -f "$var/squid/squid.conf" 2>&1) ||
+    printf '%s\n' "$parse" | grep -E 'WARNING|ERROR|FATAL|Bungled' >&2; then
+    echo "quickstart: squid -k parse -f $var/squid/squid.conf is not clean (above)" >&2
+    exit 1
+fi
+echo "== squid -k parse: clean"
 squid -N -f "$var/squid/squid.conf" >>"$var/squid/stdout.log" 2>&1 &
 pids="$pids $!"
 wait_port "$SQUID_PORT"

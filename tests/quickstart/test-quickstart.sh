@@ -2,8 +2,12 @@
 # The quick start (contrib/quickstart.sh) as a user runs it, in loopback
 # mode (no engine), with this build's programs (--no-build --build-dir),
 # no package installation (--no-deps), a var directory and free ports of
-# the test's own, and a local origin (tests/lib/origin) as the outside
-# address its "Try" commands fetch (--try-url). Checked:
+# the test's own, all inside a network and mount namespace of the test's
+# own, with an origin (tests/lib/origin) on port 80 of a TEST-NET address in
+# a second namespace behind a veth pair as the outside address its "Try"
+# commands fetch (--try-url): squid refuses loopback and this host's own
+# addresses, so the outside must be outside. Checked:
+#   - its squid.conf passes `squid -k parse` (it says so before starting);
 #   - the review page's address it prints answers 200 with the page (the
 #     source's api/ui/index.html, byte for byte), and the token file it
 #     names signs in;
@@ -35,8 +39,23 @@ done
 . "$top_srcdir/tests/lib/stack.sh"
 . "$top_srcdir/tests/lib/check.sh"
 
+if [ "${QS_INNER:-}" != 1 ]; then
+    QS_INNER=1 exec unshare --net --mount --propagation private -- bash "$0" "$@"
+fi
+mount -t tmpfs tmpfs /run && ip link set lo up || exit 99
 stack_init
-stack_start_origin || exit 99
+OUTSIDE=198.51.100.10
+ip netns add qs-out && ip link add qs-h type veth peer name qs-o && ip link set qs-o netns qs-out &&
+    ip addr add 10.255.0.1/30 dev qs-h && ip link set qs-h up &&
+    ip -n qs-out addr add 10.255.0.2/30 dev qs-o && ip -n qs-out link set qs-o up &&
+    ip -n qs-out link set lo up && ip -n qs-out addr add $OUTSIDE/32 dev lo &&
+    ip -n qs-out route add default via 10.255.0.1 && ip route add $OUTSIDE/32 via 10.255.0.2 || exit 99
+ip netns exec qs-out "$top_builddir/tests/lib/origin" -a $OUTSIDE -p 80 >"$STACK_DIR/outside.log" 2>&1 &
+STACK_ALL_PIDS="$STACK_ALL_PIDS $!"
+for _ in $(seq 1 100); do
+    curl -s --noproxy '*' --max-time 1 -o /dev/null "http://$OUTSIDE/" && break
+    sleep 0.1
+done
 API_PORT=$(stack_free_port) || exit 99
 SQUID_PORT=$(stack_free_port) || exit 99
 while [ "$SQUID_PORT" = "$API_PORT" ]; do
@@ -70,7 +89,7 @@ start_quickstart() {
     set -m
     "$top_srcdir/contrib/quickstart.sh" --no-deps --no-build --build-dir "$top_builddir" \
         --no-engine --var "$VAR" --api-port "$API_PORT" --squid-port "$SQUID_PORT" \
-        --try-url "http://127.0.0.1:$ORIGIN_PORT/from-the-quick-start" >"$QS_OUT" 2>&1 &
+        --try-url "http://$OUTSIDE/from-the-quick-start" >"$QS_OUT" 2>&1 &
     QS_PID=$!
     set +m
     for _ in $(seq 1 600); do
@@ -146,6 +165,8 @@ stopped_by() {
 # --- run 1: the page, the Try commands, SIGINT to the quick start ----------
 start_quickstart run1
 out=$(cat "$QS_OUT")
+expect_match "its squid.conf is checked with squid -k parse before squid starts" "$out" \
+    "squid -k parse: clean"
 page=$(printf '%s\n' "$out" | sed -n 's/^ *review page *\(http[^ ]*\).*/\1/p')
 expect_eq "the review page's address is printed" "$page" "http://127.0.0.1:$API_PORT/"
 expect_match "with how to sign in" "$out" "sign in with the admin token: the content of $VAR/admin-token"
@@ -182,10 +203,10 @@ expect_match "4. the listing answers" "$try" "\"projectId\":\"$P\",\"domains\""
 } >"$STACK_DIR/step4.sh"
 for _ in $(seq 1 100); do
     listing=$(bash "$STACK_DIR/step4.sh" 2>&1)
-    printf '%s' "$listing" | grep -q '"127.0.0.1":{"count":1,' && break
+    printf '%s' "$listing" | grep -q "\"$OUTSIDE\":{\"count\":1," && break
     sleep 0.1
 done
-expect_match "4. what it reached is listed" "$listing" '"127\.0\.0\.1":\{"count":1,"allowed":1,"denied":0'
+expect_match "4. what it reached is listed" "$listing" "\"${OUTSIDE//./\\.}\":\\{\"count\":1,\"allowed\":1,\"denied\":0"
 stopped_by "SIGINT to the quick start" "$QS_PID"
 
 # --- run 2: the same var directory, Ctrl-C to the whole process group -----
