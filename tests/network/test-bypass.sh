@@ -209,8 +209,11 @@ unreached "without the rule the private server is closed again" private_count "$
 
 # --- 3. the cache manager -------------------------------------------------------------
 MGR='Start Time:|Current Time:|Connection information for squid|Cache information for squid'
-# The control: squid's stock squid.conf lets localhost read the manager,
-# and this is what its pages look like.
+# The control: squid's stock squid.conf lets localhost read the manager
+# (mapped to a project in none mode, so the ICAP path lets it by too), and
+# this is what its pages look like.
+H=$(api POST /api/projects/create '{"projectName": "Host", "proxyMode": "none"}' | project_id)
+expect_match "map 127.0.0.1 for the control" "$(api PUT "/api/projects/$H/ip" '{"ipAddress": "127.0.0.1"}')" '^200 '
 out=$(curl -sS --max-time 10 "http://127.0.0.1:$PROXY_PORT/squid-internal-mgr/info")
 expect_match "control: the cache manager answers localhost (Debian's stock rule)" "$out" "$MGR"
 for id in $A $B $C; do
