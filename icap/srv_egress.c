@@ -33,10 +33,12 @@
  * host but forwards an absolute-form request to the connection's original
  * destination, so squid marks those requests with the ICAP header
  * X-Egress-Intercept (adaptation_meta; an ICAP header, which a workspace
- * cannot send) and the gate's intercept check applies: not CONNECT, a Host
- * header, the same host (and port, when the Host header names one) in the
- * request line and the Host header; else denied (intercept-connect,
- * intercept-no-host, intercept-host-mismatch).
+ * cannot send) whose value is the port the workspace connected to, and the
+ * gate's intercept check applies: not CONNECT, a Host header, the same host
+ * in the request line and the Host header (and the mark's port, when the
+ * Host header names one); else denied (intercept-connect,
+ * intercept-no-host, intercept-host-mismatch). The request is decided on
+ * the mark's port: squid connects there.
  *
  * The decision, the recording, the counters and the store go through the
  * gate of policy/gate.h, as for egress-acl: the LMDB store is opened in
@@ -615,13 +617,33 @@ static int answer_page(ci_request_t *req, struct egress_req *r, const struct ep_
 }
 
 /*
+ * The destination port of an intercepted request: the value of squid's
+ * intercept mark (adaptation_meta X-Egress-Intercept "%>lp", the port the
+ * workspace connected to; squid forwards there, whatever the request
+ * line or the Host header say), or @p fallback when the value is not a
+ * port.
+ */
+static int intercept_port(const char *mark, int fallback)
+{
+    char *end;
+    long n;
+
+    errno = 0;
+    n = strtol(mark, &end, 10);
+    if (errno != 0 || end == mark || *end != '\0' || n < 1 || n > 65535)
+        return fallback;
+    return (int)n;
+}
+
+/*
  * The whole decision happens here, on the headers, before any body byte,
  * through the gate: an allowed request gets 204 straight away, unless it
  * must change (mark_allowed()); a denied one is rewritten (header or page
  * mode) and c-icap then sends 100 Continue for a body. A request squid
  * marks as from its intercepting port (EGRESS_INTERCEPT_HEADER, an ICAP
  * header a workspace cannot send) gets the gate's intercept check: the
- * request line's host against the Host header.
+ * request line's host against the Host header, and is decided on the
+ * port the mark names.
  */
 static int egress_check_preview(char *preview_data, int preview_data_len, ci_request_t *req)
 {
@@ -631,7 +653,7 @@ static int egress_check_preview(char *preview_data, int preview_data_len, ci_req
     struct ep_gate_request gr;
     struct ep_gate_result res, ipr;
     enum ep_host_kind kind = EP_HOST_NAME;
-    const char *target;
+    const char *target, *mark;
     size_t target_len;
     int port = 0, rc;
 
@@ -646,7 +668,10 @@ static int egress_check_preview(char *preview_data, int preview_data_len, ci_req
     gr.method = method;
     gr.host = rc == 0 ? host : NULL;
     gr.port = port;
-    gr.intercept = ci_headers_value(req->request_header, EGRESS_INTERCEPT_HEADER) != NULL;
+    mark = ci_headers_value(req->request_header, EGRESS_INTERCEPT_HEADER);
+    gr.intercept = mark != NULL;
+    if (mark != NULL)
+        gr.port = intercept_port(mark, port);
     gr.host_header = ci_http_request_get_header(req, "Host");
     ep_gate_decide(egress_gate, &gr, &res);
 

@@ -78,9 +78,10 @@ out=$(icap -req http://evil.test/x -x "X-Client-IP: 127.0.0.2" -hx "X-Egress-Den
 expect_no_match "a client's own X-Egress-Reason is replaced" "$out" "forged"
 
 # A request of squid's intercepting port (adaptation_meta sends the ICAP
-# header X-Egress-Intercept): its Host header must name the request
-# line's host (and port, when it names one); CONNECT is denied there.
-ic=(-x "X-Client-IP: 127.0.0.2" -x "X-Egress-Intercept: 1")
+# header X-Egress-Intercept with the port the workspace connected to): its
+# Host header must name the request line's host (and that port, when it
+# names one); CONNECT is denied there; it is decided on the mark's port.
+ic=(-x "X-Client-IP: 127.0.0.2" -x "X-Egress-Intercept: 80")
 out=$(icap -req http://allowed.test/x "${ic[@]}" -hx "Host: allowed.test")
 expect_match "intercept: the Host header of the request's host: 204" "$out" "^[[:space:]]*ICAP/1.0 204"
 out=$(icap -req http://allowed.test/x "${ic[@]}")
@@ -94,9 +95,13 @@ expect_match "intercept: another port in the Host header: denied" "$out" \
     "X-Egress-Reason: intercept-host-mismatch"
 out=$(icap -req http://allowed.test/x "${ic[@]}" -hx "Host: Allowed.Test:80")
 expect_match "intercept: the URL's port (80) and host, normalised: 204" "$out" "^[[:space:]]*ICAP/1.0 204"
+out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2" -x "X-Egress-Intercept: 8080" \
+    -hx "Host: allowed.test")
+expect_match "intercept: connected to 8080, a Host without a port: decided on 8080" "$out" \
+    "X-Egress-Reason: port-not-allowed; host=allowed.test; project=ws-sec"
 out=$(icap -method CONNECT -req allowed.test:443 "${ic[@]}" -hx "Host: allowed.test:443")
 expect_match "intercept: CONNECT denied" "$out" "X-Egress-Reason: intercept-connect; host=allowed.test"
-out=$(icap -req http://any.test/x -x "X-Client-IP: 127.0.0.3" -x "X-Egress-Intercept: 1" \
+out=$(icap -req http://any.test/x -x "X-Client-IP: 127.0.0.3" -x "X-Egress-Intercept: 80" \
     -hx "Host: intercepted.test")
 expect_match "intercept: a logging workspace's mismatch is denied too" "$out" \
     "X-Egress-Reason: intercept-host-mismatch; host=any.test; project=ws-log"
@@ -105,7 +110,7 @@ expect_match "not intercepted (no ICAP marker): the Host header is not checked" 
     "^[[:space:]]*ICAP/1.0 204"
 # The marker is an ICAP header: one the workspace sends in HTTP is not one, and goes.
 out=$(icap -req http://allowed.test/x -x "X-Client-IP: 127.0.0.2" -hx "Host: evil.test" \
-    -hx "X-Egress-Intercept: 1")
+    -hx "X-Egress-Intercept: 80")
 expect_match "an HTTP X-Egress-Intercept is no marker: allowed" "$out" "^[[:space:]]*ICAP/1.0 200"
 expect_no_match "an HTTP X-Egress-Intercept is no marker: not denied" "$out" "X-Egress-Deny"
 expect_no_match "an HTTP X-Egress-Intercept is removed" "$out" "X-Egress-Intercept"

@@ -33,7 +33,8 @@
 # reached ADDR ("SYNS REQUESTS": TCP connections opened to ADDR, counted
 # by iptables, and requests its origins logged, a request over a
 # connection opened earlier included) for the attacker, the private-range
-# server, the metadata service and the host's service address.
+# server, the metadata service and the host's service address (for the
+# whitelisted origin: connections to its port 8080, requests on any port).
 
 . "${top_srcdir:-.}/tests/lib/dockerd.sh"
 . "${top_srcdir:-.}/tests/lib/check.sh"
@@ -172,6 +173,7 @@ reached() {
     local syns
     case $1 in
     "$ATTACKER") syns=$(outside_count attacker) ;;
+    "$ALLOWED") syns=$(outside_count allowed-8080) ;;
     "$PRIVATE") syns=$(outside_count private) ;;
     "$METADATA") syns=$(outside_count metadata) ;;
     "$HOST_SERVICE") syns=$(host_count host-service) ;;
@@ -206,6 +208,7 @@ netstack_outside() {
         ip netns exec "$OUT" iptables -w -A INPUT -p icmp --icmp-type echo-request -m comment --comment ep-icmp &&
         ip netns exec "$OUT" iptables -w -A INPUT -p tcp -d $DENIED --dport 443 --syn -m comment --comment ep-tls-denied &&
         ip netns exec "$OUT" iptables -w -A INPUT -p tcp -d $ATTACKER --syn -m comment --comment ep-attacker &&
+        ip netns exec "$OUT" iptables -w -A INPUT -p tcp -d $ALLOWED --dport 8080 --syn -m comment --comment ep-allowed-8080 &&
         ip netns exec "$OUT" iptables -w -A INPUT -p tcp -d $PRIVATE --syn -m comment --comment ep-private &&
         ip netns exec "$OUT" iptables -w -A INPUT -p tcp -d $METADATA --syn -m comment --comment ep-metadata &&
         iptables -w -A INPUT -p tcp -d $HOST_SERVICE --syn -m comment --comment ep-host-service || exit 99

@@ -231,6 +231,16 @@ for id in $A $B $C; do
 done
 
 # --- 4. ports ---------------------------------------------------------------------
+# squid forwards an intercepted request to the port the workspace connected
+# to, so that port is the one decided on, whatever the Host header says.
+for id in $A $B; do
+    for hosthdr in allowed.test allowed.test:80; do
+        n0=$(reached $ALLOWED)
+        out=$(ws_raw "$id" $ALLOWED 8080 "GET / HTTP/1.1\r\nHost: $hosthdr\r\n$CL\r\n")
+        expect_no_match "$id: $ALLOWED:8080 with Host $hosthdr: refused" "$out" "HTTP/1\.[01] 2[0-9][0-9]|origin host"
+        expect_eq "$id: $ALLOWED:8080 with Host $hosthdr: the origin saw nothing" "$(reached $ALLOWED)" "$n0"
+    done
+done
 for id in $A $B; do
     out=$(wcurl "$id" http://allowed.test:8080/)
     expect_match "$id: allowed.test:8080 intercepted: refused" "$out" "code=403"
