@@ -12,7 +12,6 @@
 #include "policy/error.h"
 #include "policy/host.h"
 #include "policy/rule_internal.h"
-#include "policy/store.h"
 
 enum ep_covers_at ep_covers_where(const char *host, const char *name)
 {

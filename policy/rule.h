@@ -81,5 +81,9 @@ void ep_rule_format(const struct ep_rule *rule, char *out);
  */
 #define EP_PROFILE_MAX 64
 int ep_profile_validate(const char *name);
+/** The reserved profile holding the base domains (always allowed; never a project's). */
+#define EP_PROFILE_BASE "@base"
+/** The profile of a project created without naming one. */
+#define EP_PROFILE_DEFAULT "default"
 
 #endif
