@@ -389,35 +389,12 @@ void recorded_handle_clear(struct http_request *r)
                     json_pack("{s:b, s:s}", "success", 1, "message", "Recorded domains cleared"));
 }
 
-/*
- * The rule text that promotes canonical @p host reached on @p port in
- * @p form: a rule of that port ("github.com:22", "ip:[2001:db8::1]:22"),
- * or of the web ports for 0, 80 and 443.
- */
-static void promoted_text(const char *host, enum ep_host_kind kind, int port, const char *form,
-                          char *out)
-{
-    char authority[EP_HOST_PORT_BUFSZ];
-    const char *prefix = "";
-
-    ep_host_with_port(host, ep_covers_web_port(port) ? 0 : port, authority);
-    if (kind != EP_HOST_NAME) {
-        /* An address with a port is short: "[" EP_IP_MAX "]:65535". */
-        snprintf(out, EP_RULE_BUFSZ, "ip:%.*s", EP_IP_MAX + 8, authority);
-        return;
-    }
-    if (strcmp(form, "suffix") == 0)
-        prefix = ".";
-    else if (strcmp(form, "subdomains") == 0)
-        prefix = "*.";
-    snprintf(out, EP_RULE_BUFSZ, "%s%s", prefix, authority);
-}
-
 /* What the caller asked of a promote. */
 struct promote_args {
     json_t *domains;
-    const char *form;    /* "exact", "suffix" or "subdomains" */
-    const char *profile; /* the profile named, or NULL for the project's */
+    const char *form;       /* "exact", "suffix" or "subdomains" */
+    enum ep_rule_kind kind; /* the rule kind of that form */
+    const char *profile;    /* the profile named, or NULL for the project's */
     bool replace;
     bool allow_empty;
     bool dry_run; /* answer what the promote would do, write nothing */
@@ -436,8 +413,13 @@ static int promote_args_read(struct http_request *r, struct promote_args *a)
         http_field_bool(r, "allowEmpty", false, &a->allow_empty) < 0 ||
         http_field_bool(r, "dryRun", false, &a->dry_run) < 0)
         return -1;
-    if (strcmp(a->form, "exact") != 0 && strcmp(a->form, "suffix") != 0 &&
-        strcmp(a->form, "subdomains") != 0) {
+    if (strcmp(a->form, "exact") == 0) {
+        a->kind = EP_RULE_EXACT;
+    } else if (strcmp(a->form, "suffix") == 0) {
+        a->kind = EP_RULE_SUFFIX;
+    } else if (strcmp(a->form, "subdomains") == 0) {
+        a->kind = EP_RULE_SUBDOMAINS;
+    } else {
         http_error(r, 400, "bad_field",
                    "field \"form\" must be \"exact\", \"suffix\" or \"subdomains\"");
         return -1;
@@ -500,44 +482,26 @@ static int refuse(struct promotion *pm, const char *domain, const char *message)
                : EP_E_NOMEM;
 }
 
-static bool same_rule(const struct ep_rule *a, const struct ep_rule *b)
-{
-    return a->kind == b->kind && a->port == b->port && strcmp(a->host, b->host) == 0;
-}
-
 /*
- * Judge domain @p v in @p form: refused (and why), a repeat of an earlier
- * domain's rule (dropped), already covered by a rule of @p rs (and which),
- * or a new rule. 0 or EP_E_NOMEM.
+ * Judge domain @p v in form @p form: refused (and why), a repeat of an
+ * earlier domain's rule (dropped), already covered by a rule of @p rs (and
+ * which), or a new rule. 0 or EP_E_NOMEM.
  */
 static int promotion_judge(struct promotion *pm, struct ep_rule_set *rs, json_t *v,
-                           const char *form)
+                           enum ep_rule_kind form)
 {
     const char *domain = json_string_value(v);
-    char host[EP_HOST_BUFSZ], text[EP_RULE_BUFSZ], why[256] = "";
+    char text[EP_RULE_BUFSZ], why[256] = "";
     struct ep_rule *rule = &pm->rules[pm->n];
     const struct ep_rule *by;
-    enum ep_host_kind kind;
-    int err, port;
+    int err = ep_rule_promoted(domain, json_string_length(v), form, rule, why, sizeof why);
 
-    /* A pasted URL would otherwise be refused for its "port" ("http:" + "//host/"). */
-    if (strstr(domain, "://"))
-        return refuse(pm, domain,
-                      "a URL, not a host: promote the host alone, without the scheme "
-                      "(\"https://\") or a path");
-    err = ep_host_normalize(domain, json_string_length(v), host, &port, &kind);
-    if (err == 0 && kind != EP_HOST_NAME && strcmp(form, "exact") != 0)
-        return refuse(pm, domain, "an IP address can only be promoted in the exact form");
-    if (err == 0) {
-        promoted_text(host, kind, port, form, text);
-        err = ep_rule_parse(text, rule, why, sizeof why);
-    }
     if (err == EP_E_NOMEM)
         return err;
     if (err)
         return refuse(pm, domain, why[0] ? why : ep_strerror(err));
     for (size_t i = 0; i < pm->n; i++)
-        if (same_rule(&pm->rules[i], rule))
+        if (ep_rule_equal(&pm->rules[i], rule))
             return 0;
     by = ep_rule_set_covering(rs, rule);
     if (by) {
@@ -551,9 +515,9 @@ static int promotion_judge(struct promotion *pm, struct ep_rule_set *rs, json_t 
     return 0;
 }
 
-/* Work out the promote of @p domains in @p form against @p rs. 0 or EP_E_NOMEM. */
+/* Work out the promote of @p domains in form @p form against @p rs. 0 or EP_E_NOMEM. */
 static int promotion_build(struct promotion *pm, struct ep_rule_set *rs, json_t *domains,
-                           const char *form)
+                           enum ep_rule_kind form)
 {
     size_t i, size = json_array_size(domains);
     json_t *v;
@@ -611,7 +575,7 @@ static int collect_removed(void *ctx, const struct ep_rule *rule)
     char text[EP_RULE_BUFSZ];
 
     for (size_t i = 0; i < rm->pm->n; i++)
-        if (same_rule(&rm->pm->rules[i], rule))
+        if (ep_rule_equal(&rm->pm->rules[i], rule))
             return 0;
     ep_rule_format(rule, text);
     return json_array_append_new(rm->removed, json_string(text)) == 0 ? 0 : EP_E_NOMEM;
@@ -689,7 +653,7 @@ void recorded_handle_promote(struct http_request *r)
     snprintf(profile, sizeof profile, "%s", a.profile ? a.profile : p.profile);
     err = rule_set_collect(r->ctx->store, profile, a.replace, &rs);
     if (err == 0)
-        err = promotion_build(&pm, &rs, a.domains, a.form);
+        err = promotion_build(&pm, &rs, a.domains, a.kind);
     if (err)
         goto store_error;
     if (a.replace && json_array_size(pm.refused)) {

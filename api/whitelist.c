@@ -52,16 +52,10 @@ static int take_profile(struct http_request *r, const char *name, const char **o
     return 0;
 }
 
-/* By kind, host, then port ("github.com" and "github.com:22" are two rules). */
+/* ep_rule_compare() in the shape qsort() takes. */
 static int rule_cmp(const void *a, const void *b)
 {
-    const struct ep_rule *x = a, *y = b;
-    int c;
-
-    if (x->kind != y->kind)
-        return (int)x->kind - (int)y->kind;
-    c = strcmp(x->host, y->host);
-    return c ? c : x->port - y->port;
+    return ep_rule_compare(a, b);
 }
 
 /*
@@ -121,7 +115,7 @@ static int parse_rules(struct http_request *r, json_t *list, const char *field,
     if (n) {
         qsort(rules, n, sizeof *rules, rule_cmp);
         for (i = 0; i < n; i++)
-            if (kept == 0 || rule_cmp(&rules[kept - 1], &rules[i]) != 0)
+            if (kept == 0 || !ep_rule_equal(&rules[kept - 1], &rules[i]))
                 rules[kept++] = rules[i];
     }
     *out = rules;

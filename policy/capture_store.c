@@ -1,10 +1,14 @@
 /*
  * Captured LLM API exchanges and the LLM host list (capture_store.h).
- * Shares the store handle and its transactions with store.c through
- * store_internal.h.
+ * Shares the store handle, its transactions and record helpers with the
+ * store's files through store_internal.h, and is a part of the store's
+ * schema there (store_part_capture, at the end): the open path makes or
+ * upgrades its databases and a project's deletion clears its exchanges
+ * through that part's hooks, so the store never calls this file by name.
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -279,6 +283,35 @@ static int cap_insert(struct ep_store *s, MDB_txn *txn, const char *project_id, 
     return rc;
 }
 
+/*
+ * Delete every exchange of @p project_id and its count within @p txn;
+ * *@p n (may be NULL) grows by the number of exchanges deleted.
+ */
+static int cap_clear(struct ep_store *s, MDB_txn *txn, const char *project_id, uint64_t *n)
+{
+    unsigned char kbuf[CAP_KEY_MAX];
+    size_t plen = strlen(project_id) + 1;
+    MDB_cursor *cur = NULL;
+    MDB_val key, val;
+    int rc = mdb_cursor_open(txn, s->conversations, &cur);
+
+    if (rc)
+        return rc;
+    for (;;) {
+        key = store_mkval(kbuf, cap_key(project_id, 0, kbuf));
+        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+        if (rc || !cap_key_of(&key, project_id, plen))
+            break;
+        if (n && cap_key_id(&key) != 0)
+            ++*n;
+        rc = mdb_cursor_del(cur, 0);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Make room for one more exchange of a project under @p limits, at time @p t. */
 static int cap_room(struct ep_store *s, MDB_txn *txn, const char *project_id,
                     const struct ep_capture_limits *limits, int64_t t)
@@ -290,7 +323,7 @@ static int cap_room(struct ep_store *s, MDB_txn *txn, const char *project_id,
     room = *limits;
     room.project_max = limits->project_max - 1;
     return room.project_max ? cap_limit(s, txn, project_id, &room, t, NULL)
-                            : store_capture_clear(s, txn, project_id, NULL);
+                            : cap_clear(s, txn, project_id, NULL);
 }
 
 /* Store exchange @p c of @p project_id within @p txn (the project must exist). */
@@ -614,31 +647,6 @@ out:
     return store_write_end(store, txn, rc);
 }
 
-int store_capture_clear(struct ep_store *s, MDB_txn *txn, const char *project_id, uint64_t *n)
-{
-    unsigned char kbuf[CAP_KEY_MAX];
-    size_t plen = strlen(project_id) + 1;
-    MDB_cursor *cur = NULL;
-    MDB_val key, val;
-    int rc = mdb_cursor_open(txn, s->conversations, &cur);
-
-    if (rc)
-        return rc;
-    for (;;) {
-        key = store_mkval(kbuf, cap_key(project_id, 0, kbuf));
-        rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-        if (rc || !cap_key_of(&key, project_id, plen))
-            break;
-        if (n && cap_key_id(&key) != 0)
-            ++*n;
-        rc = mdb_cursor_del(cur, 0);
-        if (rc)
-            break;
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
 int ep_capture_clear(struct ep_store *store, const char *project_id, uint64_t *n)
 {
     MDB_txn *txn = NULL;
@@ -650,7 +658,7 @@ int ep_capture_clear(struct ep_store *store, const char *project_id, uint64_t *n
         return EP_E_INVAL;
     rc = store_write_begin(store, &txn);
     if (rc == 0)
-        rc = store_capture_clear(store, txn, project_id, n);
+        rc = cap_clear(store, txn, project_id, n);
     return store_write_end(store, txn, rc);
 }
 
@@ -691,7 +699,8 @@ out:
 
 /* ---- the LLM host list ---- */
 
-int store_capture_seed(struct ep_store *s, MDB_txn *txn)
+/* List the default LLM hosts (a new store, or one upgraded from before they existed). */
+static int cap_seed(struct ep_store *s, MDB_txn *txn)
 {
     const unsigned char one = 1;
     int rc = 0;
@@ -825,3 +834,31 @@ int ep_capture_hosts_list(struct ep_store *store, int (*fn)(void *ctx, const cha
         rc = 0;
     return store_walk_end(rd, cur, rc);
 }
+
+/* ---- the capture part of the store ---- */
+
+/* Schema 2 brought the capture's databases: a store older than that gets the default hosts. */
+static int cap_upgrade(struct ep_store *s, MDB_txn *txn, uint32_t from)
+{
+    return from < 2 ? cap_seed(s, txn) : 0;
+}
+
+/* A deleted project's exchanges go with it. */
+static int cap_clear_project(struct ep_store *s, MDB_txn *txn, const char *project_id)
+{
+    return cap_clear(s, txn, project_id, NULL);
+}
+
+static const struct store_db capture_dbs[] = {
+    {"conversations", offsetof(struct ep_store, conversations)},
+    {"llm_hosts", offsetof(struct ep_store, llm_hosts)},
+    {"capture_pending", offsetof(struct ep_store, pending)},
+    {NULL, 0},
+};
+
+const struct store_part store_part_capture = {
+    .dbs = capture_dbs,
+    .create = cap_seed,
+    .upgrade = cap_upgrade,
+    .clear = cap_clear_project,
+};

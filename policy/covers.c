@@ -12,7 +12,6 @@
 #include "policy/error.h"
 #include "policy/host.h"
 #include "policy/rule_internal.h"
-#include "policy/store.h"
 
 enum ep_covers_at ep_covers_where(const char *host, const char *name)
 {
@@ -100,7 +99,7 @@ bool ep_rule_covers_rule(const struct ep_rule *by, const struct ep_rule *rule)
     }
     if (by->kind == EP_RULE_REGEX && rule->kind == EP_RULE_EXACT)
         return ep_rule_covers(by, rule->host, rule->port);
-    return by->kind == rule->kind && strcmp(by->host, rule->host) == 0;
+    return ep_rule_equal(by, rule);
 }
 
 size_t ep_rule_key_port_prefix(int port, char *key)

@@ -25,6 +25,9 @@
 #define EP_HOST_PORT_MAX   (EP_HOST_MAX + 6)
 #define EP_HOST_PORT_BUFSZ (EP_HOST_PORT_MAX + 1)
 
+/** Longest canonical IP literal text (INET6_ADDRSTRLEN - 1): ip: rules, client addresses. */
+#define EP_IP_MAX 45
+
 /** What kind of host a canonical form is. */
 enum ep_host_kind { EP_HOST_NAME = 0, EP_HOST_IPV4 = 4, EP_HOST_IPV6 = 6 };
 

@@ -10,8 +10,13 @@ policy_libpolicy_la_SOURCES = \
 	policy/size.c policy/size.h \
 	policy/ratelimit.c policy/ratelimit.h \
 	policy/category.c policy/category.h \
-	policy/store.c policy/store.h \
-	policy/store_match.c policy/store_internal.h \
+	policy/store.h policy/store_internal.h policy/store_parts.c \
+	policy/store_env.c policy/store_env.h \
+	policy/store_projects.c policy/store_projects.h \
+	policy/store_rules.c policy/store_rules.h \
+	policy/store_match.c policy/store_match.h \
+	policy/store_seen.c policy/store_seen.h \
+	policy/store_audit.c policy/store_audit.h \
 	policy/decide.c policy/decide.h \
 	policy/recorder.c policy/recorder.h \
 	policy/gate.c policy/gate.h \

@@ -1,6 +1,8 @@
 /*
  * Whitelist rules as users write them: parsing with a reason for every
- * refusal and the printed form (what a rule covers is in covers.c).
+ * refusal, the printed form, the one order and identity of rules, and the
+ * rule a promotion makes of a recorded host (what a rule covers is in
+ * covers.c).
  *
  * A rule ends up in LMDB and in API answers, and the reference system let
  * a rule with a newline be spliced into squid.conf; so the parser refuses
@@ -421,6 +423,60 @@ void ep_rule_format(const struct ep_rule *rule, char *out)
     /* A parsed rule always fits; the bound only keeps a hand-made one from overflowing. */
     snprintf(out, EP_RULE_BUFSZ, "%s%s%.*s%s%s", prefix, brackets ? "[" : "",
              (int)strnlen(rule->host, sizeof rule->host), rule->host, brackets ? "]" : "", port);
+}
+
+int ep_rule_compare(const struct ep_rule *a, const struct ep_rule *b)
+{
+    int c;
+
+    if (a->kind != b->kind)
+        return (int)a->kind - (int)b->kind;
+    c = strcmp(a->host, b->host);
+    return c ? c : a->port - b->port;
+}
+
+bool ep_rule_equal(const struct ep_rule *a, const struct ep_rule *b)
+{
+    return ep_rule_compare(a, b) == 0;
+}
+
+/*
+ * The recorded host normalised (its port apart), the rule of the form
+ * asked for on it (an ip: rule for an address; no port for a web port,
+ * which the rule without a port covers), printed by ep_rule_format() and
+ * parsed back, so the rule is refused exactly as the same rule written by
+ * a user would be (a public suffix, say) and the sentence names it.
+ */
+int ep_rule_promoted(const char *recorded, size_t len, enum ep_rule_kind form, struct ep_rule *out,
+                     char *why, size_t whysz)
+{
+    char text[EP_RULE_BUFSZ];
+    struct ep_rule made;
+    enum ep_host_kind kind;
+    int rc, port;
+
+    if (why != NULL && whysz > 0)
+        why[0] = '\0';
+    memset(out, 0, sizeof *out);
+    if (form != EP_RULE_EXACT && form != EP_RULE_SUFFIX && form != EP_RULE_SUBDOMAINS)
+        return fail(EP_E_INVAL, why, whysz,
+                    "a promotion makes an exact, suffix or subdomains rule");
+    /* A pasted URL would otherwise be refused for its "port" ("http:" + "//host/"). */
+    if (memmem(recorded, strnlen(recorded, len), "://", 3) != NULL)
+        return fail(EP_E_RULE_SCHEME, why, whysz,
+                    "a URL, not a host: promote the host alone, without the scheme "
+                    "(\"https://\") or a path");
+    memset(&made, 0, sizeof made);
+    rc = ep_host_normalize(recorded, len, made.host, &port, &kind);
+    if (rc)
+        return fail(rc, why, whysz, "%s", ep_strerror(rc));
+    if (kind != EP_HOST_NAME && form != EP_RULE_EXACT)
+        return fail(EP_E_RULE_IP, why, whysz,
+                    "an IP address can only be promoted in the exact form");
+    made.kind = kind == EP_HOST_NAME ? form : EP_RULE_IP;
+    made.port = ep_covers_web_port(port) ? 0 : port;
+    ep_rule_format(&made, text);
+    return ep_rule_parse(text, out, why, whysz);
 }
 
 int ep_profile_validate(const char *name)

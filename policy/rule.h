@@ -76,10 +76,44 @@ int ep_rule_parse(const char *text, struct ep_rule *out, char *why, size_t whysz
 void ep_rule_format(const struct ep_rule *rule, char *out);
 
 /**
+ * The one order of rules: by kind, then host (or pattern), then port.
+ * 0 exactly when @p a and @p b are the same rule (ep_rule_equal()):
+ * "github.com" and "github.com:22" are two rules, and so are
+ * "example.com" and ".example.com".
+ */
+int ep_rule_compare(const struct ep_rule *a, const struct ep_rule *b);
+
+/** Are @p a and @p b the same rule: the same kind, host (or pattern) and port? */
+bool ep_rule_equal(const struct ep_rule *a, const struct ep_rule *b);
+
+/**
+ * The rule that promoting recorded host @p recorded in form @p form makes.
+ * @param recorded, len  a host as a seen record keys it or a user writes
+ *                       one ("github.com", "Github.com:22",
+ *                       "[2001:db8::1]:22"; need not be NUL-terminated)
+ * @param form   EP_RULE_EXACT, EP_RULE_SUFFIX or EP_RULE_SUBDOMAINS
+ * @param out    receives the rule: of the port @p recorded names
+ *               ("github.com:22", ".example.com:8080"), or of the web
+ *               ports when it names none, 80 or 443; an IP address makes
+ *               an ip: rule ("ip:[2001:db8::1]:22"), in the exact form only
+ * @param why    if not NULL, receives a sentence naming the problem (a URL
+ *               instead of a host, an address in another form than exact,
+ *               what ep_host_normalize() or ep_rule_parse() refuses); at
+ *               most @p whysz bytes
+ * @return 0, EP_E_NOMEM, or the EP_E_RULE_* or EP_E_HOST_* code of the refusal.
+ */
+int ep_rule_promoted(const char *recorded, size_t len, enum ep_rule_kind form, struct ep_rule *out,
+                     char *why, size_t whysz);
+
+/**
  * A profile name: 1..EP_PROFILE_MAX characters of [a-z0-9_-], starting
  * with a letter or digit. 0 or EP_E_INVAL.
  */
 #define EP_PROFILE_MAX 64
 int ep_profile_validate(const char *name);
+/** The reserved profile holding the base domains (always allowed; never a project's). */
+#define EP_PROFILE_BASE "@base"
+/** The profile of a project created without naming one. */
+#define EP_PROFILE_DEFAULT "default"
 
 #endif

@@ -36,15 +36,17 @@ int ep_rule_set_add(void *set, const struct ep_rule *rule)
     return list_append(&rs->named, rule);
 }
 
-/* By host, then kind, then port. */
+/*
+ * By host first, since the lookups below search the rules on one name,
+ * then in the one order of rules (ep_rule_compare()): 0 exactly for the
+ * same rule.
+ */
 static int rule_cmp(const void *a, const void *b)
 {
     const struct ep_rule *x = a, *y = b;
     int c = strcmp(x->host, y->host);
 
-    if (c == 0)
-        c = (int)x->kind - (int)y->kind;
-    return c ? c : x->port - y->port;
+    return c ? c : ep_rule_compare(x, y);
 }
 
 /* The first named rule on @p name (a binary search), or the end of the named rules. */

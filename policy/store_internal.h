@@ -1,8 +1,12 @@
 /*
- * Private to the store (store.c, store_match.c and capture_store.c, and
- * the store tests that look inside); nothing else includes it. The handle,
- * its pooled reads and caches, and the helpers those files share. The
- * public interface is store.h.
+ * Private to the store's files (store_env.c, store_projects.c,
+ * store_rules.c, store_match.c, store_seen.c, store_audit.c, store_parts.c
+ * and capture_store.c, and the store tests that look inside); nothing else
+ * includes it. The handle, its pooled reads and caches, the helpers those
+ * files share, and the parts of the schema (struct store_part): each part
+ * brings its databases and hooks, and the open path and a project's
+ * deletion walk the list of parts (store_parts.c) instead of calling any
+ * part by name. The public interface is store.h.
  */
 #ifndef EP_STORE_INTERNAL_H
 #define EP_STORE_INTERNAL_H
@@ -15,9 +19,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "policy/covers.h"
-#include "policy/store.h"
+#include "policy/store_env.h"
 
 /* Profiles whose compiled regex rules the handle keeps at once. */
 #define REGEX_CACHE_MAX 32
@@ -120,8 +125,13 @@ struct filter_slot {
 
 struct ep_store {
     MDB_env *env;
-    MDB_dbi meta, projects, clients, profiles, rules, seen, audit;
-    MDB_dbi conversations, llm_hosts, pending; /* schema 2: capture_store.c */
+    /* Each part's databases (struct store_part), opened by ep_store_open(). */
+    MDB_dbi meta;                              /* store_env.c */
+    MDB_dbi projects, clients;                 /* store_projects.c */
+    MDB_dbi profiles, rules;                   /* store_rules.c */
+    MDB_dbi seen;                              /* store_seen.c */
+    MDB_dbi audit;                             /* store_audit.c */
+    MDB_dbi conversations, llm_hosts, pending; /* capture_store.c (schema 2) */
     bool read_only;
     /*
      * pool_lock guards the pool and the count of transactions in use, which
@@ -154,24 +164,20 @@ static inline MDB_val store_mkval(const void *data, size_t size)
     return v;
 }
 
+/* Whether a fixed-size string field of a stored record holds its NUL. */
+#define STORE_TERMINATED(field) (memchr((field), '\0', sizeof(field)) != NULL)
+
 /*
- * The helpers below are shared by store.c, store_match.c and
- * capture_store.c only: hidden, so no program or module linking the policy
- * core ever exports them.
+ * The helpers below are shared by the store's files only: hidden, so no
+ * program or module linking the policy core ever exports them.
  */
 #define STORE_INTERNAL __attribute__((visibility("hidden")))
 
-/* Read a fixed-size value; EP_E_NOTFOUND when absent, EP_E_CORRUPT on a size mismatch. */
-STORE_INTERNAL int store_get_fixed(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, void *out,
-                                   size_t size);
-/* Copy @p src into @p dst, truncated to fit and NUL-terminated. */
-STORE_INTERNAL void store_copy_str(char *dst, size_t dstsz, const char *src);
-/* The read's cursor on `rules`, renewed with its transaction when needed. */
-STORE_INTERNAL int store_rules_cursor(struct ep_store_read *rd, MDB_cursor **cur);
-/* Free the compiled regexes of a regex cache slot and mark it free. */
-STORE_INTERNAL void store_regex_set_clear(struct regex_set *set);
-/* Free a key filter (NULL is fine). */
-STORE_INTERNAL void store_filter_free(struct key_filter *f);
+/* ---- store_env.c: transactions, reads and records ---- */
+
+/* Begin and end (commit when @p rc is 0, abort otherwise) a write transaction of the handle. */
+STORE_INTERNAL int store_write_begin(struct ep_store *s, MDB_txn **txn);
+STORE_INTERNAL int store_write_end(struct ep_store *s, MDB_txn *txn, int rc);
 /*
  * Begin a pooled read with a cursor of its own on @p dbi (a walk over a
  * database); on failure nothing is left open and both results are NULL.
@@ -180,13 +186,70 @@ STORE_INTERNAL int store_walk_begin(struct ep_store *s, MDB_dbi dbi, struct ep_s
                                     MDB_cursor **cur);
 /* End a store_walk_begin() walk: close the cursor, end the read (NULL is fine); returns @p rc. */
 STORE_INTERNAL int store_walk_end(struct ep_store_read *rd, MDB_cursor *cur, int rc);
+/* The read's cursor on `rules`, renewed with its transaction when needed. */
+STORE_INTERNAL int store_rules_cursor(struct ep_store_read *rd, MDB_cursor **cur);
+/* The number of entries of @p dbi, from a pooled read. */
+STORE_INTERNAL int store_count_entries(struct ep_store *s, MDB_dbi dbi, uint64_t *out);
+/* Read a fixed-size value; EP_E_NOTFOUND when absent, EP_E_CORRUPT on a size mismatch. */
+STORE_INTERNAL int store_get_fixed(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen, void *out,
+                                   size_t size);
+/* Write a fixed-size value with mdb_put() @p flags; EP_E_EXISTS for MDB_KEYEXIST. */
+STORE_INTERNAL int store_put_fixed(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen,
+                                   const void *v, size_t size, unsigned flags);
+/* Delete one key; EP_E_NOTFOUND when absent. */
+STORE_INTERNAL int store_del_key(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t klen);
+/* Delete every key of @p dbi that starts with @p prefix (0 when there is none). */
+STORE_INTERNAL int store_del_prefix(MDB_txn *txn, MDB_dbi dbi, const void *prefix, size_t plen);
+/* Copy @p src into @p dst, truncated to fit and NUL-terminated. */
+STORE_INTERNAL void store_copy_str(char *dst, size_t dstsz, const char *src);
 
-/* Begin and end (commit when @p rc is 0) a write transaction of the handle. */
-int store_write_begin(struct ep_store *s, MDB_txn **txn);
-int store_write_end(struct ep_store *s, MDB_txn *txn, int rc);
-/* capture_store.c: list the default LLM hosts (new store, upgrade to schema 2). */
-int store_capture_seed(struct ep_store *s, MDB_txn *txn);
-/* capture_store.c: delete every captured exchange of a project within @p txn. */
-int store_capture_clear(struct ep_store *s, MDB_txn *txn, const char *project_id, uint64_t *n);
+/* ---- store_match.c: the handle's caches, freed by ep_store_close() ---- */
+
+/* Free the compiled regexes of a regex cache slot and mark it free. */
+STORE_INTERNAL void store_regex_set_clear(struct regex_set *set);
+/* Free a key filter (NULL is fine). */
+STORE_INTERNAL void store_filter_free(struct key_filter *f);
+
+/* ---- store_rules.c ---- */
+
+/* Make sure profile @p name has its row in `profiles` (an empty one, generation 0, if new). */
+STORE_INTERNAL int store_profile_ensure(struct ep_store *s, MDB_txn *txn, const char *name);
+
+/* ---- the parts of the schema ---- */
+
+/* One database of a part: its name in the environment and its member of struct ep_store. */
+struct store_db {
+    const char *name;
+    size_t offset; /* offsetof(struct ep_store, <its MDB_dbi>) */
+};
+
+/*
+ * A part of the store's schema: the databases it owns and what it does
+ * when a store is made, upgraded or loses a project. ep_store_open() opens
+ * every part's databases, in the order of store_parts[], then, in the one
+ * write transaction that makes a new store, calls each part's create; in
+ * the one that upgrades an older store, each part's upgrade with the
+ * schema found. ep_store_project_delete() calls each part's clear. A hook
+ * may be NULL (nothing to do). Each returns 0 or an error, which rolls
+ * the whole transaction back.
+ */
+struct store_part {
+    const struct store_db *dbs; /* ends with a NULL name */
+    /* Fill the part of a new store (default content). */
+    int (*create)(struct ep_store *s, MDB_txn *txn);
+    /* Bring the part of a store of schema @p from up to EP_STORE_SCHEMA. */
+    int (*upgrade)(struct ep_store *s, MDB_txn *txn, uint32_t from);
+    /* Delete what the part keeps of project @p project_id. */
+    int (*clear)(struct ep_store *s, MDB_txn *txn, const char *project_id);
+};
+
+/* Each part, defined in the file that owns its databases. */
+STORE_INTERNAL extern const struct store_part store_part_projects; /* store_projects.c */
+STORE_INTERNAL extern const struct store_part store_part_rules;    /* store_rules.c */
+STORE_INTERNAL extern const struct store_part store_part_seen;     /* store_seen.c */
+STORE_INTERNAL extern const struct store_part store_part_audit;    /* store_audit.c */
+STORE_INTERNAL extern const struct store_part store_part_capture;  /* capture_store.c */
+/* The parts in the order they are opened, made and cleared, NULL-terminated (store_parts.c). */
+STORE_INTERNAL extern const struct store_part *const store_parts[];
 
 #endif

@@ -1,9 +1,9 @@
 /*
- * The read-side rule matching of the store: ep_store_read_match() and what
- * it alone uses, the per-handle regex cache, the in-memory copy of the base
- * profile per pooled read, and the key filters of large profiles. Split out
- * of store.c for readability; the handle and its structures are in
- * store_internal.h.
+ * The read-side rule matching of the store (store_match.h):
+ * ep_store_read_match() and what it alone uses, the per-handle regex
+ * cache, the in-memory copy of the base profile per pooled read, and the
+ * key filters of large profiles. The rules it matches are written by
+ * store_rules.c; the handle and its structures are in store_internal.h.
  */
 #include "config.h"
 
@@ -13,8 +13,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "policy/store.h"
 #include "policy/store_internal.h"
+#include "policy/store_match.h"
+#include "policy/store_rules.h"
 
 /* ---- regex rules: compiled once per profile generation ---- */
 

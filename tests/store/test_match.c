@@ -23,7 +23,7 @@
 #include "tests/store/storetest.h"
 
 #define MAX_RULES 6000
-/* The rule count from which store.c keeps a key filter for a profile. */
+/* The rule count from which store_match.c keeps a key filter for a profile. */
 #define FILTER_MIN 4096
 #define HOSTS      3000
 /* Rules "course2" has beyond those of "course". */

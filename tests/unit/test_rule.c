@@ -2,7 +2,9 @@
  * Rule parsing (policy/rule.h): a table of hostile and ordinary rules,
  * each with the exact code it must return and, when accepted, its kind
  * and canonical written form (its port included); the reason sentence
- * for the refusals a user meets most; printing round trips; profile names.
+ * for the refusals a user meets most; printing round trips; profile names;
+ * the one order and identity of rules; the rule a promotion makes of a
+ * recorded host (its port included) and why one is refused.
  */
 #include <string.h>
 
@@ -324,6 +326,124 @@ static void test_profiles(void)
     CHECK_INT(ep_profile_validate(name), EP_E_INVAL);
 }
 
+/* Parse @p text into @p r (the test's own rules must parse). */
+static struct ep_rule parsed(const char *text)
+{
+    struct ep_rule r;
+
+    REQUIRE(ep_rule_parse(text, &r, NULL, 0) == 0);
+    return r;
+}
+
+/*
+ * ep_rule_compare(): kind first, then host, then port, and 0 exactly for
+ * the same rule; ep_rule_equal() agrees with it on every pair.
+ */
+static void test_order(void)
+{
+    /* In the one order: by kind (exact 1, suffix 2, subdomains 4, regex 8, ip 16), host, port. */
+    static const char *const sorted[] = {
+        "a.example.com",  "a.example.com:22",  "a.example.com:8080", "b.example.com",
+        ".a.example.com", ".b.example.com:22", "*.a.example.com",    "~^a\\.example\\.com$",
+        "ip:10.0.0.1",    "ip:10.0.0.1:22",    "ip:10.0.0.2",
+    };
+    const size_t n = sizeof sorted / sizeof sorted[0];
+    struct ep_rule a, b;
+
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            int c;
+
+            a = parsed(sorted[i]);
+            b = parsed(sorted[j]);
+            c = ep_rule_compare(&a, &b);
+            CHECK(i < j ? c < 0 : i > j ? c > 0 : c == 0);
+            CHECK(ep_rule_equal(&a, &b) == (i == j));
+        }
+    /* The same rule however it was written. */
+    a = parsed("GitHub.COM.:0022");
+    b = parsed("github.com:22");
+    CHECK(ep_rule_equal(&a, &b));
+    CHECK_INT(ep_rule_compare(&a, &b), 0);
+}
+
+struct promoted_case {
+    const char *recorded;
+    enum ep_rule_kind form;
+    int rc;
+    const char *written; /* the rule made, or a part of the refusal's sentence */
+};
+
+static const struct promoted_case promoted_cases[] = {
+    /* A host of the web ports makes the rule without a port, in each form. */
+    {"github.com", EP_RULE_EXACT, 0, "github.com"},
+    {"github.com", EP_RULE_SUFFIX, 0, ".github.com"},
+    {"github.com", EP_RULE_SUBDOMAINS, 0, "*.github.com"},
+    {"GitHub.com.", EP_RULE_EXACT, 0, "github.com"},
+    {"github.com:443", EP_RULE_EXACT, 0, "github.com"},
+    {"github.com:80", EP_RULE_SUFFIX, 0, ".github.com"},
+    /* Any other port makes the rule of that port. */
+    {"github.com:22", EP_RULE_EXACT, 0, "github.com:22"},
+    {"example.com:8080", EP_RULE_SUFFIX, 0, ".example.com:8080"},
+    {"example.com:8443", EP_RULE_SUBDOMAINS, 0, "*.example.com:8443"},
+    {"bücher.de:8080", EP_RULE_EXACT, 0, "xn--bcher-kva.de:8080"},
+    /* Addresses make ip: rules, an IPv6 one with its port in brackets. */
+    {"192.0.2.7", EP_RULE_EXACT, 0, "ip:192.0.2.7"},
+    {"192.0.2.7:8080", EP_RULE_EXACT, 0, "ip:192.0.2.7:8080"},
+    {"[2001:db8::1]:22", EP_RULE_EXACT, 0, "ip:[2001:db8::1]:22"},
+    {"[2001:db8::1]:443", EP_RULE_EXACT, 0, "ip:2001:db8::1"},
+    {"2001:db8::1", EP_RULE_EXACT, 0, "ip:2001:db8::1"},
+    /* Refusals, each with its sentence. */
+    {"192.0.2.7", EP_RULE_SUFFIX, EP_E_RULE_IP, "only be promoted in the exact form"},
+    {"[2001:db8::1]:22", EP_RULE_SUBDOMAINS, EP_E_RULE_IP, "only be promoted in the exact"},
+    {"https://github.com/x", EP_RULE_EXACT, EP_E_RULE_SCHEME, "a URL, not a host"},
+    {"com", EP_RULE_SUFFIX, EP_E_RULE_PUBLIC_SUFFIX, "\".com\""},
+    {"co.uk:22", EP_RULE_SUBDOMAINS, EP_E_RULE_PUBLIC_SUFFIX, "*.co.uk:22"},
+    {"github.com:0", EP_RULE_EXACT, EP_E_HOST_PORT, "port"},
+    {"", EP_RULE_EXACT, EP_E_HOST_EMPTY, "empty"},
+    {"github.com", EP_RULE_REGEX, EP_E_INVAL, "exact, suffix or subdomains"},
+};
+
+static void check_promoted(const struct promoted_case *c)
+{
+    struct ep_rule r;
+    char why[256] = "x", text[EP_RULE_BUFSZ];
+    int rc = ep_rule_promoted(c->recorded, strlen(c->recorded), c->form, &r, why, sizeof why);
+
+    if (rc != c->rc) {
+        fprintf(stderr, "promoting \"%s\" (form %d): %d (%s), expected %d\n", c->recorded,
+                (int)c->form, rc, why, c->rc);
+        CHECK_INT(rc, c->rc);
+        return;
+    }
+    if (rc == 0) {
+        ep_rule_format(&r, text);
+        CHECK_STR(text, c->written);
+        CHECK_STR(why, "");
+        return;
+    }
+    if (strstr(why, c->written) == NULL)
+        fprintf(stderr, "promoting \"%s\": \"%s\" does not say \"%s\"\n", c->recorded, why,
+                c->written);
+    CHECK(strstr(why, c->written) != NULL);
+}
+
+/* The recorded host is read up to @p len, and a URL is one only before its first NUL. */
+static void test_promoted_lengths(void)
+{
+    struct ep_rule r;
+    char why[256];
+
+    CHECK_INT(ep_rule_promoted("github.com:22 and more", 13, EP_RULE_EXACT, &r, why, sizeof why),
+              0);
+    CHECK_INT(r.port, 22);
+    CHECK_STR(r.host, "github.com");
+    CHECK_INT(ep_rule_promoted("x.com\0://y", 11, EP_RULE_EXACT, &r, why, sizeof why),
+              EP_E_HOST_CHAR);
+    /* No room for a sentence is fine. */
+    CHECK_INT(ep_rule_promoted("192.0.2.7", 9, EP_RULE_SUFFIX, &r, NULL, 0), EP_E_RULE_IP);
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof rule_cases / sizeof rule_cases[0]; i++)
@@ -331,6 +451,10 @@ int main(void)
     test_reasons();
     test_lengths();
     test_profiles();
+    test_order();
+    for (size_t i = 0; i < sizeof promoted_cases / sizeof promoted_cases[0]; i++)
+        check_promoted(&promoted_cases[i]);
+    test_promoted_lengths();
     fprintf(stderr, "%zu rule cases\n", sizeof rule_cases / sizeof rule_cases[0]);
     return test_exit();
 }
