@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,4 +109,16 @@ char *ep_strdup(const char *s)
 void ep_free(void *p)
 {
     free(p);
+}
+
+int ep_why(int code, char *why, size_t whysz, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (why != NULL && whysz > 0) {
+        va_start(ap, fmt);
+        vsnprintf(why, whysz, fmt, ap);
+        va_end(ap);
+    }
+    return code;
 }

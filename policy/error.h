@@ -47,6 +47,14 @@
 const char *ep_strerror(int err);
 
 /**
+ * Write the sentence @p fmt into @p why (when @p why is not NULL and
+ * @p whysz not 0) and return @p code: how a function that refuses a value
+ * says why, in one line.
+ */
+__attribute__((format(printf, 4, 5))) int ep_why(int code, char *why, size_t whysz, const char *fmt,
+                                                 ...);
+
+/**
  * @name Allocation
  * Every allocation of the policy core goes through these, so a test can
  * make the Nth one fail (ep_alloc_fail_after()) and check nothing leaks.

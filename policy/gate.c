@@ -46,20 +46,6 @@ void ep_gate_options_default(struct ep_gate_options *opts)
     opts->record = true;
 }
 
-/* Write why a value is refused into @p why (may be NULL); EP_E_INVAL. */
-__attribute__((format(printf, 3, 4))) static int refuse(char *why, size_t whysz, const char *fmt,
-                                                        ...)
-{
-    va_list ap;
-
-    if (why != NULL && whysz > 0) {
-        va_start(ap, fmt);
-        vsnprintf(why, whysz, fmt, ap);
-        va_end(ap);
-    }
-    return EP_E_INVAL;
-}
-
 /* A size from @p min to @p max bytes (SIZE_MAX: no upper bound). */
 static int parse_size(const char *value, uint64_t min, uint64_t max, uint64_t *out, char *why,
                       size_t whysz)
@@ -72,9 +58,10 @@ static int parse_size(const char *value, uint64_t min, uint64_t max, uint64_t *o
     ep_size_format(min, low);
     ep_size_format(max, high);
     if (n < min && max >= SIZE_MAX)
-        return refuse(why, whysz, "'%.40s' is not a size of at least %s", value, low);
+        return ep_why(EP_E_INVAL, why, whysz, "'%.40s' is not a size of at least %s", value, low);
     if (n < min || n > max)
-        return refuse(why, whysz, "'%.40s' is not a size from %s to %s", value, low, high);
+        return ep_why(EP_E_INVAL, why, whysz, "'%.40s' is not a size from %s to %s", value, low,
+                      high);
     *out = n;
     return 0;
 }
@@ -89,7 +76,8 @@ static int parse_count(const char *value, unsigned min, unsigned max, unsigned *
     errno = 0;
     n = strtoull(value, &end, 10);
     if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 || n < min || n > max)
-        return refuse(why, whysz, "'%.40s' is not a number from %u to %u", value, min, max);
+        return ep_why(EP_E_INVAL, why, whysz, "'%.40s' is not a number from %u to %u", value, min,
+                      max);
     *out = (unsigned)n;
     return 0;
 }
@@ -102,7 +90,7 @@ static int parse_choice(const char *value, const char *no, const char *yes, bool
         *out = strcmp(value, yes) == 0;
         return 0;
     }
-    return refuse(why, whysz, "'%.40s' is neither %s nor %s", value, no, yes);
+    return ep_why(EP_E_INVAL, why, whysz, "'%.40s' is neither %s nor %s", value, no, yes);
 }
 
 int ep_gate_option_set(struct ep_gate_options *opts, enum ep_gate_option opt, const char *value,
@@ -118,7 +106,7 @@ int ep_gate_option_set(struct ep_gate_options *opts, enum ep_gate_option opt, co
     switch (opt) {
     case EP_GATE_OPT_DATABASE:
         if (value[0] != '/' || strlen(value) >= sizeof opts->database)
-            return refuse(why, whysz,
+            return ep_why(EP_E_INVAL, why, whysz,
                           "'%.100s' is not an absolute directory path (shorter than %zu bytes)",
                           value, sizeof opts->database);
         snprintf(opts->database, sizeof opts->database, "%s", value);
@@ -132,7 +120,7 @@ int ep_gate_option_set(struct ep_gate_options *opts, enum ep_gate_option opt, co
         if (ep_duration_parse(value, 1000, &n, why, whysz) != 0)
             return EP_E_INVAL;
         if (n < EP_GATE_INTERVAL_MIN_MS || n > EP_GATE_INTERVAL_MAX_MS)
-            return refuse(why, whysz, "'%.40s' is not a time from %ums to %us", value,
+            return ep_why(EP_E_INVAL, why, whysz, "'%.40s' is not a time from %ums to %us", value,
                           EP_GATE_INTERVAL_MIN_MS, EP_GATE_INTERVAL_MAX_MS / 1000);
         opts->interval_ms = (unsigned)n;
         return 0;
@@ -160,7 +148,7 @@ int ep_gate_option_set(struct ep_gate_options *opts, enum ep_gate_option opt, co
             opts->key_filter_memory = (size_t)n;
         return rc;
     }
-    return refuse(why, whysz, "unknown option");
+    return ep_why(EP_E_INVAL, why, whysz, "unknown option");
 }
 
 /* Whether @p o is within the bounds ep_gate_option_set() keeps. */

@@ -23,20 +23,6 @@
 #include "policy/rule.h"
 #include "policy/rule_internal.h"
 
-/* Fill @p why (if wanted) with a formatted sentence; return @p code. */
-__attribute__((format(printf, 4, 5))) static int fail(int code, char *why, size_t whysz,
-                                                      const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why != NULL && whysz > 0) {
-        va_start(ap, fmt);
-        vsnprintf(why, whysz, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* pcre2 allocates through these, so ep_alloc_fail_after() reaches regex compilation too. */
 static void *pcre2_ep_malloc(size_t size, void *data)
 {
@@ -59,12 +45,12 @@ pcre2_code *rule_regex_compile(const char *pattern, pcre2_general_context **gctx
     *err = 0;
     *gctx = pcre2_general_context_create(pcre2_ep_malloc, pcre2_ep_free, NULL);
     if (*gctx == NULL) {
-        *err = fail(EP_E_NOMEM, why, whysz, "out of memory compiling the regular expression");
+        *err = ep_why(EP_E_NOMEM, why, whysz, "out of memory compiling the regular expression");
         goto out;
     }
     cctx = pcre2_compile_context_create(*gctx);
     if (cctx == NULL) {
-        *err = fail(EP_E_NOMEM, why, whysz, "out of memory compiling the regular expression");
+        *err = ep_why(EP_E_NOMEM, why, whysz, "out of memory compiling the regular expression");
         goto out;
     }
     code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
@@ -73,14 +59,14 @@ pcre2_code *rule_regex_compile(const char *pattern, pcre2_general_context **gctx
         PCRE2_UCHAR msg[160];
 
         if (errcode == PCRE2_ERROR_HEAP_FAILED) {
-            *err = fail(EP_E_NOMEM, why, whysz, "out of memory compiling the regular expression");
+            *err = ep_why(EP_E_NOMEM, why, whysz, "out of memory compiling the regular expression");
             goto out;
         }
         if (pcre2_get_error_message(errcode, msg, sizeof msg) < 0)
             snprintf((char *)msg, sizeof msg, "pcre2 error %d", errcode);
-        *err = fail(EP_E_RULE_REGEX, why, whysz,
-                    "the regular expression \"%s\" does not compile: %s at offset %zu", pattern,
-                    (const char *)msg, (size_t)erroffset);
+        *err = ep_why(EP_E_RULE_REGEX, why, whysz,
+                      "the regular expression \"%s\" does not compile: %s at offset %zu", pattern,
+                      (const char *)msg, (size_t)erroffset);
     }
 out:
     pcre2_compile_context_free(cctx);
@@ -112,24 +98,24 @@ static int parse_regex(const char *pattern, struct ep_rule *out, char *why, size
     int err;
 
     if (len == 0)
-        return fail(EP_E_RULE_REGEX, why, whysz,
-                    "the rule \"~\" has no regular expression after the '~'");
+        return ep_why(EP_E_RULE_REGEX, why, whysz,
+                      "the rule \"~\" has no regular expression after the '~'");
     if (regex_has_port(pattern))
-        return fail(EP_E_RULE_PORT, why, whysz,
-                    "\"~%s\": a regex rule takes no port (it covers the web ports 80 and 443 "
-                    "only); for another port write a name rule with the port, such as "
-                    "example.com:22",
-                    pattern);
+        return ep_why(EP_E_RULE_PORT, why, whysz,
+                      "\"~%s\": a regex rule takes no port (it covers the web ports 80 and 443 "
+                      "only); for another port write a name rule with the port, such as "
+                      "example.com:22",
+                      pattern);
     if (len > EP_REGEX_MAX)
-        return fail(EP_E_RULE_REGEX_LONG, why, whysz,
-                    "the regular expression is %zu characters long; the limit is %d", len,
-                    EP_REGEX_MAX);
+        return ep_why(EP_E_RULE_REGEX_LONG, why, whysz,
+                      "the regular expression is %zu characters long; the limit is %d", len,
+                      EP_REGEX_MAX);
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)pattern[i] >= 0x80)
-            return fail(EP_E_RULE_REGEX, why, whysz,
-                        "the regular expression has a non-ASCII character at position %zu; "
-                        "hosts are matched in their ASCII (punycode, \"xn--\") form",
-                        i + 1);
+            return ep_why(EP_E_RULE_REGEX, why, whysz,
+                          "the regular expression has a non-ASCII character at position %zu; "
+                          "hosts are matched in their ASCII (punycode, \"xn--\") form",
+                          i + 1);
     pcre2_code *code = rule_regex_compile(pattern, &gctx, &err, why, whysz);
     if (code == NULL)
         return err;
@@ -151,25 +137,25 @@ static int parse_rule_port(const char *text, const char *p, int *port, char *why
     long value = 0;
 
     if (len == 0)
-        return fail(EP_E_RULE_PORT, why, whysz,
-                    "\"%s\" names no port after its ':'; write the port (1 to 65535) or remove "
-                    "the ':'",
-                    text);
+        return ep_why(EP_E_RULE_PORT, why, whysz,
+                      "\"%s\" names no port after its ':'; write the port (1 to 65535) or remove "
+                      "the ':'",
+                      text);
     if (strspn(p, "0123456789") != len)
-        return fail(EP_E_RULE_PORT, why, whysz,
-                    "\"%s\": the port \"%s\" is not a number; write the port in digits, 1 to "
-                    "65535",
-                    text, p);
+        return ep_why(EP_E_RULE_PORT, why, whysz,
+                      "\"%s\": the port \"%s\" is not a number; write the port in digits, 1 to "
+                      "65535",
+                      text, p);
     for (size_t i = 0; i < len && value <= 65535; i++)
         value = value * 10 + (p[i] - '0');
     if (value < 1 || value > 65535)
-        return fail(EP_E_RULE_PORT, why, whysz, "\"%s\": %s is not a port; ports are 1 to 65535",
-                    text, p);
+        return ep_why(EP_E_RULE_PORT, why, whysz, "\"%s\": %s is not a port; ports are 1 to 65535",
+                      text, p);
     if (ep_covers_web_port((int)value))
-        return fail(EP_E_RULE_PORT, why, whysz,
-                    "\"%s\": a rule without a port already covers the web ports 80 and 443; "
-                    "remove \":%s\"",
-                    text, p);
+        return ep_why(EP_E_RULE_PORT, why, whysz,
+                      "\"%s\": a rule without a port already covers the web ports 80 and 443; "
+                      "remove \":%s\"",
+                      text, p);
     *port = (int)value;
     return 0;
 }
@@ -190,19 +176,19 @@ static int parse_ip(const char *text, struct ep_rule *out, char *why, size_t why
     int rc;
 
     if (len == 0)
-        return fail(EP_E_RULE_IP, why, whysz, "the rule \"ip:\" names no address");
+        return ep_why(EP_E_RULE_IP, why, whysz, "the rule \"ip:\" names no address");
     if (strchr(value, '/') != NULL)
-        return fail(EP_E_RULE_IP, why, whysz,
-                    "\"%s\": address ranges (CIDR) are not supported; write one address per "
-                    "rule",
-                    text);
+        return ep_why(EP_E_RULE_IP, why, whysz,
+                      "\"%s\": address ranges (CIDR) are not supported; write one address per "
+                      "rule",
+                      text);
     colon = strchr(value, ':');
     if (value[0] == '[') {
         const char *close = strchr(value, ']');
 
         if (close == NULL || (close[1] != '\0' && close[1] != ':'))
-            return fail(EP_E_RULE_IP, why, whysz,
-                        "\"%s\": write an IPv6 address with a port as ip:[ADDRESS]:PORT", text);
+            return ep_why(EP_E_RULE_IP, why, whysz,
+                          "\"%s\": write an IPv6 address with a port as ip:[ADDRESS]:PORT", text);
         if (close[1] == ':')
             port = close + 2;
         value++;
@@ -212,7 +198,7 @@ static int parse_ip(const char *text, struct ep_rule *out, char *why, size_t why
         len = (size_t)(colon - value);
     }
     if (len >= sizeof addrtext)
-        return fail(EP_E_RULE_IP, why, whysz, "\"%.60s...\" is not an IP address", text);
+        return ep_why(EP_E_RULE_IP, why, whysz, "\"%.60s...\" is not an IP address", text);
     memcpy(addrtext, value, len);
     addrtext[len] = '\0';
     if (inet_pton(AF_INET, addrtext, addr) == 1) {
@@ -220,10 +206,10 @@ static int parse_ip(const char *text, struct ep_rule *out, char *why, size_t why
     } else if (inet_pton(AF_INET6, addrtext, addr) == 1) {
         inet_ntop(AF_INET6, addr, out->host, sizeof out->host);
     } else {
-        return fail(EP_E_RULE_IP, why, whysz,
-                    "\"%s\": \"%s\" is not an IPv4 address (four numbers 0-255, no leading "
-                    "zeros) or an IPv6 address",
-                    text, addrtext);
+        return ep_why(EP_E_RULE_IP, why, whysz,
+                      "\"%s\": \"%s\" is not an IPv4 address (four numbers 0-255, no leading "
+                      "zeros) or an IPv6 address",
+                      text, addrtext);
     }
     if (port != NULL && (rc = parse_rule_port(text, port, &out->port, why, whysz)) != 0)
         return rc;
@@ -238,18 +224,19 @@ static int check_chars(const char *text, char *why, size_t whysz)
         unsigned char c = (unsigned char)text[i];
 
         if (c == '\n' || c == '\r')
-            return fail(EP_E_HOST_CHAR, why, whysz,
-                        "the rule contains a line break at position %zu; write one rule per "
-                        "entry",
-                        i + 1);
+            return ep_why(EP_E_HOST_CHAR, why, whysz,
+                          "the rule contains a line break at position %zu; write one rule per "
+                          "entry",
+                          i + 1);
         if (c == ' ' || c == '\t')
-            return fail(EP_E_HOST_CHAR, why, whysz,
-                        "the rule contains whitespace at position %zu; rules have no spaces, "
-                        "leading or trailing ones included",
-                        i + 1);
+            return ep_why(EP_E_HOST_CHAR, why, whysz,
+                          "the rule contains whitespace at position %zu; rules have no spaces, "
+                          "leading or trailing ones included",
+                          i + 1);
         if (c < 0x20 || c == 0x7f)
-            return fail(EP_E_HOST_CHAR, why, whysz,
-                        "the rule contains the control character 0x%02x at position %zu", c, i + 1);
+            return ep_why(EP_E_HOST_CHAR, why, whysz,
+                          "the rule contains the control character 0x%02x at position %zu", c,
+                          i + 1);
     }
     return 0;
 }
@@ -290,35 +277,35 @@ static int parse_host_rule(const char *text, struct ep_rule *out, char *why, siz
     int port, rc;
 
     if (strstr(text, "://") != NULL)
-        return fail(EP_E_RULE_SCHEME, why, whysz,
-                    "\"%s\" is a URL: a rule names only the host, without \"http://\" or "
-                    "\"https://\"",
-                    text);
+        return ep_why(EP_E_RULE_SCHEME, why, whysz,
+                      "\"%s\" is a URL: a rule names only the host, without \"http://\" or "
+                      "\"https://\"",
+                      text);
     if (strpbrk(text, "/?#\\") != NULL)
-        return fail(EP_E_RULE_PATH, why, whysz,
-                    "\"%s\" has a path, query or fragment: a rule names only the host", text);
+        return ep_why(EP_E_RULE_PATH, why, whysz,
+                      "\"%s\" has a path, query or fragment: a rule names only the host", text);
     if (strchr(text, '@') != NULL)
-        return fail(EP_E_HOST_CHAR, why, whysz,
-                    "\"%s\" contains '@': a rule names only the host, without a user name", text);
+        return ep_why(EP_E_HOST_CHAR, why, whysz,
+                      "\"%s\" contains '@': a rule names only the host, without a user name", text);
     if (strchr(text, '%') != NULL)
-        return fail(EP_E_HOST_CHAR, why, whysz,
-                    "\"%s\" contains '%%': write the host itself, not percent-escapes", text);
+        return ep_why(EP_E_HOST_CHAR, why, whysz,
+                      "\"%s\" contains '%%': write the host itself, not percent-escapes", text);
     if (strpbrk(text, "[]") != NULL)
-        return fail(EP_E_RULE_IP, why, whysz,
-                    "\"%s\": write an IPv6 address as ip:ADDRESS (ip:[ADDRESS]:PORT with a "
-                    "port)",
-                    text);
+        return ep_why(EP_E_RULE_IP, why, whysz,
+                      "\"%s\": write an IPv6 address as ip:ADDRESS (ip:[ADDRESS]:PORT with a "
+                      "port)",
+                      text);
     colon = strchr(text, ':');
     if (colon != NULL && strchr(colon + 1, ':') != NULL) {
         unsigned char addr[sizeof(struct in6_addr)];
 
         if (inet_pton(AF_INET6, text, addr) == 1)
-            return fail(EP_E_RULE_IP, why, whysz, "\"%s\" is an IP address: write it as ip:%s",
-                        text, text);
-        return fail(EP_E_RULE_PORT, why, whysz,
-                    "\"%s\" has more than one ':'; a rule names one host and at most one port, "
-                    "as in example.com:22",
-                    text);
+            return ep_why(EP_E_RULE_IP, why, whysz, "\"%s\" is an IP address: write it as ip:%s",
+                          text, text);
+        return ep_why(EP_E_RULE_PORT, why, whysz,
+                      "\"%s\" has more than one ':'; a rule names one host and at most one port, "
+                      "as in example.com:22",
+                      text);
     }
     if (colon != NULL) {
         rc = parse_rule_port(text, colon + 1, &out->port, why, whysz);
@@ -335,36 +322,38 @@ static int parse_host_rule(const char *text, struct ep_rule *out, char *why, siz
     }
     len -= (size_t)(rest - text); /* the colon, if any, comes after the "*." or "." */
     if (memchr(rest, '*', len) != NULL)
-        return fail(EP_E_RULE_WILDCARD, why, whysz,
-                    "\"%s\": '*' is allowed only as a leading \"*.\", as in *.example.com", text);
+        return ep_why(EP_E_RULE_WILDCARD, why, whysz,
+                      "\"%s\": '*' is allowed only as a leading \"*.\", as in *.example.com", text);
     if (len == 0)
-        return fail(EP_E_HOST_EMPTY, why, whysz, "\"%s\" names no host", text);
+        return ep_why(EP_E_HOST_EMPTY, why, whysz, "\"%s\" names no host", text);
     if (looks_numeric(rest, len))
-        return fail(EP_E_RULE_IP, why, whysz,
-                    "\"%s\" is an IP address: write it as ip:ADDRESS, for one address only", text);
+        return ep_why(EP_E_RULE_IP, why, whysz,
+                      "\"%s\" is an IP address: write it as ip:ADDRESS, for one address only",
+                      text);
 
     rc = ep_host_normalize(rest, len, out->host, &port, &hkind);
     if (rc != 0)
-        return fail(rc, why, whysz, "\"%s\": %s", text, ep_strerror(rc));
+        return ep_why(rc, why, whysz, "\"%s\": %s", text, ep_strerror(rc));
     if (hkind != EP_HOST_NAME)
-        return fail(EP_E_RULE_IP, why, whysz, "\"%s\" is an IP address: write it as ip:%s", text,
-                    out->host);
+        return ep_why(EP_E_RULE_IP, why, whysz, "\"%s\" is an IP address: write it as ip:%s", text,
+                      out->host);
 
     /* Without the list we cannot tell ".com" from ".example.com": refuse rather than guess. */
     const psl_ctx_t *psl = psl_builtin();
     if (psl == NULL)
-        return fail(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
-                    "\"%s\": libpsl has no built-in public suffix list to check it against", text);
+        return ep_why(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
+                      "\"%s\": libpsl has no built-in public suffix list to check it against",
+                      text);
     /* A rule that covers the names below its own (covers.h) must not stand on a suffix. */
     bool below = (ep_covers_kinds(EP_COVERS_BELOW) & kind) != 0;
     if (!below && psl_is_public_suffix2(psl, out->host, PSL_TYPE_ICANN | PSL_TYPE_NO_STAR_RULE))
-        return fail(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
-                    "\"%s\" is a public suffix (a top-level or shared domain), not a host", text);
+        return ep_why(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
+                      "\"%s\" is a public suffix (a top-level or shared domain), not a host", text);
     if (below && psl_is_public_suffix2(psl, out->host, PSL_TYPE_ANY))
-        return fail(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
-                    "\"%s\" would allow every site under the public suffix \"%s\", whoever "
-                    "owns it; name the site's own domain instead",
-                    text, out->host);
+        return ep_why(EP_E_RULE_PUBLIC_SUFFIX, why, whysz,
+                      "\"%s\" would allow every site under the public suffix \"%s\", whoever "
+                      "owns it; name the site's own domain instead",
+                      text, out->host);
     out->kind = kind;
     return 0;
 }
@@ -376,10 +365,10 @@ int ep_rule_parse(const char *text, struct ep_rule *out, char *why, size_t whysz
     if (why != NULL && whysz > 0)
         why[0] = '\0';
     if (out == NULL)
-        return fail(EP_E_INVAL, why, whysz, "no rule given");
+        return ep_why(EP_E_INVAL, why, whysz, "no rule given");
     memset(out, 0, sizeof *out);
     if (text == NULL || text[0] == '\0')
-        return fail(EP_E_HOST_EMPTY, why, whysz, "the rule is empty");
+        return ep_why(EP_E_HOST_EMPTY, why, whysz, "the rule is empty");
     rc = check_chars(text, why, whysz);
     if (rc != 0)
         return rc;
@@ -459,20 +448,20 @@ int ep_rule_promoted(const char *recorded, size_t len, enum ep_rule_kind form, s
         why[0] = '\0';
     memset(out, 0, sizeof *out);
     if (form != EP_RULE_EXACT && form != EP_RULE_SUFFIX && form != EP_RULE_SUBDOMAINS)
-        return fail(EP_E_INVAL, why, whysz,
-                    "a promotion makes an exact, suffix or subdomains rule");
+        return ep_why(EP_E_INVAL, why, whysz,
+                      "a promotion makes an exact, suffix or subdomains rule");
     /* A pasted URL would otherwise be refused for its "port" ("http:" + "//host/"). */
     if (memmem(recorded, strnlen(recorded, len), "://", 3) != NULL)
-        return fail(EP_E_RULE_SCHEME, why, whysz,
-                    "a URL, not a host: promote the host alone, without the scheme "
-                    "(\"https://\") or a path");
+        return ep_why(EP_E_RULE_SCHEME, why, whysz,
+                      "a URL, not a host: promote the host alone, without the scheme "
+                      "(\"https://\") or a path");
     memset(&made, 0, sizeof made);
     rc = ep_host_normalize(recorded, len, made.host, &port, &kind);
     if (rc)
-        return fail(rc, why, whysz, "%s", ep_strerror(rc));
+        return ep_why(rc, why, whysz, "%s", ep_strerror(rc));
     if (kind != EP_HOST_NAME && form != EP_RULE_EXACT)
-        return fail(EP_E_RULE_IP, why, whysz,
-                    "an IP address can only be promoted in the exact form");
+        return ep_why(EP_E_RULE_IP, why, whysz,
+                      "an IP address can only be promoted in the exact form");
     made.kind = kind == EP_HOST_NAME ? form : EP_RULE_IP;
     made.port = ep_covers_web_port(port) ? 0 : port;
     ep_rule_format(&made, text);
