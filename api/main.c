@@ -28,7 +28,6 @@
 #include "policy/size.h"
 
 #define DEFAULT_LISTEN          "127.0.0.1:8088"
-#define DEFAULT_DB              "/var/lib/egress-policy"
 #define DEFAULT_BCRYPT_COST     12
 #define DEFAULT_MAX_CONNECTIONS 256
 #define DEFAULT_MAX_PER_IP      64
@@ -121,7 +120,7 @@ static void usage(FILE *f)
             "\n"
             "Logs one line per request on stderr. SIGTERM or SIGINT: finish the requests\n"
             "in flight, then exit.\n",
-            DEFAULT_DB, DEFAULT_LISTEN, TOKEN_MIN, map_size, EP_STORE_DEFAULT_MAX_READERS,
+            EP_STORE_DEFAULT_DIR, DEFAULT_LISTEN, TOKEN_MIN, map_size, EP_STORE_DEFAULT_MAX_READERS,
             EP_PROFILE_DEFAULT, DEFAULT_BCRYPT_COST, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_IP,
             DEFAULT_CONN_TIMEOUT, EP_UI_DIR, ENGINE_DEFAULT_SOCKET, ENGINE_DEFAULT_IMAGE,
             ENGINE_DEFAULT_NETWORK, max_memory, ENGINE_DEFAULT_NANO_CPUS_MAX / 1e9, default_memory,
@@ -491,7 +490,7 @@ static int parse_args(int argc, char **argv, struct api_args *a)
     struct engine_config *ecfg = &a->ecfg;
     int opt;
 
-    cfg->db_dir = DEFAULT_DB;
+    cfg->db_dir = EP_STORE_DEFAULT_DIR;
     parse_listen(cfg, DEFAULT_LISTEN);
     cfg->default_mode = EP_MODE_SECURITY;
     snprintf(cfg->default_profile, sizeof cfg->default_profile, "%s", EP_PROFILE_DEFAULT);
@@ -522,10 +521,11 @@ static int parse_args(int argc, char **argv, struct api_args *a)
             cfg->max_projects = parse_uint("--max-projects", optarg, 0, UINT_MAX);
             break;
         case OPT_MAP_SIZE:
-            cfg->map_size = (size_t)parse_size("--map-size", optarg, 1u << 20);
+            cfg->map_size = (size_t)parse_size("--map-size", optarg, EP_STORE_MAP_SIZE_MIN);
             break;
         case OPT_MAX_READERS:
-            cfg->max_readers = parse_uint("--max-readers", optarg, 16, 1u << 20);
+            cfg->max_readers = parse_uint("--max-readers", optarg, EP_STORE_MAX_READERS_MIN,
+                                          EP_STORE_MAX_READERS_MAX);
             break;
         case OPT_CORS:
             if (optarg[0] == '\0' || strcmp(optarg, "*") == 0 || strpbrk(optarg, "\r\n"))
