@@ -67,7 +67,11 @@ expect_eq "egress-ca: key readable by proxy only" "$(stat -c '%U %a' "$D/ca/ca.k
 expect_match "egress-ca: bundle holds the system CAs and ours" \
     "$(grep -c 'BEGIN CERTIFICATE' "$D/ca/bundle.pem")" '^[0-9]{2,}$'
 
-python3 "$top_srcdir/tests/capture/fake-llm.py" "$D/origin.pem" "$D/origin.key" "$D/origin.port" \
+# The fake LLM origin on port 443 (a web port: another port needs a rule
+# naming it) of a loopback address of its own, where squid's hosts_file
+# sends the test names (stack.sh).
+ORIGIN_ADDR=127.$((100 + RANDOM % 100)).$((1 + RANDOM % 250)).$((1 + RANDOM % 250))
+FAKE_LLM_BIND="$ORIGIN_ADDR:443" python3 "$top_srcdir/tests/capture/fake-llm.py" "$D/origin.pem" "$D/origin.key" "$D/origin.port" \
     "$D/hold" 2>"$D/origin.log" &
 ORIGIN_PY=$!
 STACK_ALL_PIDS="$STACK_ALL_PIDS $ORIGIN_PY"
@@ -113,8 +117,8 @@ direct() {
     local url=$1
     shift
     curl -sS --max-time 20 --cacert "$D/origin-ca.pem" \
-        --resolve "api.openai.com:$P:127.0.0.1" --resolve "api.anthropic.com:$P:127.0.0.1" \
-        --resolve "plain.test:$P:127.0.0.1" "$@" "$url"
+        --resolve "api.openai.com:$P:$ORIGIN_ADDR" --resolve "api.anthropic.com:$P:$ORIGIN_ADDR" \
+        --resolve "plain.test:$P:$ORIGIN_ADDR" "$@" "$url"
 }
 # captures PROJECT: the capture list of a project.
 captures() { "$CAPTURECTL" "$STORE" list "$1"; }
@@ -306,14 +310,14 @@ STACK_INSTANCE=-egress ICAP_SERVICE_LINE= stack_start_icap "$STORE" || exit 99
 EGRESS_ICAP_PORT=$ICAP_PORT
 mapfile -t EGRESS < <(sed -e "s#icap://127.0.0.1:1344/egress#icap://127.0.0.1:$EGRESS_ICAP_PORT/egress#" \
     -e "s#^error_directory .*#error_directory /usr/share/squid/errors/templates#" \
-    "$top_srcdir/contrib/squid/egress.conf" | grep -v '^adaptation_access egress allow all')
+    "$top_srcdir/contrib/squid/egress.conf" | grep -v '^adaptation_access egress ')
 mapfile -t SNIPPET < <(snippet | grep -v '^adaptation_access egress_capture_req ')
 STACK_INSTANCE= SQUID_NO_ICAP=1 stack_start_squid \
     "http_port 127.0.0.1:$BUMP_PORT ssl-bump tls-cert=$D/ca/ca.pem tls-key=$D/ca/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=4MB" \
     "tls_outgoing_options cafile=$D/origin-ca.pem" "${EGRESS[@]}" "${SNIPPET[@]}" \
     "adaptation_service_chain egress_then_capture egress egress_capture_req" \
     "adaptation_access egress_then_capture allow egress_bumped" \
-    "adaptation_access egress allow all" || exit 99
+    "adaptation_access egress deny manager" "adaptation_access egress allow all" || exit 99
 stack_wait_port "$BUMP_PORT" 20 || exit 99
 n=$(captures teacher | grep -c '/v1/responses$')
 via $TEACHER "$D/ca/ca.pem" "$OPENAI/v1/responses" -N -d '{"model":"gpt-4.1","input":"chained","stream":true}' >"$D/chain.sse"
