@@ -401,8 +401,12 @@ void ep_rule_format(const struct ep_rule *rule, char *out)
         break;
     case EP_RULE_IP:
         prefix = "ip:";
-        /* An IPv6 address takes its port inside brackets: ip:[2001:db8::1]:22. */
-        brackets = rule->port != 0 && memchr(rule->host, ':', sizeof rule->host) != NULL;
+        /*
+         * An IPv6 address takes its port inside brackets: ip:[2001:db8::1]:22.
+         * Only the text is looked at: what follows its NUL may be anything.
+         */
+        brackets = rule->port != 0 &&
+                   memchr(rule->host, ':', strnlen(rule->host, sizeof rule->host)) != NULL;
         break;
     case EP_RULE_EXACT:
         break;

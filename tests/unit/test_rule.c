@@ -428,6 +428,25 @@ static void check_promoted(const struct promoted_case *c)
     CHECK(strstr(why, c->written) != NULL);
 }
 
+/*
+ * ep_rule_format() reads a rule's host up to its NUL: a rule filled in
+ * place (as the store's matcher fills one) may hold an older, longer host
+ * after it, here an IPv6 address, which must not bracket an IPv4 one.
+ */
+static void test_format_after_nul(void)
+{
+    struct ep_rule r;
+    char text[EP_RULE_BUFSZ];
+
+    memset(&r, 0, sizeof r);
+    strcpy(r.host, "2001:db8:aaaa:bbbb::1");
+    strcpy(r.host, "192.0.2.7");
+    r.kind = EP_RULE_IP;
+    r.port = 2222;
+    ep_rule_format(&r, text);
+    CHECK_STR(text, "ip:192.0.2.7:2222");
+}
+
 /* The recorded host is read up to @p len, and a URL is one only before its first NUL. */
 static void test_promoted_lengths(void)
 {
@@ -455,6 +474,7 @@ int main(void)
     for (size_t i = 0; i < sizeof promoted_cases / sizeof promoted_cases[0]; i++)
         check_promoted(&promoted_cases[i]);
     test_promoted_lengths();
+    test_format_after_nul();
     fprintf(stderr, "%zu rule cases\n", sizeof rule_cases / sizeof rule_cases[0]);
     return test_exit();
 }
