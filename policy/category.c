@@ -13,7 +13,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <libpsl.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -335,17 +334,9 @@ static int key_cmp(const void *key, const void *entry)
     return strcmp(key, ((const struct category_entry *)entry)->domain);
 }
 
-/* An IP literal: it has a ':' (IPv6) or is a dotted quad. */
-static bool is_ip_literal(const char *host)
-{
-    struct in_addr addr;
-
-    return strchr(host, ':') != NULL || inet_pton(AF_INET, host, &addr) == 1;
-}
-
 const char *ep_category_of(const char *host)
 {
-    if (host == NULL || host[0] == '\0' || is_ip_literal(host))
+    if (host == NULL || host[0] == '\0' || ep_host_kind_of(host) != EP_HOST_NAME)
         return ep_category_names[CAT_OTHER];
     pthread_once(&table_once, sort_table);
     /* The host itself first, then each parent: the first hit is the narrowest entry. */
@@ -386,7 +377,7 @@ int ep_registrable_domain(const char *host, char *out)
               c == '.' || c == ':'))
             return EP_E_INVAL;
     }
-    if (psl != NULL && !is_ip_literal(host))
+    if (psl != NULL && ep_host_kind_of(host) == EP_HOST_NAME)
         reg = psl_registrable_domain(psl, host);
     memcpy(out, reg ? reg : host, strlen(reg ? reg : host) + 1);
     return 0;

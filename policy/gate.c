@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -16,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "policy/host.h"
 #include "policy/gate.h"
 #include "policy/ratelimit.h"
 #include "policy/recorder.h"
@@ -441,14 +441,6 @@ done:
     return rc;
 }
 
-/* Whether canonical @p host is an IP literal (host.h writes them as inet_ntop does). */
-static bool is_ip_literal(const char *host)
-{
-    unsigned char addr[sizeof(struct in6_addr)];
-
-    return inet_pton(strchr(host, ':') ? AF_INET6 : AF_INET, host, addr) == 1;
-}
-
 /*
  * The client's row, then ep_decide_whitelist() with its profile: the
  * decision's own lookup. A rule of another kind found first (a regex of
@@ -492,7 +484,7 @@ int ep_gate_ip_rule(struct ep_gate *gate, const struct ep_gate_request *req,
     result_reset(out, req);
     if (req->host == NULL) {
         out->reason = "bad-host";
-    } else if (!is_ip_literal(req->host)) {
+    } else if (ep_host_kind_of(req->host) == EP_HOST_NAME) {
         out->reason = "not-ip";
     } else if (req->client_ip == NULL || req->client_ip[0] == '\0') {
         out->reason = ep_reason_name(EP_REASON_UNKNOWN_CLIENT);

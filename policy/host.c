@@ -441,3 +441,14 @@ void ep_host_reverse(const char *host, char *out)
     }
     out[o] = '\0';
 }
+
+enum ep_host_kind ep_host_kind_of(const char *host)
+{
+    unsigned char addr[4];
+
+    if (strchr(host, ':') != NULL)
+        return EP_HOST_IPV6;
+    if (host[strspn(host, "0123456789.")] == '\0' && inet_pton(AF_INET, host, addr) == 1)
+        return EP_HOST_IPV4;
+    return EP_HOST_NAME;
+}

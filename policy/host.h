@@ -51,6 +51,13 @@ int ep_host_from_request_target(const char *in, size_t len, char *out, int *port
                                 enum ep_host_kind *kind);
 
 /**
+ * What kind of host canonical @p host is (as ep_host_normalize() wrote it:
+ * a name never holds ':', an address is written as inet_ntop writes it).
+ * No allocation; the decision path asks it.
+ */
+enum ep_host_kind ep_host_kind_of(const char *host);
+
+/**
  * Write canonical @p host with port @p port as an authority into @p out
  * (EP_HOST_PORT_BUFSZ bytes): "github.com:22", "192.0.2.7:8080",
  * "[2001:db8::1]:22"; the host alone for port 0. ep_host_normalize()

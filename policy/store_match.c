@@ -7,12 +7,12 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "policy/host.h"
 #include "policy/store_internal.h"
 #include "policy/store_match.h"
 #include "policy/store_rules.h"
@@ -237,17 +237,6 @@ static int has_regex(MDB_cursor *cur, const char *prefix, size_t plen, bool *yes
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     *yes = regex_hint_of(rc, &k, prefix, plen) == REGEX_SOME;
     return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-static bool is_ip_literal(const char *host)
-{
-    unsigned char addr[16];
-
-    if (strchr(host, ':'))
-        return true;
-    if (strspn(host, "0123456789.") != strlen(host))
-        return false;
-    return inet_pton(AF_INET, host, addr) == 1;
 }
 
 static void set_match(struct ep_rule *matched, enum ep_rule_kind kind, const char *host, size_t len)
@@ -940,7 +929,7 @@ int ep_store_read_match(struct ep_store_read *rd, const char *profile, const cha
     if (plen == 0 || plen > EP_PROFILE_MAX || hlen == 0 || hlen > EP_HOST_MAX || port < 0 ||
         port > 65535)
         return EP_E_INVAL;
-    ip = is_ip_literal(host);
+    ip = ep_host_kind_of(host) != EP_HOST_NAME;
     if (strcmp(profile, EP_PROFILE_BASE) == 0) {
         rc = base_match(rd, host, hlen, ip, port, matched, &use_tree, &regex);
         if (rc != EP_E_NOTFOUND && (rc || !use_tree))

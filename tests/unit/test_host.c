@@ -297,6 +297,18 @@ int main(void)
     test_lengths();
     test_targets();
     test_reverse();
+    /* The kind of every canonical case is the kind its normalisation gave. */
+    for (size_t i = 0; i < sizeof host_cases / sizeof host_cases[0]; i++) {
+        char out[EP_HOST_BUFSZ];
+        enum ep_host_kind kind;
+        const char *in = host_cases[i].in;
+        if (ep_host_normalize(in, strlen(in), out, NULL, &kind) == 0)
+            CHECK_INT(ep_host_kind_of(out), kind);
+    }
+    CHECK_INT(ep_host_kind_of("10.1.2.3"), EP_HOST_IPV4);
+    CHECK_INT(ep_host_kind_of("2001:db8::1"), EP_HOST_IPV6);
+    CHECK_INT(ep_host_kind_of("10.1.2.3.example"), EP_HOST_NAME);
+    CHECK_INT(ep_host_kind_of("1.2.3"), EP_HOST_NAME);
     fprintf(stderr, "%zu host cases, %zu request targets\n",
             sizeof host_cases / sizeof host_cases[0], sizeof target_cases / sizeof target_cases[0]);
     return test_exit();
