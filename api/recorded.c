@@ -35,12 +35,16 @@
 struct seen_ctx {
     FILE *domains;                 /* "host":{record},... */
     struct projects_cursor cursor; /* the page: hosts written, the last one */
-    json_t *categorized;           /* category → [host] */
-    json_t *groups;                /* registrable domain → [host] */
-    const char *category;          /* ?category=: only this one, or NULL */
-    bool denied_only;              /* ?denied=1: only hosts denied at least once */
-    struct ep_store_read *rd;      /* ?coverage=1: a read for the covering rule, or NULL */
-    const char *profile;           /* whose rules cover (with rd) */
+    /* Per category: {"domain":"host",record members},... (the reference's objects). */
+    FILE *categorized[RECORDED_CATEGORIES_MAX];
+    char *categorized_text[RECORDED_CATEGORIES_MAX];
+    size_t categorized_len[RECORDED_CATEGORIES_MAX];
+    unsigned long categorized_count[RECORDED_CATEGORIES_MAX];
+    json_t *groups;           /* registrable domain → [host] */
+    const char *category;     /* ?category=: only this one, or NULL */
+    bool denied_only;         /* ?denied=1: only hosts denied at least once */
+    struct ep_store_read *rd; /* ?coverage=1: a read for the covering rule, or NULL */
+    const char *profile;      /* whose rules cover (with rd) */
     /*
      * Reused for every host of the answer: one record object whose members
      * are replaced in place (no new object, keys or hash table per host),
@@ -91,7 +95,7 @@ static int category_index(const char *category)
     return c;
 }
 
-/* Fill the shared record and strings of @p sc once per answer. */
+/* Fill the shared record, strings and category streams of @p sc once per answer. */
 static int seen_ctx_prepare(struct seen_ctx *sc)
 {
     int bad = 0;
@@ -100,7 +104,9 @@ static int seen_ctx_prepare(struct seen_ctx *sc)
     bad |= sc->record == NULL;
     for (int c = 0; ep_category_names[c]; c++)
         bad |= c >= RECORDED_CATEGORIES_MAX ||
-               (sc->category_names[c] = json_string(ep_category_names[c])) == NULL;
+               (sc->category_names[c] = json_string(ep_category_names[c])) == NULL ||
+               (sc->categorized[c] =
+                    open_memstream(&sc->categorized_text[c], &sc->categorized_len[c])) == NULL;
     bad |= (sc->verdicts[0] = json_string("allow")) == NULL;
     bad |= (sc->verdicts[1] = json_string("deny")) == NULL;
     bad |= (sc->from_profile = json_string("profile")) == NULL;
@@ -108,11 +114,34 @@ static int seen_ctx_prepare(struct seen_ctx *sc)
     return bad ? EP_E_NOMEM : 0;
 }
 
+/*
+ * Close the category streams of @p sc (their text stays for the answer);
+ * EP_E_NOMEM when one of them could not hold what was written.
+ */
+static int seen_ctx_close_categories(struct seen_ctx *sc)
+{
+    int rc = 0;
+
+    for (int c = 0; c < RECORDED_CATEGORIES_MAX; c++) {
+        if (sc->categorized[c] == NULL)
+            continue;
+        if (ferror(sc->categorized[c]))
+            rc = EP_E_NOMEM;
+        if (fclose(sc->categorized[c]) != 0)
+            rc = EP_E_NOMEM;
+        sc->categorized[c] = NULL;
+    }
+    return rc;
+}
+
 static void seen_ctx_release(struct seen_ctx *sc)
 {
+    seen_ctx_close_categories(sc);
     json_decref(sc->record);
-    for (int c = 0; c < RECORDED_CATEGORIES_MAX; c++)
+    for (int c = 0; c < RECORDED_CATEGORIES_MAX; c++) {
         json_decref(sc->category_names[c]);
+        free(sc->categorized_text[c]);
+    }
     json_decref(sc->verdicts[0]);
     json_decref(sc->verdicts[1]);
     json_decref(sc->from_profile);
@@ -156,8 +185,49 @@ static int set_port_members(json_t *record, const char *host, int port)
 }
 
 /*
- * Add one host's record to "domains" and the host to its category and
- * group. One JSON string of the host (with its port, if any) serves as the
+ * Write host @p name's @p record twice: into "domains" as "host":{record},
+ * and into category @p c's list as the reference's object,
+ * {"domain":"host", the record's members}. The record is dumped once.
+ */
+static int write_record(struct seen_ctx *sc, int c, json_t *name, json_t *record)
+{
+    char buf[4096], key[EP_HOST_PORT_BUFSZ * 6 + 4], *big = NULL;
+    const char *text = buf;
+    size_t n = json_dumpb(record, buf, sizeof buf, JSON_COMPACT);
+    size_t k = json_dumpb(name, key, sizeof key, JSON_COMPACT | JSON_ENCODE_ANY);
+    FILE *list = sc->categorized[c];
+    int rc = EP_E_NOMEM;
+
+    if (n == 0 || n > sizeof buf) {
+        big = json_dumps(record, JSON_COMPACT);
+        if (big == NULL)
+            goto out;
+        text = big;
+        n = strlen(big);
+    }
+    /* A record always has members: "{" + at least one + "}". */
+    if (k == 0 || k > sizeof key || n < 3)
+        goto out;
+    if (sc->cursor.count > 1)
+        fputc(',', sc->domains);
+    fwrite(key, 1, k, sc->domains);
+    fputc(':', sc->domains);
+    fwrite(text, 1, n, sc->domains);
+    if (sc->categorized_count[c]++ > 0)
+        fputc(',', list);
+    fputs("{\"domain\":", list);
+    fwrite(key, 1, k, list);
+    fputc(',', list);
+    fwrite(text + 1, 1, n - 1, list);
+    rc = ferror(sc->domains) || ferror(list) ? EP_E_NOMEM : 0;
+out:
+    free(big);
+    return rc;
+}
+
+/*
+ * Add one host's record to "domains" and to its category, and the host to
+ * its group. One JSON string of the host (with its port, if any) serves as the
  * key and in both groupings; the category and the group are those of the
  * host alone; the record is the shared one, its members replaced.
  */
@@ -190,14 +260,6 @@ static int add_seen(void *ctx, const char *seen, const struct ep_seen *s)
     name = json_string(seen);
     if (name == NULL)
         goto out;
-    if (sc->cursor.count > 1)
-        fputc(',', sc->domains);
-    rc = http_json_append(sc->domains, json_incref(name));
-    if (rc == 0 && fputc(':', sc->domains) == EOF)
-        rc = EP_E_NOMEM;
-    if (rc)
-        goto out;
-    rc = EP_E_NOMEM;
     if (json_object_set_new_nocheck(record, "count", json_integer((json_int_t)s->count)) ||
         json_object_set_new_nocheck(record, "allowed", json_integer((json_int_t)s->allowed)) ||
         json_object_set_new_nocheck(record, "denied", json_integer((json_int_t)s->denied)) ||
@@ -213,12 +275,10 @@ static int add_seen(void *ctx, const char *seen, const struct ep_seen *s)
         if (rc)
             goto out;
     }
-    rc = http_json_append(sc->domains, json_incref(record));
+    rc = write_record(sc, c, name, record);
     if (rc)
         goto out;
     rc = EP_E_NOMEM;
-    if (json_array_append(json_object_get(sc->categorized, category), name) != 0)
-        goto out;
     if (ep_registrable_domain(host, group) != 0)
         snprintf(group, sizeof group, "%s", host);
     members = json_object_get(sc->groups, group);
@@ -292,14 +352,37 @@ static bool list_not_modified(struct http_request *r, const struct ep_project *p
 }
 
 /*
+ * "categorized" of the answer: every category in display order, empty ones
+ * too (the review page lists them all), each a list of the reference's
+ * {"domain": host, record members} objects, written as add_seen() built them.
+ */
+static int print_categorized(struct seen_ctx *sc, FILE *out)
+{
+    fputs(",\"categorized\":{", out);
+    for (int c = 0; ep_category_names[c]; c++) {
+        if (c > 0)
+            fputc(',', out);
+        if (http_json_append(out, json_incref(sc->category_names[c])) != 0)
+            return EP_E_NOMEM;
+        fputs(":[", out);
+        fwrite(sc->categorized_text[c], 1, sc->categorized_len[c], out);
+        fputc(']', out);
+    }
+    fputc('}', out);
+    return ferror(out) ? EP_E_NOMEM : 0;
+}
+
+/*
  * GET /api/projects/:id/recorded-domains: admin, anyone for an unprotected
  * workspace, the password (X-Project-Password) for a protected one. Hosts
- * come in host order from one read transaction; "categorized" lists every
- * category in display order, empty ones too, as the reference did.
+ * come in host order from one read transaction. The answer has the
+ * reference's members ("success", "projectId", "ipAddress": the address
+ * mapped to the project or null, "domains", "categorized" of objects,
+ * "totalDomains") and ours ("groups", the paging members).
  */
 void recorded_handle_list(struct http_request *r)
 {
-    struct seen_ctx sc = {.categorized = json_object(), .groups = json_object()};
+    struct seen_ctx sc = {.groups = json_object()};
     struct projects_page page;
     char *domains = NULL, *text = NULL;
     size_t domains_len = 0;
@@ -318,18 +401,16 @@ void recorded_handle_list(struct http_request *r)
         err = EP_E_NOMEM;
     }
     sc.domains = open_memstream(&domains, &domains_len);
-    if (sc.domains == NULL || sc.categorized == NULL || sc.groups == NULL ||
-        seen_ctx_prepare(&sc) != 0)
+    if (sc.domains == NULL || sc.groups == NULL || seen_ctx_prepare(&sc) != 0)
         goto fail;
-    for (int c = 0; ep_category_names[c]; c++)
-        if (json_object_set_new_nocheck(sc.categorized, ep_category_names[c], json_array()) != 0)
-            goto fail;
     err = ep_store_seen_list_after(r->ctx->store, p.id, page.after, add_seen, &sc);
     if (err == PROJECTS_LIST_STOP)
         err = 0;
     if (fclose(sc.domains) != 0 && err == 0)
         err = EP_E_NOMEM;
     sc.domains = NULL;
+    if (seen_ctx_close_categories(&sc) != 0 && err == 0)
+        err = EP_E_NOMEM;
     if (err)
         goto fail;
 
@@ -337,11 +418,14 @@ void recorded_handle_list(struct http_request *r)
     out = open_memstream(&text, &text_len);
     if (out == NULL)
         goto fail;
-    fputs("{\"projectId\":", out);
+    fputs("{\"success\":true,\"projectId\":", out);
     if (http_json_append(out, json_string(p.id)) != 0)
         goto fail;
-    fprintf(out, ",\"domains\":{%s},\"categorized\":", domains);
-    if (http_json_append(out, json_incref(sc.categorized)) != 0)
+    fputs(",\"ipAddress\":", out);
+    if (http_json_append(out, p.ip[0] ? json_string(p.ip) : json_null()) != 0)
+        goto fail;
+    fprintf(out, ",\"domains\":{%s}", domains);
+    if (print_categorized(&sc, out) != 0)
         goto fail;
     fputs(",\"groups\":", out);
     if (http_json_append(out, json_incref(sc.groups)) != 0)
@@ -367,7 +451,6 @@ out:
         fclose(sc.domains);
     free(domains);
     free(text);
-    json_decref(sc.categorized);
     json_decref(sc.groups);
     seen_ctx_release(&sc);
 }

@@ -143,13 +143,15 @@ void whitelist_handle_get(struct http_request *r)
         http_error_store(r, err, "whitelist");
         return;
     }
-    http_reply_json(
-        r, 200, json_pack("{s:s, s:o, s:o}", "profile", profile, "domains", domains, "base", base));
+    http_reply_json(r, 200,
+                    json_pack("{s:b, s:s, s:o, s:o}", "success", 1, "profile", profile, "domains",
+                              domains, "base", base));
 }
 
 /*
  * PUT /api/whitelist: the profile becomes exactly the given rules, all or
  * nothing. An empty list would wipe the profile: it needs "allowEmpty": true.
+ * The answer has the reference's "success", "domainCount" and "domains".
  */
 void whitelist_handle_replace(struct http_request *r)
 {
@@ -186,8 +188,10 @@ void whitelist_handle_replace(struct http_request *r)
         http_error_store(r, err, "whitelist");
         return;
     }
-    http_reply_json(
-        r, 200, json_pack("{s:b, s:s, s:o}", "success", 1, "profile", profile, "domains", list));
+    /* "domainCount": the number of rules now, as the reference answered. */
+    http_reply_json(r, 200,
+                    json_pack("{s:b, s:s, s:I, s:o}", "success", 1, "profile", profile,
+                              "domainCount", (json_int_t)json_array_size(list), "domains", list));
 }
 
 /* POST /api/whitelist/domains: {"domains": [...]} or {"domain": "..."}, optional "profile". */

@@ -76,3 +76,14 @@ $(API_PAGING_LOG): api/egress-api$(EXEEXT)
 tests_api_test_api_paging_SOURCES = tests/api/test_api_paging.c $(API_TEST_CLIENT)
 tests_api_test_api_paging_CFLAGS = $(API_TEST_CFLAGS)
 tests_api_test_api_paging_LDADD = $(API_TEST_LDADD)
+
+# The reference's example calls (XaresAICoder's guide and review page),
+# answered in the reference's shapes.
+check_PROGRAMS += tests/api/test_api_reference
+TESTS += tests/api/test_api_reference
+SANITIZER_TESTS += tests/api/test_api_reference
+API_REFERENCE_LOG = tests/api/test_api_reference.log
+$(API_REFERENCE_LOG): api/egress-api$(EXEEXT)
+tests_api_test_api_reference_SOURCES = tests/api/test_api_reference.c $(API_TEST_CLIENT)
+tests_api_test_api_reference_CFLAGS = $(API_TEST_CFLAGS)
+tests_api_test_api_reference_LDADD = $(API_TEST_LDADD)

@@ -221,7 +221,8 @@ static void test_recorded(void)
     fill(id);
     snprintf(path, sizeof path, "/api/projects/%s/recorded-domains", id);
     CHECK_INT(api_call(&d, "GET", path, true, NULL, &all), 200);
-    CHECK_INT(members(all.json), 5); /* projectId, domains, categorized, groups, totalDomains */
+    /* success, projectId, ipAddress, domains, categorized, groups, totalDomains */
+    CHECK_INT(members(all.json), 7);
     CHECK_INT(json_integer_value(json_object_get(all.json, "totalDomains")), HOSTS);
     CHECK_INT(members(json_object_get(all.json, "domains")), HOSTS);
 
