@@ -17,7 +17,16 @@ api_libegressapi_la_SOURCES = \
 	api/metrics.c api/metrics.h \
 	api/audit.c api/audit.h \
 	api/static.c api/static.h \
-	api/conversations.c api/conversations.h
+	api/conversations.c api/conversations.h \
+	api/openapi.h
+# docs/openapi.yaml as the JSON served at GET /api/openapi.json, built into
+# the program: converted (and its $refs checked) by api/openapi-embed.py.
+nodist_api_libegressapi_la_SOURCES = api/openapi_json.c
+api/openapi_json.c: $(srcdir)/docs/openapi.yaml $(srcdir)/api/openapi-embed.py
+	$(AM_V_GEN)$(MKDIR_P) api && \
+	$(PYTHON3) $(srcdir)/api/openapi-embed.py $(srcdir)/docs/openapi.yaml >$@.tmp && mv $@.tmp $@
+CLEANFILES += api/openapi_json.c
+EXTRA_DIST += docs/openapi.yaml api/openapi-embed.py
 api_libegressapi_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) \
 	$(CURL_CFLAGS)
 api_libegressapi_la_LIBADD = policy/libcapture.la policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \

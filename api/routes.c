@@ -1,6 +1,6 @@
 /*
- * The route table of egress-api, and GET /api/health. Order matters only
- * where two patterns could match one path; none do today.
+ * The route table of egress-api, GET /api/health and GET /api/openapi.json.
+ * Order matters only where two patterns could match one path; none do today.
  */
 #include "config.h"
 
@@ -10,6 +10,7 @@
 #include "api/conversations.h"
 #include "api/http.h"
 #include "api/metrics.h"
+#include "api/openapi.h"
 #include "api/projects.h"
 #include "api/recorded.h"
 #include "api/whitelist.h"
@@ -35,8 +36,15 @@ static void handle_health(struct http_request *r)
                               (json_int_t)readers));
 }
 
+/* GET /api/openapi.json: anyone; docs/openapi.yaml, as built into the program. */
+static void handle_openapi(struct http_request *r)
+{
+    http_reply_text(r, 200, "application/json", api_openapi_json);
+}
+
 const struct http_route http_routes[] = {
     {"GET", "/api/health", HTTP_ANYONE, handle_health},
+    {"GET", "/api/openapi.json", HTTP_ANYONE, handle_openapi},
     {"POST", "/api/projects/create", HTTP_ANYONE, projects_handle_create},
     {"GET", "/api/projects", HTTP_ANYONE, projects_handle_list},
     {"GET", "/api/projects/:id", HTTP_ANYONE, projects_handle_get},

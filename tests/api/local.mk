@@ -87,3 +87,11 @@ $(API_REFERENCE_LOG): api/egress-api$(EXEEXT)
 tests_api_test_api_reference_SOURCES = tests/api/test_api_reference.c $(API_TEST_CLIENT)
 tests_api_test_api_reference_CFLAGS = $(API_TEST_CFLAGS)
 tests_api_test_api_reference_LDADD = $(API_TEST_LDADD)
+
+# docs/openapi.yaml (as built into egress-api) and the route table list the
+# same endpoints, each way round.
+check_PROGRAMS += tests/api/test_api_openapi_routes
+TESTS += tests/api/test_api_openapi_routes
+tests_api_test_api_openapi_routes_SOURCES = tests/api/test_api_openapi_routes.c
+tests_api_test_api_openapi_routes_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
+tests_api_test_api_openapi_routes_LDADD = api/libegressapi.la $(JANSSON_LIBS)
