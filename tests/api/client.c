@@ -220,6 +220,42 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *userdata)
     return add;
 }
 
+/*
+ * With EGRESS_API_RECORD set to a file, append one JSON line per answer
+ * received: {"method", "path" (with its query), "status", "contentType"
+ * (null when none), "body" (null when not UTF-8 text)}, for
+ * tests/api/openapi-validate.py. One write() on an O_APPEND descriptor, so
+ * the lines of concurrent callers never mix.
+ */
+static void record_answer(const char *method, const char *path, long status,
+                          const char *content_type, const struct api_reply *out)
+{
+    const char *file = getenv("EGRESS_API_RECORD");
+    json_t *line, *body;
+    char *text;
+    size_t n;
+    int fd;
+
+    if (file == NULL || file[0] == '\0' || status == 0)
+        return;
+    body = json_stringn(out->body, out->len);
+    line = json_pack("{s:s, s:s, s:I, s:o, s:o}", "method", method, "path", path, "status",
+                     (json_int_t)status, "contentType",
+                     content_type ? json_string(content_type) : json_null(), "body",
+                     body ? body : json_null());
+    REQUIRE(line != NULL);
+    text = json_dumps(line, JSON_COMPACT);
+    REQUIRE(text != NULL);
+    json_decref(line);
+    n = strlen(text);
+    text[n] = '\n'; /* the line's end in place of the NUL: one write */
+    fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, text, n + 1) == (ssize_t)(n + 1));
+    close(fd);
+    free(text);
+}
+
 long api_request(const struct api_daemon *d, const char *method, const char *path,
                  const char *token, const char *body, size_t len, const char *type,
                  const char *header, struct api_reply *out)
@@ -269,6 +305,12 @@ long api_request(const struct api_daemon *d, const char *method, const char *pat
     out->len = resp.len;
     out->headers = heads.data ? heads.data : strdup("");
     out->json = json_loadb(out->body, out->len, 0, NULL);
+    {
+        char *content_type = NULL;
+
+        curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &content_type);
+        record_answer(method, path, out->status, content_type, out);
+    }
     if (strstr(out->body, "$2b$")) {
         api_hash_leaks++;
         fprintf(stderr, "a bcrypt hash leaked in the answer to %s %s\n", method, path);

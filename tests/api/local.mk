@@ -95,3 +95,14 @@ TESTS += tests/api/test_api_openapi_routes
 tests_api_test_api_openapi_routes_SOURCES = tests/api/test_api_openapi_routes.c
 tests_api_test_api_openapi_routes_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
 tests_api_test_api_openapi_routes_LDADD = api/libegressapi.la $(JANSSON_LIBS)
+
+# Every answer of the suite above, replayed through a JSON Schema validator
+# (python3-jsonschema) against docs/openapi.yaml.
+TESTS += tests/api/test-openapi-replay.sh
+dist_check_SCRIPTS += tests/api/test-openapi-replay.sh
+EXTRA_DIST += tests/api/openapi-validate.py tests/api/record.sh
+API_REPLAY_LOG = tests/api/test-openapi-replay.log
+$(API_REPLAY_LOG): api/egress-api$(EXEEXT) tests/api/test_api_endpoints$(EXEEXT) \
+	tests/api/test_api_bad_requests$(EXEEXT) tests/api/test_api_lifecycle$(EXEEXT) \
+	tests/api/test_api_paging$(EXEEXT) tests/api/test_api_hardening$(EXEEXT) \
+	tests/api/test_api_reference$(EXEEXT) tests/capture/test_api_conversations$(EXEEXT)

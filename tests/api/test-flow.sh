@@ -43,13 +43,18 @@ STACK_ORIGIN_PEER=1 stack_start_squid || exit 99
 TEACHER=127.0.0.10 STUDENT=127.0.0.11
 
 # api METHOD PATH [JSON]: the admin's call; prints "STATUS BODY".
+# Each answer is also recorded, and checked against docs/openapi.yaml at the end.
+. "$top_srcdir/tests/api/record.sh"
+EGRESS_API_RECORD="$STACK_DIR/answers.jsonl"
 api() {
-    local out status
+    local out status body
     out=$(curl -sS --noproxy '*' -X "$1" -H "Authorization: Bearer $TOKEN" \
         ${3:+-H 'Content-Type: application/json' --data-binary "$3"} \
-        -w '\n%{http_code}' "http://127.0.0.1:$API_PORT$2")
+        -w '\n%{content_type}\n%{http_code}' "http://127.0.0.1:$API_PORT$2")
     status=$(printf '%s' "$out" | tail -n 1)
-    printf '%s %s\n' "$status" "$(printf '%s' "$out" | sed '$d')"
+    body=$(printf '%s' "$out" | sed '$d' | sed '$d')
+    api_record "$1" "$2" "$status" "$(printf '%s' "$out" | tail -n 2 | head -n 1)" "$body"
+    printf '%s %s\n' "$status" "$body"
 }
 project_id() { sed -n 's/.*"projectId":"\([a-z0-9-]*\)".*/\1/p'; }
 code() { stack_curl "$1" -o /dev/null -w '%{http_code}' "http://$2/" 2>/dev/null; }
@@ -122,4 +127,5 @@ expect_eq "deleted workspace: its IP is an unknown client" "$(code $STUDENT pypi
 kill -TERM "$API_PID"
 stack_wait_gone "$API_PID" 30
 expect_match "egress-api stopped cleanly" "$(cat "$STACK_DIR/api.log")" 'stopped'
+expect_answers_documented
 finish

@@ -158,6 +158,12 @@ static void test_workflow(void)
     CHECK_STR(api_str(&r, "status"), "healthy");
     api_reply_free(&r);
 
+    /* Not the reference's: this API's own description, for anyone. */
+    CHECK_INT(api_call(&d, "GET", "/api/openapi.json", false, NULL, &r), 200);
+    CHECK_STR(api_str(&r, "openapi"), "3.1.0");
+    CHECK(json_is_object(json_object_get(r.json, "paths")));
+    api_reply_free(&r);
+
     /* 2. Create a new Python Flask project (the guide's body). */
     CHECK_INT(api_call(&d, "POST", "/api/projects/create", false,
                        "{\"projectName\": \"my-web-app\", \"projectType\": \"python-flask\", "
