@@ -8,6 +8,8 @@ set -eu
 build="autoconf automake libtool pkg-config make gcc
  liblmdb-dev libpcre2-dev libidn2-dev libpsl-dev libcurl4-openssl-dev
  libmicrohttpd-dev libcrypt-dev libjansson-dev libicapapi-dev zlib1g-dev libbrotli-dev libssl-dev"
+# docs/openapi.yaml becomes the JSON egress-api serves, at build time.
+build="$build python3-yaml"
 # squid-openssl is Debian's TLS-capable squid (ssl-bump for interception and
 # capture); it conflicts with, and replaces, the plain "squid" package.
 run="squid-openssl c-icap lmdb-utils curl ca-certificates openssl"
@@ -17,6 +19,8 @@ run="squid-openssl c-icap lmdb-utils curl ca-certificates openssl"
 # for the fake LLM origin of the capture tests.
 test="docker.io podman busybox-static wrk clang clang-format iproute2 util-linux procps psmisc
  chromium dnsmasq-base nftables iptables squidguard python3"
+# The API answers checked against docs/openapi.yaml (tests/api/openapi-validate.py).
+test="$test python3-jsonschema"
 # podman's network plugins are only a recommendation of the package.
 test="$test containernetworking-plugins"
 

@@ -6,9 +6,10 @@
  * member a client of the reference reads is there, with the reference's
  * type. docs/API.md ("The reference's API, and ours") maps each endpoint.
  *
- * Where we chose to differ (a protected workspace's start needs its
- * password; the whitelist needs the admin token) the call carries what ours
- * needs, and the answer's shape is still the reference's.
+ * Where we chose to differ (the whitelist needs the admin token) the call
+ * carries what ours needs, and the answer's shape is still the reference's.
+ * The guide's start of a protected workspace sends no password; the
+ * reference's server asks for it there too, as ours does.
  */
 #include "config.h"
 
@@ -206,7 +207,7 @@ static void test_workflow(void)
     expect_shape("stop, wrong password", r.json, "error:s message:s");
     api_reply_free(&r);
 
-    /* 6. Start the workspace again (ours asks a protected one's password). */
+    /* 6. Start the workspace again (with its password: the reference's server asks it too). */
     snprintf(path, sizeof path, "/api/projects/%s/start", id);
     CHECK_INT(api_call(&d, "POST", path, false, "{\"password\": \"secure123!\"}", &r), 200);
     expect_shape("start", r.json, "success:T message:s");
