@@ -10,7 +10,8 @@ api_libegressapi_la_SOURCES = \
 	api/routes.c \
 	api/auth.c api/auth.h \
 	api/workspace.c api/workspace.h \
-	api/engine.c api/engine.h api/engine_tar.c api/engine_tar.h \
+	api/engine.c api/engine.h api/engine_client.c api/engine_client.h \
+	api/engine_docker.c api/engine_swarm.c api/engine_tar.c api/engine_tar.h \
 	api/projects.c api/projects.h \
 	api/whitelist.c api/whitelist.h \
 	api/recorded.c api/recorded.h \

@@ -1,0 +1,2 @@
+#include "api/engine_client.h"
+const struct engine_ops engine_swarm_ops = {.name = "swarm"};
