@@ -19,10 +19,10 @@ api_libegressapi_la_SOURCES = \
 	api/audit.c api/audit.h \
 	api/static.c api/static.h \
 	api/conversations.c api/conversations.h
-api_libegressapi_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) \
+api_libegressapi_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) $(OPENSSL_CFLAGS) \
 	$(CURL_CFLAGS)
 api_libegressapi_la_LIBADD = policy/libcapture.la policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
-	$(CURL_LIBS) $(PTHREAD_LIBS) -lm
+	$(CURL_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS) -lm
 
 bin_PROGRAMS += api/egress-api
 api_egress_api_SOURCES = api/main.c
