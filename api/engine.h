@@ -72,7 +72,8 @@
  * - A workspace is the service `workspace-<id>` (same labels), one replica
  *   of a container with the same hardening (user, CapabilityDrop ALL, the
  *   /tmp tmpfs, which the engine mounts noexec,nosuid,nodev, pids, memory
- *   and CPU limits, half the memory reserved, the volume). API 1.41 has no
+ *   and CPU limits, the volume); half the memory is a scheduling reservation
+ *   (the node must have it free), not the container's soft limit. API 1.41 has no
  *   per-service no-new-privileges and no MemorySwap: every node's dockerd
  *   must run with --no-new-privileges (docs/cluster-swarm.md), and swap is
  *   the engine's default (twice the memory limit where the host has swap).
