@@ -250,6 +250,8 @@ static int wait_running(struct engine *e, const char *service_id, const char *se
                 json_object_get(json_object_get(task, "Spec"), "ContainerSpec"), "Secrets");
             const char *has =
                 json_string_value(json_object_get(json_array_get(secrets, 0), "SecretID"));
+            const char *err =
+                json_string_value(json_object_get(json_object_get(task, "Status"), "Err"));
 
             if (secret_id != NULL && (has == NULL || strcmp(has, secret_id) != 0))
                 continue;
@@ -258,10 +260,13 @@ static int wait_running(struct engine *e, const char *service_id, const char *se
                 json_decref(tasks);
                 return 0;
             }
+            /* No node may take it (constraints, resources): say so now, not at the deadline. */
+            if (strcmp(state, "pending") == 0 && err != NULL && strstr(err, "no suitable node")) {
+                eng_errbuf_set(errbuf, "the workspace's task cannot be placed: %s", err);
+                json_decref(tasks);
+                return ENGINE_E_REFUSED;
+            }
             if (state_failed(state)) {
-                const char *err =
-                    json_string_value(json_object_get(json_object_get(task, "Status"), "Err"));
-
                 eng_errbuf_set(errbuf, "the workspace's task %s: %s", state,
                                err ? err : "(no message)");
                 rc = err && strstr(err, "network") && strstr(err, "not found")
@@ -680,6 +685,14 @@ static int swarm_start(struct engine *e, const char *project_id, char ip[ENGINE_
             wait_running(e, json_string_value(json_object_get(service, "ID")), NULL, &task, errbuf);
     if (rc == 0)
         rc = task_ready(e, task, ip, errbuf);
+    /* A start that failed leaves no replica wanted, or it would start later on its own. */
+    if (rc != 0 && service != NULL) {
+        json_t *now = NULL;
+
+        if (service_get(e, project_id, &now, NULL) == 0)
+            service_scale(e, now, 0, NULL);
+        json_decref(now);
+    }
     json_decref(task);
     json_decref(service);
     return rc;
@@ -819,8 +832,12 @@ static int swarm_write_ca(struct engine *e, const char *project_id, bool capture
     return ENGINE_E_INVAL;
 }
 
-/* One workspace from its service and the tasks the manager wants running. */
-static int workspace_of(struct engine *e, json_t *service, json_t *tasks,
+/*
+ * One workspace from its service and the tasks the manager wants running;
+ * its address from @p ips (container id → address, swarm_list()) or, when
+ * NULL, asked of its node.
+ */
+static int workspace_of(struct engine *e, json_t *service, json_t *tasks, json_t *ips,
                         struct engine_workspace *w)
 {
     const char *project = json_string_value(json_object_get(
@@ -847,9 +864,48 @@ static int workspace_of(struct engine *e, json_t *service, json_t *tasks,
         return 0;
     }
     eng_state_from_status(w, task_state(current));
-    if (w->state == ENGINE_STATE_RUNNING)
+    if (w->state == ENGINE_STATE_RUNNING && ips == NULL)
         task_ip(e, current, w->ip);
+    else if (w->state == ENGINE_STATE_RUNNING && task_container(current) != NULL)
+        eng_copy_string(w->ip, sizeof w->ip, json_object_get(ips, task_container(current)));
     return 0;
+}
+
+/*
+ * The addresses of our running containers on every configured node, one
+ * call per node: container id → address. A node whose engine does not
+ * answer adds none (its workspaces are listed without an address).
+ */
+static json_t *node_addresses(struct engine *e)
+{
+    struct swarm *s = e->backend;
+    json_t *ips = json_object(), *containers, *item;
+    char filter[256], path[320];
+    size_t i, j;
+
+    if (ips == NULL || filter_arg("label", ENGINE_LABEL_MANAGED_BY "=" ENGINE_MANAGED_BY, filter,
+                                  sizeof filter) != 0) {
+        json_decref(ips);
+        return NULL;
+    }
+    snprintf(path, sizeof path, "/containers/json?filters=%s", filter);
+    for (i = 0; i < s->count; i++) {
+        if (eng_get_json(&s->nodes[i].engine, path, true, "listing workspace containers",
+                         &containers, NULL) != 0)
+            continue;
+        json_array_foreach(containers, j, item)
+        {
+            const char *id = json_string_value(json_object_get(item, "Id"));
+            char ip[ENGINE_IP_MAX + 1];
+
+            eng_ip_from_networks(
+                e, json_object_get(json_object_get(item, "NetworkSettings"), "Networks"), ip);
+            if (id != NULL && ip[0] != '\0')
+                json_object_set_new(ips, id, json_string(ip));
+        }
+        json_decref(containers);
+    }
+    return ips;
 }
 
 /* Every task the manager wants running, of all services. */
@@ -873,7 +929,7 @@ static int swarm_inspect(struct engine *e, const char *project_id, struct engine
     rc = service_get(e, project_id, &service, errbuf);
     if (rc == 0)
         rc = tasks_wanted(e, json_string_value(json_object_get(service, "ID")), &tasks, errbuf);
-    if (rc == 0 && workspace_of(e, service, tasks, out) != 0) {
+    if (rc == 0 && workspace_of(e, service, tasks, NULL, out) != 0) {
         eng_errbuf_set(errbuf, "the service of %s carries no valid project label", project_id);
         rc = ENGINE_E_PROTOCOL;
     }
@@ -885,7 +941,7 @@ static int swarm_inspect(struct engine *e, const char *project_id, struct engine
 static int swarm_list(struct engine *e, struct engine_workspace **out, size_t *count, char *errbuf)
 {
     struct engine_workspace *list = NULL;
-    json_t *services = NULL, *tasks = NULL, *service;
+    json_t *services = NULL, *tasks = NULL, *ips = NULL, *service;
     char filter[256], path[320];
     size_t i, n = 0;
     int rc;
@@ -903,12 +959,13 @@ static int swarm_list(struct engine *e, struct engine_workspace **out, size_t *c
     }
     if (rc == 0 && json_array_size(services) > 0) {
         list = ep_calloc(json_array_size(services), sizeof *list);
-        if (list == NULL)
+        ips = node_addresses(e);
+        if (list == NULL || ips == NULL)
             rc = ENOMEM;
     }
     json_array_foreach(services, i, service)
     {
-        if (rc == 0 && workspace_of(e, service, tasks, &list[n]) == 0)
+        if (rc == 0 && workspace_of(e, service, tasks, ips, &list[n]) == 0)
             n++;
     }
     if (rc == 0 && n > 0) {
@@ -917,6 +974,7 @@ static int swarm_list(struct engine *e, struct engine_workspace **out, size_t *c
         list = NULL;
     }
     free(list);
+    json_decref(ips);
     json_decref(tasks);
     json_decref(services);
     return rc;

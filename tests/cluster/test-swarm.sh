@@ -64,6 +64,20 @@ anon() {
 }
 body() { cut -d' ' -f2-; }
 
+# wait_api LOG: the port egress-api (API_PID) listens on, into API_PORT.
+wait_api() {
+    API_PORT=
+    for _ in $(seq 1 300); do
+        API_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1")
+        [ -n "$API_PORT" ] && return 0
+        kill -0 "$API_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "egress-api did not start:"
+    cat "$1"
+    exit 99
+}
+
 # The workspace service on the manager, its wanted task, its project's secrets.
 service() { swarm_api 1 GET "/services/workspace-$1"; }
 task() {
@@ -84,6 +98,26 @@ swarm_start "$work/swarm" 2 || exit 99
 swarm_build_image "$IMAGE" || exit 99
 swarm_network_create "$NET" || exit 99
 
+# The swarm options belong to --engine swarm; a worker's socket is no manager.
+"$API" --db "$work/nostore" --listen 127.0.0.1:0 --admin-token-file "$work/token" \
+    --docker-socket "${SWARM_SOCK[1]}" --swarm-constraint node.role==worker 2>"$work/noswarm.log"
+expect_eq "--swarm-constraint without --engine swarm is a usage error" "$?" 2
+"$API" --db "$work/nostore" --listen 127.0.0.1:0 --admin-token-file "$work/token" \
+    --docker-socket "${SWARM_SOCK[2]}" --engine swarm --workspace-network "$NET" 2>"$work/worker.log"
+expect_eq "a worker's socket stops the daemon" "$?" 1
+expect_match "naming what is wrong" "$(cat "$work/worker.log")" "is not a swarm manager"
+
+# A network that is not swarm-scoped is named at start-up with how to make one.
+mkdir -p "$work/store-local"
+"$API" --db "$work/store-local" --listen 127.0.0.1:0 --admin-token-file "$work/token" \
+    --docker-socket "${SWARM_SOCK[1]}" --engine swarm --workspace-network "$NET-cfg" \
+    2>"$work/api-local.log" &
+API_PID=$!
+wait_api "$work/api-local.log"
+expect_match "a local network is refused, naming the swarm recipe" "$(cat "$work/api-local.log")" \
+    "workspace network $NET-cfg is local-scoped: a swarm needs a swarm-scoped network.*--config-from"
+kill -TERM "$API_PID" && wait "$API_PID"
+
 mkdir -p "$work/store"
 "$API" --db "$work/store" --listen 127.0.0.1:0 --admin-token-file "$work/token" \
     --bcrypt-cost 10 --docker-socket "${SWARM_SOCK[1]}" --engine swarm \
@@ -92,18 +126,7 @@ mkdir -p "$work/store"
     --workspace-image "$IMAGE" --workspace-network "$NET" --proxy-url http://127.0.0.1:3128 \
     --stop-timeout 2 2>"$work/api.log" &
 API_PID=$!
-API_PORT=
-for _ in $(seq 1 300); do
-    API_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/api.log")
-    [ -n "$API_PORT" ] && break
-    kill -0 "$API_PID" 2>/dev/null || break
-    sleep 0.05
-done
-[ -n "$API_PORT" ] || {
-    echo "egress-api did not start:"
-    cat "$work/api.log"
-    exit 99
-}
+wait_api "$work/api.log"
 expect_match "egress-api drives the swarm" "$(cat "$work/api.log")" "containers: engine at .*backend swarm"
 
 # --- create: a service with no replica yet, its password a secret -----------
@@ -136,6 +159,8 @@ expect_match "node 2's own engine runs the container" "$(jq -r .State.Status <<<
 expect_eq "node 1 runs none" "$(on_node "$A" 1)" ""
 ip=$(jq -r ".NetworkSettings.Networks[\"$NET\"].IPAddress" <<<"$ins")
 expect_match "its address is in node 2's subnet" "$ip" '^172\.30\.2\.[0-9]+$'
+expect_match "on node 2's bridge, which keeps workspaces apart" \
+    "$(swarm_in_node 2 iptables -w -S FORWARD)" "-i $NET -o $NET -j DROP"
 expect_eq "the API reports that address" "$(api GET "/api/projects/$A" | body | jq -r .project.ipAddress)" "$ip"
 
 # --- the hardening, read on node 2 ------------------------------------------
@@ -200,14 +225,43 @@ expect_eq "its address is reported" "$(api GET "/api/projects/$A" | body | jq -r
 expect_match "the old password is refused" "$(anon POST "/api/projects/$A/start" '{"password": "first-pass1"}')" '^401 '
 expect_match "the new one is accepted" "$(anon POST "/api/projects/$A/start" '{"password": "second-pass2"}')" '^200 '
 
-# --- listing and delete -------------------------------------------------------
-expect_match "listed running" "$(api GET /api/projects | body | jq -c ".projects[] | select(.projectId == \"$A\")")" \
-    '"status":"running"'
+# --- a restart of egress-api: reconciled from the services and the nodes -----
+kill -TERM "$API_PID" && wait "$API_PID"
+"$API" --db "$work/store" --listen 127.0.0.1:0 --admin-token-file "$work/token" \
+    --bcrypt-cost 10 --docker-socket "${SWARM_SOCK[1]}" --engine swarm \
+    --swarm-constraint node.labels.egress-policy.pool==course-a \
+    --swarm-node-engine "node1=${SWARM_SOCK[1]}" --swarm-node-engine "node2=${SWARM_SOCK[2]}" \
+    --workspace-image "$IMAGE" --workspace-network "$NET" --stop-timeout 2 2>"$work/api-again.log" &
+API_PID=$!
+wait_api "$work/api-again.log"
+expect_match "restarted: the running workspace reconciled" "$(cat "$work/api-again.log")" \
+    'reconciled 1 projects with the engine: 1 running'
+expect_match "listed running with its address" \
+    "$(api GET /api/projects | body | jq -c ".projects[] | select(.projectId == \"$A\")")" \
+    "\"status\":\"running\".*\"ipAddress\":\"$(jq -r ".NetworkSettings.Networks[\"$NET\"].IPAddress" <<<"$ins")\""
+
+# --- delete -------------------------------------------------------------------
 out=$(api DELETE "/api/projects/$A?purgeVolume=true")
 expect_match "delete with purgeVolume=true: 200" "$out" '^200 '
 expect_eq "the service is gone" "$(swarm_api 1 GET /services | jq length)" 0
 expect_eq "its secrets are gone" "$(secrets "$A")" ""
 expect_eq "its volume is gone from node 2" \
     "$(swarm_api 2 GET /volumes | jq -r "[.Volumes[]?.Name | select(. == \"workspace_data_$A\")] | length")" 0
+
+# --- a placement no node satisfies: refused at once, nothing left wanted ----
+kill -TERM "$API_PID" && wait "$API_PID"
+mkdir -p "$work/store2"
+"$API" --db "$work/store2" --listen 127.0.0.1:0 --admin-token-file "$work/token" \
+    --bcrypt-cost 10 --docker-socket "${SWARM_SOCK[1]}" --engine swarm \
+    --swarm-constraint node.labels.egress-policy.pool==nowhere \
+    --workspace-image "$IMAGE" --workspace-network "$NET" --stop-timeout 2 2>"$work/api2.log" &
+API_PID=$!
+wait_api "$work/api2.log"
+B=$(api POST /api/projects/create '{"projectName": "Nowhere"}' | body | jq -r '.project.projectId // empty')
+[ -n "$B" ] || exit 99
+out=$(api POST "/api/projects/$B/start")
+expect_match "start with no node to take it: 502 saying so" "$out" '^502 .*cannot be placed.*no suitable node'
+expect_eq "the service wants no replica afterwards" "$(service "$B" | jq .Spec.Mode.Replicated.Replicas)" 0
+expect_match "the project is not running" "$(api GET "/api/projects/$B")" '"status":"created"'
 
 finish

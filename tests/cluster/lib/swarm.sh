@@ -182,12 +182,13 @@ swarm_build_image() {
 }
 
 # The workspace network NAME: on each node N a config-only network
-# NAME-cfg with subnet 172.30.N.0/24, then on the manager the swarm-scoped
-# bridge NAME made from it.
+# NAME-cfg with subnet 172.30.N.0/24 and egress-net's options (the bridge
+# named NAME, no traffic between workspaces), then on the manager the
+# swarm-scoped bridge NAME made from it (docs/cluster-swarm.md).
 swarm_network_create() {
     local name=$1 node
     for node in $(seq 1 "$SWARM_NODES"); do
-        swarm_api_json "$node" POST /networks/create "{\"Name\":\"$name-cfg\",\"ConfigOnly\":true,\"IPAM\":{\"Config\":[{\"Subnet\":\"172.30.$node.0/24\",\"Gateway\":\"172.30.$node.1\"}]}}" >/dev/null ||
+        swarm_api_json "$node" POST /networks/create "{\"Name\":\"$name-cfg\",\"ConfigOnly\":true,\"IPAM\":{\"Config\":[{\"Subnet\":\"172.30.$node.0/24\",\"Gateway\":\"172.30.$node.1\"}]},\"Options\":{\"com.docker.network.bridge.name\":\"$name\",\"com.docker.network.bridge.enable_icc\":\"false\"}}" >/dev/null ||
             return 1
     done
     swarm_api_json 1 POST /networks/create "{\"Name\":\"$name\",\"Driver\":\"bridge\",\"Scope\":\"swarm\",\"ConfigFrom\":{\"Network\":\"$name-cfg\"}}" >/dev/null
@@ -228,9 +229,8 @@ swarm_stop() {
     for node in $(seq "$SWARM_NODES" -1 1); do
         [ -n "${SWARM_PID[$node]:-}" ] || continue
         swarm_select "$node"
-        DOCKERD_DIR_KEEP=$DOCKERD_DIR
+        # The node's directory goes with SWARM_DIR below (or stays with TEST_KEEP).
         TEST_KEEP=1 dockerd_stop
-        DOCKERD_DIR=$DOCKERD_DIR_KEEP
         SWARM_PID[$node]=
     done
     if [ -n "$SWARM_HUB" ]; then
