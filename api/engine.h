@@ -89,7 +89,9 @@
  * - cfg.network must be a swarm-scoped network (a bridge made with
  *   --config-from a per-node config-only network: one subnet per node, so a
  *   workspace's address is unique in the cluster).
- * - The state comes from the service's task on the manager. The address and
+ * - The state comes from the service's task on the manager ("created" until
+ *   a task of the service ever had a container, as a never-started
+ *   container is "created" on one engine). The address and
  *   the container id do not: a swarm-scoped bridge's addresses are given by
  *   each node's own engine. With cfg.swarm_node_engines naming the engine of
  *   the task's node, the backend reads them there (and hands the project

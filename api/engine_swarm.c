@@ -183,10 +183,13 @@ static struct engine *task_node_engine(struct engine *e, json_t *task, char *err
     return NULL;
 }
 
+/* The id of @p task's container, NULL while it has none. */
 static const char *task_container(json_t *task)
 {
-    return json_string_value(json_object_get(
+    const char *id = json_string_value(json_object_get(
         json_object_get(json_object_get(task, "Status"), "ContainerStatus"), "ContainerID"));
+
+    return id != NULL && id[0] != '\0' ? id : NULL;
 }
 
 /* The address of @p task's container on cfg.network, read on its node ("" when unknown). */
@@ -833,7 +836,7 @@ static int swarm_write_ca(struct engine *e, const char *project_id, bool capture
 }
 
 /*
- * One workspace from its service and the tasks the manager wants running;
+ * One workspace from its service and its tasks (all of them, any state);
  * its address from @p ips (container id → address, swarm_list()) or, when
  * NULL, asked of its node.
  */
@@ -844,6 +847,7 @@ static int workspace_of(struct engine *e, json_t *service, json_t *tasks, json_t
         json_object_get(json_object_get(service, "Spec"), "Labels"), ENGINE_LABEL_PROJECT));
     const char *id = json_string_value(json_object_get(service, "ID"));
     json_t *task, *current = NULL;
+    bool ever_ran = false;
     size_t i;
 
     if (!eng_project_id_valid(project) || id == NULL)
@@ -854,13 +858,19 @@ static int workspace_of(struct engine *e, json_t *service, json_t *tasks, json_t
     json_array_foreach(tasks, i, task)
     {
         const char *sid = json_string_value(json_object_get(task, "ServiceID"));
+        const char *want = json_string_value(json_object_get(task, "DesiredState"));
 
-        if (sid != NULL && strcmp(sid, id) == 0 &&
+        if (sid == NULL || strcmp(sid, id) != 0)
+            continue;
+        if (task_container(task) != NULL)
+            ever_ran = true;
+        if (want != NULL && strcmp(want, "running") == 0 &&
             (current == NULL || strcmp(task_state(task), "running") == 0))
             current = task;
     }
+    /* No task wanted: "created" until a container was ever made for it, as on one engine. */
     if (current == NULL) {
-        eng_state_from_status(w, replicas_of(service) > 0 ? "pending" : "stopped");
+        eng_state_from_status(w, ever_ran ? "stopped" : "created");
         return 0;
     }
     eng_state_from_status(w, task_state(current));
@@ -908,16 +918,26 @@ static json_t *node_addresses(struct engine *e)
     return ips;
 }
 
-/* Every task the manager wants running, of all services. */
-static int tasks_all_wanted(struct engine *e, json_t **tasks, char *errbuf)
+/* The tasks of service @p service_id, or of every service (NULL), whatever their state. */
+static int tasks_all(struct engine *e, const char *service_id, json_t **tasks, char *errbuf)
 {
-    char filter[128], path[192];
-    int rc = filter_arg("desired-state", "running", filter, sizeof filter);
+    char filter[256], path[320] = "/tasks";
+    int rc;
 
-    if (rc != 0)
-        return rc;
-    snprintf(path, sizeof path, "/tasks?filters=%s", filter);
-    return manager_get(e, path, "listing the workspaces' tasks", tasks, errbuf);
+    if (service_id != NULL) {
+        rc = filter_arg("service", service_id, filter, sizeof filter);
+        if (rc != 0)
+            return rc;
+        snprintf(path, sizeof path, "/tasks?filters=%s", filter);
+    }
+    rc = manager_get(e, path, "listing the workspaces' tasks", tasks, errbuf);
+    if (rc == 0 && !json_is_array(*tasks)) {
+        eng_errbuf_set(errbuf, "listing the workspaces' tasks: the answer is not an array");
+        json_decref(*tasks);
+        *tasks = NULL;
+        rc = ENGINE_E_PROTOCOL;
+    }
+    return rc;
 }
 
 static int swarm_inspect(struct engine *e, const char *project_id, struct engine_workspace *out,
@@ -928,7 +948,7 @@ static int swarm_inspect(struct engine *e, const char *project_id, struct engine
 
     rc = service_get(e, project_id, &service, errbuf);
     if (rc == 0)
-        rc = tasks_wanted(e, json_string_value(json_object_get(service, "ID")), &tasks, errbuf);
+        rc = tasks_all(e, json_string_value(json_object_get(service, "ID")), &tasks, errbuf);
     if (rc == 0 && workspace_of(e, service, tasks, NULL, out) != 0) {
         eng_errbuf_set(errbuf, "the service of %s carries no valid project label", project_id);
         rc = ENGINE_E_PROTOCOL;
@@ -952,7 +972,7 @@ static int swarm_list(struct engine *e, struct engine_workspace **out, size_t *c
     snprintf(path, sizeof path, "/services?filters=%s", filter);
     rc = manager_get(e, path, "listing workspace services", &services, errbuf);
     if (rc == 0)
-        rc = tasks_all_wanted(e, &tasks, errbuf);
+        rc = tasks_all(e, NULL, &tasks, errbuf);
     if (rc == 0 && (!json_is_array(services) || !json_is_array(tasks))) {
         eng_errbuf_set(errbuf, "listing workspace services: the answer is not a JSON array");
         rc = ENGINE_E_PROTOCOL;
