@@ -18,6 +18,13 @@
 #   swarm_network_create egress-ws || exit 99 # 172.30.N.0/24 on node N
 #   swarm_api 2 GET /containers/json           # curl on node 2's socket
 #
+# Also: swarm_api_json I METHOD PATH JSON, swarm_in_node I CMD... (a command
+# in node I's network namespace, e.g. a squid for that node),
+# swarm_task_container I SERVICE (the inspect of the service's container on
+# node I), swarm_exec I CONTAINER CMD... (its output). SWARM_SOCK[I],
+# SWARM_PID[I] (dockerd's pid: /proc/PID/ns/net is the node's namespace)
+# and SWARM_NODE_ID[I] (its swarm node id) describe each node.
+#
 # Every node gets the label `egress-policy.node=nodeN` and, when
 # SWARM_POOL_LABEL_N is set (e.g. SWARM_POOL_LABEL_2=course-a), the label
 # `egress-policy.pool=<that>`, which `egress-api --engine swarm
