@@ -13,10 +13,13 @@
 # noexec /tmp, memory/CPU/pids limits as asked, the volume, its project
 # directory the user's, no password in the environment); stop scales the
 # service to 0 (no container left, no address reported) and start to 1; a
-# password change makes a new secret, removes the old one and moves the
-# service to it: the new task's auth file holds the new password, the API
-# accepts the new one and refuses the old; deleting the project removes
-# the service, its secrets and (purged) its volume.
+# password change, stopped or running, makes a new secret, removes the old
+# one and moves the service to it: the next or the replaced task's auth
+# file holds the new password, the API accepts the new one and refuses the
+# old; a restarted egress-api finds the workspace again (reconciliation);
+# deleting the project removes the service, its secrets and (purged) its
+# volume. Refusals: swarm options without --engine swarm, a worker's
+# socket, a network that is not swarm-scoped, a placement no node takes.
 # Skips (77) only when dockerd, unshare, busybox-static or jq is missing.
 . "${top_srcdir:-.}/tests/lib/dockerd.sh"
 . "${top_srcdir:-.}/tests/lib/check.sh"
@@ -197,22 +200,35 @@ expect_match "stop: 200 stopped" "$out" '^200 .*"status":"stopped"'
 expect_eq "the service is scaled to 0" "$(service "$A" | jq .Spec.Mode.Replicated.Replicas)" 0
 expect_eq "no container runs on node 2" "$(on_node "$A" 2)" ""
 expect_eq "no address is reported" "$(api GET "/api/projects/$A" | body | jq -r .project.ipAddress)" null
-out=$(anon POST "/api/projects/$A/start" '{"password": "first-pass1"}')
-expect_match "start again: 200 running" "$out" '^200 .*"status":"running"'
+
+# --- a password change while stopped: the next task reads the new secret ----
+out=$(anon PUT "/api/projects/$A/password" '{"currentPassword": "first-pass1", "newPassword": "mid-pass2"}')
+expect_match "stopped: change with the current password: 200" "$out" '^200 '
+mid_secret=$(secrets "$A")
+expect_match "stopped: one secret, a new one" "$mid_secret" '^[a-z0-9]+$'
+if [ "$mid_secret" != "$first_secret" ]; then ok "stopped: the old secret is gone"; else fail "stopped: the old secret is gone" "still $first_secret"; fi
+expect_eq "stopped: the service uses the new secret and stays at 0" \
+    "$(service "$A" | jq -r '"\(.Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretID) \(.Spec.Mode.Replicated.Replicas)"')" \
+    "$mid_secret 0"
+out=$(anon POST "/api/projects/$A/start" '{"password": "mid-pass2"}')
+expect_match "start again with it: 200 running" "$out" '^200 .*"status":"running"'
+expect_eq "the new task's auth file holds it" \
+    "$(swarm_exec 2 "$(on_node "$A" 2 | jq -r .Id)" cat "$AUTH")" "AUTH_FLAG=password
+export PASSWORD='mid-pass2'"
 expect_eq "the service is scaled to 1" "$(service "$A" | jq .Spec.Mode.Replicated.Replicas)" 1
 ip=$(on_node "$A" 2 | jq -r ".NetworkSettings.Networks[\"$NET\"].IPAddress")
 expect_match "on node 2 again" "$ip" '^172\.30\.2\.[0-9]+$'
 expect_eq "with its address reported" "$(api GET "/api/projects/$A" | body | jq -r .project.ipAddress)" "$ip"
 
-# --- a password change: a new secret, the service updated -------------------
+# --- a password change while running: a new secret, the task replaced -------
 out=$(anon PUT "/api/projects/$A/password" '{"currentPassword": "wrong-pass", "newPassword": "second-pass2"}')
 expect_match "a wrong current password is 401" "$out" '^401 '
-expect_eq "and the secret is unchanged" "$(secrets "$A")" "$first_secret"
-out=$(anon PUT "/api/projects/$A/password" '{"currentPassword": "first-pass1", "newPassword": "second-pass2"}')
+expect_eq "and the secret is unchanged" "$(secrets "$A")" "$mid_secret"
+out=$(anon PUT "/api/projects/$A/password" '{"currentPassword": "mid-pass2", "newPassword": "second-pass2"}')
 expect_match "change with the current password: 200" "$out" '^200 '
 second_secret=$(secrets "$A")
 expect_match "one secret, a new one" "$second_secret" '^[a-z0-9]+$'
-if [ "$second_secret" != "$first_secret" ]; then ok "the old secret is gone"; else fail "the old secret is gone" "still $first_secret"; fi
+if [ "$second_secret" != "$mid_secret" ]; then ok "the old secret is gone"; else fail "the old secret is gone" "still $mid_secret"; fi
 expect_eq "the service uses the new secret" \
     "$(service "$A" | jq -r '.Spec.TaskTemplate.ContainerSpec.Secrets[0].SecretID')" "$second_secret"
 ins=$(on_node "$A" 2)
@@ -222,7 +238,7 @@ expect_eq "the workspace's auth file holds the new password" \
 export PASSWORD='second-pass2'"
 expect_eq "its address is reported" "$(api GET "/api/projects/$A" | body | jq -r .project.ipAddress)" \
     "$(jq -r ".NetworkSettings.Networks[\"$NET\"].IPAddress" <<<"$ins")"
-expect_match "the old password is refused" "$(anon POST "/api/projects/$A/start" '{"password": "first-pass1"}')" '^401 '
+expect_match "the old password is refused" "$(anon POST "/api/projects/$A/start" '{"password": "mid-pass2"}')" '^401 '
 expect_match "the new one is accepted" "$(anon POST "/api/projects/$A/start" '{"password": "second-pass2"}')" '^200 '
 
 # --- a restart of egress-api: reconciled from the services and the nodes -----
