@@ -96,6 +96,7 @@ on_node() { swarm_task_container "$2" "workspace-$1" 2>/dev/null; }
 
 printf '%s\n' "$TOKEN" >"$work/token"
 chmod 600 "$work/token"
+# shellcheck disable=SC2034 # read by swarm_start
 SWARM_POOL_LABEL_2=course-a
 swarm_start "$work/swarm" 2 || exit 99
 swarm_build_image "$IMAGE" || exit 99

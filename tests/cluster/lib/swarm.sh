@@ -101,14 +101,16 @@ swarm_node_start() {
         exec dockerd --data-root "$1/data" --exec-root "$1/exec" --no-new-privileges \
             --pidfile "$1/dockerd.pid" -H "unix://$1/docker.sock"' \
         sh "$dir" >"$dir/dockerd.log" 2>&1 &
+    # dockerd_wait_ready reads these (and shows DOCKERD_DIR's logs on failure).
+    # shellcheck disable=SC2034
     DOCKERD_DIR=$dir
     DOCKERD_SOCK=$dir/docker.sock
     DOCKERD_PID=$!
     DOCKERD_NETNS=
-    SWARM_PID[$node]=$DOCKERD_PID
-    SWARM_SOCK[$node]=$DOCKERD_SOCK
+    SWARM_PID[node]=$DOCKERD_PID
+    SWARM_SOCK[node]=$DOCKERD_SOCK
     dockerd_wait_ready || return 1
-    SWARM_NETNS[$node]=$DOCKERD_NETNS
+    SWARM_NETNS[node]=$DOCKERD_NETNS
     ip -n "$SWARM_HUB" link add "$hub_end" type veth peer name "$node_end" || return 1
     ip -n "$SWARM_HUB" link set "$node_end" netns "$DOCKERD_PID" || return 1
     ip -n "$SWARM_HUB" link set "$hub_end" master br0 up || return 1
@@ -170,7 +172,7 @@ swarm_start() {
     done
     swarm_wait_nodes_ready "$SWARM_NODES" || return 1
     for node in $(seq 1 "$SWARM_NODES"); do
-        SWARM_NODE_ID[$node]=$(swarm_node_id_of "$node") || return 1
+        SWARM_NODE_ID[node]=$(swarm_node_id_of "$node") || return 1
         local labels="{\"egress-policy.node\":\"node$node\"}" pool_var=SWARM_POOL_LABEL_$node
         if [ -n "${!pool_var:-}" ]; then
             labels=$(jq -c --arg p "${!pool_var}" '. + {"egress-policy.pool": $p}' <<<"$labels")
@@ -238,7 +240,7 @@ swarm_stop() {
         swarm_select "$node"
         # The node's directory goes with SWARM_DIR below (or stays with TEST_KEEP).
         TEST_KEEP=1 dockerd_stop
-        SWARM_PID[$node]=
+        SWARM_PID[node]=
     done
     if [ -n "$SWARM_HUB" ]; then
         ip netns del "$SWARM_HUB" 2>/dev/null
