@@ -1,8 +1,14 @@
 /**
  * @file engine.h
  * @brief The container engine client of egress-api: one hardened
- * code-server workspace container per project, through the Docker Engine
- * API (dockerd, or podman's compatible service) over a unix socket.
+ * code-server workspace per project, through the Docker Engine API over a
+ * unix socket. One interface, two backends (engine_config.kind):
+ * - ENGINE_KIND_DOCKER (the default, engine_docker.c): one engine (dockerd,
+ *   or podman's compatible service), a container per workspace;
+ * - ENGINE_KIND_SWARM (engine_swarm.c): a Docker Swarm manager, a
+ *   one-replica service per workspace (see "Swarm" below).
+ * The rest of this comment describes the single engine; the swarm backend
+ * keeps the same contract with the differences listed under "Swarm".
  *
  * Each project id maps to fixed names on the engine:
  * - container `workspace-<id>`, labelled `egress-policy.project=<id>` and
@@ -61,6 +67,38 @@
  * - Containers are found by name; a foreign container that happens to be
  *   named `workspace-<id>` would be treated as ours. Give egress-api an
  *   engine (or at least a name space) of its own.
+ *
+ * Swarm (ENGINE_KIND_SWARM; cfg.socket_path is a manager's engine):
+ * - A workspace is the service `workspace-<id>` (same labels), one replica
+ *   of a container with the same hardening (user, CapabilityDrop ALL, the
+ *   /tmp tmpfs, which the engine mounts noexec,nosuid,nodev, pids, memory
+ *   and CPU limits, the volume); half the memory is a scheduling reservation
+ *   (the node must have it free), not the container's soft limit. API 1.41 has no
+ *   per-service no-new-privileges and no MemorySwap: every node's dockerd
+ *   must run with --no-new-privileges (docs/cluster-swarm.md), and swap is
+ *   the engine's default (twice the memory limit where the host has swap).
+ * - engine_create() makes the service with 0 replicas; engine_start() scales
+ *   it to 1 and waits for its task to run; engine_stop() scales it to 0 and
+ *   waits for the task to end. The task runs on a node cfg.swarm_constraints
+ *   allow (placement by node labels); its volume is that node's.
+ * - The password file is a swarm secret `workspace-<id>-auth-<n>` mounted at
+ *   cfg.auth_path (0600, uid:gid). engine_write_auth() makes a new secret,
+ *   updates the service to it (a running workspace is replaced by a new
+ *   task, which reads it), and removes the old one; engine_remove() removes
+ *   the service and its secrets.
+ * - cfg.network must be a swarm-scoped network (a bridge made with
+ *   --config-from a per-node config-only network: one subnet per node, so a
+ *   workspace's address is unique in the cluster).
+ * - The state comes from the service's task on the manager ("created" until
+ *   a task of the service ever had a container, as a never-started
+ *   container is "created" on one engine). The address and
+ *   the container id do not: a swarm-scoped bridge's addresses are given by
+ *   each node's own engine. With cfg.swarm_node_engines naming the engine of
+ *   the task's node, the backend reads them there (and hands the project
+ *   directory to uid:gid, as engine_create() does on one engine); without
+ *   it the address is "" (the node's egress-node maps it) and the project
+ *   directory keeps the ownership the image gives it.
+ * - Capture (cfg.capture_ca_dir) is refused by engine_open() for now.
  */
 #ifndef API_ENGINE_H
 #define API_ENGINE_H
@@ -115,6 +153,15 @@
 #define ENGINE_DEFAULT_STOP_TIMEOUT  10
 /** @} */
 
+/** Which backend: one engine or a swarm (see the file comment). */
+enum engine_kind {
+    ENGINE_KIND_DOCKER = 0, /**< one engine, a container per workspace (the default) */
+    ENGINE_KIND_SWARM = 1,  /**< a swarm manager, a one-replica service per workspace */
+};
+
+/** Label of a swarm node naming it for cfg.swarm_node_engines (else its hostname). */
+#define ENGINE_SWARM_NODE_LABEL "egress-policy.node"
+
 /**
  * Server configuration. Start from engine_config_defaults() and override
  * fields; strings are borrowed and must outlive the engine.
@@ -156,6 +203,19 @@ struct engine_config {
      * decides what those files hold.
      */
     const char *capture_ca_dir;
+    enum engine_kind kind; /**< ENGINE_KIND_DOCKER by default */
+    /**
+     * Swarm: the placement constraints of every workspace service
+     * (NULL-terminated, swarm syntax, e.g.
+     * "node.labels.egress-policy.pool==course-a"); NULL = any node.
+     */
+    const char *const *swarm_constraints;
+    /**
+     * Swarm: "NODE=SOCKET" entries (NULL-terminated): the unix socket of the
+     * engine of each node, NODE being the node's ENGINE_SWARM_NODE_LABEL
+     * label or, without one, its hostname. NULL = none (see the file comment).
+     */
+    const char *const *swarm_node_engines;
 };
 
 /** Where engine_write_ca() puts the CA files inside a workspace. */
@@ -193,6 +253,9 @@ int engine_open(const struct engine_config *cfg, struct engine **out, char *errb
 
 /** Release @p engine (NULL is fine). */
 void engine_close(struct engine *engine);
+
+/** The backend in use: "docker" or "swarm". */
+const char *engine_kind_name(const struct engine *engine);
 
 /** The API version in use, e.g. "1.41". */
 const char *engine_api_version(const struct engine *engine);

@@ -10,7 +10,8 @@ api_libegressapi_la_SOURCES = \
 	api/routes.c \
 	api/auth.c api/auth.h \
 	api/workspace.c api/workspace.h \
-	api/engine.c api/engine.h api/engine_tar.c api/engine_tar.h \
+	api/engine.c api/engine.h api/engine_client.c api/engine_client.h \
+	api/engine_docker.c api/engine_swarm.c api/engine_tar.c api/engine_tar.h \
 	api/projects.c api/projects.h \
 	api/whitelist.c api/whitelist.h \
 	api/recorded.c api/recorded.h \
@@ -27,10 +28,10 @@ api/openapi_json.c: $(srcdir)/docs/openapi.yaml $(srcdir)/api/openapi-embed.py
 	$(PYTHON3) $(srcdir)/api/openapi-embed.py $(srcdir)/docs/openapi.yaml >$@.tmp && mv $@.tmp $@
 CLEANFILES += api/openapi_json.c
 EXTRA_DIST += docs/openapi.yaml api/openapi-embed.py
-api_libegressapi_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) \
+api_libegressapi_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) $(OPENSSL_CFLAGS) \
 	$(CURL_CFLAGS)
 api_libegressapi_la_LIBADD = policy/libcapture.la policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
-	$(CURL_LIBS) $(PTHREAD_LIBS) -lm
+	$(CURL_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS) -lm
 
 bin_PROGRAMS += api/egress-api
 api_egress_api_SOURCES = api/main.c

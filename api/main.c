@@ -34,6 +34,7 @@
 #define DEFAULT_CONN_TIMEOUT    30
 #define TOKEN_MIN               16
 #define WORKSPACE_CMD_MAX       64
+#define SWARM_LIST_MAX          32 /* --swarm-constraint, --swarm-node-engine */
 
 const char *api_version(void)
 {
@@ -114,6 +115,17 @@ static void usage(FILE *f)
             "                            allowed (default %g)\n"
             "  --pids-limit N            processes per workspace (default %d)\n"
             "  --stop-timeout SECONDS    grace before a stopping workspace is killed (default %d)\n"
+            "  --engine docker|swarm     docker (default): one engine, a container per\n"
+            "                            workspace; swarm: --docker-socket is a swarm\n"
+            "                            manager's, a one-replica service per workspace on\n"
+            "                            the swarm-scoped --workspace-network\n"
+            "  --swarm-constraint EXPR   swarm: where workspaces run, in the swarm's words,\n"
+            "                            e.g. node.labels.egress-policy.pool==course-a\n"
+            "                            (repeatable; default: any node)\n"
+            "  --swarm-node-engine NODE=SOCKET  swarm: the engine socket of node NODE (its\n"
+            "                            label egress-policy.node, else its hostname), where a\n"
+            "                            workspace's address is read (repeatable; default:\n"
+            "                            none, addresses are mapped by each node's agent)\n"
             "\n"
             "  --version                 print the version and exit\n"
             "  --help                    print this help and exit\n"
@@ -374,8 +386,9 @@ static int engine_setup(struct api_ctx *ctx, const struct engine_config *ecfg, b
                 ecfg->socket_path, engine_strerror(rc), errbuf[0] ? ": " : "", errbuf);
         return -1;
     }
-    log_line("containers: engine at %s, API %s, image %s, network %s", ecfg->socket_path,
-             engine_api_version(ctx->engine), ecfg->image, ecfg->network);
+    log_line("containers: engine at %s, API %s, image %s, network %s, backend %s",
+             ecfg->socket_path, engine_api_version(ctx->engine), ecfg->image, ecfg->network,
+             engine_kind_name(ctx->engine));
     /*
      * The API still serves without the network (listings, whitelists, the
      * review page); creating and starting workspaces answer 503 with the
@@ -423,6 +436,9 @@ enum {
     OPT_DEFAULT_CPUS,
     OPT_PIDS_LIMIT,
     OPT_STOP_TIMEOUT,
+    OPT_ENGINE,
+    OPT_SWARM_CONSTRAINT,
+    OPT_SWARM_NODE_ENGINE,
     OPT_VERSION,
     OPT_HELP,
     OPT_UI_DIR,
@@ -458,6 +474,9 @@ static const struct option long_options[] = {
     {"default-cpus", required_argument, NULL, OPT_DEFAULT_CPUS},
     {"pids-limit", required_argument, NULL, OPT_PIDS_LIMIT},
     {"stop-timeout", required_argument, NULL, OPT_STOP_TIMEOUT},
+    {"engine", required_argument, NULL, OPT_ENGINE},
+    {"swarm-constraint", required_argument, NULL, OPT_SWARM_CONSTRAINT},
+    {"swarm-node-engine", required_argument, NULL, OPT_SWARM_NODE_ENGINE},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
     {"ui-dir", required_argument, NULL, OPT_UI_DIR},
@@ -472,7 +491,10 @@ static const struct option long_options[] = {
 struct api_args {
     struct api_config cfg;
     struct engine_config ecfg;
-    const char *command[WORKSPACE_CMD_MAX + 1]; /* --workspace-cmd, split */
+    const char *command[WORKSPACE_CMD_MAX + 1];   /* --workspace-cmd, split */
+    const char *constraints[SWARM_LIST_MAX + 1];  /* --swarm-constraint, in order */
+    const char *node_engines[SWARM_LIST_MAX + 1]; /* --swarm-node-engine, in order */
+    size_t n_constraints, n_node_engines;
     const char *token_file;
     const char *ui_dir;
     bool socket_given, containers_off, ui_given, ui_off;
@@ -605,6 +627,26 @@ static int parse_args(int argc, char **argv, struct api_args *a)
         case OPT_STOP_TIMEOUT:
             ecfg->stop_timeout = parse_uint("--stop-timeout", optarg, 0, 3600);
             break;
+        case OPT_ENGINE:
+            if (strcmp(optarg, "docker") == 0)
+                ecfg->kind = ENGINE_KIND_DOCKER;
+            else if (strcmp(optarg, "swarm") == 0)
+                ecfg->kind = ENGINE_KIND_SWARM;
+            else
+                die_usage("--engine is docker or swarm, not \"%s\"", optarg);
+            break;
+        case OPT_SWARM_CONSTRAINT:
+            if (optarg[0] == '\0' || a->n_constraints >= SWARM_LIST_MAX)
+                die_usage("--swarm-constraint needs an expression (at most %d)", SWARM_LIST_MAX);
+            a->constraints[a->n_constraints++] = optarg;
+            ecfg->swarm_constraints = a->constraints;
+            break;
+        case OPT_SWARM_NODE_ENGINE:
+            if (strchr(optarg, '=') == NULL || a->n_node_engines >= SWARM_LIST_MAX)
+                die_usage("--swarm-node-engine is NODE=SOCKET (at most %d)", SWARM_LIST_MAX);
+            a->node_engines[a->n_node_engines++] = optarg;
+            ecfg->swarm_node_engines = a->node_engines;
+            break;
         case OPT_VERSION:
             printf("egress-api %s\n", api_version());
             exit(0);
@@ -633,6 +675,8 @@ static int parse_args(int argc, char **argv, struct api_args *a)
         die_usage("--default-cpus is above --max-cpus");
     if (a->ui_off && a->ui_given)
         die_usage("--ui-dir and --no-ui exclude each other");
+    if (ecfg->kind != ENGINE_KIND_SWARM && (a->n_constraints > 0 || a->n_node_engines > 0))
+        die_usage("--swarm-constraint and --swarm-node-engine need --engine swarm");
     return 0;
 }
 

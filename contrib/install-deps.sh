@@ -23,6 +23,8 @@ test="docker.io podman busybox-static wrk clang clang-format iproute2 util-linux
 test="$test python3-jsonschema"
 # podman's network plugins are only a recommendation of the package.
 test="$test containernetworking-plugins"
+# The swarm tests read the engines' JSON answers with jq.
+test="$test jq"
 
 # npm comes with nodejs where that is installed from elsewhere; Debian's
 # own npm package otherwise.

@@ -44,8 +44,9 @@ tests_capture_test_api_conversations_LDADD = $(API_TEST_LDADD)
 # The capture CA in workspace containers, against a real dockerd.
 check_PROGRAMS += tests/capture/test_engine_ca
 tests_capture_test_engine_ca_SOURCES = tests/capture/test_engine_ca.c \
-	api/engine.c api/engine.h api/engine_tar.c api/engine_tar.h
-tests_capture_test_engine_ca_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
-tests_capture_test_engine_ca_LDADD = policy/libpolicy.la $(CURL_LIBS) $(JANSSON_LIBS)
+	api/engine.c api/engine.h api/engine_client.c api/engine_client.h \
+	api/engine_docker.c api/engine_swarm.c api/engine_tar.c api/engine_tar.h
+tests_capture_test_engine_ca_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
+tests_capture_test_engine_ca_LDADD = policy/libpolicy.la $(CURL_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS)
 TESTS += tests/capture/test-engine-ca.sh
 dist_check_SCRIPTS += tests/capture/test-engine-ca.sh

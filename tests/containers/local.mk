@@ -5,9 +5,10 @@
 # on its own; egress-api links the same files.
 check_PROGRAMS += tests/containers/test_engine
 tests_containers_test_engine_SOURCES = tests/containers/test_engine.c \
-	api/engine.c api/engine.h api/engine_tar.c api/engine_tar.h
-tests_containers_test_engine_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
-tests_containers_test_engine_LDADD = policy/libpolicy.la $(CURL_LIBS) $(JANSSON_LIBS)
+	api/engine.c api/engine.h api/engine_client.c api/engine_client.h \
+	api/engine_docker.c api/engine_swarm.c api/engine_tar.c api/engine_tar.h
+tests_containers_test_engine_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
+tests_containers_test_engine_LDADD = policy/libpolicy.la $(CURL_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS)
 TESTS += tests/containers/test-engine.sh tests/containers/test-engine-podman.sh
 dist_check_SCRIPTS += tests/containers/test-engine.sh tests/containers/test-engine-podman.sh
 

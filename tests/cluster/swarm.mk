@@ -1,0 +1,8 @@
+# egress-api --engine swarm against a two-node Docker Swarm made of dockerds
+# in namespaces of their own (tests/cluster/lib/swarm.sh). Kept apart from
+# tests/cluster/local.mk (the etcd cluster tests) and included from
+# tests/local.mk.
+TESTS += tests/cluster/test-swarm.sh
+dist_check_SCRIPTS += tests/cluster/test-swarm.sh
+tests/cluster/test-swarm.log: api/egress-api$(EXEEXT)
+EXTRA_DIST += tests/cluster/lib/swarm.sh
