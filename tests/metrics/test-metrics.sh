@@ -126,8 +126,10 @@ sum=$(sed -n 's/.*egress-acl: exit ([^)]*): \([0-9]*\) allowed, \([0-9]*\) denie
 expect_eq "acl: the helpers' own totals add up to the metrics" "$sum" "59/29"
 
 # --- squid + c-icap + srv_egress.so, four children ----------------------------
+# Five threads a child: squid's 20 ICAP connections at a time fill more
+# than one child. DebugLevel 5 logs each decision with the child's pid.
 STACK_INSTANCE=-icap
-ICAP_SERVERS=4 stack_start_icap "$STORE" || exit 99
+ICAP_SERVERS=4 ICAP_THREADS=5 ICAP_DEBUG=5 stack_start_icap "$STORE" || exit 99
 SQUID_POLICY=icap stack_start_squid || exit 99
 traffic icap
 m=$(metrics)
@@ -138,6 +140,14 @@ expect_eq "icap: recorded = the security and logging requests" \
 expect_eq "icap: no store error" "$(value "$m" 'egress_store_errors_total{path="icap"}')" 0
 stack_stop_squid
 stack_stop_icap # the children's last flushes
+children=$(grep -E ', [0-9]+/[0-9]+, egress: (allow|deny) ' "$ICAP_LOG" | awk -F', ' '{split($2, id, "/"); print id[1]}' | sort -u | wc -l)
+if [ "$children" -ge 2 ]; then
+    ok "icap: $children children decided"
+else
+    fail "icap: more than one child decided" "$children"
+fi
+expect_eq "icap: the children's decision lines add up to the metrics" \
+    "$(grep -cE ', [0-9]+/[0-9]+, egress: (allow|deny) ' "$ICAP_LOG")" 88
 
 # --- what the recorders wrote, and the store ----------------------------------
 m=$(metrics)
