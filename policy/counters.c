@@ -42,8 +42,8 @@ struct ep_counters {
 };
 
 const uint64_t ep_counters_lag_bounds_us[EP_COUNTERS_LAG_BUCKETS] = {
-    1000, 5000, 10000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
-    UINT64_MAX,
+    1000,   5000,    10000,   50000,   100000,   250000,
+    500000, 1000000, 2500000, 5000000, 10000000, UINT64_MAX,
 };
 
 /* Whether the file behind @p fd has this program's layout (size and header). */
@@ -72,8 +72,7 @@ static void match_store_access(int fd, const char *dir)
     char path[PATH_MAX];
     struct stat st;
 
-    if (snprintf(path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path ||
-        stat(path, &st) != 0)
+    if (snprintf(path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path || stat(path, &st) != 0)
         return;
     if (geteuid() == 0 && fchown(fd, st.st_uid, st.st_gid) != 0)
         return;

@@ -63,7 +63,7 @@
 #define EP_COUNTERS_MODE_UNKNOWN 3 /**< no project: unknown client, bad host, store missing */
 /** Decisions: path x mode x (allowed, denied), slots 0..63. */
 #define EP_COUNTER_DECISION(path, mode, denied)                                                    \
-    ((unsigned)(path) * 8u + (unsigned)(mode) * 2u + ((denied) ? 1u : 0u))
+    ((unsigned)(path)*8u + (unsigned)(mode)*2u + ((denied) ? 1u : 0u))
 #define EP_COUNTER_RECORDED(path)     (64u + (unsigned)(path)) /**< requests handed to the recorder */
 #define EP_COUNTER_STORE_ERRORS(path) (72u + (unsigned)(path)) /**< errors counted by a gate */
 #define EP_COUNTER_READERS_FULL(path) (80u + (unsigned)(path)) /**< of those, MDB_READERS_FULL */

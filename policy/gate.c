@@ -27,12 +27,12 @@ struct ep_gate {
     pthread_mutex_t open_lock; /* one attempt to open at a time */
     _Atomic(struct ep_store *) store;
     _Atomic(struct ep_recorder *) rec;
-    _Atomic(struct ep_counters *) counters; /* the store's shared counters file */
-    bool counters_failed;                   /* logged once: no counters in this process */
     _Atomic int open_error;         /* why the last attempt failed */
     struct ep_ratelimit open_limit; /* an attempt to open once per interval */
     struct ep_ratelimit log_limit;  /* an error line once per interval */
     _Atomic uint64_t counts[EP_GATE_COUNTERS];
+    _Atomic(struct ep_counters *) counters; /* the store's shared counters file */
+    bool counters_failed;                   /* logged once: no counters in this process */
 };
 
 /* --- options ------------------------------------------------------------- */

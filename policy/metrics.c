@@ -82,8 +82,7 @@ static void write_recorder(struct writer *w, const uint64_t *v)
 
     family(w, "egress_recorder_discoveries_total", "counter",
            "First requests of a (project, host) written at once by the recorders.");
-    line(w, "egress_recorder_discoveries_total %" PRIu64 "\n",
-         v[EP_COUNTER_RECORDER_DISCOVERIES]);
+    line(w, "egress_recorder_discoveries_total %" PRIu64 "\n", v[EP_COUNTER_RECORDER_DISCOVERIES]);
     family(w, "egress_recorder_flushes_total", "counter",
            "Recorder flushes that wrote summed counts in one transaction.");
     line(w, "egress_recorder_flushes_total %" PRIu64 "\n", v[EP_COUNTER_RECORDER_FLUSHES]);

@@ -262,16 +262,20 @@ static void test_gate_and_text(void)
 
     CHECK_INT(ep_metrics_write(sdir, NULL, put, &t), 0);
     CHECK_INT(series(t.buf, "egress_counters_readable"), 1);
-    CHECK_INT(series(t.buf, "egress_decisions_total{path=\"dns\",mode=\"security\",verdict=\"allow\"}"),
-              3);
-    CHECK_INT(series(t.buf, "egress_decisions_total{path=\"dns\",mode=\"security\",verdict=\"deny\"}"),
-              2);
-    CHECK_INT(series(t.buf, "egress_decisions_total{path=\"dns\",mode=\"logging\",verdict=\"allow\"}"),
-              1);
-    CHECK_INT(series(t.buf, "egress_decisions_total{path=\"dns\",mode=\"unknown\",verdict=\"deny\"}"),
-              1);
-    CHECK_INT(series(t.buf, "egress_decisions_total{path=\"acl\",mode=\"security\",verdict=\"allow\"}"),
-              0);
+    CHECK_INT(
+        series(t.buf, "egress_decisions_total{path=\"dns\",mode=\"security\",verdict=\"allow\"}"),
+        3);
+    CHECK_INT(
+        series(t.buf, "egress_decisions_total{path=\"dns\",mode=\"security\",verdict=\"deny\"}"),
+        2);
+    CHECK_INT(
+        series(t.buf, "egress_decisions_total{path=\"dns\",mode=\"logging\",verdict=\"allow\"}"),
+        1);
+    CHECK_INT(
+        series(t.buf, "egress_decisions_total{path=\"dns\",mode=\"unknown\",verdict=\"deny\"}"), 1);
+    CHECK_INT(
+        series(t.buf, "egress_decisions_total{path=\"acl\",mode=\"security\",verdict=\"allow\"}"),
+        0);
     CHECK_INT(series(t.buf, "egress_recorded_total{path=\"dns\"}"), 6);
     CHECK_INT(series(t.buf, "egress_recorder_discoveries_total"), 3);
     CHECK_INT(series(t.buf, "egress_recorder_flushes_total"), 1);
