@@ -10,6 +10,12 @@ UNIT_TESTS += $(metrics_unit_tests)
 tests_metrics_test_counters_SOURCES = tests/metrics/test_counters.c
 tests_metrics_test_counters_LDADD = policy/libpolicy.la $(PTHREAD_LIBS)
 
+# The metrics text of a store directory, for shell tests without egress-api
+# (tests/capture/test-capture-e2e.sh).
+check_PROGRAMS += tests/metrics/metricsdump
+tests_metrics_metricsdump_SOURCES = tests/metrics/metricsdump.c
+tests_metrics_metricsdump_LDADD = policy/libpolicy.la
+
 METRICS_TESTS = tests/metrics/test-metrics.sh
 TESTS += $(METRICS_TESTS)
 tests/metrics/test-metrics.log: acl/egress-acl$(EXEEXT) api/egress-api$(EXEEXT)

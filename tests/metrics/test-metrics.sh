@@ -182,6 +182,12 @@ expect_match "reader slots in use: egress-api's at least" \
     "$(value "$m" egress_store_readers_in_use)" '^[1-9][0-9]*$'
 expect_eq "no capture exchange" "$(value "$m" egress_capture_exchanges_total)" 0
 expect_no_match "no label names a host or a project" "$m" 'allowed\.test|denied\.test|ws-sec|ws-log'
+# Every metric the shipped Grafana dashboard queries is one /metrics serves.
+missing=
+for name in $(grep -o 'egress_[a-z_]*' "$top_srcdir/contrib/grafana/egress-policy.json" | sort -u); do
+    printf '%s\n' "$m" | grep -Eq "^$name[{ ]" || missing="$missing $name"
+done
+expect_eq "the dashboard queries only metrics that are served" "${missing# }" ""
 expect_eq "the counters file has the store's owner and mode" \
     "$(stat -c '%U %a' "$STORE/counters")" "$(stat -c '%U %a' "$STORE/data.mdb")"
 
