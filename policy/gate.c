@@ -325,7 +325,8 @@ static int gate_open(struct ep_gate *gate)
         rc = ep_recorder_new(store, gate->opts.interval_ms, &rec);
     if (rc != 0)
         goto out;
-    ep_recorder_set_counters(rec, atomic_load(&gate->counters));
+    if (rec != NULL)
+        ep_recorder_set_counters(rec, atomic_load(&gate->counters));
     /* The recorder first: whoever sees the store sees its recorder. */
     atomic_store(&gate->rec, rec);
     atomic_store(&gate->store, store);
