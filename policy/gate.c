@@ -161,7 +161,8 @@ static bool options_valid(const struct ep_gate_options *o)
            o->max_readers <= EP_STORE_MAX_READERS_MAX && o->map_size >= EP_STORE_MAP_SIZE_MIN &&
            o->interval_ms >= EP_GATE_INTERVAL_MIN_MS && o->interval_ms <= EP_GATE_INTERVAL_MAX_MS &&
            o->key_filter_memory >= EP_STORE_KEY_FILTER_MEMORY_MIN &&
-           o->key_filter_memory <= EP_STORE_KEY_FILTER_MEMORY_MAX;
+           o->key_filter_memory <= EP_STORE_KEY_FILTER_MEMORY_MAX &&
+           (unsigned)o->path < EP_GATE_PATHS;
 }
 
 /* --- the gate ------------------------------------------------------------ */

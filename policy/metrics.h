@@ -11,7 +11,10 @@
  * logging, unknown), verdict (allow, deny) and the lag buckets' le.
  *
  * The families (all counters end in _total):
- * - egress_decisions_total{path,mode,verdict}
+ * - egress_decisions_total{path,mode,verdict}: every ep_gate_decide()
+ *   (a second look squid asks for, such as the SNI step of an explicit
+ *   CONNECT with "norecord", is a decision too; ip: rule and bump
+ *   questions are not)
  * - egress_recorded_total{path}: requests handed to the recorder
  * - egress_store_errors_total{path}, egress_store_readers_full_total{path}
  * - egress_store_readers_in_use, egress_store_readers_max,

@@ -247,6 +247,8 @@ static void test_gate_and_text(void)
 
     ep_gate_options_default(&o);
     snprintf(o.database, sizeof o.database, "%s", sdir);
+    o.path = EP_GATE_PATHS;
+    CHECK_INT(ep_gate_new(&o, NULL, &g), EP_E_INVAL);
     o.path = EP_GATE_PATH_DNS;
     o.interval_ms = 3600 * 1000; /* only the close flushes */
     REQUIRE(ep_gate_new(&o, NULL, &g) == 0);
