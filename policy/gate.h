@@ -277,8 +277,9 @@ void ep_gate_reason_text(const char *reason, const char *host, const char *proje
                          const char *rule, char *out);
 
 /**
- * Stop the recorder (its last flush writes every count) and close the
- * store; the next ep_gate_store() may open it again. NULL is fine.
+ * Stop the recorder (its last flush writes every count), close the
+ * store and unmap the counters file; the next ep_gate_store() may open
+ * them again. NULL is fine.
  */
 void ep_gate_close(struct ep_gate *gate);
 
