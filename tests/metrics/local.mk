@@ -8,7 +8,8 @@ check_PROGRAMS += $(metrics_unit_tests)
 TESTS += $(metrics_unit_tests)
 UNIT_TESTS += $(metrics_unit_tests)
 tests_metrics_test_counters_SOURCES = tests/metrics/test_counters.c
-tests_metrics_test_counters_LDADD = policy/libpolicy.la $(PTHREAD_LIBS)
+tests_metrics_test_counters_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+tests_metrics_test_counters_LDADD = policy/libpolicy.la $(LMDB_LIBS) $(PTHREAD_LIBS)
 
 # The metrics text of a store directory, for shell tests without egress-api
 # (tests/capture/test-capture-e2e.sh).

@@ -10,7 +10,9 @@
  *   writer (counts start again at zero; an old mapping adds unseen);
  * - the gate counts its decisions by path, mode and verdict, the
  *   recorder its flushes and their lag, and ep_metrics_write() writes
- *   them with every label combination, one value per series.
+ *   them with every label combination, one value per series;
+ * - a store that cannot be opened: its denials and errors counted, and a
+ *   full reader table apart.
  */
 #include "config.h"
 
@@ -21,6 +23,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+
+#include <lmdb.h>
 
 #include "policy/counters.h"
 #include "policy/gate.h"
@@ -312,6 +316,39 @@ static void test_gate_and_text(void)
     ep_store_close(s);
 }
 
+/*
+ * A store that cannot be opened (data.mdb is a directory): every request
+ * is denied with a store error, and both are counted beside it; a full
+ * reader table is counted apart.
+ */
+static void test_store_errors(void)
+{
+    const char *sdir = store_dir("broken");
+    char path[600];
+    struct ep_gate_options o;
+    struct ep_gate *g;
+    static struct text t;
+
+    snprintf(path, sizeof path, "%s/data.mdb", sdir);
+    REQUIRE(mkdir(path, 0700) == 0);
+    ep_gate_options_default(&o);
+    snprintf(o.database, sizeof o.database, "%s", sdir);
+    o.path = EP_GATE_PATH_ICAP;
+    REQUIRE(ep_gate_new(&o, NULL, &g) == 0);
+    for (int i = 0; i < 3; i++)
+        decide(g, "10.0.0.1", "ok.test");
+    ep_gate_log_error(g, "a read", MDB_READERS_FULL);
+    ep_gate_free(g);
+
+    CHECK_INT(ep_metrics_write(sdir, NULL, put, &t), 0);
+    CHECK_INT(
+        series(t.buf, "egress_decisions_total{path=\"icap\",mode=\"unknown\",verdict=\"deny\"}"),
+        3);
+    CHECK_INT(series(t.buf, "egress_store_errors_total{path=\"icap\"}"), 4);
+    CHECK_INT(series(t.buf, "egress_store_readers_full_total{path=\"icap\"}"), 1);
+    CHECK_INT(series(t.buf, "egress_recorded_total{path=\"icap\"}"), 0);
+}
+
 int main(void)
 {
     dir = store_dir("counters");
@@ -319,5 +356,6 @@ int main(void)
     test_killed();
     test_layout();
     test_gate_and_text();
+    test_store_errors();
     return test_exit();
 }
