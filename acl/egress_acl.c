@@ -634,6 +634,7 @@ int main(int argc, char **argv)
     int rc;
 
     ep_gate_options_default(&opts);
+    opts.path = EP_GATE_PATH_ACL;
     st.format = (struct acl_format){.field = {ACL_CLIENT, ACL_METHOD, ACL_HOST}, .n = 3};
     rc = parse_args(argc, argv, &opts, &st.format);
     if (rc != 0)

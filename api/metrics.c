@@ -3,6 +3,8 @@
  * table keyed by (method, route pattern, status); route patterns are a
  * fixed set, so the table cannot grow with what callers send. The store
  * figures (projects by mode, rules, recorded hosts) are read per scrape.
+ * After them, the proxy side's metrics of the same store, summed over
+ * every process that decides (policy/metrics.h).
  */
 #include "config.h"
 
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "api/metrics.h"
+#include "policy/metrics.h"
 
 #define METRICS_SLOTS 512
 
@@ -89,6 +92,12 @@ static void put(struct metrics_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+/* The proxy side's text (policy/metrics.h), appended piece by piece. */
+static void put_text(void *ctx, const char *text)
+{
+    put(ctx, "%s", text);
+}
+
 static int count_mode(void *ctx, const struct ep_project *p)
 {
     unsigned long long *by_mode = ctx;
@@ -150,6 +159,7 @@ void metrics_handle(struct http_request *r)
         "# HELP egress_recorded_hosts Recorded (project, host) pairs.\n"
         "# TYPE egress_recorded_hosts gauge\negress_recorded_hosts %llu\n",
         (unsigned long long)seen);
+    ep_metrics_write(r->ctx->cfg->db_dir, r->ctx->store, put_text, &b);
     if (b.failed)
         http_error(r, 500, "internal", "out of memory");
     else

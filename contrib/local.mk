@@ -26,6 +26,10 @@ dist_cicapdropin_DATA = contrib/systemd/c-icap.service.d/egress.conf
 squiddropindir = $(pkgdatadir)/systemd/squid.service.d
 squiddropin_DATA = contrib/systemd/squid.service.d/egress.conf
 dist_doc_DATA = README.md docs/API.md docs/DESIGN.md
+# The Grafana dashboard of the proxy side's metrics (import it).
+grafanadir = $(pkgdatadir)/grafana
+dist_grafana_DATA = contrib/grafana/egress-policy.json
+EXTRA_DIST += contrib/grafana/README.md
 
 contrib/systemd/egress-api.service: contrib/systemd/egress-api.service.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) contrib/systemd && \

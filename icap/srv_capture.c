@@ -284,6 +284,7 @@ static int capture_init_service(ci_service_xdata_t *srv_xdata, struct ci_server_
     ep_gate_options_default(&gate_opts);
     gate_opts.interval_ms = CAPTURE_LOG_MS_DEFAULT;
     gate_opts.record = false;
+    gate_opts.path = EP_GATE_PATH_CAPTURE;
     ci_command_register_action("capture_child_start", CI_CMD_CHILD_START, NULL, child_start);
     ci_command_register_action("capture_child_stop", CI_CMD_CHILD_STOP, NULL, child_stop);
     return CI_OK;

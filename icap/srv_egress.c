@@ -325,6 +325,7 @@ static int egress_post_init_service(ci_service_xdata_t *srv_xdata,
                         "egress.MaxReaders %u; busy children will fail with MDB_READERS_FULL\n",
                         threads, gate_opts.max_readers);
     gate_opts.record = true;
+    gate_opts.path = EP_GATE_PATH_ICAP;
     gate_opts.log_decisions = CI_DEBUG_LEVEL >= 5;
     ep_gate_free(egress_gate);
     rc = ep_gate_new(&gate_opts, &hooks, &egress_gate);

@@ -70,6 +70,10 @@ static int64_t wall_us(void)
 
 static void event(struct ep_capture_writer *w, enum ep_capture_writer_event e)
 {
+    ep_gate_counter_add(w->gate,
+                        e == EP_CAPTURE_WRITER_STORED ? EP_COUNTER_CAPTURE_EXCHANGES
+                                                      : EP_COUNTER_CAPTURE_TRUNCATIONS,
+                        1);
     if (w->opts.count != NULL)
         w->opts.count(w->opts.ctx, e);
 }

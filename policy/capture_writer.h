@@ -46,7 +46,11 @@
 /** What the capture logs when a try to open the store fails (srv_capture and the writer). */
 #define EP_CAPTURE_OPEN_FAILED "cannot open the store; nothing is captured until it opens"
 
-/** What the writer counts, through its hook. */
+/**
+ * What the writer counts, through its hook and in the store's shared
+ * counters (EP_COUNTER_CAPTURE_EXCHANGES, EP_COUNTER_CAPTURE_TRUNCATIONS,
+ * through the gate; its errors are the gate's errors).
+ */
 enum ep_capture_writer_event {
     EP_CAPTURE_WRITER_STORED = 1, /**< an exchange was stored in conversations */
     EP_CAPTURE_WRITER_TRUNCATED,  /**< a submitted half's body was cut at max_body */

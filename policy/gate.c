@@ -31,6 +31,8 @@ struct ep_gate {
     struct ep_ratelimit open_limit; /* an attempt to open once per interval */
     struct ep_ratelimit log_limit;  /* an error line once per interval */
     _Atomic uint64_t counts[EP_GATE_COUNTERS];
+    _Atomic(struct ep_counters *) counters; /* the store's shared counters file */
+    bool counters_failed;                   /* logged once: no counters in this process */
 };
 
 /* --- options ------------------------------------------------------------- */
@@ -159,7 +161,8 @@ static bool options_valid(const struct ep_gate_options *o)
            o->max_readers <= EP_STORE_MAX_READERS_MAX && o->map_size >= EP_STORE_MAP_SIZE_MIN &&
            o->interval_ms >= EP_GATE_INTERVAL_MIN_MS && o->interval_ms <= EP_GATE_INTERVAL_MAX_MS &&
            o->key_filter_memory >= EP_STORE_KEY_FILTER_MEMORY_MIN &&
-           o->key_filter_memory <= EP_STORE_KEY_FILTER_MEMORY_MAX;
+           o->key_filter_memory <= EP_STORE_KEY_FILTER_MEMORY_MAX &&
+           (unsigned)o->path < EP_GATE_PATHS;
 }
 
 /* --- the gate ------------------------------------------------------------ */
@@ -181,6 +184,7 @@ int ep_gate_new(const struct ep_gate_options *opts, const struct ep_gate_hooks *
     pthread_mutex_init(&gate->open_lock, NULL);
     atomic_init(&gate->store, NULL);
     atomic_init(&gate->rec, NULL);
+    atomic_init(&gate->counters, NULL);
     /* Until a first attempt says why: "being opened". */
     atomic_init(&gate->open_error, EAGAIN);
     for (int i = 0; i < EP_GATE_COUNTERS; i++)
@@ -189,11 +193,54 @@ int ep_gate_new(const struct ep_gate_options *opts, const struct ep_gate_hooks *
     return 0;
 }
 
+const char *ep_gate_path_name(enum ep_gate_path path)
+{
+    static const char *const names[EP_GATE_PATHS] = {"other", "acl", "icap", "dns", "capture"};
+
+    return (unsigned)path < EP_GATE_PATHS ? names[path] : "other";
+}
+
+void ep_gate_counter_add(struct ep_gate *gate, enum ep_counter counter, uint64_t n)
+{
+    ep_counters_add(atomic_load(&gate->counters), counter, n);
+}
+
+/* The shared counters' slot of gate counter @p counter, for this gate's path. */
+static unsigned shared_slot(const struct ep_gate *gate, enum ep_gate_counter counter)
+{
+    unsigned path = gate->opts.path;
+
+    switch (counter) {
+    case EP_GATE_RECORDED:
+        return EP_COUNTER_RECORDED(path);
+    case EP_GATE_ERRORS:
+        return EP_COUNTER_STORE_ERRORS(path);
+    case EP_GATE_READERS_FULL:
+        return EP_COUNTER_READERS_FULL(path);
+    default:
+        return EP_COUNTERS_SLOTS; /* decisions are counted with their mode (count_decision) */
+    }
+}
+
 static void count(struct ep_gate *gate, enum ep_gate_counter counter)
 {
     atomic_fetch_add_explicit(&gate->counts[counter], 1, memory_order_relaxed);
+    ep_counters_add(atomic_load(&gate->counters), shared_slot(gate, counter), 1);
     if (gate->hooks.count != NULL)
         gate->hooks.count(gate->hooks.ctx, counter);
+}
+
+/* One decision: the gate's totals, and the shared counters by path, mode and verdict. */
+static void count_decision(struct ep_gate *gate, const struct ep_gate_result *res)
+{
+    bool denied = res->verdict != EP_VERDICT_ALLOW;
+    unsigned mode = res->project_id[0] == '\0' || (unsigned)res->mode >= EP_COUNTERS_MODE_UNKNOWN
+                        ? EP_COUNTERS_MODE_UNKNOWN
+                        : (unsigned)res->mode;
+
+    ep_counters_add(atomic_load(&gate->counters),
+                    EP_COUNTER_DECISION(gate->opts.path, mode, denied), 1);
+    count(gate, denied ? EP_GATE_DENIED : EP_GATE_ALLOWED);
 }
 
 void ep_gate_counts(struct ep_gate *gate, struct ep_gate_counts *out)
@@ -225,6 +272,37 @@ void ep_gate_log_error(struct ep_gate *gate, const char *what, int err)
     gate->hooks.log(gate->hooks.ctx, EP_GATE_LOG_ERROR, line);
 }
 
+/*
+ * Map the counters file beside the store, once: a failure (no directory
+ * yet, no permission) is logged once, and this process counts nothing
+ * in the file until the gate is closed and opened again. Called under
+ * open_lock.
+ */
+static void counters_open(struct ep_gate *gate)
+{
+    struct ep_counters *c;
+    char line[EP_GATE_PATH_MAX + 256];
+    int rc;
+
+    if (atomic_load(&gate->counters) != NULL || gate->counters_failed)
+        return;
+    rc = ep_counters_open(gate->opts.database, false, &c);
+    if (rc == 0) {
+        atomic_store(&gate->counters, c);
+        return;
+    }
+    if (rc == ENOENT)
+        return; /* no store directory yet: tried again with the store */
+    gate->counters_failed = true;
+    if (gate->hooks.log != NULL) {
+        snprintf(line, sizeof line,
+                 "cannot open the counters file %s/%s: %s; this process is not counted in the "
+                 "metrics",
+                 gate->opts.database, EP_COUNTERS_FILE, ep_strerror(rc));
+        gate->hooks.log(gate->hooks.ctx, EP_GATE_LOG_ERROR, line);
+    }
+}
+
 /* Open the store and start the recorder, unless another thread did meanwhile. */
 static int gate_open(struct ep_gate *gate)
 {
@@ -242,11 +320,14 @@ static int gate_open(struct ep_gate *gate)
     pthread_mutex_lock(&gate->open_lock);
     if (atomic_load(&gate->store) != NULL)
         goto out;
+    counters_open(gate);
     rc = ep_store_open(gate->opts.database, &so, &store);
     if (rc == 0 && gate->opts.record)
         rc = ep_recorder_new(store, gate->opts.interval_ms, &rec);
     if (rc != 0)
         goto out;
+    if (rec != NULL)
+        ep_recorder_set_counters(rec, atomic_load(&gate->counters));
     /* The recorder first: whoever sees the store sees its recorder. */
     atomic_store(&gate->rec, rec);
     atomic_store(&gate->store, store);
@@ -285,6 +366,8 @@ void ep_gate_close(struct ep_gate *gate)
     /* The recorder's last flush needs the store: free it first. */
     ep_recorder_free(atomic_exchange(&gate->rec, NULL));
     ep_store_close(atomic_exchange(&gate->store, NULL));
+    ep_counters_close(atomic_exchange(&gate->counters, NULL));
+    gate->counters_failed = false;
 }
 
 void ep_gate_free(struct ep_gate *gate)
@@ -434,7 +517,7 @@ int ep_gate_decide(struct ep_gate *gate, const struct ep_gate_request *req,
         }
     }
 done:
-    count(gate, out->verdict == EP_VERDICT_ALLOW ? EP_GATE_ALLOWED : EP_GATE_DENIED);
+    count_decision(gate, out);
     ep_gate_reason_text(out->reason, out->host, out->project_id, out->rule, out->text);
     if (gate->opts.log_decisions)
         log_decision(gate, req, out);

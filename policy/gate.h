@@ -22,6 +22,13 @@
  * A front end gives the gate two hooks: where a log line goes (c-icap's
  * debug log, stderr) and where a counter increment goes (c-icap's stat
  * counters); the gate keeps its own totals as well (ep_gate_counts()).
+ * It also adds every count to the store's shared counters file
+ * (policy/counters.h), opened with the store, under the front end's path
+ * (ep_gate_options.path): decisions by path, mode and verdict, requests
+ * recorded, errors and full reader tables by path, and the recorder's
+ * flushes; a front end adds its own counters there with
+ * ep_gate_counter_add() (the capture writer, egress-dns). All processes'
+ * counts add up exactly there, which is what /metrics serves.
  *
  * @section caveats Caveats
  * - ep_gate_new() opens nothing: it may run before fork() (c-icap's
@@ -43,6 +50,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy/counters.h"
 #include "policy/decide.h"
 #include "policy/store.h"
 
@@ -55,6 +63,19 @@
 
 /** Room for a reason text (ep_gate_reason_text()), NUL included. */
 #define EP_GATE_TEXT_BUFSZ (64 + EP_HOST_BUFSZ + EP_ID_MAX + EP_RULE_BUFSZ)
+
+/** The front end a gate serves: the path label of its counters. */
+enum ep_gate_path {
+    EP_GATE_PATH_OTHER = 0, /**< a program that did not say (tests, tools) */
+    EP_GATE_PATH_ACL,       /**< egress-acl, squid's external ACL helper */
+    EP_GATE_PATH_ICAP,      /**< srv_egress.so, the ICAP decision */
+    EP_GATE_PATH_DNS,       /**< egress-dns */
+    EP_GATE_PATH_CAPTURE,   /**< srv_capture.so (decides nothing; its errors) */
+    EP_GATE_PATHS,
+};
+
+/** "other", "acl", "icap", "dns", "capture" (the metrics' path label). */
+const char *ep_gate_path_name(enum ep_gate_path path);
 
 /** What a program that decides sets about the store and the decision. */
 struct ep_gate_options {
@@ -71,6 +92,7 @@ struct ep_gate_options {
     size_t key_filter_memory; /**< see ep_store_options */
     bool record;              /**< run a recorder: decisions that say so are recorded */
     bool log_decisions;       /**< one log line per decision (EP_GATE_LOG_DECISION) */
+    enum ep_gate_path path;   /**< which front end counts (default EP_GATE_PATH_OTHER) */
 };
 
 /** The options a front end may let its user set, by what they mean. */
@@ -233,6 +255,15 @@ bool ep_gate_intercept_check(const struct ep_gate_request *req, const char **rea
 int ep_gate_ip_rule(struct ep_gate *gate, const struct ep_gate_request *req,
                     struct ep_gate_result *out);
 
+/**
+ * Add @p n to counter @p counter of the store's shared counters file
+ * (policy/counters.h): how a front end counts what only it knows
+ * (egress-dns: EP_COUNTER_DNS_*; the capture writer). Nothing while the
+ * file is not open (the store never opened, or the file could not be
+ * made: logged once). Thread-safe.
+ */
+void ep_gate_counter_add(struct ep_gate *gate, enum ep_counter counter, uint64_t n);
+
 /** Copy this gate's counter totals into @p out. */
 void ep_gate_counts(struct ep_gate *gate, struct ep_gate_counts *out);
 
@@ -246,8 +277,9 @@ void ep_gate_reason_text(const char *reason, const char *host, const char *proje
                          const char *rule, char *out);
 
 /**
- * Stop the recorder (its last flush writes every count) and close the
- * store; the next ep_gate_store() may open it again. NULL is fine.
+ * Stop the recorder (its last flush writes every count), close the
+ * store and unmap the counters file; the next ep_gate_store() may open
+ * them again. NULL is fine.
  */
 void ep_gate_close(struct ep_gate *gate);
 

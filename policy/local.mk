@@ -19,6 +19,8 @@ policy_libpolicy_la_SOURCES = \
 	policy/store_audit.c policy/store_audit.h \
 	policy/decide.c policy/decide.h \
 	policy/recorder.c policy/recorder.h \
+	policy/counters.c policy/counters.h \
+	policy/metrics.c policy/metrics.h \
 	policy/gate.c policy/gate.h \
 	policy/capture_store.c policy/capture_store.h
 policy_libpolicy_la_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(PCRE2_CFLAGS) $(IDN2_CFLAGS) $(PSL_CFLAGS)

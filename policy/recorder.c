@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -35,12 +36,35 @@ struct ep_recorder {
     size_t cap, count;
     bool forget; /* the table is full: the next flush forgets idle pairs */
     bool kick;   /* wake the flush thread before its interval ends */
+    /* When the oldest count pending now was noted (monotonic µs), 0 when none is. */
+    int64_t pending_since_us;
+    _Atomic(struct ep_counters *) counters;
 
     unsigned interval_ms;
     bool thread_running, stop;
     pthread_t thread;
     pthread_cond_t wake;
 };
+
+static int64_t monotonic_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void ep_recorder_set_counters(struct ep_recorder *rec, struct ep_counters *counters)
+{
+    atomic_store(&rec->counters, counters);
+}
+
+/* A count is pending from now on, unless an older one already is. The caller holds the lock. */
+static void pending_from(struct ep_recorder *rec, int64_t now_us)
+{
+    if (rec->pending_since_us == 0 || now_us < rec->pending_since_us)
+        rec->pending_since_us = now_us;
+}
 
 static uint64_t pair_hash(const char *id, const char *host)
 {
@@ -171,6 +195,7 @@ int ep_recorder_note(struct ep_recorder *rec, const char *project_id, const char
     p = *slot_find(rec->slots, rec->cap, hash, project_id, host);
     if (p) {
         pending_add(p, allowed, denied, now, now, verdict);
+        pending_from(rec, monotonic_us());
         pthread_mutex_unlock(&rec->lock);
         return 0;
     }
@@ -190,10 +215,14 @@ int ep_recorder_note(struct ep_recorder *rec, const char *project_id, const char
     if (p) {
         pthread_mutex_lock(&rec->lock);
         p->discovering = false;
-        if (rc)
+        if (rc) {
             pending_add(p, allowed, denied, now, now, verdict);
+            pending_from(rec, monotonic_us());
+        }
         pthread_mutex_unlock(&rec->lock);
     }
+    if (rc == 0)
+        ep_counters_add(atomic_load(&rec->counters), EP_COUNTER_RECORDER_DISCOVERIES, 1);
     return rc;
 }
 
@@ -207,7 +236,9 @@ int ep_recorder_flush(struct ep_recorder *rec)
 {
     struct ep_seen_delta *deltas = NULL;
     struct pair **pairs = NULL;
+    struct ep_counters *counters = atomic_load(&rec->counters);
     size_t n = 0, want = 0;
+    int64_t since = 0;
     int rc = 0;
 
     pthread_mutex_lock(&rec->flush_lock);
@@ -242,13 +273,22 @@ int ep_recorder_flush(struct ep_recorder *rec)
         p->allowed = p->denied = 0;
         n++;
     }
+    since = rec->pending_since_us;
+    rec->pending_since_us = 0;
     pthread_mutex_unlock(&rec->lock);
 
-    if (n)
+    if (n) {
         rc = ep_store_seen_add(rec->store, deltas, n);
+        ep_counters_add(counters,
+                        rc ? EP_COUNTER_RECORDER_FLUSH_ERRORS : EP_COUNTER_RECORDER_FLUSHES, 1);
+        if (rc == 0 && since != 0)
+            ep_counters_add_lag(counters, (uint64_t)(monotonic_us() - since));
+    }
 
     pthread_mutex_lock(&rec->lock);
     if (rc) {
+        if (since != 0)
+            pending_from(rec, since);
         for (size_t i = 0; i < n; i++)
             pending_add(pairs[i], deltas[i].allowed, deltas[i].denied, deltas[i].first_seen,
                         deltas[i].last_seen, deltas[i].last_verdict);
@@ -305,6 +345,7 @@ int ep_recorder_new(struct ep_store *store, unsigned interval_ms, struct ep_reco
     if (!rec)
         return EP_E_NOMEM;
     rec->store = store;
+    atomic_init(&rec->counters, NULL);
     rec->interval_ms = interval_ms;
     rec->cap = TABLE_MIN;
     rec->slots = ep_calloc(rec->cap, sizeof *rec->slots);

@@ -17,6 +17,7 @@
 #ifndef EP_RECORDER_H
 #define EP_RECORDER_H
 
+#include "policy/counters.h"
 #include "policy/decide.h"
 #include "policy/store.h"
 
@@ -29,6 +30,14 @@ struct ep_recorder;
  * flushes every @p interval_ms milliseconds; 0 means the caller flushes.
  */
 int ep_recorder_new(struct ep_store *store, unsigned interval_ms, struct ep_recorder **out);
+
+/**
+ * Count this recorder's work in @p counters (policy/counters.h; NULL: no
+ * more): discoveries written, flushes that wrote counts, failed flushes,
+ * and each flush's lag (from the oldest count it wrote being noted to its
+ * commit). The gate sets it right after ep_recorder_new().
+ */
+void ep_recorder_set_counters(struct ep_recorder *rec, struct ep_counters *counters);
 
 /**
  * Note one request. Thread-safe. Returns 0, or the store error of an

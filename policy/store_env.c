@@ -564,3 +564,23 @@ int ep_store_generation(struct ep_store *store, uint64_t *out)
     *out = rc == 0 ? (uint64_t)info.me_last_txnid : 0;
     return rc;
 }
+
+int ep_store_usage(struct ep_store *store, struct ep_store_usage *out)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    rc = mdb_env_info(store->env, &info);
+    if (rc == 0)
+        rc = mdb_env_stat(store->env, &st);
+    if (rc == 0)
+        rc = ep_store_readers_used(store, &out->readers_used);
+    if (rc != 0)
+        return rc;
+    out->map_size = info.me_mapsize;
+    out->map_used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    out->readers_max = info.me_maxreaders;
+    return 0;
+}

@@ -110,6 +110,16 @@ int ep_store_readers_used(struct ep_store *store, unsigned *out);
  */
 int ep_store_generation(struct ep_store *store, uint64_t *out);
 
+/** How full the environment is, for the metrics (policy/metrics.h). */
+struct ep_store_usage {
+    uint64_t map_size;     /**< the map's size as this handle has it, bytes */
+    uint64_t map_used;     /**< bytes up to the last page in use */
+    unsigned readers_used; /**< reader slots in use now, all processes */
+    unsigned readers_max;  /**< reader slots of the environment */
+};
+/** Fill @p out; reads the lock file's and the data file's headers only. */
+int ep_store_usage(struct ep_store *store, struct ep_store_usage *out);
+
 /** @name Reads for a decision
  * One pooled read transaction serves a whole decision: take it with
  * ep_store_read_begin(), give it back with ep_store_read_end() on every

@@ -15,3 +15,4 @@ include $(srcdir)/tests/network/local.mk
 include $(srcdir)/tests/capture/local.mk
 include $(srcdir)/tests/quickstart/local.mk
 include $(srcdir)/tests/cluster/swarm.mk
+include $(srcdir)/tests/metrics/local.mk

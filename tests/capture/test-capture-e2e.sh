@@ -13,7 +13,8 @@
 # non-LLM host are spliced (the client sees the origin's own certificate)
 # and nothing is captured; a switch logging -> security stops the bumping
 # on the very next connection (and back); an origin error; a stream the client cuts
-# (incomplete); a 20 MB request body (passes whole, stored cut at the cap);
+# (incomplete); a 20 MB request body (passes whole, stored cut at the cap;
+# the capture's metrics count the exchanges and the cut);
 # the capture service down (requests still work); retention and the
 # per-project cap; and srv_egress chained before capture for bumped requests.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -237,6 +238,18 @@ expect_match "20 MB body: the origin got every byte" "$got" "\"bytes\": 20971520
 wait_captures teacher 7 || fail "20 MB body: captured" "nothing"
 expect_match "20 MB body: stored truncated at 64K (seen 20971520)" "$(captures teacher | tail -1)" \
     "^[0-9]+ api\.openai\.com POST 200 t[a-zA-Z]* - 0 0 20971520 [0-9]+ 65536 "
+
+# --- 7b. The capture's counters (policy/counters.h): every stored exchange, the one cut body ---
+metric() { "$top_builddir/tests/metrics/metricsdump" "$STORE" | awk -v s="$1" '$1 == s {print $2}'; }
+for _ in $(seq 1 50); do
+    [ "$(metric egress_capture_exchanges_total)" = "$(captures teacher | wc -l)" ] && break
+    sleep 0.1
+done
+expect_eq "metrics: capture exchanges = the exchanges stored" \
+    "$(metric egress_capture_exchanges_total)" "$(captures teacher | wc -l)"
+expect_eq "metrics: one half cut at the cap (the 20 MB body)" \
+    "$(metric egress_capture_truncations_total)" 1
+expect_eq "metrics: no capture error" "$(metric egress_capture_errors_total)" 0
 
 # --- 8. Not decrypted: a non-LLM host of the logging workspace, and a security workspace ---
 n=$(n_before)

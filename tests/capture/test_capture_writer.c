@@ -3,16 +3,19 @@
  * request half and its response joined into one stored exchange (parsed
  * for the list's summary), a response whose request never comes stored
  * alone and marked incomplete at stop, a request half without a join key
- * not queued, a cut body counted, and a store that cannot be opened:
+ * not queued, a cut body counted (also in the store's shared counters),
+ * and a store that cannot be opened:
  * the batch is lost, and that is logged through the gate.
  */
 #include "config.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "policy/capture_writer.h"
+#include "policy/counters.h"
 #include "tests/store/storetest.h"
 
 #define REQUEST_BODY                                                                               \
@@ -141,6 +144,8 @@ static void test_join_and_alone(void)
     struct ep_capture_writer *w;
     struct ep_gate *g;
     struct seen got;
+    struct ep_counters *counters;
+    uint64_t v[EP_COUNTERS_SLOTS];
 
     project_add(s, "teacher", "default", EP_MODE_LOGGING, "10.0.0.4");
     ep_store_close(s);
@@ -188,6 +193,13 @@ static void test_join_and_alone(void)
     CHECK(got.last_flags & EP_CAPTURE_INCOMPLETE);
     CHECK_INT(error_lines, 0);
     ep_gate_free(g);
+
+    /* The same counts in the store's shared counters (policy/counters.h). */
+    REQUIRE(ep_counters_open(dir, true, &counters) == 0);
+    ep_counters_snapshot(counters, v);
+    ep_counters_close(counters);
+    CHECK_INT(v[EP_COUNTER_CAPTURE_EXCHANGES], 2);
+    CHECK_INT(v[EP_COUNTER_CAPTURE_TRUNCATIONS], 1);
 }
 
 /*

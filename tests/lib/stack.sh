@@ -70,6 +70,9 @@
 #                         reason header, no ICAP; SQUID_ACL_SNI=1 also
 #                         enables its "#sni " lines as the snippet says
 #                         (squid-openssl).
+#                         SQUID_ACL_CHILDREN="concurrency=N children-max=N ..."
+#                         replaces the snippet's helper process options
+#                         (e.g. four helpers started at once).
 #                         SQUID_PRE_CONF=FILE inserts FILE's lines there too
 #                         (before the http_access allow lines), e.g. another
 #                         filter for a benchmark.
@@ -353,6 +356,7 @@ stack_start_squid() {
             sed -e "s#/usr/bin/egress-acl \(.*\)--database /var/lib/egress-policy#$helper \1--database $ACL_STORE --flush-interval ${ACL_FLUSH:-200ms}#" \
                 -e "s#^error_directory .*#error_directory $d/errors#" \
                 -e "${SQUID_ACL_SNI:+s/^#sni //}" \
+                -e "${SQUID_ACL_CHILDREN:+s/concurrency=200 children-max=4 children-startup=1 children-idle=1/$SQUID_ACL_CHILDREN/}" \
                 -e "${SQUID_ACL_SNI:+/^http_access deny !egress_allowed\$/d}" \
                 "$top_srcdir/contrib/squid/egress-acl.conf"
         fi
