@@ -17,11 +17,13 @@ api_libegressapi_la_SOURCES = \
 	api/metrics.c api/metrics.h \
 	api/audit.c api/audit.h \
 	api/static.c api/static.h \
-	api/conversations.c api/conversations.h
+	api/conversations.c api/conversations.h \
+	api/session.c api/session.h api/scope.c api/scope.h api/accounts.c api/accounts.h
+# OpenSSL's libcrypto: the SHA-256 of session ids and API tokens (api/session.c).
 api_libegressapi_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) \
-	$(CURL_CFLAGS)
+	$(CURL_CFLAGS) $(OPENSSL_CFLAGS)
 api_libegressapi_la_LIBADD = policy/libcapture.la policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
-	$(CURL_LIBS) $(PTHREAD_LIBS) -lm
+	$(CURL_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS) -lm
 
 bin_PROGRAMS += api/egress-api
 api_egress_api_SOURCES = api/main.c

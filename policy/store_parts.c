@@ -12,5 +12,7 @@
 
 const struct store_part *const store_parts[] = {
     &store_part_projects, &store_part_rules,   &store_part_seen,
-    &store_part_audit,    &store_part_capture, NULL,
+    &store_part_audit,    &store_part_capture,
+    &store_part_accounts, /* schema 3 */
+    NULL,
 };
