@@ -76,3 +76,17 @@ $(API_PAGING_LOG): api/egress-api$(EXEEXT)
 tests_api_test_api_paging_SOURCES = tests/api/test_api_paging.c $(API_TEST_CLIENT)
 tests_api_test_api_paging_CFLAGS = $(API_TEST_CFLAGS)
 tests_api_test_api_paging_LDADD = $(API_TEST_LDADD)
+
+# Accounts, courses and sessions (issue 19), in this process: the role
+# matrix (every endpoint x seven kinds of caller, refusals proved by a
+# store dump), and the sessions (CSRF, cross-site posts, expiry, idle
+# timeout, sign-out and disable, with a test clock that steps).
+check_PROGRAMS += tests/api/test_api_roles tests/api/test_api_sessions
+TESTS += tests/api/test_api_roles tests/api/test_api_sessions
+SANITIZER_TESTS += tests/api/test_api_roles tests/api/test_api_sessions
+tests_api_test_api_roles_SOURCES = tests/api/test_api_roles.c $(API_INPROC)
+tests_api_test_api_roles_CFLAGS = $(API_INPROC_CFLAGS)
+tests_api_test_api_roles_LDADD = api/libegressapi.la $(JANSSON_LIBS) $(LMDB_LIBS) $(PTHREAD_LIBS)
+tests_api_test_api_sessions_SOURCES = tests/api/test_api_sessions.c $(API_INPROC)
+tests_api_test_api_sessions_CFLAGS = $(API_INPROC_CFLAGS)
+tests_api_test_api_sessions_LDADD = api/libegressapi.la $(JANSSON_LIBS) $(LMDB_LIBS) $(PTHREAD_LIBS)
