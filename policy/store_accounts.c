@@ -226,6 +226,11 @@ int ep_store_session_delete(struct ep_store *store, const char *id_digest)
     return store_write_end(store, txn, rc);
 }
 
+int ep_store_sessions_count(struct ep_store *store, uint64_t *out)
+{
+    return store_count_entries(store, store->sessions, out);
+}
+
 int ep_store_sessions_expire(struct ep_store *store, int64_t now, uint64_t *removed)
 {
     MDB_txn *txn = NULL;

@@ -99,6 +99,8 @@ int ep_store_session_put(struct ep_store *store, const char *id_digest, const st
 int ep_store_session_get(struct ep_store *store, const char *id_digest, struct ep_session *out);
 /** Delete one session (EP_E_NOTFOUND when there is none). */
 int ep_store_session_delete(struct ep_store *store, const char *id_digest);
+/** Number of sessions stored (live or not yet swept). */
+int ep_store_sessions_count(struct ep_store *store, uint64_t *out);
 /** Delete every session whose expiry is before @p now; *removed says how many. */
 int ep_store_sessions_expire(struct ep_store *store, int64_t now, uint64_t *removed);
 /** @} */
