@@ -30,8 +30,8 @@ static json_t *account_json(const struct ep_account *a)
     http_time_iso(a->created_at, created);
     http_time_iso(a->disabled_at, disabled);
     return json_pack("{s:s, s:s, s:b, s:s, s:s?}", "name", a->name, "role",
-                     ep_role_name((enum ep_role)a->role), "disabled", a->disabled != 0,
-                     "createdAt", created, "disabledAt", a->disabled ? disabled : NULL);
+                     ep_role_name((enum ep_role)a->role), "disabled", a->disabled != 0, "createdAt",
+                     created, "disabledAt", a->disabled ? disabled : NULL);
 }
 
 static int password_ok(struct http_request *r, const char *field, const char *pw)
@@ -203,8 +203,8 @@ static json_t *token_json(const struct ep_api_token *t)
     http_time_iso(t->created_at, created);
     http_time_iso(t->revoked_at, revoked);
     snprintf(prefix, sizeof prefix, "%s%s", SESSION_TOKEN_PREFIX, t->id);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s?}", "id", t->id, "prefix", prefix,
-                     "name", t->name, "account", t->account, "createdAt", created, "revoked",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s?}", "id", t->id, "prefix", prefix, "name",
+                     t->name, "account", t->account, "createdAt", created, "revoked",
                      t->revoked_at != 0, "revokedAt", t->revoked_at ? revoked : NULL);
 }
 
@@ -229,7 +229,8 @@ void accounts_handle_tokens(struct http_request *r)
         return;
     }
     http_reply_json(
-        r, 200, json_pack("{s:o, s:I}", "tokens", list, "count", (json_int_t)json_array_size(list)));
+        r, 200,
+        json_pack("{s:o, s:I}", "tokens", list, "count", (json_int_t)json_array_size(list)));
 }
 
 void accounts_handle_token_create(struct http_request *r)
@@ -262,8 +263,8 @@ void accounts_handle_token_create(struct http_request *r)
     snprintf(t.account, sizeof t.account, "%s", a.name);
     snprintf(t.name, sizeof t.name, "%s", name);
     t.created_at = session_now();
-    err = session_digest(token, t.digest) < 0 ? EP_E_NOMEM
-                                              : ep_store_token_create(r->ctx->store, &t);
+    err =
+        session_digest(token, t.digest) < 0 ? EP_E_NOMEM : ep_store_token_create(r->ctx->store, &t);
     explicit_bzero(secret, sizeof secret);
     if (err) {
         explicit_bzero(token, sizeof token);
@@ -352,9 +353,9 @@ void courses_handle_list(struct http_request *r)
         http_error_store(r, err, "courses");
         return;
     }
-    http_reply_json(r, 200,
-                    json_pack("{s:o, s:I}", "courses", w.list, "count",
-                              (json_int_t)json_array_size(w.list)));
+    http_reply_json(
+        r, 200,
+        json_pack("{s:o, s:I}", "courses", w.list, "count", (json_int_t)json_array_size(w.list)));
 }
 
 void courses_handle_set_owners(struct http_request *r)
@@ -417,8 +418,9 @@ int accounts_create_admin(struct ep_store *store, const char *name, const char *
     int err;
 
     if (ep_account_name_validate(name) != 0) {
-        fprintf(stderr, "egress-api: --create-admin %s: a name is 1 to %d of a-z, 0-9 and -, "
-                        "starting with a letter\n",
+        fprintf(stderr,
+                "egress-api: --create-admin %s: a name is 1 to %d of a-z, 0-9 and -, "
+                "starting with a letter\n",
                 name, EP_ACCOUNT_MAX);
         return 1;
     }

@@ -68,7 +68,7 @@ struct http_request {
     /* Without a connection (http_dispatch()): "Name", "value", ..., NULL. */
     const char *const *fake_headers;
     const char *const *fake_query;
-    char etag[48]; /* quoted ETag of the answer, or "" for none */
+    char etag[48];    /* quoted ETag of the answer, or "" for none */
     char *set_cookie; /* a Set-Cookie header of the answer (malloc'd), or NULL */
 };
 
@@ -76,8 +76,8 @@ typedef void (*http_handler)(struct http_request *r);
 
 /* Who may call a route before its handler runs at all. */
 enum http_access {
-    HTTP_ANYONE = 0, /* the handler decides (password, summaries) */
-    HTTP_ADMIN = 1,  /* refused with 401 without a valid admin token */
+    HTTP_ANYONE = 0,  /* the handler decides (password, summaries) */
+    HTTP_ADMIN = 1,   /* refused with 401 without a valid admin token */
     HTTP_ACCOUNT = 2, /* refused with 401 unless signed in (an account or the token file) */
 };
 

@@ -28,13 +28,13 @@
 #include "policy/rule.h"
 #include "policy/size.h"
 
-#define DEFAULT_LISTEN          "127.0.0.1:8088"
-#define DEFAULT_BCRYPT_COST     12
-#define DEFAULT_MAX_CONNECTIONS 256
-#define DEFAULT_MAX_PER_IP      64
-#define DEFAULT_CONN_TIMEOUT    30
-#define TOKEN_MIN               16
-#define WORKSPACE_CMD_MAX       64
+#define DEFAULT_LISTEN           "127.0.0.1:8088"
+#define DEFAULT_BCRYPT_COST      12
+#define DEFAULT_MAX_CONNECTIONS  256
+#define DEFAULT_MAX_PER_IP       64
+#define DEFAULT_CONN_TIMEOUT     30
+#define TOKEN_MIN                16
+#define WORKSPACE_CMD_MAX        64
 #define DEFAULT_SESSION_LIFETIME (8 * 3600) /* a school day */
 #define DEFAULT_SESSION_IDLE     (30 * 60)
 

@@ -546,8 +546,8 @@ struct list_ctx {
     struct projects_cursor cursor;
     bool admin;
     const struct http_request *scope; /* a teacher's request: only their courses' projects */
-    bool recorded; /* add "recordedHosts" to each project */
-    json_t *item;  /* the one object every project of the answer is written through */
+    bool recorded;                    /* add "recordedHosts" to each project */
+    json_t *item; /* the one object every project of the answer is written through */
 };
 
 static int count_seen(void *ctx, const char *host, const struct ep_seen *s)

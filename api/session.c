@@ -244,10 +244,9 @@ static int csrf_check(struct http_request *r)
         strcmp(m, "OPTIONS") == 0)
         return 0;
     if ((site && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0) ||
-        (origin && (host == NULL || !((strncmp(origin, "http://", 7) == 0 &&
-                                       strcmp(origin + 7, host) == 0) ||
-                                      (strncmp(origin, "https://", 8) == 0 &&
-                                       strcmp(origin + 8, host) == 0))))) {
+        (origin && (host == NULL ||
+                    !((strncmp(origin, "http://", 7) == 0 && strcmp(origin + 7, host) == 0) ||
+                      (strncmp(origin, "https://", 8) == 0 && strcmp(origin + 8, host) == 0))))) {
         log_line("cross-site write refused for %s from %s", r->who.account, r->source);
         http_error(r, 403, "forbidden", "a write with a session cookie must come from this site");
         return -1;
@@ -394,9 +393,8 @@ void session_handle_get(struct http_request *r)
     } else {
         err = ep_store_profiles_list(r->ctx->store, add_profile_name, courses);
     }
-    o = json_pack("{s:s?, s:s, s:s, s:o}", "account",
-                  r->who.account[0] ? r->who.account : NULL, "role",
-                  r->who.teacher ? "teacher" : "admin", "via", via[r->who.kind], "courses",
+    o = json_pack("{s:s?, s:s, s:s, s:o}", "account", r->who.account[0] ? r->who.account : NULL,
+                  "role", r->who.teacher ? "teacher" : "admin", "via", via[r->who.kind], "courses",
                   courses);
     if (o && err == 0 && r->who.kind == HTTP_CALLER_SESSION &&
         ep_store_session_get(r->ctx->store, r->who.session_digest, &s) == 0) {
@@ -419,7 +417,8 @@ void session_handle_signout(struct http_request *r)
     int err;
 
     if (r->who.kind != HTTP_CALLER_SESSION) {
-        http_error(r, 400, "bad_request", "only a browser session signs out; revoke a token instead");
+        http_error(r, 400, "bad_request",
+                   "only a browser session signs out; revoke a token instead");
         return;
     }
     err = ep_store_session_delete(r->ctx->store, r->who.session_digest);

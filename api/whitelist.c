@@ -292,10 +292,10 @@ static int add_profile(void *ctx, const struct ep_profile_info *p)
 
     if (!scope_course_visible(w->r, p->name))
         return 0;
-    return json_array_append_new(w->list, json_pack("{s:s, s:I, s:I, s:I}", "name", p->name, "rules",
-                                                (json_int_t)p->rules, "projects",
-                                                (json_int_t)p->projects, "generation",
-                                                (json_int_t)p->generation))
+    return json_array_append_new(w->list, json_pack("{s:s, s:I, s:I, s:I}", "name", p->name,
+                                                    "rules", (json_int_t)p->rules, "projects",
+                                                    (json_int_t)p->projects, "generation",
+                                                    (json_int_t)p->generation))
                ? EP_E_NOMEM
                : 0;
 }

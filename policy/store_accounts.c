@@ -159,8 +159,8 @@ int ep_store_account_update(struct ep_store *store, const struct ep_account *a)
     return store_write_end(store, txn, rc);
 }
 
-int ep_store_accounts_list(struct ep_store *store,
-                           int (*fn)(void *ctx, const struct ep_account *a), void *ctx)
+int ep_store_accounts_list(struct ep_store *store, int (*fn)(void *ctx, const struct ep_account *a),
+                           void *ctx)
 {
     struct ep_store_read *rd;
     MDB_cursor *cur = NULL;

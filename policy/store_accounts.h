@@ -87,8 +87,8 @@ int ep_store_account_get(struct ep_store *store, const char *name, struct ep_acc
  */
 int ep_store_account_update(struct ep_store *store, const struct ep_account *a);
 /** Every account in name order, from one read; a non-zero return of @p fn stops the walk. */
-int ep_store_accounts_list(struct ep_store *store,
-                           int (*fn)(void *ctx, const struct ep_account *a), void *ctx);
+int ep_store_accounts_list(struct ep_store *store, int (*fn)(void *ctx, const struct ep_account *a),
+                           void *ctx);
 /** Number of accounts. */
 int ep_store_accounts_count(struct ep_store *store, uint64_t *out);
 /** @} */

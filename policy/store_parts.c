@@ -11,8 +11,11 @@
 #include "policy/store_internal.h"
 
 const struct store_part *const store_parts[] = {
-    &store_part_projects, &store_part_rules,   &store_part_seen,
-    &store_part_audit,    &store_part_capture,
+    &store_part_projects,
+    &store_part_rules,
+    &store_part_seen,
+    &store_part_audit,
+    &store_part_capture,
     &store_part_accounts, /* schema 3 */
     NULL,
 };

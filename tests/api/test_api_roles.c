@@ -35,9 +35,9 @@
 #define SECRET_RULE  "secret-rule.example.org"
 
 enum col { ANON, WSPW, TEACHER, OTHER, DISABLED, ADMIN, REVOKED, NCOLS };
-static const char *const col_name[NCOLS] = {"anonymous",        "workspace password",
+static const char *const col_name[NCOLS] = {"anonymous",         "workspace password",
                                             "teacher of course", "teacher of another",
-                                            "disabled teacher", "admin",
+                                            "disabled teacher",  "admin",
                                             "revoked token"};
 
 static char pristine[512], cell[512];
@@ -68,8 +68,8 @@ static void account(struct inproc *ip, const char *name, const char *role)
 {
     char body[256];
 
-    snprintf(body, sizeof body, "{\"name\":\"%s\",\"role\":\"%s\",\"password\":\"%s\"}", name,
-             role, ACCT_PASS);
+    snprintf(body, sizeof body, "{\"name\":\"%s\",\"role\":\"%s\",\"password\":\"%s\"}", name, role,
+             ACCT_PASS);
     json_decref(call_json(ip, "POST", "/api/accounts", true, body, 201));
 }
 
@@ -90,8 +90,8 @@ static void project(struct inproc *ip, const char *body, char *id)
 {
     json_t *j = call_json(ip, "POST", "/api/projects/create", true, body, 201);
 
-    snprintf(id, 40, "%s", json_string_value(json_object_get(json_object_get(j, "project"),
-                                                             "projectId")));
+    snprintf(id, 40, "%s",
+             json_string_value(json_object_get(json_object_get(j, "project"), "projectId")));
     json_decref(j);
 }
 
@@ -99,10 +99,18 @@ static void make_pristine(void)
 {
     struct inproc ip;
     struct ep_seen_delta d[2] = {
-        {.project_id = pa, .host = "pypi.org", .allowed = 0, .denied = 2, .first_seen = 1,
+        {.project_id = pa,
+         .host = "pypi.org",
+         .allowed = 0,
+         .denied = 2,
+         .first_seen = 1,
          .last_seen = 2},
-        {.project_id = pa, .host = "files.example.net", .allowed = 1, .denied = 0,
-         .first_seen = 1, .last_seen = 2},
+        {.project_id = pa,
+         .host = "files.example.net",
+         .allowed = 1,
+         .denied = 0,
+         .first_seen = 1,
+         .last_seen = 2},
     };
     char body[256];
 
@@ -114,8 +122,8 @@ static void make_pristine(void)
     account(&ip, "dave", "teacher");
     json_decref(call_json(&ip, "PUT", "/api/courses/course-a", true,
                           "{\"owners\":[\"alice\",\"carol\",\"dave\"]}", 200));
-    json_decref(call_json(&ip, "PUT", "/api/courses/course-b", true, "{\"owners\":[\"bob\"]}",
-                          200));
+    json_decref(
+        call_json(&ip, "PUT", "/api/courses/course-b", true, "{\"owners\":[\"bob\"]}", 200));
     token(&ip, "alice", tok_alice, alice_token_id);
     token(&ip, "bob", tok_bob, NULL);
     token(&ip, "carol", tok_carol, NULL);
@@ -129,8 +137,8 @@ static void make_pristine(void)
     }
     json_decref(call_json(&ip, "PUT", "/api/accounts/carol", true, "{\"disabled\":true}", 200));
     snprintf(body, sizeof body,
-             "{\"projectName\":\"%s\",\"profile\":\"course-a\",\"password\":\"%s\"}",
-             PROJECT_NAME, WS_PASSWORD);
+             "{\"projectName\":\"%s\",\"profile\":\"course-a\",\"password\":\"%s\"}", PROJECT_NAME,
+             WS_PASSWORD);
     project(&ip, body, pa);
     project(&ip, "{\"projectName\":\"Course B lab\",\"profile\":\"course-b\"}", pb);
     json_decref(call_json(&ip, "POST", "/api/whitelist/domains", true,
@@ -202,48 +210,96 @@ struct endpoint {
 };
 
 #define X 401 /* a refused bearer token: 401 everywhere */
+/* clang-format off: one endpoint a line, its row of the matrix */
 static const struct endpoint endpoints[] = {
-    /*                                                                         anon wspw teach other dis admin rev */
+    /*                                                                         anon wspw teach other
+       dis admin rev */
     {"GET", "/api/health", NULL, {200, 200, 200, 200, X, 200, X}},
-    {"POST", "/api/projects/create", "{\"projectName\":\"n\",\"profile\":\"course-a\"}", {403, 403, 201, 403, X, 201, X}},
+    {"POST",
+     "/api/projects/create",
+     "{\"projectName\":\"n\",\"profile\":\"course-a\"}",
+     {403, 403, 201, 403, X, 201, X}},
     {"GET", "/api/projects", NULL, {200, 200, 200, 200, X, 200, X}},
     {"GET", "/api/projects/%P", NULL, {200, 200, 200, 404, X, 200, X}},
     {"DELETE", "/api/projects/%P", NULL, {401, 200, 200, 403, X, 200, X}},
     {"POST", "/api/projects/%P/start", NULL, {401, 200, 200, 403, X, 200, X}},
     {"POST", "/api/projects/%P/stop", NULL, {401, 200, 200, 403, X, 200, X}},
-    {"PUT", "/api/projects/%P/password", "{\"newPassword\":\"another-pass-9\"}", {401, 401, 200, 403, X, 200, X}},
-    {"PUT", "/api/projects/%P/proxy-mode", "{\"proxyMode\":\"logging\"}", {401, 401, 200, 403, X, 200, X}},
-    {"PUT", "/api/projects/%P/ip", "{\"ipAddress\":\"10.77.0.5\"}", {401, 401, 200, 403, X, 200, X}},
+    {"PUT",
+     "/api/projects/%P/password",
+     "{\"newPassword\":\"another-pass-9\"}",
+     {401, 401, 200, 403, X, 200, X}},
+    {"PUT",
+     "/api/projects/%P/proxy-mode",
+     "{\"proxyMode\":\"logging\"}",
+     {401, 401, 200, 403, X, 200, X}},
+    {"PUT",
+     "/api/projects/%P/ip",
+     "{\"ipAddress\":\"10.77.0.5\"}",
+     {401, 401, 200, 403, X, 200, X}},
     {"GET", "/api/projects/%P/check?host=pypi.org", NULL, {401, 401, 200, 404, X, 200, X}},
     {"GET", "/api/projects/%P/recorded-domains", NULL, {401, 200, 200, 404, X, 200, X}},
     {"DELETE", "/api/projects/%P/recorded-domains", NULL, {401, 401, 200, 403, X, 200, X}},
-    {"POST", "/api/projects/%P/recorded-domains/promote", "{\"domains\":[\"pypi.org\"]}", {401, 401, 200, 403, X, 200, X}},
+    {"POST",
+     "/api/projects/%P/recorded-domains/promote",
+     "{\"domains\":[\"pypi.org\"]}",
+     {401, 401, 200, 403, X, 200, X}},
     {"GET", "/api/whitelist?profile=course-a", NULL, {401, 401, 200, 404, X, 200, X}},
-    {"PUT", "/api/whitelist", "{\"domains\":[\"a.org\"],\"profile\":\"course-a\"}", {401, 401, 200, 403, X, 200, X}},
-    {"POST", "/api/whitelist/domains", "{\"domain\":\"b.org\",\"profile\":\"course-a\"}", {401, 401, 200, 403, X, 200, X}},
-    {"DELETE", "/api/whitelist/domains/x.org?profile=course-a", NULL, {401, 401, 200, 403, X, 200, X}},
+    {"PUT",
+     "/api/whitelist",
+     "{\"domains\":[\"a.org\"],\"profile\":\"course-a\"}",
+     {401, 401, 200, 403, X, 200, X}},
+    {"POST",
+     "/api/whitelist/domains",
+     "{\"domain\":\"b.org\",\"profile\":\"course-a\"}",
+     {401, 401, 200, 403, X, 200, X}},
+    {"DELETE",
+     "/api/whitelist/domains/x.org?profile=course-a",
+     NULL,
+     {401, 401, 200, 403, X, 200, X}},
     {"GET", "/api/profiles", NULL, {401, 401, 200, 200, X, 200, X}},
     {"GET", "/api/audit", NULL, {401, 401, 200, 200, X, 200, X}},
     {"GET", "/metrics", NULL, {401, 401, 403, 403, X, 200, X}},
     {"GET", "/api/projects/%P/conversations", NULL, {401, 200, 200, 404, X, 200, X}},
-    {"GET", "/api/projects/%P/conversations/1714564800000000", NULL, {401, 404, 404, 404, X, 404, X}},
+    {"GET",
+     "/api/projects/%P/conversations/1714564800000000",
+     NULL,
+     {401, 404, 404, 404, X, 404, X}},
     {"DELETE", "/api/projects/%P/conversations", NULL, {401, 200, 200, 403, X, 200, X}},
-    {"DELETE", "/api/projects/%P/conversations/1714564800000000", NULL, {401, 404, 404, 403, X, 404, X}},
+    {"DELETE",
+     "/api/projects/%P/conversations/1714564800000000",
+     NULL,
+     {401, 404, 404, 403, X, 404, X}},
     {"GET", "/api/capture/hosts", NULL, {401, 401, 403, 403, X, 200, X}},
-    {"POST", "/api/capture/hosts", "{\"host\":\"llm.example.com\"}", {401, 401, 403, 403, X, 201, X}},
+    {"POST",
+     "/api/capture/hosts",
+     "{\"host\":\"llm.example.com\"}",
+     {401, 401, 403, 403, X, 201, X}},
     {"DELETE", "/api/capture/hosts/api.groq.com", NULL, {401, 401, 403, 403, X, 200, X}},
-    {"POST", "/api/session", "{\"name\":\"ghost\",\"password\":\"not-the-one\"}", {401, 401, 401, 401, X, 401, X}},
+    {"POST",
+     "/api/session",
+     "{\"name\":\"ghost\",\"password\":\"not-the-one\"}",
+     {401, 401, 401, 401, X, 401, X}},
     {"GET", "/api/session", NULL, {401, 401, 200, 200, X, 200, X}},
     {"DELETE", "/api/session", NULL, {401, 401, 400, 400, X, 400, X}},
     {"GET", "/api/accounts", NULL, {401, 401, 403, 403, X, 200, X}},
-    {"POST", "/api/accounts", "{\"name\":\"newt\",\"password\":\"newt-pass-1\"}", {401, 401, 403, 403, X, 201, X}},
+    {"POST",
+     "/api/accounts",
+     "{\"name\":\"newt\",\"password\":\"newt-pass-1\"}",
+     {401, 401, 403, 403, X, 201, X}},
     {"PUT", "/api/accounts/alice", "{\"disabled\":true}", {401, 401, 403, 403, X, 200, X}},
     {"GET", "/api/accounts/alice/tokens", NULL, {401, 401, 200, 404, X, 200, X}},
-    {"POST", "/api/accounts/alice/tokens", "{\"name\":\"second\"}", {401, 401, 201, 403, X, 201, X}},
+    {"POST",
+     "/api/accounts/alice/tokens",
+     "{\"name\":\"second\"}",
+     {401, 401, 201, 403, X, 201, X}},
     {"DELETE", "/api/accounts/alice/tokens/%T", NULL, {401, 401, 200, 403, X, 200, X}},
     {"GET", "/api/courses", NULL, {401, 401, 200, 200, X, 200, X}},
-    {"PUT", "/api/courses/course-a", "{\"owners\":[\"alice\",\"bob\"]}", {401, 401, 403, 403, X, 200, X}},
+    {"PUT",
+     "/api/courses/course-a",
+     "{\"owners\":[\"alice\",\"bob\"]}",
+     {401, 401, 403, 403, X, 200, X}},
 };
+/* clang-format on */
 
 static void expand(const char *target, char *out, size_t size)
 {
@@ -266,8 +322,8 @@ static void expand(const char *target, char *out, size_t size)
 /* Nothing secret in any answer: no password, no hash, no API token. */
 static void check_no_secret(const char *where, const char *text)
 {
-    static const char *const secrets[] = {WS_PASSWORD, ACCT_PASS, "$2b$", tok_alice, tok_bob,
-                                          tok_carol,   tok_dave,  tok_boss};
+    static const char *const secrets[] = {WS_PASSWORD, ACCT_PASS, "$2b$",   tok_alice,
+                                          tok_bob,     tok_carol, tok_dave, tok_boss};
 
     for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++)
         if (strstr(text, secrets[i])) {
@@ -286,12 +342,23 @@ static void run_cell(const struct endpoint *e, enum col c, const struct dump *be
     const char *tok = NULL;
 
     switch (c) {
-    case TEACHER: tok = tok_alice; break;
-    case OTHER: tok = tok_bob; break;
-    case DISABLED: tok = tok_carol; break;
-    case ADMIN: tok = tok_boss; break;
-    case REVOKED: tok = tok_dave; break;
-    default: break;
+    case TEACHER:
+        tok = tok_alice;
+        break;
+    case OTHER:
+        tok = tok_bob;
+        break;
+    case DISABLED:
+        tok = tok_carol;
+        break;
+    case ADMIN:
+        tok = tok_boss;
+        break;
+    case REVOKED:
+        tok = tok_dave;
+        break;
+    default:
+        break;
     }
     if (tok) {
         snprintf(bearer, sizeof bearer, "Bearer %s", tok);

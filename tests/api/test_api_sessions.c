@@ -93,8 +93,8 @@ struct session {
     char csrf[80];
 };
 
-static unsigned sign_in(const char *name, const char *password, struct session *s,
-                        char *set_cookie, size_t size)
+static unsigned sign_in(const char *name, const char *password, struct session *s, char *set_cookie,
+                        size_t size)
 {
     static const char *const h[] = {"Content-Type", "application/json", NULL};
     char body[256];
@@ -152,44 +152,67 @@ static void test_cookie_and_csrf(void)
 
     /* The cookie alone cannot write. */
     {
-        const char *h[] = {"Cookie", s.cookie, "Host", HOST, "Content-Type", "application/json",
-                           NULL};
+        const char *h[] = {"Cookie",       s.cookie,           "Host", HOST,
+                           "Content-Type", "application/json", NULL};
 
         CHECK_INT(call("PUT", path, h, "{\"proxyMode\":\"none\"}", NULL), 403);
         CHECK_STR(mode_of_project(), "security");
     }
     /* Nor with a wrong token. */
     {
-        const char *h[] = {"Cookie",       s.cookie,           "Host", HOST, "X-CSRF-Token",
+        const char *h[] = {"Cookie",
+                           s.cookie,
+                           "Host",
+                           HOST,
+                           "X-CSRF-Token",
                            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                           "Content-Type", "application/json", NULL};
+                           "Content-Type",
+                           "application/json",
+                           NULL};
 
         CHECK_INT(call("PUT", path, h, "{\"proxyMode\":\"none\"}", NULL), 403);
         CHECK_STR(mode_of_project(), "security");
     }
-    /* A form another site posts: the browser sends the cookie (were it not Strict), never the token. */
+    /* A form another site posts: the browser sends the cookie (were it not Strict), never the
+     * token. */
     {
-        const char *h[] = {"Cookie", s.cookie, "Host", HOST, "Origin", "http://evil.example",
-                           "Sec-Fetch-Site", "cross-site", "Content-Type",
-                           "application/x-www-form-urlencoded", NULL};
+        const char *h[] = {"Cookie",
+                           s.cookie,
+                           "Host",
+                           HOST,
+                           "Origin",
+                           "http://evil.example",
+                           "Sec-Fetch-Site",
+                           "cross-site",
+                           "Content-Type",
+                           "application/x-www-form-urlencoded",
+                           NULL};
 
         CHECK_INT(call("PUT", path, h, "proxyMode=none", NULL), 403);
         CHECK_STR(mode_of_project(), "security");
     }
     /* Another origin is refused even with the right token. */
     {
-        const char *h[] = {"Cookie",       s.cookie,          "Host",         HOST,
-                           "Origin",       "http://evil.example", "X-CSRF-Token", s.csrf,
-                           "Content-Type", "application/json", NULL};
+        const char *h[] = {"Cookie",
+                           s.cookie,
+                           "Host",
+                           HOST,
+                           "Origin",
+                           "http://evil.example",
+                           "X-CSRF-Token",
+                           s.csrf,
+                           "Content-Type",
+                           "application/json",
+                           NULL};
 
         CHECK_INT(call("PUT", path, h, "{\"proxyMode\":\"none\"}", NULL), 403);
         CHECK_STR(mode_of_project(), "security");
     }
     /* The page's own write: origin and token. */
     {
-        const char *h[] = {"Cookie",       s.cookie,          "Host",         HOST,
-                           "Origin",       ORIGIN,            "X-CSRF-Token", s.csrf,
-                           "Content-Type", "application/json", NULL};
+        const char *h[] = {"Cookie", s.cookie,       "Host", HOST,           "Origin",
+                           ORIGIN,   "X-CSRF-Token", s.csrf, "Content-Type", "application/json",
+                           NULL};
 
         CHECK_INT(call("PUT", path, h, "{\"proxyMode\":\"logging\"}", NULL), 200);
         CHECK_STR(mode_of_project(), "logging");
@@ -292,8 +315,9 @@ static void test_throttle(void)
     for (int i = 0; i < 4; i++)
         CHECK_INT(sign_in("bob", "wrong-password", &s, NULL, 0), 401);
     /* Now even the right password waits. */
-    CHECK_INT(call("POST", "/api/session", h, "{\"name\":\"bob\",\"password\":\"bob-pass-123\"}", &r),
-              429);
+    CHECK_INT(
+        call("POST", "/api/session", h, "{\"name\":\"bob\",\"password\":\"bob-pass-123\"}", &r),
+        429);
     CHECK(strstr(r.text, "too_many_attempts") != NULL);
     inproc_reply_free(&r);
     /* Another account is not held up. */

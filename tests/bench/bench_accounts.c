@@ -225,7 +225,8 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--signins") == 0)
             signins = (unsigned)atoi(argv[i + 1]);
     }
-    snprintf(dir, sizeof dir, "%s/bench-accounts-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof dir, "%s/bench-accounts-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (mkdtemp(dir) == NULL)
         die("mkdtemp");
     snprintf(db, sizeof db, "%s/db", dir);
@@ -236,8 +237,8 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     c = curl_easy_init();
     snprintf(admin, sizeof admin, "Authorization: Bearer %s", TOKEN);
-    call(c, "POST", "/api/accounts", admin,
-         "{\"name\":\"teacher\",\"password\":\"" PASSWORD "\"}", 201, &a);
+    call(c, "POST", "/api/accounts", admin, "{\"name\":\"teacher\",\"password\":\"" PASSWORD "\"}",
+         201, &a);
     call(c, "PUT", "/api/courses/course0", admin, "{\"owners\":[\"teacher\"]}", 200, &a);
     call(c, "POST", "/api/accounts/teacher/tokens", admin, "{\"name\":\"bench\"}", 201, &a);
     member(a.text, "token", token, sizeof token);

@@ -187,8 +187,8 @@ static void fresh_accounts(struct ep_store *store)
     struct ep_account alice = {.name = "alice", .role = EP_ROLE_TEACHER, .created_at = 1700000000};
     struct ep_account root = {.name = "root", .role = EP_ROLE_ADMIN, .created_at = 1700000000};
     struct ep_session se = {.account = "alice", .csrf = FUZZ_CSRF};
-    struct ep_api_token t = {.id = FUZZ_TOKEN_ID, .account = "alice", .name = "fuzz",
-                             .created_at = 1700000000};
+    struct ep_api_token t = {
+        .id = FUZZ_TOKEN_ID, .account = "alice", .name = "fuzz", .created_at = 1700000000};
     char digest[EP_DIGEST_HEX + 1];
 
     if (hash[0] == '\0' && auth_hash_password(FUZZ_PASSWORD, hash) != 0)
@@ -200,8 +200,8 @@ static void fresh_accounts(struct ep_store *store)
     if (ep_store_account_create(store, &alice) != 0 || ep_store_account_create(store, &root) != 0 ||
         ep_store_course_owners_set(store, "course1", owners, 1) != 0 ||
         session_digest(FUZZ_SESSION, digest) != 0 ||
-        ep_store_session_put(store, digest, &se) != 0 || session_digest(FUZZ_TOKEN, t.digest) != 0 ||
-        ep_store_token_create(store, &t) != 0)
+        ep_store_session_put(store, digest, &se) != 0 ||
+        session_digest(FUZZ_TOKEN, t.digest) != 0 || ep_store_token_create(store, &t) != 0)
         abort();
 }
 

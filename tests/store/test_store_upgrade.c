@@ -31,8 +31,8 @@
 /* Every database but `meta` and those of schema 3, each key and value, as one text. */
 static char *dump_old_databases(const char *dir, size_t *len)
 {
-    static const char *const skip[] = {"meta", "accounts", "sessions", "api_tokens",
-                                       "course_owners", NULL};
+    static const char *const skip[] = {"meta",       "accounts",      "sessions",
+                                       "api_tokens", "course_owners", NULL};
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi main_db;
