@@ -335,6 +335,8 @@ void session_handle_signin(struct http_request *r)
         return;
     }
     known = err == 0;
+    if (!known)
+        memset(&a, 0, sizeof a);
     if (!auth_verify_password(password, known ? a.password_hash : NULL) || a.disabled) {
         auth_backoff_fail(key, r->source);
         http_error(r, 401, "unauthorized", "wrong account name or password, or a disabled account");
