@@ -90,3 +90,14 @@ tests_api_test_api_roles_LDADD = api/libegressapi.la $(JANSSON_LIBS) $(LMDB_LIBS
 tests_api_test_api_sessions_SOURCES = tests/api/test_api_sessions.c $(API_INPROC)
 tests_api_test_api_sessions_CFLAGS = $(API_INPROC_CFLAGS)
 tests_api_test_api_sessions_LDADD = api/libegressapi.la $(JANSSON_LIBS) $(LMDB_LIBS) $(PTHREAD_LIBS)
+
+# Accounts against the real daemon: --create-admin, the cookie on the wire
+# (Secure with --tls-proxy), sessions and tokens surviving a restart.
+check_PROGRAMS += tests/api/test_api_accounts
+TESTS += tests/api/test_api_accounts
+SANITIZER_TESTS += tests/api/test_api_accounts
+API_ACCOUNTS_LOG = tests/api/test_api_accounts.log
+$(API_ACCOUNTS_LOG): api/egress-api$(EXEEXT)
+tests_api_test_api_accounts_SOURCES = tests/api/test_api_accounts.c $(API_TEST_CLIENT)
+tests_api_test_api_accounts_CFLAGS = $(API_TEST_CFLAGS)
+tests_api_test_api_accounts_LDADD = $(API_TEST_LDADD)
