@@ -273,8 +273,14 @@ void accounts_handle_token_create(struct http_request *r)
     }
     audit_record(r, "token.create", a.name, "token %s (%s)", t.id, t.name);
     o = token_json(&t);
-    if (o)
-        json_object_set_new(o, "token", json_string(token));
+    /* Shown once: an answer without it would lose the token (it is revoked then). */
+    if (o == NULL || json_object_set_new(o, "token", json_string(token)) != 0) {
+        explicit_bzero(token, sizeof token);
+        json_decref(o);
+        ep_store_token_revoke(r->ctx->store, t.id, session_now());
+        http_error_store(r, EP_E_NOMEM, "token");
+        return;
+    }
     explicit_bzero(token, sizeof token);
     http_reply_json(r, 201, o);
 }

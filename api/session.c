@@ -403,12 +403,13 @@ void session_handle_get(struct http_request *r)
         char when[32];
 
         http_time_iso(s.expires_at, when);
-        json_object_set_new(o, "csrfToken", json_string(s.csrf));
-        json_object_set_new(o, "expiresAt", json_string(when));
+        if (json_object_set_new(o, "csrfToken", json_string(s.csrf)) != 0 ||
+            json_object_set_new(o, "expiresAt", json_string(when)) != 0)
+            err = EP_E_NOMEM;
     }
     if (err) {
         json_decref(o);
-        http_error_store(r, err, "courses");
+        http_error_store(r, err, "session");
         return;
     }
     http_reply_json(r, 200, o);
