@@ -127,13 +127,14 @@ struct filter_slot {
 struct ep_store {
     MDB_env *env;
     /* Each part's databases (struct store_part), opened by ep_store_open(). */
-    MDB_dbi meta;                                          /* store_env.c */
-    MDB_dbi projects, clients;                             /* store_projects.c */
-    MDB_dbi profiles, rules;                               /* store_rules.c */
-    MDB_dbi seen;                                          /* store_seen.c */
-    MDB_dbi audit;                                         /* store_audit.c */
-    MDB_dbi conversations, llm_hosts, pending;             /* capture_store.c (schema 2) */
-    MDB_dbi accounts, sessions, api_tokens, course_owners; /* store_accounts.c (schema 3) */
+    MDB_dbi meta;                              /* store_env.c */
+    MDB_dbi projects, clients;                 /* store_projects.c */
+    MDB_dbi profiles, rules;                   /* store_rules.c */
+    MDB_dbi seen;                              /* store_seen.c */
+    MDB_dbi audit;                             /* store_audit.c */
+    MDB_dbi conversations, llm_hosts, pending; /* capture_store.c (schema 2) */
+    MDB_dbi accounts, sessions;                /* store_accounts.c (schema 3) */
+    MDB_dbi api_tokens, course_owners;         /* store_accounts.c (schema 3) */
     bool read_only;
     /*
      * pool_lock guards the pool and the count of transactions in use, which

@@ -16,6 +16,6 @@ const struct store_part *const store_parts[] = {
     &store_part_seen,
     &store_part_audit,
     &store_part_capture,
-    &store_part_accounts, /* schema 3 */
+    &store_part_accounts,
     NULL,
 };
