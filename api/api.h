@@ -36,6 +36,10 @@ struct api_config {
     unsigned connection_timeout;     /* seconds: idle connections, and a whole request body */
     uint64_t max_memory_bytes;       /* largest memoryLimit a project may ask for */
     uint64_t max_nano_cpus;          /* largest cpuCores a project may ask for, in 1e-9 CPUs */
+    unsigned session_lifetime;       /* seconds a browser session lasts at most */
+    unsigned session_idle;           /* seconds without a request that end a session */
+    bool secure_cookies;             /* --tls-proxy: the session cookie is Secure */
+    char machine_label[80];          /* how the audit names the token file: "token NAME" */
 };
 
 struct engine;

@@ -203,8 +203,10 @@ void auth_backoff_fail(const char *id, const char *source)
         s->not_before = now + delay;
     }
     pthread_mutex_unlock(&backoff_lock);
-    log_line("auth: wrong password for project %s from %s (%u failures in a row%s)", id, source,
-             failures, delay ? ", next try delayed" : "");
+    /* "@NAME" is an account's sign-in (api/session.c), anything else a workspace. */
+    log_line("auth: wrong password for %s %s from %s (%u failures in a row%s)",
+             id[0] == '@' ? "account" : "project", id + (id[0] == '@'), source, failures,
+             delay ? ", next try delayed" : "");
 }
 
 void auth_backoff_clear(const char *id)

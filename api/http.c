@@ -24,6 +24,8 @@
 #include "api/http.h"
 #include "api/log.h"
 #include "api/metrics.h"
+#include "api/scope.h"
+#include "api/session.h"
 #include "api/static.h"
 
 #define PATH_LOG_MAX      200
@@ -394,27 +396,6 @@ static bool route_match(const char *pattern, const char *path, char *param, size
     return *p == '\0' && *s == '\0';
 }
 
-/* The admin check: a present but wrong bearer token is an error, a missing one is anonymous. */
-static int check_admin(struct http_request *r)
-{
-    const char *auth = http_header(r, "Authorization");
-
-    r->admin = false;
-    if (auth == NULL)
-        return 0;
-    if (strncasecmp(auth, "Bearer ", 7) != 0) {
-        http_error(r, 401, "unauthorized", "the Authorization header must be \"Bearer <token>\"");
-        return -1;
-    }
-    if (!auth_admin_token_ok(r->ctx->cfg->admin_token, auth + 7)) {
-        log_line("invalid admin token from %s", r->source);
-        http_error(r, 401, "unauthorized", "invalid admin token");
-        return -1;
-    }
-    r->admin = true;
-    return 0;
-}
-
 /* Parse the accumulated body into r->body: 415 for a non-JSON type, 400 for bad JSON. */
 static int parse_body(struct http_request *r, const char *body, size_t len)
 {
@@ -512,11 +493,12 @@ static void dispatch(struct http_request *r, struct conn_state *st)
         return;
     }
     st->route = route->pattern;
-    if (check_admin(r) < 0)
+    if (session_authenticate(r) < 0)
         return;
-    if (route->access == HTTP_ADMIN && !r->admin) {
+    if ((route->access == HTTP_ADMIN && !r->admin && !r->who.teacher) ||
+        (route->access == HTTP_ACCOUNT && r->who.kind == HTTP_CALLER_ANONYMOUS)) {
         http_error(r, 401, "unauthorized",
-                   "this endpoint needs the admin token (Authorization: Bearer <token>)");
+                   "this endpoint needs an admin token, an API token or a signed-in session");
         return;
     }
     if (st->too_large) {
@@ -533,6 +515,8 @@ static void dispatch(struct http_request *r, struct conn_state *st)
         r->param = param;
     }
     r->tail = tail;
+    if (scope_check(r, route) < 0)
+        return;
     route->handler(r);
     if (r->status == 0) {
         log_line("handler for %s %s gave no answer", r->method, route->pattern);
@@ -587,6 +571,8 @@ static enum MHD_Result queue_reply(struct http_request *r, struct conn_state *st
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (r->etag[0])
         MHD_add_response_header(resp, "ETag", r->etag);
+    if (r->set_cookie)
+        MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
     if (r->status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"egress-api\"");
     if (r->retry_after) {
@@ -599,7 +585,7 @@ static enum MHD_Result queue_reply(struct http_request *r, struct conn_state *st
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->ctx->cfg->cors_origin);
         MHD_add_response_header(resp, "Vary", "Origin");
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Authorization, Content-Type, X-Project-Password");
+                                "Authorization, Content-Type, X-Project-Password, X-CSRF-Token");
         MHD_add_response_header(resp, "Access-Control-Allow-Methods",
                                 "GET, POST, PUT, DELETE, OPTIONS");
     }
@@ -733,6 +719,11 @@ void http_request_release(struct http_request *r)
     r->body = NULL;
     ep_free(r->reply_text);
     r->reply_text = NULL;
+    ep_free(r->set_cookie);
+    r->set_cookie = NULL;
+    ep_free(r->who.courses);
+    r->who.courses = NULL;
+    r->who.ncourses = 0;
 }
 
 /* One log line per request, the metrics, and the end of its state. */

@@ -22,6 +22,29 @@
 struct MHD_Daemon;
 struct MHD_Connection;
 
+/* How the caller proved who they are. */
+enum http_caller_kind {
+    HTTP_CALLER_ANONYMOUS = 0,
+    HTTP_CALLER_MACHINE = 1, /* the token file (--admin-token-file): an admin without an account */
+    HTTP_CALLER_TOKEN = 2,   /* a personal API token of an account */
+    HTTP_CALLER_SESSION = 3, /* a browser session cookie of an account */
+};
+
+/*
+ * The caller of a request. A teacher's courses are read once, when the
+ * request is authenticated; `label` is what the audit log names.
+ */
+struct http_caller {
+    enum http_caller_kind kind;
+    bool teacher; /* an account of role teacher: course scoping applies */
+    char account[EP_ACCOUNT_MAX + 1];
+    char label[EP_ACCOUNT_MAX + EP_TOKEN_NAME_MAX + 16];
+    char session_digest[EP_DIGEST_HEX + 1]; /* HTTP_CALLER_SESSION: the session's key */
+    char csrf[EP_DIGEST_HEX + 1];           /* HTTP_CALLER_SESSION: its CSRF token */
+    char (*courses)[EP_PROFILE_MAX + 1];    /* a teacher's courses (malloc'd) */
+    size_t ncourses;
+};
+
 struct http_request {
     struct api_ctx *ctx;
     struct MHD_Connection *conn;
@@ -30,7 +53,8 @@ struct http_request {
     const char *param;          /* the ":id" of the route, or NULL */
     const char *tail;           /* the rest of the path after a "*" route, or NULL */
     json_t *body;               /* a JSON object, never NULL inside a handler */
-    bool admin;                 /* a valid admin bearer token was presented */
+    bool admin;                 /* full rights here: an admin, or a teacher inside their course */
+    struct http_caller who;     /* who is calling (api/session.c fills it) */
     char source[EP_IP_MAX + 1]; /* the caller's address, for audit and logs */
 
     /* The answer, set by exactly one reply function. */
@@ -44,15 +68,17 @@ struct http_request {
     /* Without a connection (http_dispatch()): "Name", "value", ..., NULL. */
     const char *const *fake_headers;
     const char *const *fake_query;
-    char etag[48]; /* quoted ETag of the answer, or "" for none */
+    char etag[48];    /* quoted ETag of the answer, or "" for none */
+    char *set_cookie; /* a Set-Cookie header of the answer (malloc'd), or NULL */
 };
 
 typedef void (*http_handler)(struct http_request *r);
 
 /* Who may call a route before its handler runs at all. */
 enum http_access {
-    HTTP_ANYONE = 0, /* the handler decides (password, summaries) */
-    HTTP_ADMIN = 1,  /* refused with 401 without a valid admin token */
+    HTTP_ANYONE = 0,  /* the handler decides (password, summaries) */
+    HTTP_ADMIN = 1,   /* refused with 401 without a valid admin token */
+    HTTP_ACCOUNT = 2, /* refused with 401 unless signed in (an account or the token file) */
 };
 
 struct http_route {

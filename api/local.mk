@@ -19,6 +19,7 @@ api_libegressapi_la_SOURCES = \
 	api/audit.c api/audit.h \
 	api/static.c api/static.h \
 	api/conversations.c api/conversations.h \
+	api/session.c api/session.h api/scope.c api/scope.h api/accounts.c api/accounts.h \
 	api/openapi.h
 # docs/openapi.yaml as the JSON served at GET /api/openapi.json, built into
 # the program: converted (and its $refs checked) by api/openapi-embed.py.
@@ -28,8 +29,10 @@ api/openapi_json.c: $(srcdir)/docs/openapi.yaml $(srcdir)/api/openapi-embed.py
 	$(PYTHON3) $(srcdir)/api/openapi-embed.py $(srcdir)/docs/openapi.yaml >$@.tmp && mv $@.tmp $@
 CLEANFILES += api/openapi_json.c
 EXTRA_DIST += docs/openapi.yaml api/openapi-embed.py
-api_libegressapi_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) $(OPENSSL_CFLAGS) \
-	$(CURL_CFLAGS)
+# OpenSSL's libcrypto: the SHA-256 of session ids and API tokens
+# (api/session.c), the base64 of swarm secrets (api/engine_swarm.c).
+api_libegressapi_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) \
+	$(CURL_CFLAGS) $(OPENSSL_CFLAGS)
 api_libegressapi_la_LIBADD = policy/libcapture.la policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
 	$(CURL_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS) -lm
 

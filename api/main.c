@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "api/accounts.h"
 #include "api/auth.h"
 #include "api/engine.h"
 #include "api/http.h"
@@ -27,14 +28,16 @@
 #include "policy/rule.h"
 #include "policy/size.h"
 
-#define DEFAULT_LISTEN          "127.0.0.1:8088"
-#define DEFAULT_BCRYPT_COST     12
-#define DEFAULT_MAX_CONNECTIONS 256
-#define DEFAULT_MAX_PER_IP      64
-#define DEFAULT_CONN_TIMEOUT    30
-#define TOKEN_MIN               16
-#define WORKSPACE_CMD_MAX       64
-#define SWARM_LIST_MAX          32 /* --swarm-constraint, --swarm-node-engine */
+#define DEFAULT_LISTEN           "127.0.0.1:8088"
+#define DEFAULT_BCRYPT_COST      12
+#define DEFAULT_MAX_CONNECTIONS  256
+#define DEFAULT_MAX_PER_IP       64
+#define DEFAULT_CONN_TIMEOUT     30
+#define TOKEN_MIN                16
+#define WORKSPACE_CMD_MAX        64
+#define DEFAULT_SESSION_LIFETIME (8 * 3600) /* a school day */
+#define DEFAULT_SESSION_IDLE     (30 * 60)
+#define SWARM_LIST_MAX           32 /* --swarm-constraint, --swarm-node-engine */
 
 const char *api_version(void)
 {
@@ -88,6 +91,15 @@ static void usage(FILE *f)
             "                            (default %s;\n"
             "                            a missing default directory turns the page off)\n"
             "  --no-ui                   serve no page, only the API\n"
+            "\n"
+            "Accounts and sessions:\n"
+            "  --create-admin NAME       make admin account NAME, its password the first line\n"
+            "                            of standard input or of --password-file FILE; exit\n"
+            "  --session-lifetime SECONDS  a browser session ends this long after sign-in\n"
+            "                            (default 28800)\n"
+            "  --session-idle SECONDS    a session unused this long ends (default 1800)\n"
+            "  --tls-proxy               a TLS reverse proxy serves this API: session\n"
+            "                            cookies are Secure\n"
             "\n"
             "Workspace containers (Docker Engine API; podman's service works too):\n"
             "  --docker-socket PATH      the engine's unix socket (default %s).\n"
@@ -253,6 +265,9 @@ static void load_token(struct api_config *cfg, const char *file)
     }
     memcpy(cfg->admin_token, buf, n + 1);
     explicit_bzero(buf, sizeof buf);
+    /* The audit names this machine credential "token FILE-NAME" (or the variable). */
+    snprintf(cfg->machine_label, sizeof cfg->machine_label, "token %.60s",
+             file ? (strrchr(file, '/') ? strrchr(file, '/') + 1 : file) : "EGRESS_ADMIN_TOKEN");
 }
 
 /*
@@ -407,6 +422,37 @@ static int engine_setup(struct api_ctx *ctx, const struct engine_config *ecfg, b
     return 0;
 }
 
+/*
+ * --create-admin NAME: the password is the first line of --password-file
+ * FILE, or of standard input. 0, 1 or 2 (no password).
+ */
+static int create_admin(struct ep_store *store, const char *name, const char *file)
+{
+    char buf[256];
+    FILE *f = file ? fopen(file, "r") : stdin;
+    size_t n;
+    int rc;
+
+    if (f == NULL) {
+        fprintf(stderr, "egress-api: --password-file %s: %s\n", file, strerror(errno));
+        return 2;
+    }
+    if (fgets(buf, sizeof buf, f) == NULL)
+        buf[0] = '\0';
+    if (file)
+        fclose(f);
+    n = strcspn(buf, "\r\n");
+    buf[n] = '\0';
+    if (n == 0) {
+        fprintf(stderr, "egress-api: --create-admin: no password on %s\n",
+                file ? file : "standard input");
+        return 2;
+    }
+    rc = accounts_create_admin(store, name, buf);
+    explicit_bzero(buf, sizeof buf);
+    return rc;
+}
+
 enum {
     OPT_DB = 256,
     OPT_LISTEN,
@@ -443,6 +489,11 @@ enum {
     OPT_HELP,
     OPT_UI_DIR,
     OPT_NO_UI,
+    OPT_CREATE_ADMIN, /* accounts (issue 19) */
+    OPT_PASSWORD_FILE,
+    OPT_SESSION_LIFETIME,
+    OPT_SESSION_IDLE,
+    OPT_TLS_PROXY,
 };
 
 static const struct option long_options[] = {
@@ -481,6 +532,11 @@ static const struct option long_options[] = {
     {"help", no_argument, NULL, OPT_HELP},
     {"ui-dir", required_argument, NULL, OPT_UI_DIR},
     {"no-ui", no_argument, NULL, OPT_NO_UI},
+    {"create-admin", required_argument, NULL, OPT_CREATE_ADMIN},
+    {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+    {"session-lifetime", required_argument, NULL, OPT_SESSION_LIFETIME},
+    {"session-idle", required_argument, NULL, OPT_SESSION_IDLE},
+    {"tls-proxy", no_argument, NULL, OPT_TLS_PROXY},
     {NULL, 0, NULL, 0},
 };
 
@@ -497,6 +553,7 @@ struct api_args {
     size_t n_constraints, n_node_engines;
     const char *token_file;
     const char *ui_dir;
+    const char *create_admin, *password_file; /* --create-admin NAME [--password-file FILE] */
     bool socket_given, containers_off, ui_given, ui_off;
 };
 
@@ -524,6 +581,8 @@ static int parse_args(int argc, char **argv, struct api_args *a)
     cfg->max_memory_bytes = ecfg->memory_max;
     cfg->max_nano_cpus = ecfg->nano_cpus_max;
     a->ui_dir = EP_UI_DIR;
+    cfg->session_lifetime = DEFAULT_SESSION_LIFETIME;
+    cfg->session_idle = DEFAULT_SESSION_IDLE;
 
     while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
         switch (opt) {
@@ -660,6 +719,21 @@ static int parse_args(int argc, char **argv, struct api_args *a)
         case OPT_NO_UI:
             a->ui_off = true;
             break;
+        case OPT_CREATE_ADMIN:
+            a->create_admin = optarg;
+            break;
+        case OPT_PASSWORD_FILE:
+            a->password_file = optarg;
+            break;
+        case OPT_SESSION_LIFETIME:
+            cfg->session_lifetime = parse_uint("--session-lifetime", optarg, 60, 30 * 86400);
+            break;
+        case OPT_SESSION_IDLE:
+            cfg->session_idle = parse_uint("--session-idle", optarg, 60, 30 * 86400);
+            break;
+        case OPT_TLS_PROXY:
+            cfg->secure_cookies = true;
+            break;
         default:
             fprintf(stderr, "Try 'egress-api --help'.\n");
             return 2;
@@ -696,7 +770,8 @@ int main(int argc, char **argv)
     rc = parse_args(argc, argv, &args);
     if (rc != 0)
         return rc;
-    load_token(&args.cfg, args.token_file);
+    if (args.create_admin == NULL)
+        load_token(&args.cfg, args.token_file);
     if (static_init(args.ui_off ? NULL : args.ui_dir, args.ui_given) < 0)
         return 2;
 
@@ -719,6 +794,10 @@ int main(int argc, char **argv)
     }
     if (auth_init(cfg->bcrypt_cost) < 0) {
         fprintf(stderr, "egress-api: bcrypt is not available from libxcrypt\n");
+        goto out;
+    }
+    if (args.create_admin) {
+        rc = create_admin(ctx.store, args.create_admin, args.password_file);
         goto out;
     }
 

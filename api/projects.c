@@ -16,6 +16,7 @@
 
 #include "api/audit.h"
 #include "api/auth.h"
+#include "api/scope.h"
 #include "api/log.h"
 #include "api/projects.h"
 #include "api/workspace.h"
@@ -544,8 +545,9 @@ struct list_ctx {
     struct ep_store *store;
     struct projects_cursor cursor;
     bool admin;
-    bool recorded; /* add "recordedHosts" to each project */
-    json_t *item;  /* the one object every project of the answer is written through */
+    const struct http_request *scope; /* a teacher's request: only their courses' projects */
+    bool recorded;                    /* add "recordedHosts" to each project */
+    json_t *item; /* the one object every project of the answer is written through */
 };
 
 static int count_seen(void *ctx, const char *host, const struct ep_seen *s)
@@ -574,7 +576,8 @@ static int list_one(void *ctx, const struct ep_project *stored)
     json_t *o;
     int rc;
 
-    if (!project_matches(lc->cursor.page, stored))
+    if (!project_matches(lc->cursor.page, stored) ||
+        (lc->scope && !scope_course_visible(lc->scope, stored->profile)))
         return 0;
     rc = projects_cursor_next(&lc->cursor, stored->id);
     if (rc <= 0)
@@ -633,8 +636,10 @@ static void list_store_etag(struct http_request *r, const struct workspace_state
 
     etag[0] = '\0';
     if (states == NULL)
-        projects_page_etag(r, 's', http_fnv(HTTP_FNV_START, r->admin ? "A" : "-", 1), args, etag,
-                           size);
+        projects_page_etag(r, 's',
+                           http_fnv(HTTP_FNV_START, r->admin ? "A" : "-", 1) ^
+                               http_fnv(HTTP_FNV_START, r->who.account, strlen(r->who.account)),
+                           args, etag, size);
 }
 
 /*
@@ -647,7 +652,10 @@ static void list_store_etag(struct http_request *r, const struct workspace_state
 void projects_handle_list(struct http_request *r)
 {
     struct projects_page page;
-    struct list_ctx lc = {.admin = r->admin, .store = r->ctx->store, .cursor.page = &page};
+    struct list_ctx lc = {.admin = r->admin,
+                          .scope = r->who.teacher ? r : NULL,
+                          .store = r->ctx->store,
+                          .cursor.page = &page};
     struct workspace_states *states;
     const char *recorded = http_query(r, "recorded");
     char *text = NULL, etag[40];
@@ -689,9 +697,9 @@ void projects_handle_list(struct http_request *r)
         uint64_t total = 0;
 
         /* The number of projects is known without reading them; a filter's count is not. */
-        if (page.q[0] == '\0' && err == 0)
+        if (page.q[0] == '\0' && lc.scope == NULL && err == 0)
             err = ep_store_projects_count(r->ctx->store, &total);
-        if (page.q[0] == '\0')
+        if (page.q[0] == '\0' && lc.scope == NULL)
             fprintf(lc.out, ",\"total\":%llu", (unsigned long long)total);
         projects_cursor_print(&lc.cursor, lc.out);
     }

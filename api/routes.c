@@ -6,6 +6,7 @@
 
 #include <time.h>
 
+#include "api/accounts.h"
 #include "api/audit.h"
 #include "api/conversations.h"
 #include "api/http.h"
@@ -13,6 +14,7 @@
 #include "api/openapi.h"
 #include "api/projects.h"
 #include "api/recorded.h"
+#include "api/session.h"
 #include "api/whitelist.h"
 
 /* GET /api/health: anyone; 503 when the store cannot be read. */
@@ -72,5 +74,17 @@ const struct http_route http_routes[] = {
     {"GET", "/api/capture/hosts", HTTP_ADMIN, conversations_handle_hosts},
     {"POST", "/api/capture/hosts", HTTP_ADMIN, conversations_handle_host_add},
     {"DELETE", "/api/capture/hosts/*", HTTP_ADMIN, conversations_handle_host_remove},
+    /* Accounts, sessions, API tokens and courses (issue 19). */
+    {"POST", "/api/session", HTTP_ANYONE, session_handle_signin},
+    {"GET", "/api/session", HTTP_ACCOUNT, session_handle_get},
+    {"DELETE", "/api/session", HTTP_ACCOUNT, session_handle_signout},
+    {"GET", "/api/accounts", HTTP_ADMIN, accounts_handle_list},
+    {"POST", "/api/accounts", HTTP_ADMIN, accounts_handle_create},
+    {"PUT", "/api/accounts/:id", HTTP_ACCOUNT, accounts_handle_update},
+    {"GET", "/api/accounts/:id/tokens", HTTP_ACCOUNT, accounts_handle_tokens},
+    {"POST", "/api/accounts/:id/tokens", HTTP_ACCOUNT, accounts_handle_token_create},
+    {"DELETE", "/api/accounts/:id/tokens/*", HTTP_ACCOUNT, accounts_handle_token_revoke},
+    {"GET", "/api/courses", HTTP_ACCOUNT, courses_handle_list},
+    {"PUT", "/api/courses/*", HTTP_ADMIN, courses_handle_set_owners},
     {NULL, NULL, HTTP_ANYONE, NULL},
 };

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/audit.h"
+#include "api/scope.h"
 #include "api/whitelist.h"
 
 static int add_rule_text(void *ctx, const struct ep_rule *rule)
@@ -283,12 +284,22 @@ void whitelist_handle_remove(struct http_request *r)
         r, 200, json_pack("{s:b, s:s, s:s}", "success", 1, "profile", profile, "removed", text));
 }
 
+struct profiles_walk {
+    const struct http_request *r;
+    json_t *list;
+};
+
+/* One profile of the listing; a teacher's listing has only their courses. */
 static int add_profile(void *ctx, const struct ep_profile_info *p)
 {
-    return json_array_append_new(ctx, json_pack("{s:s, s:I, s:I, s:I}", "name", p->name, "rules",
-                                                (json_int_t)p->rules, "projects",
-                                                (json_int_t)p->projects, "generation",
-                                                (json_int_t)p->generation))
+    struct profiles_walk *w = ctx;
+
+    if (!scope_course_visible(w->r, p->name))
+        return 0;
+    return json_array_append_new(w->list, json_pack("{s:s, s:I, s:I, s:I}", "name", p->name,
+                                                    "rules", (json_int_t)p->rules, "projects",
+                                                    (json_int_t)p->projects, "generation",
+                                                    (json_int_t)p->generation))
                ? EP_E_NOMEM
                : 0;
 }
@@ -296,7 +307,8 @@ static int add_profile(void *ctx, const struct ep_profile_info *p)
 void whitelist_handle_profiles(struct http_request *r)
 {
     json_t *list = json_array();
-    int err = ep_store_profiles_list(r->ctx->store, add_profile, list);
+    struct profiles_walk w = {.r = r, .list = list};
+    int err = ep_store_profiles_list(r->ctx->store, add_profile, &w);
 
     if (err) {
         json_decref(list);

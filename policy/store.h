@@ -19,6 +19,7 @@
  * | seen     | project id NUL host[:port]       | struct ep_seen                |
  * | audit    | uint64 big-endian µs + seq       | struct ep_audit_entry text    |
  * | conversations, llm_hosts, capture_pending | see capture_store.h (schema 2) |
+ * | accounts, sessions, api_tokens, course_owners | see store_accounts.h (schema 3) |
  *
  * Which header declares what:
  * - store_env.h: the handle (open, close, options), the schema (`meta`),
@@ -28,6 +29,7 @@
  * - store_match.h: which rule of a profile covers a request (decisions).
  * - store_seen.h: `seen`, what each workspace reached.
  * - store_audit.h: `audit`, the audit log.
+ * - store_accounts.h: accounts, sessions, API tokens, course owners.
  * - capture_store.h (not included here): captured LLM exchanges and the
  *   LLM host list, on the same handle.
  *
@@ -53,5 +55,6 @@
 #include "policy/store_match.h"
 #include "policy/store_seen.h"
 #include "policy/store_audit.h"
+#include "policy/store_accounts.h"
 
 #endif

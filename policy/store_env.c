@@ -494,7 +494,7 @@ int ep_store_open(const char *dir, const struct ep_store_options *opts, struct e
     rc = mdb_env_create(&s->env);
     if (rc)
         goto out;
-    rc = mdb_env_set_maxdbs(s->env, 16);
+    rc = mdb_env_set_maxdbs(s->env, 32);
     if (rc == 0)
         rc = mdb_env_set_mapsize(s->env,
                                  opts->map_size ? opts->map_size : EP_STORE_DEFAULT_MAP_SIZE);

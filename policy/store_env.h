@@ -41,8 +41,8 @@
 
 #include "policy/error.h"
 
-/** The schema this version writes and reads (a store of schema 1 is upgraded). */
-#define EP_STORE_SCHEMA 2
+/** The schema this version writes and reads (a store of schema 1 or 2 is upgraded). */
+#define EP_STORE_SCHEMA 3
 
 struct ep_store;
 

@@ -1,6 +1,7 @@
 /*
  * Private to the store's files (store_env.c, store_projects.c,
- * store_rules.c, store_match.c, store_seen.c, store_audit.c, store_parts.c
+ * store_rules.c, store_match.c, store_seen.c, store_audit.c, store_accounts.c,
+ * store_parts.c
  * and capture_store.c, and the store tests that look inside); nothing else
  * includes it. The handle, its pooled reads and caches, the helpers those
  * files share, and the parts of the schema (struct store_part): each part
@@ -132,6 +133,8 @@ struct ep_store {
     MDB_dbi seen;                              /* store_seen.c */
     MDB_dbi audit;                             /* store_audit.c */
     MDB_dbi conversations, llm_hosts, pending; /* capture_store.c (schema 2) */
+    MDB_dbi accounts, sessions;                /* store_accounts.c (schema 3) */
+    MDB_dbi api_tokens, course_owners;         /* store_accounts.c (schema 3) */
     bool read_only;
     /*
      * pool_lock guards the pool and the count of transactions in use, which
@@ -249,6 +252,7 @@ STORE_INTERNAL extern const struct store_part store_part_rules;    /* store_rule
 STORE_INTERNAL extern const struct store_part store_part_seen;     /* store_seen.c */
 STORE_INTERNAL extern const struct store_part store_part_audit;    /* store_audit.c */
 STORE_INTERNAL extern const struct store_part store_part_capture;  /* capture_store.c */
+STORE_INTERNAL extern const struct store_part store_part_accounts; /* store_accounts.c */
 /* The parts in the order they are opened, made and cleared, NULL-terminated (store_parts.c). */
 STORE_INTERNAL extern const struct store_part *const store_parts[];
 

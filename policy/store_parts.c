@@ -11,6 +11,11 @@
 #include "policy/store_internal.h"
 
 const struct store_part *const store_parts[] = {
-    &store_part_projects, &store_part_rules,   &store_part_seen,
-    &store_part_audit,    &store_part_capture, NULL,
+    &store_part_projects,
+    &store_part_rules,
+    &store_part_seen,
+    &store_part_audit,
+    &store_part_capture,
+    &store_part_accounts,
+    NULL,
 };

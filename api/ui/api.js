@@ -1,7 +1,11 @@
-// The API client: the admin token lives in sessionStorage (this browser
-// tab only, gone when it closes) and travels only as the Bearer header.
+// The API client. Two ways in: an account's session (an HttpOnly cookie
+// the page never sees, plus the session's CSRF token, kept in this tab's
+// sessionStorage and sent as X-CSRF-Token on every write), or a token
+// (the admin token or a personal API token) kept in sessionStorage and
+// sent only as the Bearer header.
 
 const KEY = 'egress-admin-token';
+const CSRF_KEY = 'egress-csrf';
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -23,6 +27,21 @@ export function setToken(value) {
 
 export function forgetToken() {
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(CSRF_KEY);
+}
+
+// The signed-in session's CSRF token, or null.
+export function csrf() {
+  return sessionStorage.getItem(CSRF_KEY);
+}
+
+export function setSession(csrfToken) {
+  sessionStorage.removeItem(KEY);
+  sessionStorage.setItem(CSRF_KEY, csrfToken);
+}
+
+export function signedIn() {
+  return Boolean(token() || csrf());
 }
 
 // Listeners told when the server refuses the token (it changed, or was wrong).
@@ -37,6 +56,7 @@ export async function api(method, path, options = {}) {
   const headers = {Accept: 'application/json'};
   const t = token();
   if (t) headers.Authorization = `Bearer ${t}`;
+  else if (csrf() && method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = csrf();
   if (options.etag) headers['If-None-Match'] = options.etag;
   let body;
   if (options.body !== undefined) {
@@ -45,7 +65,7 @@ export async function api(method, path, options = {}) {
   }
   let res;
   try {
-    res = await fetch(path, {method, headers, body, cache: 'no-store', credentials: 'omit'});
+    res = await fetch(path, {method, headers, body, cache: 'no-store', credentials: 'same-origin'});
   } catch (e) {
     throw new ApiError(0, {message: `the server cannot be reached (${e.message})`});
   }
@@ -60,7 +80,7 @@ export async function api(method, path, options = {}) {
     }
   }
   if (!res.ok) {
-    if (res.status === 401 && t && !options.signingIn) onUnauthorized.forEach((fn) => fn(data));
+    if (res.status === 401 && signedIn() && !options.signingIn) onUnauthorized.forEach((fn) => fn(data));
     throw new ApiError(res.status, data);
   }
   return {status: res.status, data, etag: res.headers.get('ETag')};
@@ -79,7 +99,7 @@ export async function download(path, filename) {
   if (t) headers.Authorization = `Bearer ${t}`;
   let res;
   try {
-    res = await fetch(path, {headers, cache: 'no-store', credentials: 'omit'});
+    res = await fetch(path, {headers, cache: 'no-store', credentials: 'same-origin'});
   } catch (e) {
     throw new ApiError(0, {message: `the server cannot be reached (${e.message})`});
   }
@@ -90,7 +110,7 @@ export async function download(path, filename) {
     } catch (e) {
       data = null;
     }
-    if (res.status === 401 && t) onUnauthorized.forEach((fn) => fn(data));
+    if (res.status === 401 && signedIn()) onUnauthorized.forEach((fn) => fn(data));
     throw new ApiError(res.status, data);
   }
   const url = URL.createObjectURL(await res.blob());

@@ -4,7 +4,7 @@
 // where params are the path segments after the view's name
 // ("#/review/3f9c2a7b1e04" → ["3f9c2a7b1e04"]). Adding a view is adding a
 // file there and a line to ROUTES.
-import {api, forgetToken, setToken, token, whenUnauthorized, ApiError} from './api.js';
+import {api, csrf, forgetToken, setSession, setToken, signedIn, whenUnauthorized, ApiError} from './api.js';
 import {h, replace} from './dom.js';
 
 const ROUTES = {
@@ -20,6 +20,7 @@ const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const statusBox = document.getElementById('status');
 const signOutButton = document.getElementById('signout');
+const accountBox = document.getElementById('account');
 let cleanup = null;
 let signInMessage = '';
 
@@ -40,7 +41,21 @@ const app = {
   },
 };
 
+// Show who is signed in ("alice · teacher"), from GET /api/session.
+async function showAccount() {
+  try {
+    const me = (await api('GET', '/api/session', {signingIn: true})).data;
+    accountBox.textContent = `${me.account || 'admin token'} · ${me.role}`;
+    accountBox.hidden = false;
+  } catch (err) {
+    accountBox.hidden = true;
+  }
+}
+
 function signOut(message) {
+  // A session ends on the server too; a token is only forgotten here.
+  if (csrf()) api('DELETE', '/api/session', {signingIn: true}).catch(() => {});
+  accountBox.hidden = true;
   forgetToken();
   signInMessage = message || '';
   app.say('');
@@ -55,10 +70,37 @@ function renderSignIn() {
   nav.hidden = true;
   signOutButton.hidden = true;
   document.title = 'Sign in · egress-policy';
+  const nameInput = h('input', {id: 'signin-name', name: 'name', autocomplete: 'username',
+    required: true});
+  const passwordInput = h('input', {id: 'signin-password', name: 'password', type: 'password',
+    autocomplete: 'current-password', required: true});
   const input = h('input', {id: 'token', name: 'token', type: 'password', autocomplete: 'off',
     required: true, 'aria-describedby': 'token-help'});
   const error = h('p', {id: 'signin-error', class: 'msg error', role: 'alert'}, signInMessage);
   error.hidden = !signInMessage;
+  const accountForm = h('form', {class: 'signin', id: 'signin-account', onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const res = await api('POST', '/api/session', {signingIn: true,
+        body: {name: nameInput.value.trim(), password: passwordInput.value}});
+      setSession(res.data.csrfToken);
+      signInMessage = '';
+      await showAccount();
+      location.hash = '#/projects';
+    } catch (err) {
+      error.textContent = err.status === 401 ? 'Wrong name or password.'
+        : err.status === 429 ? `Too many wrong passwords: ${err.message}`
+          : `Cannot sign in: ${err.message}`;
+      error.hidden = false;
+      passwordInput.select();
+    }
+  }},
+  h('h2', null, 'Sign in'),
+  h('label', {for: 'signin-name'}, 'Account'),
+  nameInput,
+  h('label', {for: 'signin-password'}, 'Password'),
+  passwordInput,
+  h('button', {type: 'submit'}, 'Sign in'));
   const form = h('form', {class: 'signin', onsubmit: async (e) => {
     e.preventDefault();
     const value = input.value.trim();
@@ -66,8 +108,9 @@ function renderSignIn() {
     setToken(value);
     try {
       // The cheapest call that needs the admin token.
-      await api('GET', '/api/profiles', {signingIn: true});
+      await api('GET', '/api/session', {signingIn: true});
       signInMessage = '';
+      await showAccount();
       location.hash = '#/projects';
     } catch (err) {
       forgetToken();
@@ -78,15 +121,14 @@ function renderSignIn() {
       input.select();
     }
   }},
-  h('h2', null, 'Sign in'),
+  h('h2', null, 'Or with a token'),
   h('label', {for: 'token'}, 'Admin token'),
   input,
   h('p', {id: 'token-help', class: 'help'},
-    'Kept for this browser tab only and sent as the Authorization header.'),
-  h('button', {type: 'submit'}, 'Sign in'),
-  error);
-  replace(main, form);
-  input.focus();
+    'The admin token or a personal API token: kept for this browser tab only and sent as the Authorization header.'),
+  h('button', {type: 'submit'}, 'Sign in with the token'));
+  replace(main, accountForm, form, error);
+  nameInput.focus();
 }
 
 function renderNav(current) {
@@ -103,10 +145,20 @@ async function route() {
     cleanup = null;
   }
   const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
-  if (!token()) {
+  if (!signedIn()) {
+    // A reloaded tab may still hold a live session cookie: ask the server once.
+    try {
+      const me = (await api('GET', '/api/session', {signingIn: true})).data;
+      if (me.csrfToken) setSession(me.csrfToken);
+    } catch (err) {
+      // not signed in
+    }
+  }
+  if (!signedIn()) {
     renderSignIn();
     return;
   }
+  if (accountBox.hidden) showAccount();
   let name = parts[0];
   if (!ROUTES[name]) name = DEFAULT_ROUTE;
   renderNav(name);

@@ -45,6 +45,8 @@ int inproc_open(struct inproc *ip, const char *dir)
     ip->cfg.connection_timeout = 30;
     ip->cfg.max_memory_bytes = 16ull << 30;
     ip->cfg.max_nano_cpus = 8ull * 1000000000ull;
+    ip->cfg.session_lifetime = 8 * 3600;
+    ip->cfg.session_idle = 30 * 60;
     ip->ctx.cfg = &ip->cfg;
     return ep_store_open(dir, &opts, &ip->ctx.store);
 }
@@ -133,6 +135,7 @@ void inproc_call(struct inproc *ip, const char *method, const char *target, bool
         out->text = strdup(r.reply_text ? r.reply_text : "");
     if (out->text == NULL)
         abort();
+    out->set_cookie = r.set_cookie ? strdup(r.set_cookie) : NULL;
     http_request_release(&r);
 }
 
@@ -140,4 +143,6 @@ void inproc_reply_free(struct inproc_reply *r)
 {
     free(r->text);
     r->text = NULL;
+    free(r->set_cookie);
+    r->set_cookie = NULL;
 }

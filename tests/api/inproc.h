@@ -25,6 +25,7 @@ struct inproc_reply {
     char *text;       /* the body as the daemon would send it (malloc'd) */
     const char *type; /* its Content-Type */
     bool exhausted;   /* with fail_after >= 0: the injected failure was reached */
+    char *set_cookie; /* the Set-Cookie header of the answer (malloc'd), or NULL */
 };
 
 /* Open the store in existing directory @p dir and build the context; 0 or a policy error. */

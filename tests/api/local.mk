@@ -106,3 +106,27 @@ $(API_REPLAY_LOG): api/egress-api$(EXEEXT) tests/api/test_api_endpoints$(EXEEXT)
 	tests/api/test_api_bad_requests$(EXEEXT) tests/api/test_api_lifecycle$(EXEEXT) \
 	tests/api/test_api_paging$(EXEEXT) tests/api/test_api_hardening$(EXEEXT) \
 	tests/api/test_api_reference$(EXEEXT) tests/capture/test_api_conversations$(EXEEXT)
+# Accounts, courses and sessions (issue 19), in this process: the role
+# matrix (every endpoint x seven kinds of caller, refusals proved by a
+# store dump), and the sessions (CSRF, cross-site posts, expiry, idle
+# timeout, sign-out and disable, with a test clock that steps).
+check_PROGRAMS += tests/api/test_api_roles tests/api/test_api_sessions
+TESTS += tests/api/test_api_roles tests/api/test_api_sessions
+SANITIZER_TESTS += tests/api/test_api_roles tests/api/test_api_sessions
+tests_api_test_api_roles_SOURCES = tests/api/test_api_roles.c $(API_INPROC)
+tests_api_test_api_roles_CFLAGS = $(API_INPROC_CFLAGS)
+tests_api_test_api_roles_LDADD = api/libegressapi.la $(JANSSON_LIBS) $(LMDB_LIBS) $(PTHREAD_LIBS)
+tests_api_test_api_sessions_SOURCES = tests/api/test_api_sessions.c $(API_INPROC)
+tests_api_test_api_sessions_CFLAGS = $(API_INPROC_CFLAGS)
+tests_api_test_api_sessions_LDADD = api/libegressapi.la $(JANSSON_LIBS) $(LMDB_LIBS) $(PTHREAD_LIBS)
+
+# Accounts against the real daemon: --create-admin, the cookie on the wire
+# (Secure with --tls-proxy), sessions and tokens surviving a restart.
+check_PROGRAMS += tests/api/test_api_accounts
+TESTS += tests/api/test_api_accounts
+SANITIZER_TESTS += tests/api/test_api_accounts
+API_ACCOUNTS_LOG = tests/api/test_api_accounts.log
+$(API_ACCOUNTS_LOG): api/egress-api$(EXEEXT)
+tests_api_test_api_accounts_SOURCES = tests/api/test_api_accounts.c $(API_TEST_CLIENT)
+tests_api_test_api_accounts_CFLAGS = $(API_TEST_CFLAGS)
+tests_api_test_api_accounts_LDADD = $(API_TEST_LDADD)

@@ -112,11 +112,25 @@ static void json_stop_failing(void)
 }
 
 /*
+ * The paths of issue 19 under failing allocations: a teacher of course1
+ * (an API token: the token and account reads, the courses array) reading
+ * and writing in their course, and the accounts and courses listings. (A
+ * sign-in answers a new random CSRF token each time, so it cannot be
+ * compared with a reference answer here; tests/api/test_api_sessions and
+ * the fuzz target cover it.)
+ */
+static void sweep_as_teacher(void);
+
+/*
  * Run one request without failures (the reference answer and state), then
  * once per allocation with that one and every later one failing, until
  * the request makes no more allocations than were allowed; then once per
  * jansson allocation with only that one failing.
  */
+/* Who the sweep calls as: the token file's admin, unless a test names other headers. */
+static bool sweep_admin = true;
+static const char *const *sweep_headers = json_headers;
+
 static void sweep(const char *method, const char *target, const char *body)
 {
     struct inproc_reply ref, r;
@@ -128,14 +142,14 @@ static void sweep(const char *method, const char *target, const char *body)
 
     reset();
     before = state();
-    inproc_call(&ip, method, target, true, json_headers, body, len, -1, &ref);
+    inproc_call(&ip, method, target, sweep_admin, sweep_headers, body, len, -1, &ref);
     after_ref = state();
     REQUIRE(ref.status != 500);
     for (k = 0; k < SWEEP_MAX; k++) {
         char *now;
 
         reset();
-        inproc_call(&ip, method, target, true, json_headers, body, len, k, &r);
+        inproc_call(&ip, method, target, sweep_admin, sweep_headers, body, len, k, &r);
         now = state();
         if (r.status == ref.status && strcmp(r.text, ref.text) == 0) {
             /* The same answer: the same effect. */
@@ -186,7 +200,7 @@ static void sweep(const char *method, const char *target, const char *body)
 
         reset();
         json_only_nth(k);
-        inproc_call(&ip, method, target, true, json_headers, body, len, -1, &r);
+        inproc_call(&ip, method, target, sweep_admin, sweep_headers, body, len, -1, &r);
         reached = atomic_load(&json_failed);
         json_only_nth(-1);
         now = state();
@@ -264,6 +278,7 @@ static void test_allocation_failures(void)
     sweep("GET", "/api/profiles", NULL);
     sweep("GET", "/api/nothing", NULL);
     sweep("POST", "/api/whitelist/domains", "{\"domains\": [\"a.org\"");
+    sweep_as_teacher();
 }
 
 struct ip_call {
@@ -304,6 +319,48 @@ static void test_ip_takes_the_lock(void)
     inproc_reply_free(&c.reply);
     REQUIRE(ep_store_project_get(ip.ctx.store, PROJECT, &p) == 0);
     CHECK_STR(p.ip, "192.0.2.7");
+}
+
+static void sweep_as_teacher(void)
+{
+    static const char *const h[] = {"Content-Type", "application/json", NULL};
+    static char bearer[160];
+    static const char *headers[] = {"Authorization", bearer, "Content-Type", "application/json",
+                                    NULL};
+    struct inproc_reply r;
+    char path[128];
+    json_t *j;
+
+    inproc_call(&ip, "POST", "/api/accounts", true, h,
+                "{\"name\":\"sweeper\",\"password\":\"sweeper-pass-1\"}", 46, -1, &r);
+    REQUIRE(r.status == 201);
+    inproc_reply_free(&r);
+    inproc_call(&ip, "PUT", "/api/courses/course1", true, h, "{\"owners\":[\"sweeper\"]}", 22, -1,
+                &r);
+    REQUIRE(r.status == 200);
+    inproc_reply_free(&r);
+    inproc_call(&ip, "POST", "/api/accounts/sweeper/tokens", true, h, "{\"name\":\"t\"}", 12, -1,
+                &r);
+    REQUIRE(r.status == 201);
+    j = json_loads(r.text, 0, NULL);
+    REQUIRE(j != NULL);
+    snprintf(bearer, sizeof bearer, "Bearer %s", json_string_value(json_object_get(j, "token")));
+    json_decref(j);
+    inproc_reply_free(&r);
+
+    sweep("GET", "/api/accounts", NULL);
+    sweep("GET", "/api/courses", NULL);
+    sweep_admin = false;
+    sweep_headers = headers;
+    sweep("GET", "/api/session", NULL);
+    sweep("GET", "/api/projects", NULL);
+    sweep("GET", "/api/courses", NULL);
+    sweep("GET", "/api/audit", NULL);
+    snprintf(path, sizeof path, "/api/projects/%s/proxy-mode", PROJECT);
+    sweep("PUT", path, "{\"proxyMode\": \"security\"}");
+    sweep("POST", "/api/whitelist/domains", "{\"domains\": [\"b.org\"], \"profile\": \"course1\"}");
+    sweep_admin = true;
+    sweep_headers = json_headers;
 }
 
 int main(void)

@@ -4,7 +4,12 @@
  * checks (size, Content-Type, JSON) and every handler, over a store in a
  * temporary directory (under /dev/shm when there is one) made afresh for
  * each input, so an input always meets the same state: two projects (one
- * with recorded domains), two profiles with rules, base domains.
+ * with recorded domains), two profiles with rules, base domains; and the
+ * accounts of issue 19: "alice" (teacher of course1, password
+ * FUZZ_PASSWORD) with a live session (cookie FUZZ_SESSION, CSRF token
+ * FUZZ_CSRF) and an API token (FUZZ_TOKEN), "root" (admin, same password),
+ * so the corpus reaches sign-in, sessions, CSRF checks, tokens and course
+ * scoping by sending those literally.
  *
  * An input is a request as text:
  *
@@ -21,7 +26,7 @@
  * - a refused request (4xx) leaves the store exactly as it was (a dump of
  *   projects, clients, profiles, rules, recorded domains and audit log);
  * - no bcrypt hash ("$2b$") in any answer (unless the request sent one
- *   and it is quoted back).
+ *   and it is quoted back), and never the session id or the API token.
  */
 #include "config.h"
 
@@ -33,6 +38,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/auth.h"
+#include "api/session.h"
 #include "policy/error.h"
 #include "policy/store.h"
 #include "tests/api/inproc.h"
@@ -40,6 +47,12 @@
 
 #define LINE_MAX_LEN 2048
 #define HEADERS_MAX  16
+
+#define FUZZ_PASSWORD "fuzz-pass-123"
+#define FUZZ_SESSION  "5e55105e55105e55105e55105e55105e55105e55105e55105e55105e55105e55"
+#define FUZZ_CSRF     "c5f0c5f0c5f0c5f0c5f0c5f0c5f0c5f0c5f0c5f0c5f0c5f0c5f0c5f0c5f0c5f0"
+#define FUZZ_TOKEN_ID "0123456789ab"
+#define FUZZ_TOKEN    "egt_" FUZZ_TOKEN_ID "_00112233445566778899aabbccddeeff00112233"
 
 static char dir[256];
 
@@ -89,6 +102,46 @@ static int dump_profile(void *ctx, const struct ep_profile_info *pi)
     return ep_store_rules_list(dc->store, pi->name, dump_rule, dc->f);
 }
 
+static int dump_account(void *ctx, const struct ep_account *a)
+{
+    fprintf(ctx, "\nacct %s %u %u %s %lld", a->name, a->role, a->disabled, a->password_hash,
+            (long long)a->disabled_at);
+    return 0;
+}
+
+static int dump_token(void *ctx, const struct ep_api_token *t)
+{
+    fprintf(ctx, "\ntok %s %s %s %lld", t->id, t->account, t->name, (long long)t->revoked_at);
+    return 0;
+}
+
+static int dump_owner(void *ctx, const char *account)
+{
+    fprintf(ctx, " o %s", account);
+    return 0;
+}
+
+/* Accounts, tokens, course owners and the sessions (their number, and the known one). */
+static int dump_accounts(struct ep_store *store, FILE *f)
+{
+    char digest[EP_DIGEST_HEX + 1];
+    struct ep_session se;
+    uint64_t n = 0;
+    int err = ep_store_accounts_list(store, dump_account, f);
+
+    if (err == 0)
+        err = ep_store_tokens_list(store, NULL, dump_token, f);
+    if (err == 0)
+        err = ep_store_course_owners_list(store, "course1", dump_owner, f);
+    if (err == 0)
+        err = ep_store_sessions_count(store, &n);
+    if (err == 0 && session_digest(FUZZ_SESSION, digest) == 0 &&
+        ep_store_session_get(store, digest, &se) == 0)
+        fprintf(f, "\nsessions %llu, known: %s %lld", (unsigned long long)n, se.account,
+                (long long)se.last_seen);
+    return err;
+}
+
 static int dump_audit(void *ctx, const struct ep_audit_entry *e)
 {
     fprintf(ctx, "\na %lld %s %s %s", (long long)e->time_us, e->action, e->target, e->detail);
@@ -116,12 +169,40 @@ static char *store_dump(struct ep_store *store)
     }
     if (err == 0)
         err = ep_store_audit_list(store, 0, dump_audit, d.f);
+    if (err == 0)
+        err = dump_accounts(store, d.f);
     if (err && err != EP_E_NOTFOUND) {
         fprintf(stderr, "fuzz_api: dumping the store: %s\n", ep_strerror(err));
         abort();
     }
     fclose(d.f);
     return d.text;
+}
+
+/* The accounts, their session and token (hashed once: bcrypt is slow on purpose). */
+static void fresh_accounts(struct ep_store *store)
+{
+    static char hash[EP_HASH_MAX + 1];
+    static const char *const owners[] = {"alice"};
+    struct ep_account alice = {.name = "alice", .role = EP_ROLE_TEACHER, .created_at = 1700000000};
+    struct ep_account root = {.name = "root", .role = EP_ROLE_ADMIN, .created_at = 1700000000};
+    struct ep_session se = {.account = "alice", .csrf = FUZZ_CSRF};
+    struct ep_api_token t = {
+        .id = FUZZ_TOKEN_ID, .account = "alice", .name = "fuzz", .created_at = 1700000000};
+    char digest[EP_DIGEST_HEX + 1];
+
+    if (hash[0] == '\0' && auth_hash_password(FUZZ_PASSWORD, hash) != 0)
+        abort();
+    memcpy(alice.password_hash, hash, sizeof hash);
+    memcpy(root.password_hash, hash, sizeof hash);
+    se.created_at = se.last_seen = session_now();
+    se.expires_at = se.created_at + 3600;
+    if (ep_store_account_create(store, &alice) != 0 || ep_store_account_create(store, &root) != 0 ||
+        ep_store_course_owners_set(store, "course1", owners, 1) != 0 ||
+        session_digest(FUZZ_SESSION, digest) != 0 ||
+        ep_store_session_put(store, digest, &se) != 0 ||
+        session_digest(FUZZ_TOKEN, t.digest) != 0 || ep_store_token_create(store, &t) != 0)
+        abort();
 }
 
 /* A fresh store with the same content for every input. */
@@ -173,6 +254,7 @@ static void fresh_store(struct inproc *ip)
         ep_store_rules_replace(ip->ctx.store, "course1", rules, 4) != 0 ||
         ep_store_rules_replace(ip->ctx.store, "default", rules, 1) != 0)
         abort();
+    fresh_accounts(ip->ctx.store);
 }
 
 /* Remove the store at exit. */
@@ -272,6 +354,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     PROPERTY(status_known(r.status), "%s %s answered %u: %s", method, target, r.status, r.text);
     PROPERTY(strstr(r.text, "$2b$") == NULL || memmem(data, size, "$2b$", 4) != NULL,
              "a bcrypt hash in the answer: %s", r.text);
+    PROPERTY(strstr(r.text, FUZZ_SESSION) == NULL && strstr(r.text, FUZZ_TOKEN) == NULL,
+             "the session id or API token in the answer: %s", r.text);
     if (r.text[0] && strcmp(r.type, "application/json") != 0) {
         PROPERTY(r.status == 200 && strncmp(target, "/metrics", 8) == 0, "%s %s: a %u of type %s",
                  method, target, r.status, r.type);

@@ -207,3 +207,23 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/api/whitelist-remove \
 	tests/fuzz/corpus/api/whitelist-remove-regex \
 	tests/fuzz/corpus/api/wrong-token
+
+# Sign-in, sessions, tokens and accounts (issue 19).
+EXTRA_DIST += \
+	tests/fuzz/corpus/api/signin \
+	tests/fuzz/corpus/api/signin-wrong \
+	tests/fuzz/corpus/api/signin-bad-name \
+	tests/fuzz/corpus/api/session-get \
+	tests/fuzz/corpus/api/session-signout \
+	tests/fuzz/corpus/api/session-write-no-csrf \
+	tests/fuzz/corpus/api/session-write-csrf \
+	tests/fuzz/corpus/api/session-cross-site \
+	tests/fuzz/corpus/api/token-list-projects \
+	tests/fuzz/corpus/api/token-other-course \
+	tests/fuzz/corpus/api/token-create \
+	tests/fuzz/corpus/api/token-revoke \
+	tests/fuzz/corpus/api/token-wrong \
+	tests/fuzz/corpus/api/accounts-create \
+	tests/fuzz/corpus/api/accounts-disable \
+	tests/fuzz/corpus/api/courses-put \
+	tests/fuzz/corpus/api/courses-get

@@ -45,3 +45,13 @@ TESTS += tests/store/test_listing
 UNIT_TESTS += tests/store/test_listing
 tests_store_test_listing_SOURCES = tests/store/test_listing.c
 tests_store_test_listing_LDADD = policy/libpolicy.la
+
+# A schema-2 store (made by the code of schema 2: fixtures/make-store-v2.sh)
+# upgraded to schema 3 (accounts, issue 19): every old database unchanged.
+check_PROGRAMS += tests/store/test_store_upgrade
+TESTS += tests/store/test_store_upgrade
+UNIT_TESTS += tests/store/test_store_upgrade
+tests_store_test_store_upgrade_SOURCES = tests/store/test_store_upgrade.c
+tests_store_test_store_upgrade_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+tests_store_test_store_upgrade_LDADD = policy/libpolicy.la $(LMDB_LIBS)
+EXTRA_DIST += tests/store/fixtures/store-v2/data.mdb tests/store/fixtures/make-store-v2.sh

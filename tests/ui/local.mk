@@ -15,3 +15,9 @@ clean-local: clean-ui-modules
 clean-ui-modules:
 	-rm -rf tests/ui/node_modules tests/ui/package-lock.json
 .PHONY: clean-ui-modules
+
+# Teachers and courses on the page (issue 19): two teachers, an admin.
+TESTS += tests/ui/test-ui-courses.sh
+dist_check_SCRIPTS += tests/ui/test-ui-courses.sh
+EXTRA_DIST += tests/ui/ui-courses.mjs
+tests/ui/test-ui-courses.log: api/egress-api$(EXEEXT) tests/ui/fill_seen$(EXEEXT)

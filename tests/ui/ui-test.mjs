@@ -64,7 +64,11 @@ try {
   await page.goto(`${BASE}/`);
   await page.waitForSelector('#token');
   expect('the sign-in field has a label', await page.$('label[for="token"]') !== null);
-  // Keyboard only: the field has the focus; type and press Enter.
+  // Keyboard only: the account form has the focus; Tab to the token field (the
+  // account's name, password and button come first), type and press Enter.
+  expectEq('the account name has the focus first', await page.evaluate(() => document.activeElement.id), 'signin-name');
+  for (let i = 0; i < 3; i++) await page.keyboard.press('Tab');
+  expectEq('three Tabs lead to the token field', await page.evaluate(() => document.activeElement.id), 'token');
   await page.keyboard.type('not-the-right-token-000');
   await page.keyboard.press('Enter');
   await page.waitForSelector('#signin-error:not([hidden])');
