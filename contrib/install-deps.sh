@@ -8,6 +8,10 @@ set -eu
 build="autoconf automake libtool pkg-config make gcc
  liblmdb-dev libpcre2-dev libidn2-dev libpsl-dev libcurl4-openssl-dev
  libmicrohttpd-dev libcrypt-dev libjansson-dev libicapapi-dev zlib1g-dev libbrotli-dev libssl-dev"
+# egress-dns: libunbound resolves, ldns reads and writes DNS messages.
+build="$build libunbound-dev libldns-dev"
+# libunbound.pc names libevent among its private requirements: pkg-config wants its .pc.
+build="$build libevent-dev"
 # squid-openssl is Debian's TLS-capable squid (ssl-bump for interception and
 # capture); it conflicts with, and replaces, the plain "squid" package.
 run="squid-openssl c-icap lmdb-utils curl ca-certificates openssl"
@@ -19,6 +23,9 @@ test="docker.io podman busybox-static wrk clang clang-format iproute2 util-linux
  chromium dnsmasq-base nftables iptables squidguard python3"
 # podman's network plugins are only a recommendation of the package.
 test="$test containernetworking-plugins"
+# egress-dns tests and benchmark: an authoritative server, a real DNS tunnel,
+# the load tool and the resolver it is compared with.
+test="$test nsd iodine dnsperf unbound bind9-dnsutils"
 
 # npm comes with nodejs where that is installed from elsewhere; Debian's
 # own npm package otherwise.
@@ -44,7 +51,7 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends $missing
 # Debian starts the packaged daemons on install; ours are started by the
 # quick start or the tests on ports of their own, so leave the system ones off.
-for service in squid c-icap docker; do
+for service in squid c-icap docker unbound nsd; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
         systemctl stop "$service" || true
     fi

@@ -1,0 +1,67 @@
+/**
+ * @file resolver.h
+ * @brief Where egress-dns gets its answers: libunbound, forwarding to
+ * configured upstreams or recursing from the root, optionally validating
+ * DNSSEC.
+ *
+ * The resolver caches upstream answers by name and type, as libunbound
+ * does, for as long as their TTL says; it never sees a verdict, so a
+ * policy change applies to the next query whatever is cached.
+ *
+ * A resolver is a small interface (resolve, free) so the query path can
+ * be driven without a network (the fuzz target gives it a resolver of its
+ * own).
+ *
+ * Caveats: dns_resolver_resolve() is thread-safe (libunbound's ub_resolve()
+ * is); create and free run with no other thread using it.
+ */
+#ifndef DNS_RESOLVER_H
+#define DNS_RESOLVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DNS_UPSTREAMS_MAX 16
+
+/** What an upstream answered. */
+struct dns_upstream_answer {
+    uint8_t *packet; /**< the answer in wire form (malloc'd), NULL when there is none */
+    size_t len;
+    bool secure;     /**< DNSSEC validated it */
+    bool bogus;      /**< DNSSEC validation failed: not to be given out */
+};
+
+/** A resolver: one call per question. */
+struct dns_resolver {
+    /**
+     * Resolve @p name (presentation form, as ldns writes it) of @p type and
+     * @p rrclass into @p out. 0, or a nonzero error (nothing in @p out) that
+     * @p why describes (static text).
+     */
+    int (*resolve)(struct dns_resolver *r, const char *name, int type, int rrclass,
+                   struct dns_upstream_answer *out, const char **why);
+    void (*free)(struct dns_resolver *r);
+};
+
+/** How the libunbound resolver is set up. */
+struct dns_resolver_options {
+    const char *upstream[DNS_UPSTREAMS_MAX]; /**< "ADDR" or "ADDR@PORT"; none: recursion */
+    unsigned n_upstream;
+    const char *trust_anchor_file; /**< a DNSSEC trust anchor file; NULL: no validation */
+    /** libunbound options "NAME: VALUE" (unbound.conf(5) names), applied last. */
+    const char *option[DNS_UPSTREAMS_MAX];
+    unsigned n_option;
+};
+
+/**
+ * A libunbound resolver. 0, or an error with @p why (at least 256 bytes)
+ * saying which option failed and why.
+ */
+int dns_resolver_unbound_new(const struct dns_resolver_options *opts, struct dns_resolver **out,
+                             char *why, size_t whysz);
+
+/** Free what an answer holds. */
+void dns_upstream_answer_clear(struct dns_upstream_answer *a);
+
+#endif
