@@ -1,0 +1,9 @@
+# egress-dns (dns/) against real clients, nsd and iodined in namespaces of
+# the test's own (dnsstack.sh): verdicts, EDE, recording, changes, hostile
+# names, malformed messages, limits and restart (test-dns); a real DNS
+# tunnel (test-tunnel).
+DNS_TESTS = tests/dns/test-dns.sh
+TESTS += $(DNS_TESTS)
+dist_check_SCRIPTS += $(DNS_TESTS)
+EXTRA_DIST += tests/dns/README.md tests/dns/dnsstack.sh
+$(DNS_TESTS:.sh=.log): dns/egress-dns$(EXEEXT) tests/lib/storectl$(EXEEXT) tests/lib/gatecall$(EXEEXT)
