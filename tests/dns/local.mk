@@ -2,7 +2,7 @@
 # the test's own (dnsstack.sh): verdicts, EDE, recording, changes, hostile
 # names, malformed messages, limits and restart (test-dns); a real DNS
 # tunnel (test-tunnel).
-DNS_TESTS = tests/dns/test-dns.sh tests/dns/test-tunnel.sh tests/dns/test-dns-network.sh
+DNS_TESTS = tests/dns/test-dns.sh tests/dns/test-tunnel.sh tests/dns/test-dns-network.sh tests/dns/test-unit.sh
 TESTS += $(DNS_TESTS)
 dist_check_SCRIPTS += $(DNS_TESTS)
 EXTRA_DIST += tests/dns/README.md tests/dns/dnsstack.sh
