@@ -137,6 +137,19 @@ static int reply_own(const struct question *q, ldns_pkt_rcode rcode, uint16_t ed
     return rc;
 }
 
+/* Take @p age seconds off every record's TTL (an answer that waited in the cache). */
+static void age_ttls(ldns_pkt *r, unsigned age)
+{
+    ldns_rr_list *lists[3] = {ldns_pkt_answer(r), ldns_pkt_authority(r), ldns_pkt_additional(r)};
+
+    for (int l = 0; l < 3; l++)
+        for (size_t i = 0; i < ldns_rr_list_rr_count(lists[l]); i++) {
+            ldns_rr *rr = ldns_rr_list_rr(lists[l], i);
+            uint32_t ttl = ldns_rr_ttl(rr);
+            ldns_rr_set_ttl(rr, ttl > age ? ttl - age : 0);
+        }
+}
+
 /*
  * Resolve @p name for the client and answer with what the upstream said,
  * rewritten for the client; SERVFAIL when the resolver fails or DNSSEC
@@ -169,6 +182,8 @@ static int reply_resolved(const struct dns_service *svc, const struct question *
     }
     reply_setup(r, q);
     ldns_pkt_set_ad(r, a.secure && (q->dnssec_ok || ldns_pkt_ad(q->pkt)));
+    if (a.age > 0)
+        age_ttls(r, a.age);
     dns_upstream_answer_clear(&a);
     oc->rcode = ldns_pkt_get_rcode(r);
     if (oc->rcode == LDNS_RCODE_SERVFAIL)

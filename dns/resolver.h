@@ -4,9 +4,13 @@
  * configured upstreams or recursing from the root, optionally validating
  * DNSSEC.
  *
- * The resolver caches upstream answers by name and type, as libunbound
- * does, for as long as their TTL says; it never sees a verdict, so a
- * policy change applies to the next query whatever is cached.
+ * Answers are cached by name, type and class for as long as their TTL
+ * says (DNS_CACHE_ENTRIES at most): libunbound's own cache holds the
+ * records, but its synchronous ub_resolve() sets up a worker for every
+ * call (about 2 ms here), so repeated questions are answered from a copy
+ * of the answer packet kept here. Neither cache ever sees a verdict: the
+ * policy decides before the resolver is asked, so a policy change applies
+ * to the next query whatever is cached.
  *
  * A resolver is a small interface (resolve, free) so the query path can
  * be driven without a network (the fuzz target gives it a resolver of its
@@ -30,7 +34,10 @@ struct dns_upstream_answer {
     size_t len;
     bool secure;     /**< DNSSEC validated it */
     bool bogus;      /**< DNSSEC validation failed: not to be given out */
+    unsigned age;    /**< seconds it spent in the cache: subtract from its TTLs */
 };
+
+#define DNS_CACHE_ENTRIES 65536 /**< answers kept at most (a power of two) */
 
 /** A resolver: one call per question. */
 struct dns_resolver {
