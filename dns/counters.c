@@ -12,8 +12,8 @@
 static _Atomic uint64_t dns_totals[DNS_COUNTERS];
 
 static const char *const dns_counter_names[DNS_COUNTERS] = {
-    "queries",     "answered",      "blocked",          "refused",
-    "rate-limited", "name-cap",     "upstream-failures", "malformed",
+    "queries",      "answered", "blocked",           "refused",
+    "rate-limited", "name-cap", "upstream-failures", "malformed",
 };
 
 void dns_count(enum dns_counter counter)
@@ -40,8 +40,8 @@ void dns_count_format(char *out, unsigned long size)
         return;
     out[0] = '\0';
     for (int c = 0; c < DNS_COUNTERS && used < size; c++) {
-        int n = snprintf(out + used, size - used, "%s%s=%llu", c ? " " : "",
-                         dns_counter_names[c], (unsigned long long)dns_count_total(c));
+        int n = snprintf(out + used, size - used, "%s%s=%llu", c ? " " : "", dns_counter_names[c],
+                         (unsigned long long)dns_count_total(c));
         if (n < 0)
             break;
         used += (unsigned long)n;

@@ -24,7 +24,7 @@ enum dns_counter {
     DNS_COUNT_RATE_LIMITED,  /**< refused: the client's query rate was exceeded */
     DNS_COUNT_NAME_CAP,      /**< refused: the client's distinct names per minute were exceeded */
     DNS_COUNT_UPSTREAM_FAIL, /**< answered SERVFAIL: the resolver failed (or DNSSEC said bogus) */
-    DNS_COUNT_MALFORMED,     /**< a packet that was no readable query (FORMERR, NOTIMP or dropped) */
+    DNS_COUNT_MALFORMED, /**< a packet that was no readable query (FORMERR, NOTIMP or dropped) */
     DNS_COUNTERS,
 };
 

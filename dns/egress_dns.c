@@ -127,8 +127,8 @@ static void *udp_worker_main(void *arg)
         if (n < 0)
             continue; /* the receive timeout (to see stopping), or EINTR */
         client_text(&from, client, sizeof client);
-        if (dns_query_answer(&w->srv->svc, client, false, buf, (size_t)n, now_ms(), &answer,
-                             &alen, &oc) == 0) {
+        if (dns_query_answer(&w->srv->svc, client, false, buf, (size_t)n, now_ms(), &answer, &alen,
+                             &oc) == 0) {
             sendto(w->fd, answer, alen, 0, (struct sockaddr *)&from, fromlen);
             free(answer);
         }
@@ -201,8 +201,8 @@ static void *tcp_conn_main(void *arg)
         /* A zero length, or fewer bytes than announced: nothing to answer, close. */
         if (len == 0 || !read_full(c->fd, msg, len))
             break;
-        if (dns_query_answer(&c->srv->svc, client, true, msg, len, now_ms(), &answer, &alen,
-                             &oc) == 0) {
+        if (dns_query_answer(&c->srv->svc, client, true, msg, len, now_ms(), &answer, &alen, &oc) ==
+            0) {
             bool ok;
             hdr[0] = (uint8_t)(alen >> 8);
             hdr[1] = (uint8_t)alen;
@@ -257,8 +257,10 @@ static void *tcp_accept_main(void *arg)
             unsigned long refused;
             atomic_fetch_sub(&a->srv->tcp_open, 1);
             if (ep_ratelimit_pass(&a->srv->tcp_full_log, 10000, &refused))
-                fprintf(stderr, "egress-dns: %d TCP connections open, closing new ones (%lu more "
-                        "not logged)\n", DNS_TCP_CONNECTIONS, refused);
+                fprintf(stderr,
+                        "egress-dns: %d TCP connections open, closing new ones (%lu more "
+                        "not logged)\n",
+                        DNS_TCP_CONNECTIONS, refused);
             close(fd);
             free(c);
             continue;
@@ -302,8 +304,8 @@ static int parse_listen(const char *text, struct listener *l)
             return EINVAL;
     } else {
         const char *colon = strrchr(text, ':');
-        size_t hl = colon != NULL && strchr(text, ':') == colon ? (size_t)(colon - text)
-                                                                : strlen(text);
+        size_t hl =
+            colon != NULL && strchr(text, ':') == colon ? (size_t)(colon - text) : strlen(text);
         if (hl >= sizeof host)
             return EINVAL;
         memcpy(host, text, hl);
@@ -419,8 +421,20 @@ struct args {
 
 static int parse_args(int argc, char **argv, struct server *srv, struct args *a)
 {
-    enum { O_LISTEN = 100, O_UPSTREAM, O_TA, O_UBOPT, O_TRUSTED, O_RATE, O_BURST, O_NAMES,
-           O_THREADS, O_LOGQ, O_LOGD, O_HELP };
+    enum {
+        O_LISTEN = 100,
+        O_UPSTREAM,
+        O_TA,
+        O_UBOPT,
+        O_TRUSTED,
+        O_RATE,
+        O_BURST,
+        O_NAMES,
+        O_THREADS,
+        O_LOGQ,
+        O_LOGD,
+        O_HELP
+    };
     static const struct option longopts[] = {
         {"database", required_argument, NULL, EP_GATE_OPT_DATABASE},
         {"flush-interval", required_argument, NULL, EP_GATE_OPT_INTERVAL},
@@ -462,8 +476,10 @@ static int parse_args(int argc, char **argv, struct server *srv, struct args *a)
         case O_LISTEN:
             if (srv->n_listen == DNS_LISTEN_MAX ||
                 parse_listen(optarg, &srv->listen[srv->n_listen]) != 0) {
-                fprintf(stderr, "egress-dns: --listen: '%s' is not ADDR[:PORT] or [V6]:PORT "
-                        "(at most %d)\n", optarg, DNS_LISTEN_MAX);
+                fprintf(stderr,
+                        "egress-dns: --listen: '%s' is not ADDR[:PORT] or [V6]:PORT "
+                        "(at most %d)\n",
+                        optarg, DNS_LISTEN_MAX);
                 return 2;
             }
             srv->n_listen++;
@@ -488,8 +504,10 @@ static int parse_args(int argc, char **argv, struct server *srv, struct args *a)
         case O_TRUSTED: {
             int family = strchr(optarg, ':') ? AF_INET6 : AF_INET;
             if (srv->svc.n_trusted == DNS_TRUSTED_MAX || inet_pton(family, optarg, addr) != 1) {
-                fprintf(stderr, "egress-dns: --trusted-client: '%s' is not an address (at most "
-                        "%d)\n", optarg, DNS_TRUSTED_MAX);
+                fprintf(stderr,
+                        "egress-dns: --trusted-client: '%s' is not an address (at most "
+                        "%d)\n",
+                        optarg, DNS_TRUSTED_MAX);
                 return 2;
             }
             inet_ntop(family, addr, srv->svc.trusted[srv->svc.n_trusted++],
@@ -604,8 +622,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    ep_gate_store(srv.svc.gate,
-                  "cannot open the store at start, names are blocked until it opens", &store);
+    ep_gate_store(srv.svc.gate, "cannot open the store at start, names are blocked until it opens",
+                  &store);
     for (unsigned i = 0; i < srv.n_listen; i++) {
         for (unsigned t = 0; t < srv.threads; t++) {
             workers[n_udp] = (struct udp_worker){.srv = &srv, .fd = srv.listen[i].udp};

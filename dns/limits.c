@@ -21,12 +21,12 @@
 
 struct client_slot {
     bool used;
-    uint64_t key;       /* hash of the client's address text */
-    int64_t last_ms;    /* last query */
-    double tokens;      /* the bucket */
-    int64_t minute_ms;  /* when this minute began */
-    unsigned names;     /* distinct names this minute */
-    uint64_t *set;      /* open-addressed set of name hashes, set_size slots, 0 = empty */
+    uint64_t key;      /* hash of the client's address text */
+    int64_t last_ms;   /* last query */
+    double tokens;     /* the bucket */
+    int64_t minute_ms; /* when this minute began */
+    unsigned names;    /* distinct names this minute */
+    uint64_t *set;     /* open-addressed set of name hashes, set_size slots, 0 = empty */
 };
 
 struct dns_limits {

@@ -16,18 +16,18 @@
 #include "dns/query.h"
 #include "policy/host.h"
 
-#define EDE_BLOCKED    15 /* RFC 8914 */
-#define EDE_PROHIBITED 18
-#define EDE_BOGUS      6
+#define EDE_BLOCKED     15 /* RFC 8914 */
+#define EDE_PROHIBITED  18
+#define EDE_BOGUS       6
 #define EDE_TEXT_PREFIX "egress-policy: "
 
 /* What the client asked, as read from its message. */
 struct question {
     const ldns_pkt *pkt;
-    const ldns_rr *rr;   /* the one question */
-    bool edns;           /* it sent an OPT record */
-    bool dnssec_ok;      /* its DO bit */
-    size_t limit;        /* the largest answer it takes */
+    const ldns_rr *rr; /* the one question */
+    bool edns;         /* it sent an OPT record */
+    bool dnssec_ok;    /* its DO bit */
+    size_t limit;      /* the largest answer it takes */
 };
 
 /* The reply's header, question and EDNS as the client's query wants them. */
@@ -155,9 +155,8 @@ static void age_ttls(ldns_pkt *r, unsigned age)
  * rewritten for the client; SERVFAIL when the resolver fails or DNSSEC
  * says bogus.
  */
-static int reply_resolved(const struct dns_service *svc, const struct question *q,
-                          const char *name, uint8_t **out, size_t *outlen,
-                          struct dns_outcome *oc)
+static int reply_resolved(const struct dns_service *svc, const struct question *q, const char *name,
+                          uint8_t **out, size_t *outlen, struct dns_outcome *oc)
 {
     struct dns_upstream_answer a;
     const char *why = "";
@@ -247,8 +246,8 @@ static bool is_trusted(const struct dns_service *svc, const char *client_ip)
  * A message that is no query we answer: FORMERR (NOTIMP for another
  * opcode) with its id when its header reads as a query, else nothing.
  */
-static int reply_unreadable(const uint8_t *in, size_t len, const ldns_pkt *parsed,
-                            uint8_t **out, size_t *outlen, struct dns_outcome *oc)
+static int reply_unreadable(const uint8_t *in, size_t len, const ldns_pkt *parsed, uint8_t **out,
+                            size_t *outlen, struct dns_outcome *oc)
 {
     ldns_pkt *r;
     ldns_pkt_opcode opcode;
@@ -275,8 +274,8 @@ static int reply_unreadable(const uint8_t *in, size_t len, const ldns_pkt *parse
 }
 
 int dns_query_answer(const struct dns_service *svc, const char *client_ip, bool tcp,
-                     const uint8_t *in, size_t len, int64_t now_ms, uint8_t **out,
-                     size_t *outlen, struct dns_outcome *outcome)
+                     const uint8_t *in, size_t len, int64_t now_ms, uint8_t **out, size_t *outlen,
+                     struct dns_outcome *outcome)
 {
     struct dns_outcome local;
     struct dns_outcome *oc = outcome != NULL ? outcome : &local;
@@ -306,8 +305,8 @@ int dns_query_answer(const struct dns_service *svc, const char *client_ip, bool 
     q.dnssec_ok = ldns_pkt_edns_do(pkt);
     q.limit = tcp ? DNS_TCP_MAX : 512;
     if (!tcp && q.edns && ldns_pkt_edns_udp_size(pkt) > 512)
-        q.limit = ldns_pkt_edns_udp_size(pkt) < DNS_UDP_MAX ? ldns_pkt_edns_udp_size(pkt)
-                                                            : DNS_UDP_MAX;
+        q.limit =
+            ldns_pkt_edns_udp_size(pkt) < DNS_UDP_MAX ? ldns_pkt_edns_udp_size(pkt) : DNS_UDP_MAX;
 
     if (qname_host_text(ldns_rr_owner(q.rr), text, sizeof text) &&
         ep_host_normalize(text, strlen(text), host, &port, NULL) == 0 && port == 0)
@@ -328,8 +327,7 @@ int dns_query_answer(const struct dns_service *svc, const char *client_ip, bool 
         if (lv != DNS_LIMIT_PASS) {
             dns_count(lv == DNS_LIMIT_RATE ? DNS_COUNT_RATE_LIMITED : DNS_COUNT_NAME_CAP);
             snprintf(oc->text, sizeof oc->text, EDE_TEXT_PREFIX "%s; client=%s",
-                     lv == DNS_LIMIT_RATE ? "query rate limit" : "distinct names cap",
-                     client_ip);
+                     lv == DNS_LIMIT_RATE ? "query rate limit" : "distinct names cap", client_ip);
             oc->rcode = LDNS_RCODE_REFUSED;
             rc = reply_own(&q, LDNS_RCODE_REFUSED, EDE_PROHIBITED, oc->text, out, outlen);
             goto out;

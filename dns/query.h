@@ -53,9 +53,9 @@ struct dns_service {
 
 /** What happened to one query (for the caller's log and tests). */
 struct dns_outcome {
-    int rcode;                           /**< the answer's rcode; -1 when dropped */
-    enum ep_verdict verdict;             /**< 0 when the policy was not asked */
-    char text[EP_GATE_TEXT_BUFSZ + 16];  /**< the EDE text, "" when none */
+    int rcode;                          /**< the answer's rcode; -1 when dropped */
+    enum ep_verdict verdict;            /**< 0 when the policy was not asked */
+    char text[EP_GATE_TEXT_BUFSZ + 16]; /**< the EDE text, "" when none */
 };
 
 /**
@@ -67,7 +67,7 @@ struct dns_outcome {
  *         nothing is to be sent. @p outcome, if not NULL, is filled.
  */
 int dns_query_answer(const struct dns_service *svc, const char *client_ip, bool tcp,
-                     const uint8_t *in, size_t len, int64_t now_ms, uint8_t **out,
-                     size_t *outlen, struct dns_outcome *outcome);
+                     const uint8_t *in, size_t len, int64_t now_ms, uint8_t **out, size_t *outlen,
+                     struct dns_outcome *outcome);
 
 #endif

@@ -111,7 +111,8 @@ static int64_t answer_ttl(const uint8_t *packet, size_t len)
 
     if (ldns_wire2pkt(&p, packet, len) != LDNS_STATUS_OK)
         return -1;
-    if (ldns_pkt_get_rcode(p) == LDNS_RCODE_NOERROR || ldns_pkt_get_rcode(p) == LDNS_RCODE_NXDOMAIN) {
+    if (ldns_pkt_get_rcode(p) == LDNS_RCODE_NOERROR ||
+        ldns_pkt_get_rcode(p) == LDNS_RCODE_NXDOMAIN) {
         lists[0] = ldns_pkt_answer(p);
         lists[1] = ldns_pkt_authority(p);
         for (int l = 0; l < 2; l++)
@@ -281,8 +282,7 @@ int dns_resolver_unbound_new(const struct dns_resolver_options *opts, struct dns
     if (rc == 0 && opts->trust_anchor_file != NULL) {
         rc = ub_ctx_add_ta_file(u->ctx, opts->trust_anchor_file);
         if (rc != 0)
-            snprintf(why, whysz, "trust anchor '%s': %s", opts->trust_anchor_file,
-                     ub_strerror(rc));
+            snprintf(why, whysz, "trust anchor '%s': %s", opts->trust_anchor_file, ub_strerror(rc));
     }
     for (unsigned i = 0; rc == 0 && i < opts->n_option; i++)
         rc = set_option(u->ctx, opts->option[i], why, whysz);

@@ -32,9 +32,9 @@
 struct dns_upstream_answer {
     uint8_t *packet; /**< the answer in wire form (malloc'd), NULL when there is none */
     size_t len;
-    bool secure;     /**< DNSSEC validated it */
-    bool bogus;      /**< DNSSEC validation failed: not to be given out */
-    unsigned age;    /**< seconds it spent in the cache: subtract from its TTLs */
+    bool secure;  /**< DNSSEC validated it */
+    bool bogus;   /**< DNSSEC validation failed: not to be given out */
+    unsigned age; /**< seconds it spent in the cache: subtract from its TTLs */
 };
 
 #define DNS_CACHE_ENTRIES 65536 /**< answers kept at most (a power of two) */

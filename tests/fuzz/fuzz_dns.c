@@ -73,9 +73,7 @@ static void need(int rc, const char *what)
     }
 }
 
-static void stand_in_free(struct dns_resolver *r)
-{
-}
+static void stand_in_free(struct dns_resolver *r) {}
 
 static struct dns_resolver stand_in = {.resolve = stand_in_resolve, .free = stand_in_free};
 
@@ -90,8 +88,7 @@ static void make_canned(void)
     ldns_pkt_set_qr(p, true);
     ldns_pkt_set_rd(p, true);
     ldns_pkt_set_ra(p, true);
-    if (ldns_rr_new_question_frm_str(&rr, "www.allowed.test. IN A", NULL, NULL) !=
-        LDNS_STATUS_OK)
+    if (ldns_rr_new_question_frm_str(&rr, "www.allowed.test. IN A", NULL, NULL) != LDNS_STATUS_OK)
         abort();
     ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, rr);
     if (ldns_rr_new_frm_str(&rr, "www.allowed.test. 60 IN CNAME edge.allowed.test.", 0, NULL,
@@ -184,8 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     PROPERTY(ldns_pkt_qr(ans), "the answer is not a response");
     PROPERTY(ldns_pkt_id(ans) == ((unsigned)data[0] << 8 | data[1]), "the answer's id differs");
     if (client == 2)
-        PROPERTY(ldns_pkt_get_rcode(ans) != LDNS_RCODE_NOERROR,
-                 "an unknown client got NOERROR");
+        PROPERTY(ldns_pkt_get_rcode(ans) != LDNS_RCODE_NOERROR, "an unknown client got NOERROR");
     if (oc.verdict == EP_VERDICT_DENY)
         PROPERTY(ldns_pkt_ancount(ans) == 0 && ldns_pkt_get_rcode(ans) != LDNS_RCODE_NOERROR,
                  "a blocked name got %u answer records, rcode %d", ldns_pkt_ancount(ans),
