@@ -49,7 +49,8 @@ struct listener {
     char text[64];
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    int udp, tcp;
+    int udp[DNS_THREADS_MAX]; /* one socket per worker (SO_REUSEPORT) */
+    int tcp;
 };
 
 struct server {
@@ -335,25 +336,38 @@ static int parse_listen(const char *text, struct listener *l)
     return 0;
 }
 
-/* Open @p l's UDP and TCP sockets. 0, or an errno (logged). */
-static int open_listener(struct listener *l)
+/*
+ * Open @p l's sockets: @p threads UDP sockets on the same address
+ * (SO_REUSEPORT: the kernel spreads datagrams over them, one worker each,
+ * with no lock shared between workers) and one TCP socket. 0, or an errno
+ * (logged).
+ */
+static int open_listener(struct listener *l, unsigned threads)
 {
     struct timeval tv = {.tv_sec = 0, .tv_usec = DNS_POLL_MS * 1000};
     int one = 1;
 
-    l->udp = socket(l->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    l->tcp = socket(l->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (l->udp < 0 || l->tcp < 0)
-        goto fail;
-    if (l->addr.ss_family == AF_INET6) {
-        setsockopt(l->udp, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-        setsockopt(l->tcp, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    for (unsigned i = 0; i < DNS_THREADS_MAX; i++)
+        l->udp[i] = -1;
+    for (unsigned i = 0; i < threads; i++) {
+        l->udp[i] = socket(l->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (l->udp[i] < 0)
+            goto fail;
+        if (l->addr.ss_family == AF_INET6)
+            setsockopt(l->udp[i], IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        setsockopt(l->udp[i], SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        /* Workers wake up now and then to see whether the server is stopping. */
+        setsockopt(l->udp[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (bind(l->udp[i], (struct sockaddr *)&l->addr, l->addrlen) != 0)
+            goto fail;
     }
+    l->tcp = socket(l->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (l->tcp < 0)
+        goto fail;
+    if (l->addr.ss_family == AF_INET6)
+        setsockopt(l->tcp, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     setsockopt(l->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    /* Workers wake up now and then to see whether the server is stopping. */
-    setsockopt(l->udp, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (bind(l->udp, (struct sockaddr *)&l->addr, l->addrlen) != 0 ||
-        bind(l->tcp, (struct sockaddr *)&l->addr, l->addrlen) != 0 || listen(l->tcp, 128) != 0)
+    if (bind(l->tcp, (struct sockaddr *)&l->addr, l->addrlen) != 0 || listen(l->tcp, 128) != 0)
         goto fail;
     return 0;
 fail:
@@ -610,7 +624,7 @@ int main(int argc, char **argv)
         return 1;
     }
     for (unsigned i = 0; i < srv.n_listen; i++)
-        if (open_listener(&srv.listen[i]) != 0)
+        if (open_listener(&srv.listen[i], srv.threads) != 0)
             return 1;
 
     /* Signals go to the main thread's sigwait() only. */
@@ -626,7 +640,7 @@ int main(int argc, char **argv)
                   &store);
     for (unsigned i = 0; i < srv.n_listen; i++) {
         for (unsigned t = 0; t < srv.threads; t++) {
-            workers[n_udp] = (struct udp_worker){.srv = &srv, .fd = srv.listen[i].udp};
+            workers[n_udp] = (struct udp_worker){.srv = &srv, .fd = srv.listen[i].udp[t]};
             if (pthread_create(&udp_threads[n_udp], NULL, udp_worker_main, &workers[n_udp]) == 0)
                 n_udp++;
         }

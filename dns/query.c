@@ -88,13 +88,35 @@ static void reply_ede(ldns_pkt *r, const struct question *q, uint16_t code, cons
 }
 
 /*
+ * ldns_pkt2wire() into a buffer of this thread's, kept for the next answer
+ * (ldns_pkt2wire makes and frees one of 64 KiB for every packet), copied
+ * out at its length. 0, or -1.
+ */
+static int pkt_to_wire(const ldns_pkt *p, uint8_t **out, size_t *outlen)
+{
+    static __thread ldns_buffer *buf;
+
+    if (buf == NULL && (buf = ldns_buffer_new(LDNS_MAX_PACKETLEN)) == NULL)
+        return -1;
+    ldns_buffer_clear(buf);
+    if (ldns_pkt2buffer_wire(buf, p) != LDNS_STATUS_OK)
+        return -1;
+    *outlen = ldns_buffer_position(buf);
+    *out = malloc(*outlen);
+    if (*out == NULL)
+        return -1;
+    memcpy(*out, ldns_buffer_begin(buf), *outlen);
+    return 0;
+}
+
+/*
  * Write @p r for the client: when it is longer than the client takes,
  * again with only the question and TC set (the client asks again over
  * TCP). 0, or -1 when it cannot be written.
  */
 static int reply_wire(ldns_pkt *r, const struct question *q, uint8_t **out, size_t *outlen)
 {
-    if (ldns_pkt2wire(out, r, outlen) != LDNS_STATUS_OK)
+    if (pkt_to_wire(r, out, outlen) != 0)
         return -1;
     if (*outlen <= q->limit)
         return 0;
@@ -111,7 +133,7 @@ static int reply_wire(ldns_pkt *r, const struct question *q, uint8_t **out, size
     ldns_pkt_set_arcount(r, 0);
     ldns_pkt_set_edns_option_list(r, NULL);
     ldns_pkt_set_tc(r, true);
-    if (ldns_pkt2wire(out, r, outlen) != LDNS_STATUS_OK || *outlen > q->limit) {
+    if (pkt_to_wire(r, out, outlen) != 0 || *outlen > q->limit) {
         free(*out);
         *out = NULL;
         return -1;
@@ -268,7 +290,7 @@ static int reply_unreadable(const uint8_t *in, size_t len, const ldns_pkt *parse
     ldns_pkt_set_rcode(r, parsed != NULL && opcode != LDNS_PACKET_QUERY ? LDNS_RCODE_NOTIMPL
                                                                         : LDNS_RCODE_FORMERR);
     oc->rcode = ldns_pkt_get_rcode(r);
-    rc = ldns_pkt2wire(out, r, outlen) == LDNS_STATUS_OK ? 0 : -1;
+    rc = pkt_to_wire(r, out, outlen);
     ldns_pkt_free(r);
     return rc;
 }

@@ -152,7 +152,7 @@ cases = {
     "junk": bytes(range(256)) * 4,
 }
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-u.settimeout(1.0)
+u.settimeout(2.0)
 for name, pkt in cases.items():
     u.sendto(pkt, (addr, 53))
     try:
@@ -162,7 +162,7 @@ for name, pkt in cases.items():
     except socket.timeout:
         print(f"udp {name}: dropped")
 def tcp(name, payload):
-    s = socket.create_connection((addr, 53), timeout=3)
+    s = socket.create_connection((addr, 53), timeout=10)
     s.sendall(payload)
     s.shutdown(socket.SHUT_WR)
     try:
