@@ -10,6 +10,10 @@ build="autoconf automake libtool pkg-config make gcc
  libmicrohttpd-dev libcrypt-dev libjansson-dev libicapapi-dev zlib1g-dev libbrotli-dev libssl-dev"
 # docs/openapi.yaml becomes the JSON egress-api serves, at build time.
 build="$build python3-yaml"
+# egress-dns: libunbound resolves, ldns reads and writes DNS messages.
+build="$build libunbound-dev libldns-dev"
+# libunbound.pc names libevent among its private requirements: pkg-config wants its .pc.
+build="$build libevent-dev"
 # squid-openssl is Debian's TLS-capable squid (ssl-bump for interception and
 # capture); it conflicts with, and replaces, the plain "squid" package.
 run="squid-openssl c-icap lmdb-utils curl ca-certificates openssl"
@@ -25,6 +29,9 @@ test="$test python3-jsonschema"
 test="$test containernetworking-plugins"
 # The swarm tests read the engines' JSON answers with jq.
 test="$test jq"
+# egress-dns tests and benchmark: an authoritative server, a real DNS tunnel,
+# the load tool and the resolver it is compared with.
+test="$test nsd iodine dnsperf unbound bind9-dnsutils"
 
 # npm comes with nodejs where that is installed from elsewhere; Debian's
 # own npm package otherwise.
@@ -50,7 +57,7 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends $missing
 # Debian starts the packaged daemons on install; ours are started by the
 # quick start or the tests on ports of their own, so leave the system ones off.
-for service in squid c-icap docker; do
+for service in squid c-icap docker unbound nsd; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
         systemctl stop "$service" || true
     fi

@@ -17,7 +17,10 @@
 # decryption, a denied TLS connection closed at once; certificate for the
 # intercept port made under ./var), and egress-api runs workspace containers
 # (WORKSPACE_IMAGE, default codercom/code-server:latest) on that network,
-# with no proxy settings. The network and its rules stay after Ctrl-C
+# with no proxy settings; the workspaces' DNS goes to egress-dns on the
+# gateway (egress-net --dns-server egress-dns: every name decided by the
+# policy, no other resolver reachable; squid resolves through it too on
+# DNS_LOOPBACK). The network and its rules stay after Ctrl-C
 # (workspaces have no way out while squid is stopped);
 # `contrib/network/egress-net --force down` removes them.
 #
@@ -71,6 +74,9 @@ API_PORT=${API_PORT:-8088}
 SQUID_PORT=${SQUID_PORT:-3128}
 WORKSPACE_NETS=${WORKSPACE_NETS:-127.0.0.0/8 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16}
 INTERCEPT_HTTP_PORT=${INTERCEPT_HTTP_PORT:-3129}
+# Where egress-dns answers squid (a trusted client), with an engine only:
+# a loopback address of its own, so a local resolver on 127.0.0.1:53 stays.
+DNS_LOOPBACK=${DNS_LOOPBACK:-127.0.53.1}
 INTERCEPT_HTTPS_PORT=${INTERCEPT_HTTPS_PORT:-3130}
 WORKSPACE_SUBNET=${WORKSPACE_SUBNET:-172.30.0.0/24}
 WORKSPACE_IMAGE=${WORKSPACE_IMAGE:-codercom/code-server:latest}
@@ -153,7 +159,7 @@ if [ $do_build = 1 ]; then
     [ -x configure ] || autoreconf -fi
     (cd "$build" && { [ -f Makefile ] || "$top/configure" -q; } && make -j"$(nproc)" >/dev/null)
 fi
-for program in api/egress-api acl/egress-acl; do
+for program in api/egress-api acl/egress-acl dns/egress-dns; do
     if [ ! -x "$build/$program" ]; then
         echo "quickstart: $build/$program is not built (run without --no-build)" >&2
         exit 1
@@ -292,6 +298,12 @@ squid_conf_write() {
         echo "cache_log $var/squid/logs/cache.log"
         echo "cache_store_log none"
         echo "coredump_dir $var/squid"
+        if [ $engine = 1 ]; then
+            # squid resolves through egress-dns, as egress-policy.conf's
+            # dns_nameservers block says (one cache with the workspaces).
+            echo "dns_nameservers $DNS_LOOPBACK"
+            echo "negative_dns_ttl 1 second"
+        fi
         sed "${adjust[@]}" contrib/squid/egress-guard.conf
         if [ $engine = 1 ]; then
             sed "${adjust[@]}" -e "s#172\.30\.0\.1:3129#$gw:$INTERCEPT_HTTP_PORT#" \
@@ -312,7 +324,8 @@ if [ $engine = 1 ]; then
     echo "== workspace network (contrib/network/egress-net up)"
     export DOCKER_HOST="unix://$engine_sock"
     contrib/network/egress-net --subnet "$WORKSPACE_SUBNET" --proxy-port "$SQUID_PORT" \
-        --http-port "$INTERCEPT_HTTP_PORT" --https-port "$INTERCEPT_HTTPS_PORT" up
+        --http-port "$INTERCEPT_HTTP_PORT" --https-port "$INTERCEPT_HTTPS_PORT" \
+        --dns-server egress-dns --dns-args-file "$var/egress-dns.env" up
     gw=$(contrib/network/egress-net --subnet "$WORKSPACE_SUBNET" --proxy-port "$SQUID_PORT" \
         --http-port "$INTERCEPT_HTTP_PORT" --https-port "$INTERCEPT_HTTPS_PORT" status |
         sed -n 's/.*gateway \([0-9.]*\),.*/\1/p')
@@ -346,6 +359,19 @@ wait_port "$API_PORT"
 chown -R proxy:proxy "$var/db"
 
 if [ $engine = 1 ]; then
+    # Where egress-net said (the gateway, port 53) and its upstreams, plus
+    # loopback for squid, as contrib/systemd/egress-dns.service runs it.
+    EGRESS_DNS_ARGS=
+    . "$var/egress-dns.env"
+    echo "== egress-dns: $EGRESS_DNS_ARGS, and $DNS_LOOPBACK:53 for squid"
+    ip addr show dev lo | grep -q "inet $DNS_LOOPBACK/" || ip addr add "$DNS_LOOPBACK/32" dev lo
+    # shellcheck disable=SC2086
+    "$build/dns/egress-dns" $EGRESS_DNS_ARGS --listen "$DNS_LOOPBACK:53" --trusted-client 127.0.0.1 \
+        --database "$var/db" 2>>"$var/egress-dns.log" &
+    pids="$pids $!"
+fi
+
+if [ $engine = 1 ]; then
     echo "== squid on $gw: proxy $SQUID_PORT, intercepting HTTP $INTERCEPT_HTTP_PORT, HTTPS $INTERCEPT_HTTPS_PORT"
     WORKSPACE_NETS=$WORKSPACE_SUBNET
 else
@@ -377,7 +403,8 @@ EOT
 if [ $engine = 1 ]; then
     cat <<EOT
   workspaces   network egress-ws ($WORKSPACE_SUBNET): HTTP and HTTPS intercepted by squid
-               on $gw, no proxy settings needed; everything else is dropped
+               on $gw, no proxy settings needed; their DNS answered by egress-dns
+               on $gw:53 (blocked names: NXDOMAIN); everything else is dropped
                (contrib/network/egress-net status shows the rules)
 
 Try (in a root shell, in this order; P holds the project's id):
@@ -393,6 +420,7 @@ Try (in a root shell, in this order; P holds the project's id):
   docker exec workspace-\$P curl -sI https://example.org/     # allowed: 200
   docker exec workspace-\$P curl -sI http://example.com/      # blocked: our 403 page
   docker exec workspace-\$P curl -sI https://example.com/     # blocked: closed at once (curl: exit 35)
+  docker exec workspace-\$P getent hosts example.com          # blocked: no address (egress-dns, NXDOMAIN)
   # 4. what it tried
   curl -s $api/api/projects/\$P/recorded-domains -H "\$H"
 

@@ -81,12 +81,14 @@ enum ep_counter {
     EP_COUNTER_CAPTURE_EXCHANGES = 112,    /**< exchanges stored in conversations */
     EP_COUNTER_CAPTURE_TRUNCATIONS = 113,  /**< halves whose body was cut at the cap */
     /** @name egress-dns's own counters @{ */
-    EP_COUNTER_DNS_QUERIES = 120,           /**< queries answered */
+    EP_COUNTER_DNS_QUERIES = 120,           /**< queries read */
     EP_COUNTER_DNS_BLOCKED = 121,           /**< names the policy denied */
-    EP_COUNTER_DNS_REFUSED = 122,           /**< queries refused (not a question we answer) */
-    EP_COUNTER_DNS_RATE_LIMITED = 123,      /**< queries dropped by the rate limit */
+    EP_COUNTER_DNS_REFUSED = 122,           /**< queries refused: an unknown client */
+    EP_COUNTER_DNS_RATE_LIMITED = 123,      /**< queries refused by the rate limit */
     EP_COUNTER_DNS_NAME_CAP = 124,          /**< times the distinct-name cap was hit */
     EP_COUNTER_DNS_UPSTREAM_FAILURES = 125, /**< upstream resolutions that failed */
+    EP_COUNTER_DNS_ANSWERED = 126,          /**< answered as the upstream answered */
+    EP_COUNTER_DNS_MALFORMED = 127,         /**< packets that were no readable query */
     /** @} */
 };
 

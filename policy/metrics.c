@@ -122,17 +122,22 @@ static void write_capture_dns(struct writer *w, const uint64_t *v)
     write_one(w, "egress_capture_errors_total",
               "Errors of the capture service (store, memory, a full queue); nothing is failed.",
               v[EP_COUNTER_STORE_ERRORS(EP_GATE_PATH_CAPTURE)]);
-    write_one(w, "egress_dns_queries_total", "DNS queries answered by egress-dns.",
+    write_one(w, "egress_dns_queries_total", "DNS queries egress-dns read.",
               v[EP_COUNTER_DNS_QUERIES]);
+    write_one(w, "egress_dns_answered_total", "DNS queries answered as the upstream answered.",
+              v[EP_COUNTER_DNS_ANSWERED]);
     write_one(w, "egress_dns_blocked_total", "DNS queries for names the policy denied.",
               v[EP_COUNTER_DNS_BLOCKED]);
-    write_one(w, "egress_dns_refused_total", "DNS queries refused.", v[EP_COUNTER_DNS_REFUSED]);
-    write_one(w, "egress_dns_rate_limited_total", "DNS queries dropped by the rate limit.",
+    write_one(w, "egress_dns_refused_total", "DNS queries refused: an unknown client.",
+              v[EP_COUNTER_DNS_REFUSED]);
+    write_one(w, "egress_dns_rate_limited_total", "DNS queries refused by the rate limit.",
               v[EP_COUNTER_DNS_RATE_LIMITED]);
     write_one(w, "egress_dns_name_cap_hits_total", "Times a workspace hit the distinct-name cap.",
               v[EP_COUNTER_DNS_NAME_CAP]);
     write_one(w, "egress_dns_upstream_failures_total", "Upstream resolutions that failed.",
               v[EP_COUNTER_DNS_UPSTREAM_FAILURES]);
+    write_one(w, "egress_dns_malformed_total", "Packets to egress-dns that were no readable query.",
+              v[EP_COUNTER_DNS_MALFORMED]);
 }
 
 static int write_store(struct writer *w, struct ep_store *store)

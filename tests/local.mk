@@ -16,3 +16,4 @@ include $(srcdir)/tests/capture/local.mk
 include $(srcdir)/tests/quickstart/local.mk
 include $(srcdir)/tests/cluster/swarm.mk
 include $(srcdir)/tests/metrics/local.mk
+include $(srcdir)/tests/dns/local.mk

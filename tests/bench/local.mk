@@ -6,3 +6,4 @@ include $(srcdir)/tests/bench/api.mk
 include $(srcdir)/tests/bench/intercept.mk
 include $(srcdir)/tests/bench/capture.mk
 EXTRA_DIST += tests/bench/README.md tests/bench/bench-ui.sh tests/bench/bench-ui.mjs
+EXTRA_DIST += tests/bench/bench-dns.sh

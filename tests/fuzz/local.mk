@@ -227,3 +227,43 @@ EXTRA_DIST += \
 	tests/fuzz/corpus/api/accounts-disable \
 	tests/fuzz/corpus/api/courses-put \
 	tests/fuzz/corpus/api/courses-get
+# egress-dns's query path (dns/query.h): a DNS message from a client through
+# the limits and the gate over a real store, with a stand-in resolver.
+check_PROGRAMS += tests/fuzz/replay_dns
+TESTS += tests/fuzz/replay_dns
+SANITIZER_TESTS += tests/fuzz/replay_dns
+FUZZ_DNS_SOURCES = tests/fuzz/fuzz_dns.c tests/fuzz/fuzz.h
+tests_fuzz_replay_dns_SOURCES = tests/fuzz/replay.c $(FUZZ_DNS_SOURCES)
+tests_fuzz_replay_dns_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_TARGET='"dns"' $(LDNS_CFLAGS)
+tests_fuzz_replay_dns_LDADD = dns/libegressdns.la $(LDNS_LIBS)
+if FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz_dns
+tests_fuzz_fuzz_dns_SOURCES = $(FUZZ_DNS_SOURCES)
+tests_fuzz_fuzz_dns_CPPFLAGS = $(AM_CPPFLAGS) $(LDNS_CFLAGS)
+tests_fuzz_fuzz_dns_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_dns_LDADD = dns/libegressdns.la $(LDNS_LIBS)
+endif
+EXTRA_DIST += \
+	tests/fuzz/corpus/dns/allowed-a \
+	tests/fuzz/corpus/dns/allowed-aaaa-edns \
+	tests/fuzz/corpus/dns/allowed-do-tcp \
+	tests/fuzz/corpus/dns/bogus \
+	tests/fuzz/corpus/dns/denied-edns \
+	tests/fuzz/corpus/dns/denied-noedns \
+	tests/fuzz/corpus/dns/dot-label \
+	tests/fuzz/corpus/dns/huge-counts \
+	tests/fuzz/corpus/dns/logging \
+	tests/fuzz/corpus/dns/lookalike \
+	tests/fuzz/corpus/dns/mixed-case \
+	tests/fuzz/corpus/dns/nul-label \
+	tests/fuzz/corpus/dns/pointer-loop \
+	tests/fuzz/corpus/dns/resolver-fails \
+	tests/fuzz/corpus/dns/response \
+	tests/fuzz/corpus/dns/root \
+	tests/fuzz/corpus/dns/short \
+	tests/fuzz/corpus/dns/trusted \
+	tests/fuzz/corpus/dns/two-questions \
+	tests/fuzz/corpus/dns/udp-small-big-answer \
+	tests/fuzz/corpus/dns/unknown \
+	tests/fuzz/corpus/dns/update \
+	tests/fuzz/corpus/dns/utf8-label

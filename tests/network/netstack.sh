@@ -319,6 +319,12 @@ netstack_services() {
             -e 's#^\#include \(/etc/squid/egress-policy/egress.conf\)#include \1#' \
             "$top_srcdir/contrib/squid/egress-policy.conf"
     fi >/etc/squid/conf.d/egress-policy.conf
+    # EP_NETSTACK_DNS=egress-dns: squid resolves through egress-dns on
+    # loopback, as the conf.d file's dns_nameservers block says to.
+    if [ "${EP_NETSTACK_DNS:-}" = egress-dns ]; then
+        sed -i -e 's/^#dns_nameservers /dns_nameservers /' -e 's/^#negative_dns_ttl /negative_dns_ttl /' \
+            /etc/squid/conf.d/egress-policy.conf || exit 99
+    fi
     # What a test run needs beside the installation: no cache (the origins
     # count requests), quick shutdown, a log line with the decision.
     {

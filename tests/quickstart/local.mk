@@ -4,5 +4,5 @@
 TESTS += tests/quickstart/test-quickstart.sh
 dist_check_SCRIPTS += tests/quickstart/test-quickstart.sh
 EXTRA_DIST += tests/quickstart/README.md
-tests/quickstart/test-quickstart.log: api/egress-api$(EXEEXT) acl/egress-acl$(EXEEXT) \
+tests/quickstart/test-quickstart.log: api/egress-api$(EXEEXT) acl/egress-acl$(EXEEXT) dns/egress-dns$(EXEEXT) \
 	tests/lib/origin$(EXEEXT)

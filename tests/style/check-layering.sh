@@ -1,8 +1,8 @@
 #!/bin/bash
 # The policy core's layering, checked on the sources (nothing is built):
 #
-# 1. No file of policy/ includes a header of a front end (icap/, acl/,
-#    api/) or of c-icap or libmicrohttpd: the core knows none of them.
+# 1. No file of policy/ includes a header of a front end (icap/, acl/, dns/,
+#    api/) or of c-icap, libmicrohttpd, libunbound or ldns: the core knows none of them.
 # 2. The store's files (policy/store*.[ch], capture_store.[ch]) include one
 #    another in no circle. A module is X.c with X.h; module A depends on
 #    module B when a file of A includes B.h, directly or through a header
@@ -32,7 +32,7 @@ fi
 
 # Lines of policy/ (in directory $1) that include a front end's header.
 front_end_includes() {
-    grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]((icap|acl|api)/|c_icap/|c-icap|microhttpd)' \
+    grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]((icap|acl|api|dns)/|c_icap/|c-icap|microhttpd|unbound\.h|ldns/)' \
         "$1"/*.[ch]
 }
 
