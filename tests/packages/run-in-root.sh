@@ -16,6 +16,22 @@ in_root() {
     chroot "$R" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         LANG=C.UTF-8 HOME=/root "$@"
 }
+# in_root_bg CMD...: CMD in the root in the background; $! is its own pid.
+in_root_bg() {
+    exec chroot "$R" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        LANG=C.UTF-8 HOME=/root "$@"
+}
+# stop PID: SIGTERM, and SIGKILL after 3 s (squid would wait up to its
+# shutdown_lifetime, 30 s, for clients to finish).
+stop() {
+    kill -TERM "$1" 2>/dev/null
+    for _ in $(seq 1 30); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
 wait_port() {
     for _ in $(seq 1 100); do
         ss -Hltn "sport = :$1" | grep -q . && return 0
@@ -51,7 +67,7 @@ echo "ExecStart: $exec_start (User=$user Group=$group UMask=$umask)"
 # The admin token, with the commands the unit's comment gives.
 in_root sh -c "$(sed -n 's/^#   \(head -c 32 .*admin-token\)$/\1/p; s/^#   \(chown egress:egress .*admin-token\)$/\1/p' "$unit" |
     head -2 | paste -sd';')" || exit 99
-in_root setpriv --reuid="$user" --regid="$group" --init-groups sh -c "umask $umask; exec $exec_start" \
+in_root_bg setpriv --reuid="$user" --regid="$group" --init-groups sh -c "umask $umask; exec $exec_start" \
     >"$LOGS/egress-api.log" 2>&1 &
 if wait_port 8088; then
     ok "egress-api started from the unit's ExecStart, as $user, listening on 127.0.0.1:8088"
@@ -81,7 +97,7 @@ in_root sh -ec "$setup" >"$LOGS/squid-setup.log" 2>&1 ||
 expect_no_match "squid -k parse: no error" "$(cat "$LOGS/squid-setup.log")" 'ERROR|FATAL|Bungled'
 [ -s "$R/run/egress-policy/squid-addresses.conf" ] && ok "egress-net addresses wrote squid's address acls" ||
     fail "egress-net addresses wrote squid's address acls"
-in_root squid -N -f /etc/squid/squid.conf >"$LOGS/squid.log" 2>&1 &
+in_root_bg squid -N -f /etc/squid/squid.conf >"$LOGS/squid.log" 2>&1 &
 SQUID=$!
 wait_port 3128 || fail "squid listens on 3128" "$(tail -5 "$LOGS/squid.log")"
 got=$(in_root curl -s -x http://127.0.0.1:3128 http://allowed.test/)
@@ -96,8 +112,7 @@ for _ in $(seq 1 30); do
     sleep 0.2
 done
 expect_match "egress-acl recorded the denied host (as proxy, in group egress)" "$recorded" '"denied.test"'
-kill -TERM "$SQUID" 2>/dev/null
-wait "$SQUID" 2>/dev/null
+stop "$SQUID"
 
 [ -f "$top_srcdir/tests/packages/capture-docs.sh" ] && . "$top_srcdir/tests/packages/capture-docs.sh"
 

@@ -152,6 +152,14 @@ expect_eq "/etc/egress-policy: root:egress 750" "$(chroot "$R" stat -c '%U:%G %a
     ok "egress-net.service not enabled (it changes the firewall and needs dockerd)"
 expect_match "egress-api's unit waits for the admin token" \
     "$(cat "$R/lib/systemd/system/egress-api.service")" '^ConditionPathExists=/etc/egress-policy/admin-token$'
+[ -L "$R/etc/systemd/system/multi-user.target.wants/egress-capture.service" ] &&
+    ok "egress-capture.service enabled" || fail "egress-capture.service enabled"
+expect_match "egress-capture's unit waits for the capture CA" \
+    "$(cat "$R/lib/systemd/system/egress-capture.service")" '^ConditionPathExists=/var/lib/egress-policy/ca/ca.pem$'
+expect_match "egress-capture's unit runs c-icap from the shipped file alone" \
+    "$(cat "$R/lib/systemd/system/egress-capture.service")" '^ExecStart=/usr/bin/c-icap -N -f /etc/c-icap/egress-capture.conf$'
+expect_match "egress-api's postinst starts its unit (the condition decides)" \
+    "$(cat "$R/var/lib/dpkg/info/egress-api.postinst")" "deb-systemd-invoke \$_dh_action 'egress-api.service'"
 expect_match "the squid snippets are conffiles in /etc/squid/egress-policy" \
     "$(cat "$R/var/lib/dpkg/info/egress-squid.conffiles")" '^/etc/squid/egress-policy/egress-acl.conf$'
 [ -e "$R/etc/squid/conf.d/egress-policy.conf" ] &&
@@ -159,7 +167,7 @@ expect_match "the squid snippets are conffiles in /etc/squid/egress-policy" \
     ok "squid's configuration untouched until the administrator links the snippet"
 
 # --- 4. systemd-analyze verify on every installed unit -----------------------
-units="egress-api.service egress-net.service squid.service c-icap.service"
+units="egress-api.service egress-net.service egress-capture.service squid.service c-icap.service"
 for u in $units; do
     # squid.service and c-icap.service are verified with our drop-ins.
     out=$(in_root systemd-analyze verify --man=no --recursive-errors=no "$u" 2>&1)
@@ -206,7 +214,8 @@ else
 fi
 for gone in /var/lib/egress-policy /etc/egress-policy /etc/squid/egress-policy /etc/c-icap/egress.conf \
     /etc/c-icap/egress-capture.conf /etc/squid/conf.d/egress-policy.conf \
-    /etc/systemd/system/multi-user.target.wants/egress-api.service; do
+    /etc/systemd/system/multi-user.target.wants/egress-api.service \
+    /etc/systemd/system/multi-user.target.wants/egress-capture.service; do
     if [ -e "$R$gone" ] || [ -L "$R$gone" ]; then fail "purge: $gone removed"; else ok "purge: $gone removed"; fi
 done
 expect_match "purge: the user egress stays (its ids are not handed out again)" \
