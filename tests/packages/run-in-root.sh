@@ -114,6 +114,7 @@ done
 expect_match "egress-acl recorded the denied host (as proxy, in group egress)" "$recorded" '"denied.test"'
 stop "$SQUID"
 
-[ -f "$top_srcdir/tests/packages/capture-docs.sh" ] && . "$top_srcdir/tests/packages/capture-docs.sh"
+. "$top_srcdir/tests/packages/capture-docs.sh"
+. "$top_srcdir/tests/packages/quickstart-packages.sh"
 
 echo "run-in-root: done"
