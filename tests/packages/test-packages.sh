@@ -159,7 +159,7 @@ expect_match "egress-capture's unit waits for the capture CA" \
 expect_match "egress-capture's unit runs c-icap from the shipped file alone" \
     "$(cat "$R/lib/systemd/system/egress-capture.service")" '^ExecStart=/usr/bin/c-icap -N -f /etc/c-icap/egress-capture.conf$'
 expect_match "egress-api's postinst starts its unit (the condition decides)" \
-    "$(cat "$R/var/lib/dpkg/info/egress-api.postinst")" "deb-systemd-invoke \$_dh_action 'egress-api.service'"
+    "$(cat "$R/var/lib/dpkg/info/egress-api.postinst")" "deb-systemd-invoke [\$]_dh_action 'egress-api.service'"
 expect_match "the squid snippets are conffiles in /etc/squid/egress-policy" \
     "$(cat "$R/var/lib/dpkg/info/egress-squid.conffiles")" '^/etc/squid/egress-policy/egress-acl.conf$'
 [ -e "$R/etc/squid/conf.d/egress-policy.conf" ] &&
