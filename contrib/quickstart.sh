@@ -55,6 +55,9 @@ Options (environment variable and default in brackets):
   --build-dir DIR       the build directory (QUICKSTART_BUILD; ./build-quickstart),
                         configured and built unless --no-build
   --no-build            run the programs already built in --build-dir
+  --packages            install egress-policy's own Debian packages, built from
+                        this tree (contrib/install-deps.sh --packages), and run
+                        the installed programs and snippets instead of a build
   --no-deps             do not install the Debian packages (contrib/install-deps.sh)
   --no-engine           loopback mode even where a container engine answers
                         (NO_ENGINE=1)
@@ -87,6 +90,7 @@ var_fallback=/var/lib/egress-quickstart
 build=${QUICKSTART_BUILD:-$top/build-quickstart}
 ui="$top/api/ui"
 do_build=1
+from_packages=0
 do_deps=1
 no_engine=${NO_ENGINE:-0}
 
@@ -112,6 +116,7 @@ while [ $# -gt 0 ]; do
     --build-dir) build=$(value "$@") || exit 2; shift ;;
     --try-url) TRY_URL=$(value "$@") || exit 2; shift ;;
     --no-build) do_build=0 ;;
+    --packages) from_packages=1 ;;
     --no-deps) do_deps=0 ;;
     --no-engine) no_engine=1 ;;
     -h | --help)
@@ -149,19 +154,45 @@ fi
 
 if [ $do_deps = 1 ]; then
     echo "== packages"
-    sh contrib/install-deps.sh
+    if [ $from_packages = 1 ]; then
+        sh contrib/install-deps.sh --packages
+    else
+        sh contrib/install-deps.sh
+    fi
 fi
 
-mkdir -p "$build"
-build=$(cd "$build" && pwd)
+# What runs: this tree's build and files, or what the packages installed.
+if [ $from_packages = 1 ]; then
+    api_program=/usr/bin/egress-api
+    dns_program=/usr/bin/egress-dns
+    acl_program=/usr/bin/egress-acl
+    ui=/usr/share/egress-policy/ui
+    snippets=/etc/squid/egress-policy
+    deny_page=/usr/share/egress-policy/squid-errors/ERR_EGRESS_DENIED
+    egress_net=/usr/sbin/egress-net
+    do_build=0
+else
+    mkdir -p "$build"
+    build=$(cd "$build" && pwd)
+    api_program=$build/api/egress-api
+    dns_program=$build/dns/egress-dns
+    acl_program=$build/acl/egress-acl
+    snippets=contrib/squid
+    deny_page=contrib/squid/errors/ERR_EGRESS_DENIED
+    egress_net=contrib/network/egress-net
+fi
 if [ $do_build = 1 ]; then
     echo "== build (in $build)"
     [ -x configure ] || autoreconf -fi
     (cd "$build" && { [ -f Makefile ] || "$top/configure" -q; } && make -j"$(nproc)" >/dev/null)
 fi
-for program in api/egress-api acl/egress-acl dns/egress-dns; do
-    if [ ! -x "$build/$program" ]; then
-        echo "quickstart: $build/$program is not built (run without --no-build)" >&2
+for program in "$api_program" "$acl_program" "$dns_program"; do
+    if [ ! -x "$program" ]; then
+        if [ $from_packages = 1 ]; then
+            echo "quickstart: $program is not installed (run without --no-deps)" >&2
+        else
+            echo "quickstart: $program is not built (run without --no-build)" >&2
+        fi
         exit 1
     fi
 done
@@ -193,7 +224,7 @@ var_prepare() {
     var=$(cd "$var" && pwd)
     mkdir -p "$var/db" "$var/bin" "$var/squid/logs" "$var/squid/errors"
     chmod 755 "$var" "$var/bin"
-    install -m 755 "$build/acl/egress-acl" "$var/bin/egress-acl"
+    install -m 755 "$acl_program" "$var/bin/egress-acl"
 }
 
 var_prepare
@@ -249,7 +280,7 @@ stop_all() {
     echo "stopped; the store stays in $var/db"
     if [ "${engine:-0}" = 1 ]; then
         echo "the workspace network and its rules stay (no way out without squid);"
-        echo "remove them with: DOCKER_HOST=$DOCKER_HOST contrib/network/egress-net --force down"
+        echo "remove them with: DOCKER_HOST=$DOCKER_HOST $egress_net --force down"
     fi
 }
 trap stop_all EXIT
@@ -265,7 +296,8 @@ wait_port() {
 }
 
 # squid_conf_write: squid's error pages and its whole squid.conf: the site
-# lines of this run, then the shipped snippets (contrib/squid/) in the order
+# lines of this run, then the shipped snippets (contrib/squid/, or the installed
+# /etc/squid/egress-policy/ with --packages) in the order
 # egress-policy.conf includes them (the guard, the interception with an
 # engine, the helper's decision), adjusted to this mode, these ports and
 # this var directory. The one place that knows the snippets' layout.
@@ -276,9 +308,9 @@ squid_conf_write() {
         -e "s#^error_directory .*#error_directory $var/squid/errors#"
         -e "s#^include /run/egress-policy/squid-addresses.conf#include $var/squid/addresses.conf#")
     cp /usr/share/squid/errors/templates/* "$var/squid/errors/"
-    cp contrib/squid/errors/ERR_EGRESS_DENIED "$var/squid/errors/"
+    cp "$deny_page" "$var/squid/errors/"
     # This host's addresses and the workspace subnet, for the guard.
-    contrib/network/egress-net --subnet "$WORKSPACE_SUBNET" --addresses-file "$var/squid/addresses.conf" \
+    "$egress_net" --subnet "$WORKSPACE_SUBNET" --addresses-file "$var/squid/addresses.conf" \
         addresses >/dev/null
     {
         if [ $engine = 1 ]; then
@@ -304,14 +336,14 @@ squid_conf_write() {
             echo "dns_nameservers $DNS_LOOPBACK"
             echo "negative_dns_ttl 1 second"
         fi
-        sed "${adjust[@]}" contrib/squid/egress-guard.conf
+        sed "${adjust[@]}" "$snippets/egress-guard.conf"
         if [ $engine = 1 ]; then
             sed "${adjust[@]}" -e "s#172\.30\.0\.1:3129#$gw:$INTERCEPT_HTTP_PORT#" \
                 -e "s#172\.30\.0\.1:3130#$gw:$INTERCEPT_HTTPS_PORT#" \
                 -e "s#tls-cert=/etc/squid/egress-intercept.pem#tls-cert=$var/squid/intercept.pem#" \
-                contrib/squid/egress-intercept.conf
+                "$snippets/egress-intercept.conf"
         fi
-        sed "${adjust[@]}" contrib/squid/egress-acl.conf
+        sed "${adjust[@]}" "$snippets/egress-acl.conf"
         # Loopback mode: the clients that may use the proxy (egress-policy.conf
         # allows the workspace subnet).
         echo "acl workspaces src $WORKSPACE_NETS"
@@ -323,10 +355,10 @@ squid_conf_write() {
 if [ $engine = 1 ]; then
     echo "== workspace network (contrib/network/egress-net up)"
     export DOCKER_HOST="unix://$engine_sock"
-    contrib/network/egress-net --subnet "$WORKSPACE_SUBNET" --proxy-port "$SQUID_PORT" \
+    "$egress_net" --subnet "$WORKSPACE_SUBNET" --proxy-port "$SQUID_PORT" \
         --http-port "$INTERCEPT_HTTP_PORT" --https-port "$INTERCEPT_HTTPS_PORT" \
         --dns-server egress-dns --dns-args-file "$var/egress-dns.env" up
-    gw=$(contrib/network/egress-net --subnet "$WORKSPACE_SUBNET" --proxy-port "$SQUID_PORT" \
+    gw=$("$egress_net" --subnet "$WORKSPACE_SUBNET" --proxy-port "$SQUID_PORT" \
         --http-port "$INTERCEPT_HTTP_PORT" --https-port "$INTERCEPT_HTTPS_PORT" status |
         sed -n 's/.*gateway \([0-9.]*\),.*/\1/p')
     [ -n "$gw" ] || {
@@ -351,7 +383,7 @@ fi
 
 echo "== egress-api and the review page on 127.0.0.1:$API_PORT"
 # First: the first opener of the store fixes its reader table for the helper too.
-"$build/api/egress-api" --db "$var/db" --listen "127.0.0.1:$API_PORT" --max-readers 1024 "${api_engine[@]}" \
+"$api_program" --db "$var/db" --listen "127.0.0.1:$API_PORT" --max-readers 1024 "${api_engine[@]}" \
     --ui-dir "$ui" --admin-token-file "$var/admin-token" 2>>"$var/egress-api.log" &
 pids="$pids $!"
 wait_port "$API_PORT"
@@ -366,7 +398,7 @@ if [ $engine = 1 ]; then
     echo "== egress-dns: $EGRESS_DNS_ARGS, and $DNS_LOOPBACK:53 for squid"
     ip addr show dev lo | grep -q "inet $DNS_LOOPBACK/" || ip addr add "$DNS_LOOPBACK/32" dev lo
     # shellcheck disable=SC2086
-    "$build/dns/egress-dns" $EGRESS_DNS_ARGS --listen "$DNS_LOOPBACK:53" --trusted-client 127.0.0.1 \
+    "$dns_program" $EGRESS_DNS_ARGS --listen "$DNS_LOOPBACK:53" --trusted-client 127.0.0.1 \
         --database "$var/db" 2>>"$var/egress-dns.log" &
     pids="$pids $!"
 fi

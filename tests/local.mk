@@ -17,3 +17,4 @@ include $(srcdir)/tests/quickstart/local.mk
 include $(srcdir)/tests/cluster/swarm.mk
 include $(srcdir)/tests/metrics/local.mk
 include $(srcdir)/tests/dns/local.mk
+include $(srcdir)/tests/packages/local.mk

@@ -14,6 +14,8 @@ Answers, deterministically (the same bytes every time):
   POST /v1/error             500 with an OpenAI-shaped error
   GET  /                     "plain origin" (for a non-LLM host)
 
+A streamed answer with "X-Test-Cut: N" sends its first N events and closes
+the connection (an origin that cuts its stream).
 A streamed answer sends its first event, then holds the rest until the
 file HOLDDIR/<X-Test-Hold> exists (the client makes it once it has the
 first event) or 15 s pass; it writes HOLDDIR/<X-Test-Hold>.result saying
@@ -107,6 +109,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
+        cut = self.headers.get("X-Test-Cut", "")
+        if cut.isdigit():
+            for c in chunks[: int(cut)]:
+                self.wfile.write(c)
+            self.wfile.flush()
+            return
         self.wfile.write(chunks[0])
         self.wfile.flush()
         result = "none"
