@@ -17,10 +17,11 @@ api_libegressapi_la_SOURCES = \
 	api/metrics.c api/metrics.h \
 	api/audit.c api/audit.h \
 	api/static.c api/static.h \
-	api/conversations.c api/conversations.h
+	api/conversations.c api/conversations.h \
+	api/cluster.c api/cluster.h
 api_libegressapi_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) \
 	$(CURL_CFLAGS)
-api_libegressapi_la_LIBADD = policy/libcapture.la policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
+api_libegressapi_la_LIBADD = cluster/libcluster.la policy/libcapture.la policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
 	$(CURL_LIBS) $(PTHREAD_LIBS) -lm
 
 bin_PROGRAMS += api/egress-api

@@ -19,6 +19,8 @@ test="docker.io podman busybox-static wrk clang clang-format iproute2 util-linux
  chromium dnsmasq-base nftables iptables squidguard python3"
 # podman's network plugins are only a recommendation of the package.
 test="$test containernetworking-plugins"
+# The cluster tests (tests/cluster): a 3-member etcd cluster and etcdctl.
+test="$test etcd-server etcd-client"
 
 # npm comes with nodejs where that is installed from elsewhere; Debian's
 # own npm package otherwise.
@@ -44,7 +46,7 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends $missing
 # Debian starts the packaged daemons on install; ours are started by the
 # quick start or the tests on ports of their own, so leave the system ones off.
-for service in squid c-icap docker; do
+for service in squid c-icap docker etcd; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
         systemctl stop "$service" || true
     fi
