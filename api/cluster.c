@@ -347,7 +347,7 @@ static int64_t policy_revision(struct ep_etcd *etcd, const char *prefix)
 {
     char key[512];
     int n = snprintf(key, sizeof key, "%smeta/outbox-seq", prefix);
-    json_t *body = json_pack("{s:o}", "key", ep_etcd_b64(key, (size_t)n)), *reply = NULL;
+    json_t *body = json_pack("{s:o, s:b}", "key", ep_etcd_b64(key, (size_t)n), "serializable", 1), *reply = NULL;
     int64_t rev = 0;
 
     if (body && ep_etcd_call(etcd, "/v3/kv/range", body, &reply) == 0) {
@@ -377,7 +377,14 @@ void cluster_handle_get(struct http_request *r)
         http_reply_json(r, 200, json_pack("{s:s, s:[]}", "mode", "single-host", "nodes"));
         return;
     }
+    struct ep_etcd_options view = cl->cfg.pub.etcd;
+    uint64_t last_seq = 0;
+
+    /* The view reads a member's own copy, and soon gives up: it must answer during an outage. */
+    view.serializable = true;
+    view.timeout_ms = 1500;
     ep_publisher_status(cl->publisher, &st);
+    ep_store_outbox_count(r->ctx->store, &st.pending, &last_seq);
     http_time_iso(st.last_ok, when);
     out = json_pack("{s:s, s:s, s:{s:I, s:I, s:I, s:s?, s:s?}}", "mode", "cluster", "etcd",
                     cl->cfg.pub.etcd.endpoints, "publisher", "pending", (json_int_t)st.pending,
@@ -385,7 +392,7 @@ void cluster_handle_get(struct http_request *r)
                     (json_int_t)st.revision, "lastContact", st.last_ok ? when : NULL, "error",
                     st.last_error ? ep_etcd_strerror(st.last_error) : NULL);
     nc.nodes = json_object();
-    rc = ep_etcd_open(&cl->cfg.pub.etcd, &etcd);
+    rc = ep_etcd_open(&view, &etcd);
     if (rc == 0) {
         nc.skip = (size_t)snprintf(prefix, sizeof prefix, "%sstatus/", cl->cfg.pub.prefix);
         rc = ep_etcd_range_prefix(etcd, prefix, nc.skip, 0, on_node, &nc, NULL);

@@ -32,6 +32,7 @@ struct ep_etcd {
     char *cacert, *cert, *key, *user, *password;
     char *token;
     long timeout_ms;
+    bool serializable;
 };
 
 /* A growing buffer of what curl received. */
@@ -116,6 +117,7 @@ int ep_etcd_open(const struct ep_etcd_options *opts, struct ep_etcd **out)
     e->user = dup_or_null(opts->user);
     e->password = dup_or_null(opts->password);
     e->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 5000;
+    e->serializable = opts->serializable;
     if (e->n_endpoints == 0) {
         ep_etcd_close(e);
         return EP_E_INVAL;
@@ -399,9 +401,9 @@ int ep_etcd_range_prefix(struct ep_etcd *e, const char *prefix, size_t prefix_le
     }
     memcpy(from, prefix, prefix_len);
     while (rc == 0 && more) {
-        json_t *body = json_pack("{s:o, s:O, s:I, s:I}", "key", ep_etcd_b64(from, from_len),
+        json_t *body = json_pack("{s:o, s:O, s:I, s:I, s:b}", "key", ep_etcd_b64(from, from_len),
                                  "range_end", end, "limit", (json_int_t)PAGE_KEYS, "revision",
-                                 (json_int_t)revision),
+                                 (json_int_t)revision, "serializable", e->serializable),
                *reply = NULL, *kvs;
         size_t i;
 

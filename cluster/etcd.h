@@ -42,6 +42,8 @@ struct ep_etcd_options {
     const char *user;      /**< etcd user, or NULL for no authentication */
     const char *password;  /**< its password (never logged) */
     long timeout_ms;       /**< each call's limit; 0 = 5000 */
+    /** Ranges read the answering member's copy (no quorum needed; may lag a little). */
+    bool serializable;
 };
 
 struct ep_etcd;
