@@ -89,14 +89,14 @@ struct counts {
     int64_t max_rev;
 };
 
-/* One node's counter: PREFIX counts/NODE/PROJECT/HOST = "A D FIRST LAST VERDICT". */
+/* One node's counter: PREFIX counts/NODE/PROJECT/HOST = "TOTAL A D FIRST LAST VERDICT". */
 static int on_count(void *ctx, const struct ep_etcd_kv *kv)
 {
     struct counts *l = ctx;
     const char *k = kv->key + l->skip, *end = kv->key + kv->key_len;
     const char *s1 = memchr(k, '/', (size_t)(end - k)), *s2;
     struct count c = {0};
-    unsigned long long a, d;
+    unsigned long long total, a, d;
     long long f, t;
     unsigned v;
     char val[128];
@@ -105,7 +105,7 @@ static int on_count(void *ctx, const struct ep_etcd_kv *kv)
         return 0;
     memcpy(val, kv->value, kv->value_len);
     val[kv->value_len] = '\0';
-    if (sscanf(val, "%llu %llu %lld %lld %u", &a, &d, &f, &t, &v) != 5)
+    if (sscanf(val, "%llu %llu %llu %lld %lld %u", &total, &a, &d, &f, &t, &v) != 6)
         return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 1024;

@@ -2,9 +2,12 @@
  * The node's counters in etcd: for each seen record of the node's store
  * (what its squid decided, as the recorder wrote it), the key
  * `PREFIX counts/NODE/PROJECT/HOST` holds its cumulative value
- * "ALLOWED DENIED FIRST LAST VERDICT". A push is a set, never an
- * increment: sent twice, or late after a partition, it still says the
- * same, and egress-api's sum over the nodes stays exact.
+ * "TOTAL ALLOWED DENIED FIRST LAST VERDICT", TOTAL in 20 digits. A push is
+ * a set, never an increment: sent twice it still says the same, and
+ * egress-api's sum over the nodes stays exact. A set is applied only
+ * when the key is new or holds a smaller TOTAL (etcd compares values as
+ * bytes, hence the digits), so an old push that reaches etcd late (held
+ * up in a partition) never takes a count back.
  *
  * Each round sends the records changed since the last round that
  * succeeded (their last_seen is at or after its start, a second's overlap
@@ -57,12 +60,22 @@ static int on_seen(void *ctx, const char *host, const struct ep_seen *s)
     if (s->last_seen < r->since)
         return 0;
     klen = node_key(r->n, key, sizeof key, "counts/%s/%s/%s", r->n->name, r->project, host);
-    vlen = snprintf(value, sizeof value, "%llu %llu %lld %lld %u", (unsigned long long)s->allowed,
+    vlen = snprintf(value, sizeof value, "%020llu %llu %llu %lld %lld %u",
+                    (unsigned long long)(s->allowed + s->denied), (unsigned long long)s->allowed,
                     (unsigned long long)s->denied, (long long)s->first_seen,
                     (long long)s->last_seen, s->last_verdict);
-    json_array_append_new(r->ops, json_pack("{s:{s:o, s:o}}", "request_put", "key",
-                                            ep_etcd_b64(key, klen), "value",
-                                            ep_etcd_b64(value, (size_t)vlen)));
+    /* if the key is new: put; else if its value is smaller: put (a nested txn each). */
+    json_array_append_new(
+        r->ops,
+        json_pack("{s:{s:[{s:o, s:s, s:s, s:I}], s:[{s:{s:o, s:o}}], s:[{s:{s:[{s:o, s:s, s:s, "
+                  "s:o}], s:[{s:{s:o, s:o}}]}}]}}",
+                  "request_txn", "compare", "key", ep_etcd_b64(key, klen), "target", "VERSION",
+                  "result", "EQUAL", "version", (json_int_t)0, "success", "request_put", "key",
+                  ep_etcd_b64(key, klen), "value", ep_etcd_b64(value, (size_t)vlen), "failure",
+                  "request_txn", "compare", "key", ep_etcd_b64(key, klen), "target", "VALUE",
+                  "result", "LESS", "value", ep_etcd_b64(value, (size_t)vlen), "success",
+                  "request_put", "key", ep_etcd_b64(key, klen), "value",
+                  ep_etcd_b64(value, (size_t)vlen)));
     if (json_array_size(r->ops) >= PUTS_PER_TXN)
         return flush(r);
     return 0;
