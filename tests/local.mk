@@ -14,3 +14,4 @@ include $(srcdir)/tests/ui/local.mk
 include $(srcdir)/tests/network/local.mk
 include $(srcdir)/tests/capture/local.mk
 include $(srcdir)/tests/quickstart/local.mk
+include $(srcdir)/tests/cluster/local.mk
