@@ -143,8 +143,7 @@ static int count_cmp(const void *a, const void *b)
 }
 
 /* Sum the nodes' counters of each (project, host) and set them in the store. */
-static int sum_once(struct api_cluster *cl, struct ep_etcd *etcd, int64_t *last_rev,
-                    size_t *last_n)
+static int sum_once(struct api_cluster *cl, struct ep_etcd *etcd, int64_t *last_rev, size_t *last_n)
 {
     char prefix[512];
     struct counts l = {0};
@@ -311,9 +310,9 @@ void cluster_stop(struct api_ctx *ctx)
 /* ---- GET /api/cluster ---- */
 
 struct nodes_ctx {
-    json_t *nodes;   /* name -> node object */
-    size_t skip;     /* bytes of "PREFIX status/" or "PREFIX nodes/" */
-    bool alive;      /* reading nodes/ (leased) rather than status/ */
+    json_t *nodes; /* name -> node object */
+    size_t skip;   /* bytes of "PREFIX status/" or "PREFIX nodes/" */
+    bool alive;    /* reading nodes/ (leased) rather than status/ */
 };
 
 static int on_node(void *ctx, const struct ep_etcd_kv *kv)
@@ -347,7 +346,8 @@ static int64_t policy_revision(struct ep_etcd *etcd, const char *prefix)
 {
     char key[512];
     int n = snprintf(key, sizeof key, "%smeta/outbox-seq", prefix);
-    json_t *body = json_pack("{s:o, s:b}", "key", ep_etcd_b64(key, (size_t)n), "serializable", 1), *reply = NULL;
+    json_t *body = json_pack("{s:o, s:b}", "key", ep_etcd_b64(key, (size_t)n), "serializable", 1),
+           *reply = NULL;
     int64_t rev = 0;
 
     if (body && ep_etcd_call(etcd, "/v3/kv/range", body, &reply) == 0) {
@@ -388,8 +388,8 @@ void cluster_handle_get(struct http_request *r)
     http_time_iso(st.last_ok, when);
     out = json_pack("{s:s, s:s, s:{s:I, s:I, s:I, s:s?, s:s?}}", "mode", "cluster", "etcd",
                     cl->cfg.pub.etcd.endpoints, "publisher", "pending", (json_int_t)st.pending,
-                    "appliedSeq", (json_int_t)st.applied_seq, "revision",
-                    (json_int_t)st.revision, "lastContact", st.last_ok ? when : NULL, "error",
+                    "appliedSeq", (json_int_t)st.applied_seq, "revision", (json_int_t)st.revision,
+                    "lastContact", st.last_ok ? when : NULL, "error",
                     st.last_error ? ep_etcd_strerror(st.last_error) : NULL);
     nc.nodes = json_object();
     rc = ep_etcd_open(&view, &etcd);
@@ -408,22 +408,24 @@ void cluster_handle_get(struct http_request *r)
     json_object_set_new(out, "reachable", json_boolean(rc == 0));
     json_object_set_new(out, "policyRevision", json_integer(policy_rev));
     list = json_array();
-    json_object_foreach(nc.nodes, name, node) {
+    json_object_foreach(nc.nodes, name, node)
+    {
         int64_t rev = json_integer_value(json_object_get(node, "revision"));
         int64_t beat = json_integer_value(json_object_get(node, "heartbeat"));
         json_t *ws = json_array(), *map = json_object_get(node, "workspaces"), *proj;
         const char *ip;
 
-        json_object_foreach(map, ip, proj) {
+        json_object_foreach(map, ip, proj)
+        {
             json_array_append_new(ws, json_pack("{s:s, s:O}", "ip", ip, "project", proj));
         }
         http_time_iso(beat, when);
         json_array_append_new(
-            list, json_pack("{s:s, s:O, s:I, s:I, s:s, s:O, s:o}", "name", name, "alive",
-                            json_object_get(node, "alive"), "revision", (json_int_t)rev, "lag",
-                            (json_int_t)(policy_rev > rev ? policy_rev - rev : 0), "lastHeartbeat",
-                            when, "connected", json_object_get(node, "connected"), "workspaces",
-                            ws));
+            list,
+            json_pack("{s:s, s:O, s:I, s:I, s:s, s:O, s:o}", "name", name, "alive",
+                      json_object_get(node, "alive"), "revision", (json_int_t)rev, "lag",
+                      (json_int_t)(policy_rev > rev ? policy_rev - rev : 0), "lastHeartbeat", when,
+                      "connected", json_object_get(node, "connected"), "workspaces", ws));
     }
     json_object_set_new(out, "nodes", list);
     json_decref(nc.nodes);

@@ -21,8 +21,8 @@
 #define MAX_ENDPOINTS 16
 #define PAGE_KEYS     1000
 /* gRPC status codes etcd's gateway answers with. */
-#define GRPC_OUT_OF_RANGE   11
-#define GRPC_UNAVAILABLE    14
+#define GRPC_OUT_OF_RANGE    11
+#define GRPC_UNAVAILABLE     14
 #define GRPC_UNAUTHENTICATED 16
 
 struct ep_etcd {
@@ -384,9 +384,9 @@ static void kv_free(struct ep_etcd_kv *kv)
     free((char *)kv->value);
 }
 
-int ep_etcd_range_prefix(struct ep_etcd *e, const char *prefix, size_t prefix_len,
-                         int64_t revision, int (*fn)(void *ctx, const struct ep_etcd_kv *kv),
-                         void *ctx, int64_t *revision_out)
+int ep_etcd_range_prefix(struct ep_etcd *e, const char *prefix, size_t prefix_len, int64_t revision,
+                         int (*fn)(void *ctx, const struct ep_etcd_kv *kv), void *ctx,
+                         int64_t *revision_out)
 {
     char *from = malloc(prefix_len + 1);
     size_t from_len = prefix_len;
@@ -634,7 +634,8 @@ int ep_etcd_watch(struct ep_etcd *e, const char *prefix, size_t prefix_len, int6
     curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &w);
     curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
-    /* A member that vanishes without closing: no byte (not even a progress notification) for this long. */
+    /* A member that vanishes without closing: no byte (not even a progress notification) for this
+     * long. */
     curl_easy_setopt(e->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(e->curl, CURLOPT_LOW_SPEED_TIME, silence_s > 0 ? silence_s : 30L);
     if (e->cacert)

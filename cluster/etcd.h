@@ -29,9 +29,9 @@
 #define EP_ETCD_E_BASE        (-33000)
 #define EP_ETCD_E_UNAVAILABLE (EP_ETCD_E_BASE - 1) /**< no endpoint answered, or no leader */
 #define EP_ETCD_E_REPLY       (EP_ETCD_E_BASE - 2) /**< an answer that is not what etcd sends */
-#define EP_ETCD_E_REFUSED     (EP_ETCD_E_BASE - 3) /**< etcd refused the request (error text logged) */
+#define EP_ETCD_E_REFUSED     (EP_ETCD_E_BASE - 3) /**< etcd refused the request (logged) */
 #define EP_ETCD_E_AUTH        (EP_ETCD_E_BASE - 4) /**< authentication failed */
-#define EP_ETCD_E_COMPACTED   (EP_ETCD_E_BASE - 5) /**< the revision asked for is compacted away */
+#define EP_ETCD_E_COMPACTED   (EP_ETCD_E_BASE - 5) /**< the revision is compacted away */
 #define EP_ETCD_E_STOPPED     (EP_ETCD_E_BASE - 6) /**< a watch was stopped by its callback */
 
 struct ep_etcd_options {
@@ -73,9 +73,9 @@ int ep_etcd_call(struct ep_etcd *e, const char *path, json_t *body, json_t **rep
  * @p key, the one key) at revision @p revision (0: the latest), in key
  * order, fetched in pages; *@p revision_out is the revision listed.
  */
-int ep_etcd_range_prefix(struct ep_etcd *e, const char *prefix, size_t prefix_len,
-                         int64_t revision, int (*fn)(void *ctx, const struct ep_etcd_kv *kv),
-                         void *ctx, int64_t *revision_out);
+int ep_etcd_range_prefix(struct ep_etcd *e, const char *prefix, size_t prefix_len, int64_t revision,
+                         int (*fn)(void *ctx, const struct ep_etcd_kv *kv), void *ctx,
+                         int64_t *revision_out);
 /** Put one key (with @p lease, 0 for none). */
 int ep_etcd_put(struct ep_etcd *e, const char *key, size_t key_len, const char *value,
                 size_t value_len, int64_t lease);

@@ -125,10 +125,9 @@ static json_t *batch_txn(const struct ep_publisher *p, const struct batch *b, co
         const struct entry *e = &b->e[i];
 
         if (e->range)
-            json_array_append_new(
-                ops, json_pack("{s:{s:o, s:o}}", "request_delete_range", "key",
-                               ep_etcd_b64(e->key, e->key_len), "range_end",
-                               ep_etcd_prefix_end(e->key, e->key_len)));
+            json_array_append_new(ops, json_pack("{s:{s:o, s:o}}", "request_delete_range", "key",
+                                                 ep_etcd_b64(e->key, e->key_len), "range_end",
+                                                 ep_etcd_prefix_end(e->key, e->key_len)));
         else if (e->value)
             json_array_append_new(ops, json_pack("{s:{s:o, s:o}}", "request_put", "key",
                                                  ep_etcd_b64(e->key, e->key_len), "value",
@@ -192,8 +191,8 @@ static int seq_init(struct ep_publisher *p, struct ep_etcd *etcd, const char *se
         return rc;
     *applied = 0;
     if (!json_is_true(json_object_get(reply, "succeeded")))
-        rc = seq_of_range(json_object_get(
-                              json_array_get(json_object_get(reply, "responses"), 0), "response_range"),
+        rc = seq_of_range(json_object_get(json_array_get(json_object_get(reply, "responses"), 0),
+                                          "response_range"),
                           applied);
     json_decref(reply);
     if (rc)
@@ -221,8 +220,7 @@ static int batch_send(struct ep_publisher *p, struct ep_etcd *etcd, const struct
     if (rc)
         return rc;
     *revision = (int64_t)strtoll(
-        json_string_value(json_object_get(json_object_get(reply, "header"), "revision"))
-            ?: "0",
+        json_string_value(json_object_get(json_object_get(reply, "header"), "revision")) ?: "0",
         NULL, 10);
     if (json_is_true(json_object_get(reply, "succeeded"))) {
         held = last;

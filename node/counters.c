@@ -130,8 +130,7 @@ void *node_counters_run(void *arg)
         if (r.rc == 0)
             r.since = started; /* else the next round sends these again */
         if (r.rc && r.rc != last)
-            node_log("counters: push failed (%s); sent again next round",
-                     ep_etcd_strerror(r.rc));
+            node_log("counters: push failed (%s); sent again next round", ep_etcd_strerror(r.rc));
         last = r.rc;
     }
     json_decref(r.ops);

@@ -65,28 +65,29 @@ size_t node_key(const struct node *n, char *out, size_t size, const char *fmt, .
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: egress-node --name NAME --etcd URLS --db DIR [options]\n"
-            "       egress-node --db DIR --dump\n"
-            "Keeps this node's store equal to the cluster's policy in etcd, registers the\n"
-            "node, maps its workspace containers and pushes its counters (docs/cluster.md).\n"
-            "  --name NAME              this node's name (default: the host name)\n"
-            "  --etcd URLS              etcd endpoints, comma-separated (http:// or https://)\n"
-            "  --etcd-prefix PREFIX     the keyspace's prefix (default %s)\n"
-            "  --etcd-cacert FILE       CA of the etcd members (PEM)\n"
-            "  --etcd-cert FILE         client certificate (PEM)\n"
-            "  --etcd-key FILE          its key (PEM)\n"
-            "  --etcd-user USER         etcd user (password from --etcd-password-file)\n"
-            "  --etcd-password-file F   file holding that user's password\n"
-            "  --db DIR                 the node's store (default %s)\n"
-            "  --ttl SECONDS            lease of the node's registration (default 10)\n"
-            "  --watch-silence SECONDS  a watch silent this long is reconnected (default 15)\n"
-            "  --counters-interval SEC  seconds between pushes of the counters (default 2)\n"
-            "  --docker-socket PATH     this node's Docker engine (default: no container events)\n"
-            "  --network NAME           the workspaces' network on it (default egress-ws)\n"
-            "  --label KEY              container label naming the project (default egress.project)\n"
-            "  --dump                   print the store's policy as etcd keys and exit\n",
-            EP_CLUSTER_DEFAULT_PREFIX, EP_STORE_DEFAULT_DIR);
+    fprintf(
+        f,
+        "Usage: egress-node --name NAME --etcd URLS --db DIR [options]\n"
+        "       egress-node --db DIR --dump\n"
+        "Keeps this node's store equal to the cluster's policy in etcd, registers the\n"
+        "node, maps its workspace containers and pushes its counters (docs/cluster.md).\n"
+        "  --name NAME              this node's name (default: the host name)\n"
+        "  --etcd URLS              etcd endpoints, comma-separated (http:// or https://)\n"
+        "  --etcd-prefix PREFIX     the keyspace's prefix (default %s)\n"
+        "  --etcd-cacert FILE       CA of the etcd members (PEM)\n"
+        "  --etcd-cert FILE         client certificate (PEM)\n"
+        "  --etcd-key FILE          its key (PEM)\n"
+        "  --etcd-user USER         etcd user (password from --etcd-password-file)\n"
+        "  --etcd-password-file F   file holding that user's password\n"
+        "  --db DIR                 the node's store (default %s)\n"
+        "  --ttl SECONDS            lease of the node's registration (default 10)\n"
+        "  --watch-silence SECONDS  a watch silent this long is reconnected (default 15)\n"
+        "  --counters-interval SEC  seconds between pushes of the counters (default 2)\n"
+        "  --docker-socket PATH     this node's Docker engine (default: no container events)\n"
+        "  --network NAME           the workspaces' network on it (default egress-ws)\n"
+        "  --label KEY              container label naming the project (default egress.project)\n"
+        "  --dump                   print the store's policy as etcd keys and exit\n",
+        EP_CLUSTER_DEFAULT_PREFIX, EP_STORE_DEFAULT_DIR);
 }
 
 static char *read_secret(const char *file)
@@ -206,24 +207,60 @@ int main(int argc, char **argv)
     n->label = "egress.project";
     while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
         switch (opt) {
-        case OPT_NAME: n->name = optarg; break;
-        case OPT_ETCD: n->etcd.endpoints = optarg; break;
-        case OPT_PREFIX: n->prefix = optarg; break;
-        case OPT_CACERT: n->etcd.cacert = optarg; break;
-        case OPT_CERT: n->etcd.cert = optarg; break;
-        case OPT_KEY: n->etcd.key = optarg; break;
-        case OPT_USER: n->etcd.user = optarg; break;
-        case OPT_PASSWORD_FILE: n->etcd.password = read_secret(optarg); break;
-        case OPT_DB: db = optarg; break;
-        case OPT_TTL: n->ttl = seconds("--ttl", optarg, 2, 3600); break;
-        case OPT_SILENCE: n->silence = seconds("--watch-silence", optarg, 1, 3600); break;
-        case OPT_COUNTERS: n->counters_every = seconds("--counters-interval", optarg, 1, 3600); break;
-        case OPT_DOCKER: n->docker_socket = optarg; break;
-        case OPT_NETWORK: n->network = optarg; break;
-        case OPT_LABEL: n->label = optarg; break;
-        case OPT_DUMP: want_dump = true; break;
-        case OPT_HELP: usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case OPT_NAME:
+            n->name = optarg;
+            break;
+        case OPT_ETCD:
+            n->etcd.endpoints = optarg;
+            break;
+        case OPT_PREFIX:
+            n->prefix = optarg;
+            break;
+        case OPT_CACERT:
+            n->etcd.cacert = optarg;
+            break;
+        case OPT_CERT:
+            n->etcd.cert = optarg;
+            break;
+        case OPT_KEY:
+            n->etcd.key = optarg;
+            break;
+        case OPT_USER:
+            n->etcd.user = optarg;
+            break;
+        case OPT_PASSWORD_FILE:
+            n->etcd.password = read_secret(optarg);
+            break;
+        case OPT_DB:
+            db = optarg;
+            break;
+        case OPT_TTL:
+            n->ttl = seconds("--ttl", optarg, 2, 3600);
+            break;
+        case OPT_SILENCE:
+            n->silence = seconds("--watch-silence", optarg, 1, 3600);
+            break;
+        case OPT_COUNTERS:
+            n->counters_every = seconds("--counters-interval", optarg, 1, 3600);
+            break;
+        case OPT_DOCKER:
+            n->docker_socket = optarg;
+            break;
+        case OPT_NETWORK:
+            n->network = optarg;
+            break;
+        case OPT_LABEL:
+            n->label = optarg;
+            break;
+        case OPT_DUMP:
+            want_dump = true;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {

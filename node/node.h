@@ -20,18 +20,18 @@ struct node {
     const char *name;
     const char *prefix; /* the keyspace's prefix, "/egress/v1/" */
     struct ep_etcd_options etcd;
-    long ttl;            /* seconds of the registration lease */
-    long silence;        /* seconds without a byte before a watch is taken for dead */
-    long counters_every; /* seconds between two pushes of the counters */
+    long ttl;                  /* seconds of the registration lease */
+    long silence;              /* seconds without a byte before a watch is taken for dead */
+    long counters_every;       /* seconds between two pushes of the counters */
     const char *docker_socket; /* NULL: no container events */
     const char *network;       /* the workspaces' network on this engine */
     const char *label;         /* the container label naming the project */
     struct ep_store *store;
     /* state */
     atomic_bool stop;
-    _Atomic int64_t revision;  /* etcd revision applied to the store */
-    _Atomic int64_t lease;     /* the registration's lease, 0 while none */
-    atomic_bool connected;     /* the sync's watch is up */
+    _Atomic int64_t revision;     /* etcd revision applied to the store */
+    _Atomic int64_t lease;        /* the registration's lease, 0 while none */
+    atomic_bool connected;        /* the sync's watch is up */
     atomic_bool mappings_changed; /* containers.c mapped or unmapped: publish at once */
 };
 

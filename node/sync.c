@@ -82,7 +82,8 @@ struct watch_ctx {
     bool got; /* the watch delivered something: it was up */
 };
 
-/* One watched batch: applied in one transaction; a progress notification only moves the revision. */
+/* One watched batch: applied in one transaction; a progress notification only moves the revision.
+ */
 static int on_events(void *ctx, const struct ep_etcd_kv *events, size_t count, int64_t revision)
 {
     struct watch_ctx *w = ctx;
@@ -166,8 +167,8 @@ void *node_sync_run(void *arg)
         }
         w.error = 0;
         w.got = false;
-        rc = ep_etcd_watch(etcd, prefix, plen, atomic_load(&n->revision) + 1, n->silence,
-                           on_events, &w);
+        rc = ep_etcd_watch(etcd, prefix, plen, atomic_load(&n->revision) + 1, n->silence, on_events,
+                           &w);
         atomic_store(&n->connected, false);
         if (atomic_load(&n->stop))
             break;

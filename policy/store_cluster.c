@@ -477,7 +477,8 @@ static unsigned popcount8(uint8_t m)
     return (unsigned)__builtin_popcount(m);
 }
 
-/* Set (or with @p mask 0 delete) the rules key @p rk, keeping its profile's count and generation. */
+/* Set (or with @p mask 0 delete) the rules key @p rk, keeping its profile's count and generation.
+ */
 static int sync_rule(struct ep_store *s, MDB_txn *txn, const char *rk, size_t rklen, uint8_t mask)
 {
     struct ep_profile_info info;
@@ -698,7 +699,7 @@ int ep_store_sync_load(struct ep_store *store, const struct ep_cluster_kv *kv, s
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_val key, val;
-    char (*gone)[EP_ID_MAX + 1] = NULL;
+    char(*gone)[EP_ID_MAX + 1] = NULL;
     size_t ngone = 0, cap = 0;
     int rc = store_write_begin(store, &txn);
 

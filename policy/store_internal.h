@@ -224,8 +224,8 @@ STORE_INTERNAL int store_profile_ensure(struct ep_store *s, MDB_txn *txn, const 
 STORE_INTERNAL int store_outbox_project(struct ep_store *s, MDB_txn *txn, const char *id,
                                         uint32_t mode, const char *profile);
 /* `rules` key @p key (profile NUL rule key) now has @p mask; 0: the key is gone. */
-STORE_INTERNAL int store_outbox_rule(struct ep_store *s, MDB_txn *txn, const char *key,
-                                     size_t klen, uint8_t mask);
+STORE_INTERNAL int store_outbox_rule(struct ep_store *s, MDB_txn *txn, const char *key, size_t klen,
+                                     uint8_t mask);
 STORE_INTERNAL int store_outbox_llm_host(struct ep_store *s, MDB_txn *txn, const char *host,
                                          bool present);
 /*
@@ -233,8 +233,8 @@ STORE_INTERNAL int store_outbox_llm_host(struct ep_store *s, MDB_txn *txn, const
  * *@p mark; after the new ones are written, store_outbox_rules_settle()
  * takes back the deletes of the keys that are there again.
  */
-STORE_INTERNAL int store_outbox_rules_cleared(struct ep_store *s, MDB_txn *txn,
-                                              const char *profile, uint64_t *mark);
+STORE_INTERNAL int store_outbox_rules_cleared(struct ep_store *s, MDB_txn *txn, const char *profile,
+                                              uint64_t *mark);
 STORE_INTERNAL int store_outbox_rules_settle(struct ep_store *s, MDB_txn *txn, uint64_t mark);
 
 /* ---- the parts of the schema ---- */

@@ -3,7 +3,7 @@
 # Skips (77) only where clang-format is not installed.
 command -v clang-format >/dev/null 2>&1 || { echo "clang-format not installed"; exit 77; }
 cd "${top_srcdir:-.}" || exit 99
-files=$(find policy icap api tests -name '*.[ch]' | sort)
+files=$(find policy icap api acl cluster node tests -name '*.[ch]' | sort)
 [ -n "$files" ] || exit 99
 # shellcheck disable=SC2086
 clang-format --dry-run -Werror $files
