@@ -1,11 +1,12 @@
 /*
  * egress-api in cluster mode (cluster.h). The API keeps its own store and
  * answers from it as on a single host; the publisher carries every
- * acknowledged change to etcd behind it. The nodes' counters come back
- * the other way: every second the sum over the nodes of
- * `PREFIX counts/NODE/PROJECT/HOST` is written into the store's seen
+ * acknowledged change to etcd behind it. The nodes' counters and
+ * mappings come back the other way: every second the sum over the nodes
+ * of `PREFIX counts/NODE/PROJECT/HOST` is written into the store's seen
  * records, values set rather than added, so a count sent twice or late is
- * still counted once.
+ * still counted once; and the store's IP mappings are made those the live
+ * nodes report.
  */
 #include "config.h"
 
@@ -196,6 +197,78 @@ out:
     return rc;
 }
 
+/* ---- the nodes' mappings, copied into the store ---- */
+
+struct mappings {
+    json_t *by_ip; /* IP -> project, from every live node */
+    char (*gone)[EP_ID_MAX + 1];
+    size_t ngone;
+};
+
+static int on_live_node(void *ctx, const struct ep_etcd_kv *kv)
+{
+    struct mappings *m = ctx;
+    json_t *j = json_loadb(kv->value, kv->value_len, 0, NULL), *proj;
+    const char *ip;
+
+    json_object_foreach(json_object_get(j, "workspaces"), ip, proj)
+    {
+        json_object_set(m->by_ip, ip, proj);
+    }
+    json_decref(j);
+    return 0;
+}
+
+/* Collect the projects mapped in the store that no live node reports at that address. */
+static int find_gone(void *ctx, const struct ep_project *p)
+{
+    struct mappings *m = ctx;
+    const char *holder = json_string_value(json_object_get(m->by_ip, p->ip));
+    void *more;
+
+    if (!p->ip[0] || (holder && strcmp(holder, p->id) == 0))
+        return 0;
+    more = realloc(m->gone, (m->ngone + 1) * sizeof *m->gone);
+    if (!more)
+        return EP_E_NOMEM;
+    m->gone = more;
+    memcpy(m->gone[m->ngone++], p->id, sizeof p->id);
+    return 0;
+}
+
+/*
+ * Make the store's IP mappings those the live nodes report: the capture
+ * service next to the API (docs/cluster.md) and the project views read
+ * them. A project no live node reports is unmapped first, so an address
+ * that moved to another project is free for it.
+ */
+static int mappings_once(struct api_cluster *cl, struct ep_etcd *etcd)
+{
+    char prefix[512];
+    struct mappings m = {.by_ip = json_object()};
+    size_t skip = (size_t)snprintf(prefix, sizeof prefix, "%snodes/", cl->cfg.pub.prefix);
+    const char *ip;
+    json_t *proj;
+    int rc =
+        m.by_ip ? ep_etcd_range_prefix(etcd, prefix, skip, 0, on_live_node, &m, NULL) : EP_E_NOMEM;
+
+    if (rc == 0)
+        rc = ep_store_projects_list(cl->store, find_gone, &m);
+    for (size_t i = 0; rc == 0 && i < m.ngone; i++)
+        ep_store_client_unmap(cl->store, m.gone[i]);
+    json_object_foreach(m.by_ip, ip, proj)
+    {
+        struct ep_project p;
+        const char *id = json_string_value(proj);
+
+        if (rc == 0 && id && ep_store_project_get(cl->store, id, &p) == 0 && strcmp(p.ip, ip) != 0)
+            ep_store_client_map(cl->store, ip, id);
+    }
+    free(m.gone);
+    json_decref(m.by_ip);
+    return rc;
+}
+
 static void *summer_run(void *arg)
 {
     struct api_cluster *cl = arg;
@@ -213,6 +286,8 @@ static void *summer_run(void *arg)
 
         pthread_mutex_unlock(&cl->lock);
         rc = sum_once(cl, etcd, &last_rev, &last_n);
+        if (rc == 0)
+            rc = mappings_once(cl, etcd);
         if (rc && rc != last_rc)
             log_line("cluster: summing the nodes' counters: %s", ep_etcd_strerror(rc));
         last_rc = rc;

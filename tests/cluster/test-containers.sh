@@ -66,6 +66,12 @@ expect_eq "A: B's rule denied" "$(decide n1 "$IPA" b-only.test)" ERR
 sleep 1.2 # the next heartbeat carries the mapping
 expect_match "/api/cluster shows A's workspace on n1" "$(api GET /api/cluster)" \
     "\"ip\":\"$IPA\",\"project\":\"$A\""
+for _ in $(seq 1 50); do
+    api GET "/api/projects/$A" | grep -q "\"ipAddress\":\"$IPA\"" && break
+    sleep 0.1
+done
+expect_match "the API's store learns A's address (for the central capture service)" \
+    "$(api GET "/api/projects/$A")" "\"ipAddress\":\"$IPA\""
 
 dockerd_api POST "/containers/$CA/stop?t=0" >/dev/null
 expect_eq "A stopped: its address is unmapped (denied)" \
@@ -83,6 +89,14 @@ done
 expect_eq "B's address is never decided by A's policy" "$leak" 0
 expect_eq "B is mapped: B's rule allowed" "$(wait_decision "$IPB" b-only.test OK)" OK
 expect_eq "B: A's rule denied" "$(decide n1 "$IPB" a-only.test)" ERR
+for _ in $(seq 1 50); do
+    api GET "/api/projects/$B" | grep -q "\"ipAddress\":\"$IPB\"" && break
+    sleep 0.1
+done
+expect_match "the API's store moves the address to B" "$(api GET "/api/projects/$B")" \
+    "\"ipAddress\":\"$IPB\""
+expect_match "and A has none" "$(api GET "/api/projects/$A")" '"ipAddress":null'
+
 
 # The agent down while B stops: at its return the engine's list unmaps B.
 node_kill n1 TERM
