@@ -36,5 +36,6 @@ dist_ui_DATA = api/ui/index.html api/ui/app.css api/ui/app.js api/ui/api.js api/
 	api/ui/favicon.svg
 uiviewsdir = $(uidir)/views
 dist_uiviews_DATA = api/ui/views/projects.js api/ui/views/review.js \
-	api/ui/views/whitelists.js api/ui/views/audit.js api/ui/views/conversations.js
+	api/ui/views/whitelists.js api/ui/views/audit.js api/ui/views/conversations.js \
+	api/ui/views/cluster.js
 EXTRA_DIST += api/ui/README.md

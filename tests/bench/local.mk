@@ -6,3 +6,5 @@ include $(srcdir)/tests/bench/api.mk
 include $(srcdir)/tests/bench/intercept.mk
 include $(srcdir)/tests/bench/capture.mk
 EXTRA_DIST += tests/bench/README.md tests/bench/bench-ui.sh tests/bench/bench-ui.mjs
+# The cluster (tests/bench/bench-cluster.sh, run by hand; docs/cluster.md).
+EXTRA_DIST += tests/bench/bench-cluster.sh
