@@ -130,6 +130,7 @@ etcd_revision() {
 # api_start [OPTION...]: egress-api in cluster mode on a store of its own.
 api_start() {
     mkdir -p "$CDIR/api-store"
+    : >>"$CDIR/api.log"
     "$API_BIN" --db "$CDIR/api-store" --listen 127.0.0.1:0 --no-containers \
         --admin-token-file "$CDIR/token" --bcrypt-cost 10 --etcd "$ETCD_URLS" "$@" \
         2>>"$CDIR/api.log" &

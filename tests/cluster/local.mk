@@ -6,7 +6,8 @@ CLUSTER_TESTS = \
 	tests/cluster/test-propagation.sh \
 	tests/cluster/test-etcd-failures.sh \
 	tests/cluster/test-counts.sh \
-	tests/cluster/test-containers.sh
+	tests/cluster/test-containers.sh \
+	tests/cluster/test-tls-auth.sh
 TESTS += $(CLUSTER_TESTS)
 dist_check_SCRIPTS += $(CLUSTER_TESTS)
 EXTRA_DIST += tests/cluster/README.md tests/cluster/lib.sh tests/cluster/blackhole.py
