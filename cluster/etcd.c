@@ -19,7 +19,7 @@
 #include "policy/error.h"
 
 #define MAX_ENDPOINTS 16
-#define PAGE_KEYS     1000
+#define PAGE_KEYS     10000
 /* gRPC status codes etcd's gateway answers with. */
 #define GRPC_OUT_OF_RANGE    11
 #define GRPC_UNAVAILABLE     14
