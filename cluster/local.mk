@@ -8,4 +8,4 @@ cluster_libcluster_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(O
 	$(LMDB_CFLAGS)
 cluster_libcluster_la_LIBADD = policy/libpolicy.la $(CURL_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS) \
 	$(PTHREAD_LIBS)
-EXTRA_DIST += cluster/README.md
+EXTRA_DIST += cluster/README.md docs/cluster.md
