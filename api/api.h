@@ -43,11 +43,13 @@ struct api_config {
 };
 
 struct engine;
+struct api_cluster;
 
 struct api_ctx {
     struct ep_store *store;
     const struct api_config *cfg;
-    struct engine *engine; /* the container engine (engine.h); NULL with --no-containers */
+    struct engine *engine;       /* the container engine (engine.h); NULL with --no-containers */
+    struct api_cluster *cluster; /* cluster mode (cluster.h); NULL on a single host */
 };
 
 /* The daemon's version, as printed by --version and /api/health. */

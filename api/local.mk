@@ -20,6 +20,7 @@ api_libegressapi_la_SOURCES = \
 	api/static.c api/static.h \
 	api/conversations.c api/conversations.h \
 	api/session.c api/session.h api/scope.c api/scope.h api/accounts.c api/accounts.h \
+	api/cluster.c api/cluster.h \
 	api/openapi.h
 # docs/openapi.yaml as the JSON served at GET /api/openapi.json, built into
 # the program: converted (and its $refs checked) by api/openapi-embed.py.
@@ -33,7 +34,7 @@ EXTRA_DIST += docs/openapi.yaml api/openapi-embed.py
 # (api/session.c), the base64 of swarm secrets (api/engine_swarm.c).
 api_libegressapi_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS) $(XCRYPT_CFLAGS) \
 	$(CURL_CFLAGS) $(OPENSSL_CFLAGS)
-api_libegressapi_la_LIBADD = policy/libcapture.la policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
+api_libegressapi_la_LIBADD = cluster/libcluster.la policy/libcapture.la policy/libpolicy.la $(MHD_LIBS) $(JANSSON_LIBS) $(XCRYPT_LIBS) \
 	$(CURL_LIBS) $(OPENSSL_LIBS) $(PTHREAD_LIBS) -lm
 
 bin_PROGRAMS += api/egress-api
@@ -48,5 +49,6 @@ dist_ui_DATA = api/ui/index.html api/ui/app.css api/ui/app.js api/ui/api.js api/
 	api/ui/favicon.svg
 uiviewsdir = $(uidir)/views
 dist_uiviews_DATA = api/ui/views/projects.js api/ui/views/review.js \
-	api/ui/views/whitelists.js api/ui/views/audit.js api/ui/views/conversations.js
+	api/ui/views/whitelists.js api/ui/views/audit.js api/ui/views/conversations.js \
+	api/ui/views/cluster.js
 EXTRA_DIST += api/ui/README.md

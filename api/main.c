@@ -19,6 +19,7 @@
 #include "api/api.h"
 #include "api/accounts.h"
 #include "api/auth.h"
+#include "api/cluster.h"
 #include "api/engine.h"
 #include "api/http.h"
 #include "api/static.h"
@@ -149,6 +150,7 @@ static void usage(FILE *f)
             DEFAULT_CONN_TIMEOUT, EP_UI_DIR, ENGINE_DEFAULT_SOCKET, ENGINE_DEFAULT_IMAGE,
             ENGINE_DEFAULT_NETWORK, max_memory, ENGINE_DEFAULT_NANO_CPUS_MAX / 1e9, default_memory,
             ENGINE_DEFAULT_NANO_CPUS / 1e9, ENGINE_DEFAULT_PIDS_LIMIT, ENGINE_DEFAULT_STOP_TIMEOUT);
+    fprintf(f, "\nCluster mode:\n%s", cluster_usage);
 }
 
 static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -494,6 +496,7 @@ enum {
     OPT_SESSION_LIFETIME,
     OPT_SESSION_IDLE,
     OPT_TLS_PROXY,
+    OPT_CLUSTER, /* the --etcd options: cluster_option() by name */
 };
 
 static const struct option long_options[] = {
@@ -537,6 +540,14 @@ static const struct option long_options[] = {
     {"session-lifetime", required_argument, NULL, OPT_SESSION_LIFETIME},
     {"session-idle", required_argument, NULL, OPT_SESSION_IDLE},
     {"tls-proxy", no_argument, NULL, OPT_TLS_PROXY},
+    {"etcd", required_argument, NULL, OPT_CLUSTER},
+    {"etcd-prefix", required_argument, NULL, OPT_CLUSTER},
+    {"etcd-cacert", required_argument, NULL, OPT_CLUSTER},
+    {"etcd-cert", required_argument, NULL, OPT_CLUSTER},
+    {"etcd-key", required_argument, NULL, OPT_CLUSTER},
+    {"etcd-user", required_argument, NULL, OPT_CLUSTER},
+    {"etcd-password-file", required_argument, NULL, OPT_CLUSTER},
+    {"etcd-batch", required_argument, NULL, OPT_CLUSTER},
     {NULL, 0, NULL, 0},
 };
 
@@ -551,6 +562,7 @@ struct api_args {
     const char *constraints[SWARM_LIST_MAX + 1];  /* --swarm-constraint, in order */
     const char *node_engines[SWARM_LIST_MAX + 1]; /* --swarm-node-engine, in order */
     size_t n_constraints, n_node_engines;
+    struct cluster_config cluster;
     const char *token_file;
     const char *ui_dir;
     const char *create_admin, *password_file; /* --create-admin NAME [--password-file FILE] */
@@ -567,7 +579,7 @@ static int parse_args(int argc, char **argv, struct api_args *a)
 {
     struct api_config *cfg = &a->cfg;
     struct engine_config *ecfg = &a->ecfg;
-    int opt;
+    int opt, index = 0;
 
     cfg->db_dir = EP_STORE_DEFAULT_DIR;
     parse_listen(cfg, DEFAULT_LISTEN);
@@ -584,7 +596,7 @@ static int parse_args(int argc, char **argv, struct api_args *a)
     cfg->session_lifetime = DEFAULT_SESSION_LIFETIME;
     cfg->session_idle = DEFAULT_SESSION_IDLE;
 
-    while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "", long_options, &index)) != -1) {
         switch (opt) {
         case OPT_DB:
             cfg->db_dir = optarg;
@@ -734,6 +746,10 @@ static int parse_args(int argc, char **argv, struct api_args *a)
         case OPT_TLS_PROXY:
             cfg->secure_cookies = true;
             break;
+        case OPT_CLUSTER:
+            if (cluster_option(&a->cluster, long_options[index].name, optarg) < 0)
+                exit(2);
+            break;
         default:
             fprintf(stderr, "Try 'egress-api --help'.\n");
             return 2;
@@ -812,6 +828,8 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    if (cluster_start(&ctx, &args.cluster) < 0)
+        goto out;
     if (http_start(&ctx, &daemon, &port) < 0)
         goto out;
     log_line("listening on %s%s%s:%u", strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
@@ -822,9 +840,11 @@ int main(int argc, char **argv)
         ;
     log_line("signal %d: finishing requests in flight", sig);
     http_stop(daemon);
+    cluster_stop(&ctx);
     log_line("stopped");
     rc = 0;
 out:
+    cluster_stop(&ctx);
     engine_close(ctx.engine);
     ep_store_close(ctx.store);
     return rc;

@@ -8,6 +8,7 @@
 
 #include "api/accounts.h"
 #include "api/audit.h"
+#include "api/cluster.h"
 #include "api/conversations.h"
 #include "api/http.h"
 #include "api/metrics.h"
@@ -67,6 +68,7 @@ const struct http_route http_routes[] = {
     {"GET", "/api/profiles", HTTP_ADMIN, whitelist_handle_profiles},
     {"GET", "/api/audit", HTTP_ADMIN, audit_handle_list},
     {"GET", "/metrics", HTTP_ADMIN, metrics_handle},
+    {"GET", "/api/cluster", HTTP_ADMIN, cluster_handle_get},
     {"GET", "/api/projects/:id/conversations", HTTP_ANYONE, conversations_handle_list},
     {"GET", "/api/projects/:id/conversations/*", HTTP_ANYONE, conversations_handle_get},
     {"DELETE", "/api/projects/:id/conversations", HTTP_ANYONE, conversations_handle_clear},

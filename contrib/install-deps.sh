@@ -40,6 +40,8 @@ test="$test nsd iodine dnsperf unbound bind9-dnsutils"
 # the fresh Debian 12 root they are installed into.
 packaging="dpkg-dev debhelper help2man lintian"
 test="$test $packaging debootstrap"
+# The cluster tests (tests/cluster): a 3-member etcd cluster and etcdctl.
+test="$test etcd-server etcd-client"
 
 # npm comes with nodejs where that is installed from elsewhere; Debian's
 # own npm package otherwise.
@@ -103,7 +105,7 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends $missing
 # Debian starts the packaged daemons on install; ours are started by the
 # quick start or the tests on ports of their own, so leave the system ones off.
-for service in squid c-icap docker unbound nsd; do
+for service in squid c-icap docker unbound nsd etcd; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
         systemctl stop "$service" || true
     fi

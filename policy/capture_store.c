@@ -782,6 +782,8 @@ int ep_capture_host_add(struct ep_store *store, const char *host, bool *added)
         goto out;
     key = store_mkval(canon, strlen(canon));
     rc = mdb_put(txn, store->llm_hosts, &key, &val, MDB_NOOVERWRITE);
+    if (rc == 0)
+        rc = store_outbox_llm_host(store, txn, canon, true);
     if (rc == 0 && added)
         *added = true;
     if (rc == MDB_KEYEXIST)
@@ -804,6 +806,8 @@ int ep_capture_host_remove(struct ep_store *store, const char *host)
         goto out;
     key = store_mkval(canon, strlen(canon));
     rc = mdb_del(txn, store->llm_hosts, &key, NULL);
+    if (rc == 0)
+        rc = store_outbox_llm_host(store, txn, canon, false);
     if (rc == MDB_NOTFOUND)
         rc = EP_E_NOTFOUND;
 out:

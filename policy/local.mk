@@ -18,6 +18,7 @@ policy_libpolicy_la_SOURCES = \
 	policy/store_seen.c policy/store_seen.h \
 	policy/store_audit.c policy/store_audit.h \
 	policy/store_accounts.c policy/store_accounts.h \
+	policy/store_cluster.c policy/store_cluster.h \
 	policy/decide.c policy/decide.h \
 	policy/recorder.c policy/recorder.h \
 	policy/counters.c policy/counters.h \

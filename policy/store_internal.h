@@ -218,6 +218,28 @@ STORE_INTERNAL void store_filter_free(struct key_filter *f);
 /* Make sure profile @p name has its row in `profiles` (an empty one, generation 0, if new). */
 STORE_INTERNAL int store_profile_ensure(struct ep_store *s, MDB_txn *txn, const char *name);
 
+/*
+ * ---- store_cluster.c: the outbox (store_cluster.h), one entry per changed
+ * key, added in the transaction of the change; nothing when the store has
+ * no outbox ----
+ */
+/* Project @p id now has @p mode and @p profile; @p profile NULL: the project is gone. */
+STORE_INTERNAL int store_outbox_project(struct ep_store *s, MDB_txn *txn, const char *id,
+                                        uint32_t mode, const char *profile);
+/* `rules` key @p key (profile NUL rule key) now has @p mask; 0: the key is gone. */
+STORE_INTERNAL int store_outbox_rule(struct ep_store *s, MDB_txn *txn, const char *key, size_t klen,
+                                     uint8_t mask);
+STORE_INTERNAL int store_outbox_llm_host(struct ep_store *s, MDB_txn *txn, const char *host,
+                                         bool present);
+/*
+ * A profile's rules are about to be replaced: queue a delete of each, and
+ * *@p mark; after the new ones are written, store_outbox_rules_settle()
+ * takes back the deletes of the keys that are there again.
+ */
+STORE_INTERNAL int store_outbox_rules_cleared(struct ep_store *s, MDB_txn *txn, const char *profile,
+                                              uint64_t *mark);
+STORE_INTERNAL int store_outbox_rules_settle(struct ep_store *s, MDB_txn *txn, uint64_t mark);
+
 /* ---- the parts of the schema ---- */
 
 /* One database of a part: its name in the environment and its member of struct ep_store. */

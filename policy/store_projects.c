@@ -173,6 +173,8 @@ static int project_put(struct ep_store *s, MDB_txn *txn, const struct ep_project
         rc = store_profile_ensure(s, txn, p->profile);
     if (rc == 0 && p->ip[0])
         rc = client_row_put(s, txn, p);
+    if (rc == 0)
+        rc = store_outbox_project(s, txn, p->id, p->mode, p->profile);
     return rc;
 }
 
@@ -255,6 +257,8 @@ int ep_store_project_delete(struct ep_store *store, const char *id)
             rc = store_parts[i]->clear(store, txn, id);
     if (rc == 0)
         rc = store_del_key(txn, store->projects, id, strlen(id));
+    if (rc == 0)
+        rc = store_outbox_project(store, txn, id, 0, NULL);
 out:
     return store_write_end(store, txn, rc);
 }

@@ -102,6 +102,8 @@ static int rule_put(struct ep_store *s, MDB_txn *txn, const char *profile,
         return rc;
     mask |= bit;
     rc = store_put_fixed(txn, s->rules, key, klen, &mask, 1, 0);
+    if (rc == 0)
+        rc = store_outbox_rule(s, txn, key, klen, mask);
     *added = rc == 0;
     return rc;
 }
@@ -177,6 +179,8 @@ int ep_store_rule_remove(struct ep_store *store, const char *profile, const stru
     mask &= (uint8_t)~bit;
     rc = mask ? store_put_fixed(txn, store->rules, key, klen, &mask, 1, 0)
               : store_del_key(txn, store->rules, key, klen);
+    if (rc == 0)
+        rc = store_outbox_rule(store, txn, key, klen, mask);
     if (rc)
         goto out;
     if (info.rules > 0)
@@ -193,6 +197,7 @@ int ep_store_rules_replace(struct ep_store *store, const char *profile, const st
     MDB_txn *txn = NULL;
     struct ep_profile_info info;
     size_t plen = strlen(profile);
+    uint64_t mark = 0;
     int rc;
 
     if (!valid_rules_profile(profile))
@@ -201,6 +206,8 @@ int ep_store_rules_replace(struct ep_store *store, const char *profile, const st
     if (rc)
         goto out;
     rc = profile_ensure(store, txn, profile, &info);
+    if (rc == 0)
+        rc = store_outbox_rules_cleared(store, txn, profile, &mark);
     if (rc)
         goto out;
     /* The profile name and its NUL are the prefix of all its rules. */
@@ -211,6 +218,8 @@ int ep_store_rules_replace(struct ep_store *store, const char *profile, const st
     rc = profile_put(store, txn, &info);
     if (rc == 0)
         rc = rules_add_txn(store, txn, profile, rules, n, NULL);
+    if (rc == 0)
+        rc = store_outbox_rules_settle(store, txn, mark);
 out:
     return store_write_end(store, txn, rc);
 }

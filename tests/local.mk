@@ -18,3 +18,4 @@ include $(srcdir)/tests/cluster/swarm.mk
 include $(srcdir)/tests/metrics/local.mk
 include $(srcdir)/tests/dns/local.mk
 include $(srcdir)/tests/packages/local.mk
+include $(srcdir)/tests/cluster/local.mk

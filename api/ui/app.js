@@ -13,6 +13,7 @@ const ROUTES = {
   whitelists: {title: 'Whitelists', load: () => import('./views/whitelists.js'), nav: true},
   audit: {title: 'Audit', load: () => import('./views/audit.js'), nav: true},
   conversations: {title: 'LLM conversations', load: () => import('./views/conversations.js'), nav: true},
+  cluster: {title: 'Cluster', load: () => import('./views/cluster.js'), nav: true},
 };
 const DEFAULT_ROUTE = 'projects';
 

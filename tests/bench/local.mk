@@ -7,3 +7,5 @@ include $(srcdir)/tests/bench/intercept.mk
 include $(srcdir)/tests/bench/capture.mk
 EXTRA_DIST += tests/bench/README.md tests/bench/bench-ui.sh tests/bench/bench-ui.mjs
 EXTRA_DIST += tests/bench/bench-dns.sh
+# The cluster (tests/bench/bench-cluster.sh, run by hand; docs/cluster.md).
+EXTRA_DIST += tests/bench/bench-cluster.sh

@@ -2,7 +2,8 @@
 # The policy core's layering, checked on the sources (nothing is built):
 #
 # 1. No file of policy/ includes a header of a front end (icap/, acl/, dns/,
-#    api/) or of c-icap, libmicrohttpd, libunbound or ldns: the core knows none of them.
+#    api/, node/), of the cluster's network layer (cluster/), or of c-icap,
+#    libmicrohttpd, libcurl, libunbound or ldns: the core knows none of them.
 # 2. The store's files (policy/store*.[ch], capture_store.[ch]) include one
 #    another in no circle. A module is X.c with X.h; module A depends on
 #    module B when a file of A includes B.h, directly or through a header
@@ -18,6 +19,8 @@
 # name), the check in question must object.
 #
 # Arrows today: store_projects, store_audit, store_parts -> store_env;
+# store_cluster -> store_projects, store_rules, store_seen (the outbox
+# hooks the others call are declared in store_internal.h);
 # store_rules, store_seen -> store_projects; store_match -> store_rules;
 # capture_store -> all of them (through store.h). store_env names no part:
 # it walks store_parts[].
@@ -32,7 +35,7 @@ fi
 
 # Lines of policy/ (in directory $1) that include a front end's header.
 front_end_includes() {
-    grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]((icap|acl|api|dns)/|c_icap/|c-icap|microhttpd|unbound\.h|ldns/)' \
+    grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]((icap|acl|api|dns|node|cluster)/|c_icap/|c-icap|microhttpd|curl/|unbound\.h|ldns/)' \
         "$1"/*.[ch]
 }
 
@@ -135,6 +138,11 @@ expect_match "a front end's header in policy/ is refused" "$(front_end_includes 
     'decide\.c:[0-9]+:#include "api/http\.h"'
 d=$(mutant mhd rule.h '#include <microhttpd.h>')
 expect_match "libmicrohttpd in policy/ is refused" "$(front_end_includes "$d")" 'rule\.h'
+d=$(mutant etcd store_cluster.c '#include "cluster/etcd.h"')
+expect_match "the cluster's etcd client in policy/ is refused" "$(front_end_includes "$d")" \
+    'store_cluster\.c'
+d=$(mutant curl store_env.c '#include <curl/curl.h>')
+expect_match "libcurl in policy/ is refused" "$(front_end_includes "$d")" 'store_env\.c'
 d=$(mutant cicap host.c '#include "c_icap/c-icap.h"')
 expect_match "c-icap in policy/ is refused" "$(front_end_includes "$d")" 'host\.c'
 
