@@ -215,6 +215,7 @@ static const struct endpoint endpoints[] = {
     /*                                                                         anon wspw teach other
        dis admin rev */
     {"GET", "/api/health", NULL, {200, 200, 200, 200, X, 200, X}},
+    {"GET", "/api/openapi.json", NULL, {200, 200, 200, 200, X, 200, X}},
     {"POST",
      "/api/projects/create",
      "{\"projectName\":\"n\",\"profile\":\"course-a\"}",
@@ -259,6 +260,7 @@ static const struct endpoint endpoints[] = {
     {"GET", "/api/profiles", NULL, {401, 401, 200, 200, X, 200, X}},
     {"GET", "/api/audit", NULL, {401, 401, 200, 200, X, 200, X}},
     {"GET", "/metrics", NULL, {401, 401, 403, 403, X, 200, X}},
+    {"GET", "/api/cluster", NULL, {401, 401, 403, 403, X, 200, X}},
     {"GET", "/api/projects/%P/conversations", NULL, {401, 200, 200, 404, X, 200, X}},
     {"GET",
      "/api/projects/%P/conversations/1714564800000000",
