@@ -75,7 +75,7 @@
  *   and CPU limits, the volume); half the memory is a scheduling reservation
  *   (the node must have it free), not the container's soft limit. API 1.41 has no
  *   per-service no-new-privileges and no MemorySwap: every node's dockerd
- *   must run with --no-new-privileges (docs/cluster-swarm.md), and swap is
+ *   must run with --no-new-privileges (docs/cluster.md), and swap is
  *   the engine's default (twice the memory limit where the host has swap).
  * - engine_create() makes the service with 0 replicas; engine_start() scales
  *   it to 1 and waits for its task to run; engine_stop() scales it to 0 and

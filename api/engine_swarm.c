@@ -597,7 +597,7 @@ static int swarm_network_check(struct engine *e, char *errbuf)
                        "the workspace network %s is %s-scoped: a swarm needs a swarm-scoped "
                        "network (on each node `docker network create --config-only --subnet "
                        "172.30.N.0/24 %s-cfg`, then on a manager `docker network create -d "
-                       "bridge --scope swarm --config-from %s-cfg %s`; docs/cluster-swarm.md)",
+                       "bridge --scope swarm --config-from %s-cfg %s`; docs/cluster.md)",
                        e->cfg.network, scope ? scope : "(unknown)", e->cfg.network, e->cfg.network,
                        e->cfg.network);
         rc = ENGINE_E_NONETWORK;

@@ -32,7 +32,7 @@
 #
 # Each node's dockerd runs with --no-new-privileges: the Docker Engine API
 # 1.41 of Debian 12's dockerd has no per-service no-new-privileges, so a
-# node gives it to every container (docs/cluster-swarm.md).
+# node gives it to every container (docs/cluster.md).
 #
 # swarm_stop ends every node the way dockerd_stop ends one engine (services
 # first, so the nodes do not restart tasks meanwhile), removes the hub and
@@ -193,7 +193,7 @@ swarm_build_image() {
 # The workspace network NAME: on each node N a config-only network
 # NAME-cfg with subnet 172.30.N.0/24 and egress-net's options (the bridge
 # named NAME, no traffic between workspaces), then on the manager the
-# swarm-scoped bridge NAME made from it (docs/cluster-swarm.md).
+# swarm-scoped bridge NAME made from it (docs/cluster.md).
 swarm_network_create() {
     local name=$1 node
     for node in $(seq 1 "$SWARM_NODES"); do
