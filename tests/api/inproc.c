@@ -1,10 +1,12 @@
 /* egress-api in this process: see inproc.h. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/auth.h"
 #include "api/http.h"
@@ -77,6 +79,40 @@ static void split_query(char *buf, const char **pairs)
     pairs[n] = NULL;
 }
 
+/*
+ * With EGRESS_API_RECORD set to a file, append the answer as one JSON
+ * line, in tests/api/client.c's format ({"method", "path" with its query,
+ * "status", "contentType", "body" (null when not UTF-8)}), for
+ * tests/api/openapi-validate.py.
+ * Answers to injected allocation failures are not recorded.
+ */
+static void record_answer(const char *method, const char *target, const struct inproc_reply *out)
+{
+    const char *file = getenv("EGRESS_API_RECORD");
+    json_t *line, *body;
+    char *text;
+    size_t n;
+    int fd;
+
+    if (file == NULL || file[0] == '\0')
+        return;
+    body = json_string(out->text); /* NULL when not UTF-8: recorded as null */
+    line = json_pack("{s:s, s:s, s:I, s:s, s:o}", "method", method, "path", target, "status",
+                     (json_int_t)out->status, "contentType", out->type, "body",
+                     body ? body : json_null());
+    text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    json_decref(line);
+    fd = text ? open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : -1;
+    if (fd < 0)
+        abort();
+    n = strlen(text);
+    text[n] = '\n'; /* the line's end in place of the NUL: one write */
+    if (write(fd, text, n + 1) != (ssize_t)(n + 1))
+        abort();
+    close(fd);
+    ep_free(text);
+}
+
 void inproc_call(struct inproc *ip, const char *method, const char *target, bool admin,
                  const char *const *headers, const char *body, size_t len, long fail_after,
                  struct inproc_reply *out)
@@ -137,6 +173,8 @@ void inproc_call(struct inproc *ip, const char *method, const char *target, bool
         abort();
     out->set_cookie = r.set_cookie ? strdup(r.set_cookie) : NULL;
     http_request_release(&r);
+    if (fail_after < 0)
+        record_answer(method, target, out);
 }
 
 void inproc_reply_free(struct inproc_reply *r)

@@ -105,7 +105,9 @@ API_REPLAY_LOG = tests/api/test-openapi-replay.log
 $(API_REPLAY_LOG): api/egress-api$(EXEEXT) tests/api/test_api_endpoints$(EXEEXT) \
 	tests/api/test_api_bad_requests$(EXEEXT) tests/api/test_api_lifecycle$(EXEEXT) \
 	tests/api/test_api_paging$(EXEEXT) tests/api/test_api_hardening$(EXEEXT) \
-	tests/api/test_api_reference$(EXEEXT) tests/capture/test_api_conversations$(EXEEXT)
+	tests/api/test_api_reference$(EXEEXT) tests/capture/test_api_conversations$(EXEEXT) \
+	tests/api/test_api_accounts$(EXEEXT) tests/api/test_api_roles$(EXEEXT) \
+	tests/api/test_api_sessions$(EXEEXT)
 # Accounts, courses and sessions (issue 19), in this process: the role
 # matrix (every endpoint x seven kinds of caller, refusals proved by a
 # store dump), and the sessions (CSRF, cross-site posts, expiry, idle
