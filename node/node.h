@@ -26,6 +26,9 @@ struct node {
     const char *docker_socket; /* NULL: no container events */
     const char *network;       /* the workspaces' network on this engine */
     const char *label;         /* the container label naming the project */
+    const char *db;             /* the store's directory */
+    const char *metrics_listen; /* ADDR:PORT of GET /metrics; NULL: not served */
+    const char *metrics_token;  /* bearer token a scrape must carry; NULL: none */
     struct ep_store *store;
     /* state */
     atomic_bool stop;
@@ -48,5 +51,9 @@ void *node_sync_run(void *arg);
 void *node_register_run(void *arg);
 void *node_containers_run(void *arg);
 void *node_counters_run(void *arg);
+
+/* GET /metrics on n->metrics_listen (metrics_http.c): 0, or -1 said on stderr. */
+int node_metrics_start(struct node *n);
+void node_metrics_stop(void);
 
 #endif
