@@ -315,9 +315,9 @@ int main(int argc, char **argv)
         return 1;
     }
     n->db = db;
-    if (n->metrics_listen && node_metrics_start(n) < 0) {
+    if (n->metrics_listen && (rc = node_metrics_start(n)) != 0) {
         ep_store_close(n->store);
-        return 1;
+        return rc;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);

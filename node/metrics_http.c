@@ -144,7 +144,7 @@ int node_metrics_start(struct node *n)
     if (!colon || colon == n->metrics_listen || !colon[1]) {
         fprintf(stderr, "egress-node: --metrics-listen must be ADDR:PORT, not \"%s\"\n",
                 n->metrics_listen);
-        return -1;
+        return 2;
     }
     hlen = (size_t)(colon - n->metrics_listen);
     if (n->metrics_listen[0] == '[' && colon[-1] == ']') /* [::1]:9101 */
@@ -155,7 +155,7 @@ int node_metrics_start(struct node *n)
     if (rc) {
         fprintf(stderr, "egress-node: --metrics-listen %s: %s\n", n->metrics_listen,
                 gai_strerror(rc));
-        return -1;
+        return 2;
     }
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -167,7 +167,7 @@ int node_metrics_start(struct node *n)
     freeaddrinfo(ai);
     if (!daemon_) {
         fprintf(stderr, "egress-node: cannot listen on %s for /metrics\n", n->metrics_listen);
-        return -1;
+        return 1;
     }
     return 0;
 }

@@ -52,7 +52,8 @@ void *node_register_run(void *arg);
 void *node_containers_run(void *arg);
 void *node_counters_run(void *arg);
 
-/* GET /metrics on n->metrics_listen (metrics_http.c): 0, or -1 said on stderr. */
+/* GET /metrics on n->metrics_listen (metrics_http.c): 0; 2 for a bad ADDR:PORT, 1 when it
+ * cannot listen there (either said on stderr). */
 int node_metrics_start(struct node *n);
 void node_metrics_stop(void);
 
