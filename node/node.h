@@ -20,12 +20,12 @@ struct node {
     const char *name;
     const char *prefix; /* the keyspace's prefix, "/egress/v1/" */
     struct ep_etcd_options etcd;
-    long ttl;                  /* seconds of the registration lease */
-    long silence;              /* seconds without a byte before a watch is taken for dead */
-    long counters_every;       /* seconds between two pushes of the counters */
-    const char *docker_socket; /* NULL: no container events */
-    const char *network;       /* the workspaces' network on this engine */
-    const char *label;         /* the container label naming the project */
+    long ttl;                   /* seconds of the registration lease */
+    long silence;               /* seconds without a byte before a watch is taken for dead */
+    long counters_every;        /* seconds between two pushes of the counters */
+    const char *docker_socket;  /* NULL: no container events */
+    const char *network;        /* the workspaces' network on this engine */
+    const char *label;          /* the container label naming the project */
     const char *db;             /* the store's directory */
     const char *metrics_listen; /* ADDR:PORT of GET /metrics; NULL: not served */
     const char *metrics_token;  /* bearer token a scrape must carry; NULL: none */
