@@ -22,6 +22,7 @@ SQUID_TEMPLATES = /usr/share/squid/errors/templates
 systemdunitdir = $(pkgdatadir)/systemd
 systemdunit_DATA = contrib/systemd/egress-api.service contrib/systemd/egress-net.service
 systemdunit_DATA += contrib/systemd/egress-dns.service
+systemdunit_DATA += contrib/systemd/egress-node.service
 cicapdropindir = $(pkgdatadir)/systemd/c-icap.service.d
 dist_cicapdropin_DATA = contrib/systemd/c-icap.service.d/egress.conf
 squiddropindir = $(pkgdatadir)/systemd/squid.service.d
@@ -44,6 +45,13 @@ contrib/systemd/egress-dns.service: contrib/systemd/egress-dns.service.in Makefi
 	    $(srcdir)/contrib/systemd/egress-dns.service.in >$@
 CLEANFILES += contrib/systemd/egress-dns.service
 EXTRA_DIST += contrib/systemd/egress-dns.service.in
+
+contrib/systemd/egress-node.service: contrib/systemd/egress-node.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) contrib/systemd && \
+	sed -e 's|@bindir[@]|$(bindir)|g' -e 's|@docdir[@]|$(docdir)|g' \
+	    $(srcdir)/contrib/systemd/egress-node.service.in >$@
+CLEANFILES += contrib/systemd/egress-node.service
+EXTRA_DIST += contrib/systemd/egress-node.service.in
 
 contrib/systemd/egress-net.service: contrib/systemd/egress-net.service.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) contrib/systemd && \

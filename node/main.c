@@ -3,7 +3,8 @@
  * keeps the node's store equal to the policy in etcd (sync.c), registers
  * the node under a lease with its applied revision and workspaces
  * (register.c), maps the workspace containers of the node's own engine
- * (containers.c) and pushes the node's counters (counters.c). squid,
+ * (containers.c) and pushes the node's counters (counters.c); with
+ * --metrics-listen it serves the node's proxy-side metrics (metrics_http.c). squid,
  * egress-acl and c-icap on the node read the store as on a single host.
  *
  *   egress-node --name NAME --etcd URLS --db DIR [options]
@@ -86,6 +87,10 @@ static void usage(FILE *f)
         "  --docker-socket PATH     this node's Docker engine (default: no container events)\n"
         "  --network NAME           the workspaces' network on it (default egress-ws)\n"
         "  --label KEY              container label naming the project (default egress.project)\n"
+        "  --metrics-listen A:P     serve GET /metrics (this node's proxy-side metrics) on\n"
+        "                           ADDR:PORT, e.g. 127.0.0.1:9101 (default: not served)\n"
+        "  --metrics-token-file F   a scrape must carry \"Authorization: Bearer\" and the\n"
+        "                           first line of F\n"
         "  --dump                   print the store's policy as etcd keys and exit\n",
         EP_CLUSTER_DEFAULT_PREFIX, EP_STORE_DEFAULT_DIR);
 }
@@ -151,6 +156,8 @@ enum {
     OPT_DOCKER,
     OPT_NETWORK,
     OPT_LABEL,
+    OPT_METRICS_LISTEN,
+    OPT_METRICS_TOKEN,
     OPT_DUMP,
     OPT_HELP,
 };
@@ -171,6 +178,8 @@ static const struct option long_options[] = {
     {"docker-socket", required_argument, NULL, OPT_DOCKER},
     {"network", required_argument, NULL, OPT_NETWORK},
     {"label", required_argument, NULL, OPT_LABEL},
+    {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+    {"metrics-token-file", required_argument, NULL, OPT_METRICS_TOKEN},
     {"dump", no_argument, NULL, OPT_DUMP},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -252,6 +261,12 @@ int main(int argc, char **argv)
         case OPT_LABEL:
             n->label = optarg;
             break;
+        case OPT_METRICS_LISTEN:
+            n->metrics_listen = optarg;
+            break;
+        case OPT_METRICS_TOKEN:
+            n->metrics_token = read_secret(optarg);
+            break;
         case OPT_DUMP:
             want_dump = true;
             break;
@@ -271,6 +286,11 @@ int main(int argc, char **argv)
         return dump(n, db);
     if (!n->etcd.endpoints) {
         fprintf(stderr, "egress-node: --etcd is required\n");
+        return 2;
+    }
+    if (n->metrics_token && (!*n->metrics_token || !n->metrics_listen)) {
+        fprintf(stderr, "egress-node: --metrics-token-file needs --metrics-listen and a "
+                        "non-empty first line\n");
         return 2;
     }
     if (n->etcd.user && !n->etcd.password) {
@@ -294,6 +314,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "egress-node: cannot open the store in %s: %s\n", db, ep_strerror(rc));
         return 1;
     }
+    n->db = db;
+    if (n->metrics_listen && (rc = node_metrics_start(n)) != 0) {
+        ep_store_close(n->store);
+        return rc;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&sigs);
@@ -314,6 +339,7 @@ int main(int argc, char **argv)
     atomic_store(&n->stop, true);
     for (size_t i = 0; i < nthreads; i++)
         pthread_join(threads[i], NULL);
+    node_metrics_stop();
     ep_store_close(n->store);
     curl_global_cleanup();
     return 0;

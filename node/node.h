@@ -20,12 +20,15 @@ struct node {
     const char *name;
     const char *prefix; /* the keyspace's prefix, "/egress/v1/" */
     struct ep_etcd_options etcd;
-    long ttl;                  /* seconds of the registration lease */
-    long silence;              /* seconds without a byte before a watch is taken for dead */
-    long counters_every;       /* seconds between two pushes of the counters */
-    const char *docker_socket; /* NULL: no container events */
-    const char *network;       /* the workspaces' network on this engine */
-    const char *label;         /* the container label naming the project */
+    long ttl;                   /* seconds of the registration lease */
+    long silence;               /* seconds without a byte before a watch is taken for dead */
+    long counters_every;        /* seconds between two pushes of the counters */
+    const char *docker_socket;  /* NULL: no container events */
+    const char *network;        /* the workspaces' network on this engine */
+    const char *label;          /* the container label naming the project */
+    const char *db;             /* the store's directory */
+    const char *metrics_listen; /* ADDR:PORT of GET /metrics; NULL: not served */
+    const char *metrics_token;  /* bearer token a scrape must carry; NULL: none */
     struct ep_store *store;
     /* state */
     atomic_bool stop;
@@ -48,5 +51,10 @@ void *node_sync_run(void *arg);
 void *node_register_run(void *arg);
 void *node_containers_run(void *arg);
 void *node_counters_run(void *arg);
+
+/* GET /metrics on n->metrics_listen (metrics_http.c): 0; 2 for a bad ADDR:PORT, 1 when it
+ * cannot listen there (either said on stderr). */
+int node_metrics_start(struct node *n);
+void node_metrics_stop(void);
 
 #endif

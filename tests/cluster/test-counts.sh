@@ -7,7 +7,9 @@
 # through a forwarder the test cuts, as a partition drops packets) while
 # its workspace keeps sending requests: node 2 keeps deciding, the API
 # shows it as not alive, and once the partition heals the counts arrive,
-# exact.
+# exact. Each node's agent serves its node's proxy-side metrics
+# (--metrics-listen): the decisions counted there are exactly the
+# requests sent through that node, before and across the partition.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$top_srcdir/tests/lib/check.sh"
 . "$top_srcdir/tests/cluster/lib.sh"
@@ -18,14 +20,19 @@ command -v python3 >/dev/null || {
 cluster_init
 etcd_start_cluster
 api_start
-node_start n1
+M1_PORT=$(stack_free_port)
+M2_PORT=$(stack_free_port)
+while [ "$M2_PORT" = "$M1_PORT" ]; do M2_PORT=$(stack_free_port); done
+printf 'scrape-%s\n' "$$" >"$CDIR/metrics-token"
+node_start n1 --metrics-listen "127.0.0.1:$M1_PORT" --metrics-token-file "$CDIR/metrics-token"
 # Node 2 reaches etcd (member 1) only through the forwarder.
 FWD_PORT=$(stack_free_port)
+while [ "$FWD_PORT" = "$M2_PORT" ]; do FWD_PORT=$(stack_free_port); done
 python3 "$top_srcdir/tests/cluster/blackhole.py" "$FWD_PORT" "$ETCD_CLIENT_1" "$CDIR/fwd.pid" &
 CLUSTER_PIDS="$CLUSTER_PIDS $!"
 stack_wait_port "$FWD_PORT" 10 || exit 99
 ETCD_URLS_ALL=$ETCD_URLS
-ETCD_URLS="http://127.0.0.1:$FWD_PORT" node_start n2
+ETCD_URLS="http://127.0.0.1:$FWD_PORT" node_start n2 --metrics-listen "127.0.0.1:$M2_PORT"
 ETCD_URLS=$ETCD_URLS_ALL
 
 T=$(api_project Teacher logging course1)
@@ -59,6 +66,28 @@ wait_count() {
     echo "${c:-none}"
 }
 
+# metrics PORT [CURL ARGS...]: that node agent's GET /metrics.
+metrics() {
+    local port=$1
+    shift
+    curl -sS --noproxy '*' -m 10 "$@" "http://127.0.0.1:$port/metrics"
+}
+# decisions PORT VERDICT: that node's egress-acl decisions of logging projects with VERDICT.
+decisions() {
+    metrics "$1" -H "Authorization: Bearer scrape-$$" |
+        sed -n "s/^egress_decisions_total{path=\"acl\",mode=\"logging\",verdict=\"$2\"} //p"
+}
+stack_wait_port "$M1_PORT" 10 || exit 99
+stack_wait_port "$M2_PORT" 10 || exit 99
+expect_eq "node metrics: no token, 401" \
+    "$(metrics "$M1_PORT" -o /dev/null -w '%{http_code}')" 401
+expect_eq "node metrics: a wrong token, 401" \
+    "$(metrics "$M1_PORT" -H 'Authorization: Bearer scrape-x' -o /dev/null -w '%{http_code}')" 401
+expect_eq "node metrics: nothing but /metrics is served" \
+    "$(curl -sS --noproxy '*' -m 10 -o /dev/null -w '%{http_code}' \
+        -H "Authorization: Bearer scrape-$$" "http://127.0.0.1:$M1_PORT/api/projects")" 404
+expect_eq "node metrics: node 1 has decided nothing yet" "$(decisions "$M1_PORT" allow)" 0
+
 send n1 127.0.0.31 pypi.test 7
 send n2 127.0.0.32 pypi.test 5
 send n2 127.0.0.32 docs.test 3
@@ -66,6 +95,9 @@ send n2 127.0.0.42 pypi.test 4
 expect_eq "teacher: pypi.test counted on both nodes, summed (7 + 5)" "$(wait_count "$T" pypi.test 12)" 12
 expect_eq "teacher: docs.test from node 2 only" "$(wait_count "$T" docs.test 3)" 3
 expect_eq "other workspace: its own count" "$(wait_count "$L" pypi.test 4)" 4
+expect_eq "node 1's metrics: its 7 decisions, allowed" "$(decisions "$M1_PORT" allow)" 7
+expect_eq "node 2's metrics: its 5 + 3 + 4 decisions, allowed" "$(decisions "$M2_PORT" allow)" 12
+expect_eq "node 2's metrics: none denied" "$(decisions "$M2_PORT" deny)" 0
 # Pushed again and again (every second), the sum does not grow.
 sleep 3
 expect_eq "pushes are sets: the sum stays 12" "$(count "$T" pypi.test)" 12
@@ -86,6 +118,9 @@ view=$(api GET /api/cluster)
 expect_match "partitioned: the API shows node 2 not alive" "$view" '"name":"n2","alive":false'
 expect_match "partitioned: and node 1 alive" "$view" '"name":"n1","alive":true'
 expect_eq "partitioned: node 2's new counts have not arrived" "$(count "$T" pypi.test)" 12
+expect_eq "partitioned: node 2's own metrics count every decision (12 + $sent + 6)" \
+    "$(decisions "$M2_PORT" allow)" $((12 + sent + 6))
+expect_eq "partitioned: node 1's metrics unchanged" "$(decisions "$M1_PORT" allow)" 7
 kill -USR2 "$(cat "$CDIR/fwd.pid")"
 expect_eq "healed: the teacher's count is exact (12 + $sent)" \
     "$(wait_count "$T" pypi.test $((12 + sent)))" $((12 + sent))

@@ -42,7 +42,7 @@ W="$top_builddir/tests/packages"
 CACHE="$W/cache"
 RUN="$W/run-$$"
 R="$RUN/root"
-PKGS="egress-policy-common egress-api egress-squid egress-icap egress-dns"
+PKGS="egress-policy-common egress-api egress-squid egress-icap egress-dns egress-node"
 # The mirror apt uses on this machine (its bookworm "main"), else Debian's.
 MIRROR=${EGRESS_DEBIAN_MIRROR:-$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
@@ -128,9 +128,9 @@ for p in $PKGS; do cp "$RUN/src/${p}_"*.deb "$R/tmp/debs/"; done
 # and the /bin/kill squid's unit names).
 if in_root sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends /tmp/debs/*.deb curl systemd procps' \
     >"$RUN/apt-install.log" 2>&1; then
-    ok "apt-get install of the four packages in a fresh bookworm root"
+    ok "apt-get install of every package in a fresh bookworm root"
 else
-    fail "apt-get install of the four packages in a fresh bookworm root" "$(tail -20 "$RUN/apt-install.log")"
+    fail "apt-get install of every package in a fresh bookworm root" "$(tail -20 "$RUN/apt-install.log")"
     finish
     exit 1
 fi
@@ -162,6 +162,14 @@ expect_match "egress-dns's unit waits for egress-net's configuration" \
     "$(cat "$R/lib/systemd/system/egress-dns.service")" '^ConditionPathExists=/run/egress-policy/egress-dns.env$'
 expect_match "egress-dns's unit runs the installed program" \
     "$(cat "$R/lib/systemd/system/egress-dns.service")" '^ExecStart=/usr/bin/egress-dns '
+[ -L "$R/etc/systemd/system/multi-user.target.wants/egress-node.service" ] &&
+    ok "egress-node.service enabled" || fail "egress-node.service enabled"
+expect_match "egress-node's unit waits for the node's configuration" \
+    "$(cat "$R/lib/systemd/system/egress-node.service")" '^ConditionPathExists=/etc/egress-policy/node.env$'
+expect_match "egress-node's unit runs the installed program" \
+    "$(cat "$R/lib/systemd/system/egress-node.service")" '^ExecStart=/usr/bin/egress-node '
+expect_match "egress-node --help names --metrics-listen" \
+    "$(chroot "$R" egress-node --help)" '--metrics-listen'
 expect_match "egress-api's postinst starts its unit (the condition decides)" \
     "$(cat "$R/var/lib/dpkg/info/egress-api.postinst")" "deb-systemd-invoke [\$]_dh_action 'egress-api.service'"
 expect_match "the squid snippets are conffiles in /etc/squid/egress-policy" \
@@ -171,7 +179,7 @@ expect_match "the squid snippets are conffiles in /etc/squid/egress-policy" \
     ok "squid's configuration untouched until the administrator links the snippet"
 
 # --- 4. systemd-analyze verify on every installed unit -----------------------
-units="egress-api.service egress-net.service egress-capture.service egress-dns.service squid.service c-icap.service"
+units="egress-api.service egress-net.service egress-capture.service egress-dns.service egress-node.service squid.service c-icap.service"
 for u in $units; do
     # squid.service and c-icap.service are verified with our drop-ins.
     out=$(in_root systemd-analyze verify --man=no --recursive-errors=no "$u" 2>&1)
