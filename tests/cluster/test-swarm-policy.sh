@@ -244,6 +244,8 @@ expect_match "squid intercepted it, from the workspace's address, allowed by its
 out=$(wget_from denied.test $DENIED /secret)
 expect_match "another host is refused with 403" "$out" '^code=403$'
 expect_match "the page names the host" "$out" 'Access to denied.test is blocked'
+expect_match "squid logged the refusal from the workspace's address" "$(cat "$sq/logs/access.log")" \
+    " $ip TCP_DENIED/403 GET http://denied.test/secret "
 out=$(wget_from other.test $OTHER /not-yet)
 expect_match "other.test is refused too (not yet whitelisted)" "$out" '^code=403$'
 expect_eq "the denied origin received no request" "$(wc -l <"$CDIR/requests-$DENIED.log" 2>/dev/null || echo 0)" 0
