@@ -223,3 +223,29 @@ decide() {
     printf '1 %s GET %s\n' "$2" "$3" | timeout 10 "$ACL_BIN" --database "$CDIR/$1" 2>/dev/null |
         awk '{print $2}'
 }
+
+# api_start_engine [OPTION...]: api_start with a container engine (no
+# --no-containers): egress-api in cluster mode that also runs the
+# workspaces, e.g. --engine swarm --docker-socket <manager's socket>.
+api_start_engine() {
+    mkdir -p "$CDIR/api-store"
+    : >>"$CDIR/api.log"
+    "$API_BIN" --db "$CDIR/api-store" --listen 127.0.0.1:0 \
+        --admin-token-file "$CDIR/token" --bcrypt-cost 10 --etcd "$ETCD_URLS" "$@" \
+        2>>"$CDIR/api.log" &
+    API_PID=$!
+    CLUSTER_PIDS="$CLUSTER_PIDS $API_PID"
+    API_PORT=
+    local _
+    for _ in $(seq 1 200); do
+        API_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$CDIR/api.log" | tail -n 1)
+        [ -n "$API_PORT" ] && break
+        kill -0 "$API_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "$API_PORT" ] || {
+        echo "egress-api did not start:"
+        cat "$CDIR/api.log"
+        exit 99
+    }
+}

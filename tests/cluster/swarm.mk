@@ -6,3 +6,8 @@ TESTS += tests/cluster/test-swarm.sh
 dist_check_SCRIPTS += tests/cluster/test-swarm.sh
 tests/cluster/test-swarm.log: api/egress-api$(EXEEXT)
 EXTRA_DIST += tests/cluster/lib/swarm.sh
+# Issue 17's headline case: the swarm, the etcd cluster, node 2's agent,
+# egress-net and squid in node 2's namespace, TEST-NET origins behind it.
+TESTS += tests/cluster/test-swarm-policy.sh
+dist_check_SCRIPTS += tests/cluster/test-swarm-policy.sh
+tests/cluster/test-swarm-policy.log: api/egress-api$(EXEEXT) node/egress-node$(EXEEXT) acl/egress-acl$(EXEEXT) tests/lib/origin$(EXEEXT) tests/lib/storectl$(EXEEXT)
