@@ -497,7 +497,7 @@ void cluster_handle_get(struct http_request *r)
         http_time_iso(beat, when);
         json_array_append_new(
             list,
-            json_pack("{s:s, s:O, s:I, s:I, s:s, s:O, s:o}", "name", name, "alive",
+            json_pack("{s:s, s:O, s:I, s:I, s:s, s:O?, s:o}", "name", name, "alive",
                       json_object_get(node, "alive"), "revision", (json_int_t)rev, "lag",
                       (json_int_t)(policy_rev > rev ? policy_rev - rev : 0), "lastHeartbeat", when,
                       "connected", json_object_get(node, "connected"), "workspaces", ws));
