@@ -465,7 +465,8 @@ int dns_query_answer(const struct dns_service *svc, const char *client_ip, bool 
     char name[EP_HOST_BUFSZ + 2], text[EP_HOST_BUFSZ + 2], host[EP_HOST_BUFSZ];
     struct ep_gate_request gr = {0};
     struct ep_gate_result res;
-    bool host_ok = false;
+    bool host_ok = false, unknown;
+    size_t host_len;
     int rc = -1, port = 0;
 
     *out = NULL;
@@ -520,8 +521,10 @@ int dns_query_answer(const struct dns_service *svc, const char *client_ip, bool 
     gr.port = 0;
     ep_gate_decide(svc->gate, &gr, &res);
     oc->verdict = res.verdict;
-    snprintf(oc->text, sizeof oc->text, EDE_TEXT_PREFIX "%s", res.text);
-    if (strcmp(res.reason, ep_reason_name(EP_REASON_UNKNOWN_CLIENT)) == 0) {
+    unknown = strcmp(res.reason, ep_reason_name(EP_REASON_UNKNOWN_CLIENT)) == 0;
+    if (unknown || res.verdict != EP_VERDICT_ALLOW)
+        snprintf(oc->text, sizeof oc->text, EDE_TEXT_PREFIX "%s", res.text);
+    if (unknown) {
         dns_count(DNS_COUNT_REFUSED);
         oc->rcode = LDNS_RCODE_REFUSED;
         rc = reply_own(&q, LDNS_RCODE_REFUSED, EDE_PROHIBITED, oc->text, out, outlen);
@@ -533,9 +536,10 @@ int dns_query_answer(const struct dns_service *svc, const char *client_ip, bool 
         rc = reply_own(&q, LDNS_RCODE_NXDOMAIN, EDE_BLOCKED, oc->text, out, outlen);
         goto out;
     }
-    oc->text[0] = '\0';
     /* What was decided is what is resolved: the canonical name. */
-    snprintf(name, sizeof name, "%s.", host);
+    host_len = strlen(host);
+    memcpy(name, host, host_len);
+    memcpy(name + host_len, ".", 2);
     rc = reply_resolved(svc, &q, name, out, outlen, oc);
 out:
     if (rc != 0) {
