@@ -3,15 +3,16 @@
  * adapter from UDP and TCP sockets to the query path (query.h), which asks
  * the policy gate about every name and libunbound for every answer.
  *
- * Threads: --threads workers per UDP socket, each reading, answering and
- * writing one datagram at a time (a slow upstream holds only its own
- * worker); one thread per TCP listener accepting, and one per TCP
- * connection (at most DNS_TCP_CONNECTIONS at once; more are closed at
- * once), each reading length-prefixed queries until the client closes, a
- * message lies about its length, or it stays silent DNS_TCP_IDLE_MS. The
- * main thread waits for signals: SIGUSR1 logs the counters, SIGTERM,
- * SIGINT or SIGHUP stop the server; the recorder's last flush then writes
- * every count, and the totals are logged.
+ * Threads: --threads workers per UDP socket, each reading the datagrams
+ * waiting (recvmmsg), answering and writing them one at a time (a slow
+ * upstream holds only its own worker); one thread per TCP listener
+ * accepting, and one per TCP connection (at most DNS_TCP_CONNECTIONS at
+ * once; more are closed at once), each reading length-prefixed queries
+ * until the client closes, a message lies about its length, or it stays
+ * silent DNS_TCP_IDLE_MS. The main thread waits for signals: SIGUSR1
+ * logs the counters, SIGTERM, SIGINT or SIGHUP stop the server; the
+ * recorder's last flush then writes every count, and the totals are
+ * logged.
  */
 #include "config.h"
 
@@ -43,6 +44,7 @@
 #define DNS_TCP_CONNECTIONS 128
 #define DNS_TCP_IDLE_MS     10000
 #define DNS_POLL_MS         200
+#define DNS_UDP_BATCH       16 /* datagrams a UDP worker reads at once */
 
 /* One listening address, with its UDP and TCP sockets. */
 struct listener {
@@ -111,30 +113,54 @@ struct udp_worker {
     int fd;
 };
 
+/*
+ * Datagrams are read in batches with recvmmsg() (up to DNS_UDP_BATCH: as
+ * many as are waiting once the first is there), one system call for a
+ * batch instead of one a query; each answer is sent as soon as it is made
+ * (an answer never waits for the next query's, which may go upstream).
+ */
 static void *udp_worker_main(void *arg)
 {
     struct udp_worker *w = arg;
-    uint8_t buf[DNS_TCP_MAX];
-    struct sockaddr_storage from;
+    uint8_t(*bufs)[DNS_TCP_MAX] = malloc(DNS_UDP_BATCH * sizeof *bufs);
+    struct sockaddr_storage from[DNS_UDP_BATCH];
+    struct iovec iov[DNS_UDP_BATCH];
+    struct mmsghdr in[DNS_UDP_BATCH];
     char client[INET6_ADDRSTRLEN];
     struct dns_outcome oc;
 
-    while (!atomic_load(&stopping)) {
-        socklen_t fromlen = sizeof from;
-        uint8_t *answer;
-        size_t alen;
-        ssize_t n = recvfrom(w->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fromlen);
-
-        if (n < 0)
-            continue; /* the receive timeout (to see stopping), or EINTR */
-        client_text(&from, client, sizeof client);
-        if (dns_query_answer(&w->srv->svc, client, false, buf, (size_t)n, now_ms(), &answer, &alen,
-                             &oc) == 0) {
-            sendto(w->fd, answer, alen, 0, (struct sockaddr *)&from, fromlen);
-            free(answer);
-        }
-        log_query(w->srv, client, "udp", &oc);
+    if (bufs == NULL) {
+        fprintf(stderr, "egress-dns: no memory for a UDP worker's buffers\n");
+        return NULL;
     }
+    while (!atomic_load(&stopping)) {
+        int n;
+
+        for (unsigned i = 0; i < DNS_UDP_BATCH; i++) {
+            iov[i] = (struct iovec){.iov_base = bufs[i], .iov_len = sizeof bufs[i]};
+            in[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
+                                            .msg_namelen = sizeof from[i],
+                                            .msg_iov = &iov[i],
+                                            .msg_iovlen = 1};
+        }
+        n = recvmmsg(w->fd, in, DNS_UDP_BATCH, MSG_WAITFORONE, NULL);
+        if (n <= 0)
+            continue; /* the receive timeout (to see stopping), or EINTR */
+        for (int i = 0; i < n; i++) {
+            uint8_t *answer;
+            size_t alen;
+
+            client_text(&from[i], client, sizeof client);
+            if (dns_query_answer(&w->srv->svc, client, false, bufs[i], in[i].msg_len, now_ms(),
+                                 &answer, &alen, &oc) == 0) {
+                sendto(w->fd, answer, alen, 0, (struct sockaddr *)&from[i],
+                       in[i].msg_hdr.msg_namelen);
+                free(answer);
+            }
+            log_query(w->srv, client, "udp", &oc);
+        }
+    }
+    free(bufs);
     return NULL;
 }
 

@@ -9,3 +9,4 @@ EXTRA_DIST += tests/bench/README.md tests/bench/bench-ui.sh tests/bench/bench-ui
 EXTRA_DIST += tests/bench/bench-dns.sh
 # The cluster (tests/bench/bench-cluster.sh, run by hand; docs/cluster.md).
 EXTRA_DIST += tests/bench/bench-cluster.sh
+include $(srcdir)/tests/bench/dns.mk
