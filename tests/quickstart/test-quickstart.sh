@@ -87,7 +87,10 @@ trap cleanup EXIT
 start_quickstart() {
     QS_OUT=$STACK_DIR/$1.out
     set -m
-    "$top_srcdir/contrib/quickstart.sh" --no-deps --no-build --build-dir "$top_builddir" \
+    # As from a terminal: SIGINT at its default even when this test runs in
+    # the background (a shell's background job inherits SIGINT ignored, and
+    # a shell cannot trap a signal ignored on entry).
+    env --default-signal=INT "$top_srcdir/contrib/quickstart.sh" --no-deps --no-build --build-dir "$top_builddir" \
         --no-engine --var "$VAR" --api-port "$API_PORT" --squid-port "$SQUID_PORT" \
         --try-url "http://$OUTSIDE/from-the-quick-start" >"$QS_OUT" 2>&1 &
     QS_PID=$!
